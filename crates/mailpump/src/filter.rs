@@ -1,0 +1,166 @@
+//! Streaming filters: resumable transformations of a byte stream.
+//!
+//! A [`Filter`] is LTN12's filter made into a state machine: it may be fed its input in any number of
+//! pieces of any size and produces byte-identical output for every split. [`Chain`] composes filters
+//! so that each one's output feeds the next without a copy per chunk on the caller's side.
+
+use crate::BoxError;
+
+/// A resumable byte-stream transformation.
+///
+/// Native filters never fail; the `Result` exists so that filters written in another language (a
+/// Python callable, say) can report their errors through the same chain.
+pub trait Filter: Send {
+    /// Transforms `input`, appending what is ready to `out`. Bytes the filter must see more input
+    /// to decide on are held back until the next call or [`Filter::finish`].
+    fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError>;
+
+    /// Ends the input: appends everything still held back, then returns the filter to its initial
+    /// state so it can be reused for a new stream.
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), BoxError>;
+}
+
+impl<F: Filter + ?Sized> Filter for Box<F> {
+    fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
+        (**self).update(input, out)
+    }
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), BoxError> {
+        (**self).finish(out)
+    }
+}
+
+/// Filters applied one after the other (LTN12's `filter.chain`).
+#[derive(Default)]
+pub struct Chain {
+    filters: Vec<Box<dyn Filter>>,
+    /// One scratch buffer per link between two filters, reused for every chunk.
+    links: Vec<Vec<u8>>,
+}
+
+impl Chain {
+    /// A chain of `filters`, applied first to last.
+    #[must_use]
+    pub fn new(filters: Vec<Box<dyn Filter>>) -> Self {
+        let links = vec![Vec::new(); filters.len().saturating_sub(1)];
+        Self { filters, links }
+    }
+
+    /// Appends `filter` at the end of the chain.
+    pub fn push(&mut self, filter: Box<dyn Filter>) {
+        if !self.filters.is_empty() {
+            self.links.push(Vec::new());
+        }
+        self.filters.push(filter);
+    }
+
+    /// The number of filters in the chain.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.filters.len()
+    }
+
+    /// Whether the chain has no filter (it then copies its input).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.filters.is_empty()
+    }
+
+    /// Runs `input` (or the end of input, when `None`) through filters `i..`, appending to `out`.
+    fn run(&mut self, i: usize, input: Option<&[u8]>, out: &mut Vec<u8>) -> Result<(), BoxError> {
+        let last = self.filters.len() - 1;
+        if i == last {
+            let filter = &mut self.filters[i];
+            return match input {
+                Some(bytes) => filter.update(bytes, out),
+                None => filter.finish(out),
+            };
+        }
+        let mut link = std::mem::take(&mut self.links[i]);
+        link.clear();
+        let filter = &mut self.filters[i];
+        let result = match input {
+            Some(bytes) => filter.update(bytes, &mut link),
+            None => filter.finish(&mut link),
+        };
+        let result = result.and_then(|()| {
+            if !link.is_empty() {
+                self.run(i + 1, Some(&link), out)?;
+            }
+            if input.is_none() {
+                self.run(i + 1, None, out)?;
+            }
+            Ok(())
+        });
+        self.links[i] = link;
+        result
+    }
+}
+
+impl Filter for Chain {
+    fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
+        if self.filters.is_empty() {
+            out.extend_from_slice(input);
+            return Ok(());
+        }
+        self.run(0, Some(input), out)
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), BoxError> {
+        if self.filters.is_empty() {
+            return Ok(());
+        }
+        self.run(0, None, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Doubles every byte; holds nothing back.
+    struct Double;
+    impl Filter for Double {
+        fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
+            for &b in input {
+                out.extend_from_slice(&[b, b]);
+            }
+            Ok(())
+        }
+        fn finish(&mut self, _out: &mut Vec<u8>) -> Result<(), BoxError> {
+            Ok(())
+        }
+    }
+
+    /// Holds everything back until the end.
+    #[derive(Default)]
+    struct Hold(Vec<u8>);
+    impl Filter for Hold {
+        fn update(&mut self, input: &[u8], _out: &mut Vec<u8>) -> Result<(), BoxError> {
+            self.0.extend_from_slice(input);
+            Ok(())
+        }
+        fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), BoxError> {
+            out.append(&mut self.0);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn chain_feeds_each_filter_and_flushes_in_order() {
+        let mut chain = Chain::new(vec![Box::new(Double), Box::new(Hold::default()), Box::new(Double)]);
+        let mut out = Vec::new();
+        chain.update(b"ab", &mut out).unwrap();
+        assert!(out.is_empty(), "the middle filter holds everything back");
+        chain.finish(&mut out).unwrap();
+        assert_eq!(out, b"aaaabbbb");
+    }
+
+    #[test]
+    fn empty_chain_is_identity() {
+        let mut chain = Chain::default();
+        let mut out = Vec::new();
+        chain.update(b"xyz", &mut out).unwrap();
+        chain.finish(&mut out).unwrap();
+        assert_eq!(out, b"xyz");
+    }
+}

@@ -1,0 +1,12 @@
+//! MIME: the streaming content-transfer encodings and the message encoder.
+
+pub mod base64;
+pub mod boundary;
+pub mod date;
+pub mod encoded_word;
+pub mod eol;
+pub mod headers;
+pub mod lowlevel;
+pub mod message;
+pub mod qp;
+pub mod wrap;

@@ -1,0 +1,250 @@
+//! Sources: pull-based producers of byte chunks (LTN12's sources).
+//!
+//! A [`Source`] hands out its data a chunk at a time, so that a message body (an attachment on disk,
+//! a Python iterator, another message) is never held whole in memory.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use crate::BoxError;
+use crate::filter::{Chain, Filter};
+
+/// The chunk size sources read at a time when nobody says otherwise.
+pub const DEFAULT_CHUNK: usize = 64 * 1024;
+
+/// A producer of byte chunks.
+pub trait Source: Send {
+    /// Appends the next chunk to `out`. Returns `Ok(false)` once the source is exhausted, and keeps
+    /// returning it. A call that returns `Ok(true)` may append nothing (a filter holding bytes back).
+    fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError>;
+
+    /// The number of bytes still to come, when the source knows it.
+    fn remaining_hint(&self) -> Option<u64> {
+        None
+    }
+}
+
+impl<S: Source + ?Sized> Source for Box<S> {
+    fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+        (**self).pull(out)
+    }
+    fn remaining_hint(&self) -> Option<u64> {
+        (**self).remaining_hint()
+    }
+}
+
+/// A source over bytes held in memory, handed out in slices of at most `chunk` bytes.
+pub struct BytesSource {
+    data: Vec<u8>,
+    pos: usize,
+    chunk: usize,
+}
+
+impl BytesSource {
+    /// A source over `data`, in chunks of [`DEFAULT_CHUNK`].
+    #[must_use]
+    pub fn new(data: impl Into<Vec<u8>>) -> Self {
+        Self::with_chunk(data, DEFAULT_CHUNK)
+    }
+
+    /// A source over `data`, in chunks of at most `chunk` bytes (at least 1).
+    #[must_use]
+    pub fn with_chunk(data: impl Into<Vec<u8>>, chunk: usize) -> Self {
+        Self { data: data.into(), pos: 0, chunk: chunk.max(1) }
+    }
+}
+
+impl Source for BytesSource {
+    fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+        if self.pos >= self.data.len() {
+            return Ok(false);
+        }
+        let end = self.data.len().min(self.pos + self.chunk);
+        out.extend_from_slice(&self.data[self.pos..end]);
+        self.pos = end;
+        Ok(true)
+    }
+
+    fn remaining_hint(&self) -> Option<u64> {
+        Some((self.data.len() - self.pos) as u64)
+    }
+}
+
+/// A source that reads from any [`Read`] (a file, a pipe) `chunk` bytes at a time.
+pub struct ReaderSource<R> {
+    reader: Option<R>,
+    chunk: usize,
+    remaining: Option<u64>,
+}
+
+impl<R: Read + Send> ReaderSource<R> {
+    /// A source over `reader`, read [`DEFAULT_CHUNK`] bytes at a time.
+    pub fn new(reader: R) -> Self {
+        Self { reader: Some(reader), chunk: DEFAULT_CHUNK, remaining: None }
+    }
+
+    /// Sets how many bytes each pull reads at most (at least 1).
+    #[must_use]
+    pub fn chunk(mut self, chunk: usize) -> Self {
+        self.chunk = chunk.max(1);
+        self
+    }
+}
+
+impl ReaderSource<File> {
+    /// Opens the file at `path`; it is read lazily, while the source is pulled, and closed at its end.
+    pub fn open(path: impl AsRef<Path>) -> io::Result<Self> {
+        let file = File::open(path)?;
+        let remaining = file.metadata().ok().filter(std::fs::Metadata::is_file).map(|m| m.len());
+        Ok(Self { reader: Some(file), chunk: DEFAULT_CHUNK, remaining })
+    }
+}
+
+impl<R: Read + Send> Source for ReaderSource<R> {
+    fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+        let Some(reader) = self.reader.as_mut() else { return Ok(false) };
+        let start = out.len();
+        out.resize(start + self.chunk, 0);
+        let n = loop {
+            match reader.read(&mut out[start..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    out.truncate(start);
+                    self.reader = None;
+                    return Err(e.into());
+                }
+            }
+        };
+        out.truncate(start + n);
+        if n == 0 {
+            // Close the file as soon as it is exhausted, as LTN12's source.file does.
+            self.reader = None;
+            return Ok(false);
+        }
+        if let Some(r) = self.remaining.as_mut() {
+            *r = r.saturating_sub(n as u64);
+        }
+        Ok(true)
+    }
+
+    fn remaining_hint(&self) -> Option<u64> {
+        if self.reader.is_none() { Some(0) } else { self.remaining }
+    }
+}
+
+/// A source that yields nothing.
+pub struct EmptySource;
+
+impl Source for EmptySource {
+    fn pull(&mut self, _out: &mut Vec<u8>) -> Result<bool, BoxError> {
+        Ok(false)
+    }
+    fn remaining_hint(&self) -> Option<u64> {
+        Some(0)
+    }
+}
+
+/// Several sources, one after the other (LTN12's `source.cat`).
+pub struct CatSource {
+    sources: std::collections::VecDeque<Box<dyn Source>>,
+}
+
+impl CatSource {
+    /// The concatenation of `sources`.
+    #[must_use]
+    pub fn new(sources: Vec<Box<dyn Source>>) -> Self {
+        Self { sources: sources.into() }
+    }
+}
+
+impl Source for CatSource {
+    fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+        while let Some(front) = self.sources.front_mut() {
+            if front.pull(out)? {
+                return Ok(true);
+            }
+            self.sources.pop_front();
+        }
+        Ok(false)
+    }
+
+    fn remaining_hint(&self) -> Option<u64> {
+        self.sources.iter().map(|s| s.remaining_hint()).sum()
+    }
+}
+
+/// A source whose chunks pass through a filter (LTN12's `source.chain`).
+pub struct FilteredSource {
+    inner: Box<dyn Source>,
+    filter: Chain,
+    input: Vec<u8>,
+    finished: bool,
+}
+
+impl FilteredSource {
+    /// `inner`'s data passed through `filter`.
+    #[must_use]
+    pub fn new(inner: Box<dyn Source>, filter: Box<dyn Filter>) -> Self {
+        Self { inner, filter: Chain::new(vec![filter]), input: Vec::new(), finished: false }
+    }
+}
+
+impl Source for FilteredSource {
+    fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+        if self.finished {
+            return Ok(false);
+        }
+        let start = out.len();
+        // Pull until the filter lets something through, so a caller never spins on empty chunks.
+        while out.len() == start {
+            self.input.clear();
+            if self.inner.pull(&mut self.input)? {
+                self.filter.update(&self.input, out)?;
+            } else {
+                self.finished = true;
+                self.filter.finish(out)?;
+                return Ok(out.len() > start);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Pulls `source` to the end, collecting everything (for tests and small data only).
+pub fn collect(source: &mut dyn Source) -> Result<Vec<u8>, BoxError> {
+    let mut out = Vec::new();
+    while source.pull(&mut out)? {}
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_source_hands_out_bounded_chunks() {
+        let mut src = BytesSource::with_chunk(b"abcdefg".to_vec(), 3);
+        let mut chunks = Vec::new();
+        loop {
+            let mut c = Vec::new();
+            if !src.pull(&mut c).unwrap() {
+                break;
+            }
+            chunks.push(c);
+        }
+        assert_eq!(chunks, [b"abc".to_vec(), b"def".to_vec(), b"g".to_vec()]);
+        assert!(!src.pull(&mut Vec::new()).unwrap(), "stays exhausted");
+    }
+
+    #[test]
+    fn cat_joins_sources_in_order() {
+        let mut src = CatSource::new(vec![
+            Box::new(BytesSource::new(b"ab".to_vec())),
+            Box::new(EmptySource),
+            Box::new(ReaderSource::new(&b"cd"[..]).chunk(1)),
+        ]);
+        assert_eq!(collect(&mut src).unwrap(), b"abcd");
+    }
+}
