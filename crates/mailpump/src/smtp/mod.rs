@@ -1,3 +1,14 @@
 //! SMTP: the wire encoding of message bodies and the client.
 
+pub mod address;
+pub mod auth;
+pub mod capability;
+pub mod client;
+pub mod command;
 pub mod dotstuff;
+pub mod error;
+pub mod reply;
+#[cfg(feature = "tls")]
+pub mod tls;
+pub mod transcript;
+pub mod transport;
