@@ -28,19 +28,22 @@
 
 mod authenticate;
 mod transaction;
+mod wire;
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use transaction::{Envelope, MailParams, Progress, SendResult};
+pub use super::command::MailParams;
+pub use transaction::{Envelope, Progress, SendResult};
+use wire::refused;
 
 use super::capability::Capabilities;
 use super::command::Command;
 use super::error::{ReplyKind, SmtpError};
-use super::reply::{Parsed, Reply, parse_reply};
+use super::reply::{Reply, ReplyParser};
 use super::transcript::{Transcript, TranscriptFn};
 use super::transport::{TcpTransport, Transport, is_timeout};
 
@@ -149,6 +152,8 @@ pub struct Client {
     config: ClientConfig,
     /// Bytes read but not yet parsed as a reply.
     rbuf: Vec<u8>,
+    /// The reply parser, resumable so that a long reply is scanned once.
+    parser: ReplyParser,
     /// Commands being formatted; reused.
     wbuf: Vec<u8>,
     /// Body blocks being encoded and the source's chunks; reused from message to message.
@@ -183,11 +188,17 @@ impl Client {
     pub fn connect(config: &ClientConfig) -> Result<Self, SmtpError> {
         let tcp =
             TcpTransport::connect(&config.server, config.port, config.timeout).map_err(|e| {
-                let what = format!("connecting to {}:{}: {e}", config.server, config.port);
                 if is_timeout(&e) {
-                    SmtpError::Timeout(what)
+                    SmtpError::timeout(format!(
+                        "the connection to {}:{}",
+                        config.server, config.port
+                    ))
                 } else {
-                    SmtpError::Connect(what)
+                    SmtpError::Connect {
+                        server: config.server.clone(),
+                        port: config.port,
+                        source: e,
+                    }
                 }
             })?;
         Self::from_transport(Box::new(tcp), config)
@@ -206,13 +217,18 @@ impl Client {
         }
         transport
             .set_timeout(Some(config.timeout))
-            .map_err(|e| SmtpError::Connect(format!("setting the timeout: {e}")))?;
+            .map_err(|e| SmtpError::Connect {
+                server: config.server.clone(),
+                port: config.port,
+                source: e,
+            })?;
         let loopback = transport.peer_is_loopback();
         let mut client = Self {
             transport: Some(transport),
             closed: None,
             config: config.clone(),
             rbuf: Vec::with_capacity(READ_CHUNK),
+            parser: ReplyParser::new(),
             wbuf: Vec::with_capacity(1024),
             body_out: Vec::new(),
             body_in: Vec::new(),
@@ -286,7 +302,11 @@ impl Client {
             self.ensure_nothing_pending()?;
             if !reply.is_positive_completion() {
                 // RFC 5321 §3.1: a 554 greeting means no service; nothing else may follow.
-                return Err(self.fail(SmtpError::reply(&reply, "greeting", ReplyKind::Other)));
+                return Err(self.fail(SmtpError::Reply {
+                    command: String::new(),
+                    reply,
+                    kind: ReplyKind::Greeting,
+                }));
             }
             self.greeting = Some(reply);
         }
@@ -316,19 +336,21 @@ impl Client {
 
     /// Says EHLO `domain`, falling back to HELO on 500/502 when allowed (RFC 5321 §4.1.1.1).
     fn hello(&mut self, domain: &str) -> Result<(), SmtpError> {
-        let reply = self.command(&Command::Ehlo(domain.to_owned()))?;
+        let ehlo = Command::Ehlo(domain.to_owned());
+        let reply = self.command(&ehlo)?;
         if reply.is_positive_completion() {
             self.caps = Capabilities::from_ehlo(&reply);
             self.ehlo = Some(reply);
         } else if self.config.helo_fallback && matches!(reply.code, 500 | 502) {
-            let reply = self.command(&Command::Helo(domain.to_owned()))?;
+            let helo = Command::Helo(domain.to_owned());
+            let reply = self.command(&helo)?;
             if !reply.is_positive_completion() {
-                return Err(self.fail(SmtpError::reply(&reply, "HELO", ReplyKind::Other)));
+                return Err(self.fail(refused(&helo, reply)));
             }
             self.caps = Capabilities::default();
             self.ehlo = None;
         } else {
-            return Err(self.fail(SmtpError::reply(&reply, "EHLO", ReplyKind::Other)));
+            return Err(self.fail(refused(&ehlo, reply)));
         }
         self.domain = Some(domain.to_owned());
         Ok(())
@@ -393,7 +415,7 @@ impl Client {
             }
             Err(e) => {
                 let err = if is_timeout(&e) {
-                    SmtpError::Timeout(format!("TLS handshake: {e}"))
+                    SmtpError::timeout("the TLS handshake")
                 } else if let Some(tls) = rustls_error(&e) {
                     SmtpError::Tls(format!("TLS handshake with {}: {tls}", self.config.server))
                 } else {
@@ -414,12 +436,12 @@ impl Client {
 
     /// RSET: abandons the current transaction (RFC 5321 §4.1.1.5).
     pub fn rset(&mut self) -> Result<Reply, SmtpError> {
-        self.simple(&Command::Rset, "RSET")
+        self.simple(&Command::Rset)
     }
 
     /// NOOP: checks that the server is still there (RFC 5321 §4.1.1.9).
     pub fn noop(&mut self) -> Result<Reply, SmtpError> {
-        self.simple(&Command::Noop, "NOOP")
+        self.simple(&Command::Noop)
     }
 
     /// QUIT, then closes the connection whatever the reply. A caller that has had its message
@@ -432,7 +454,7 @@ impl Client {
         if reply.is_positive_completion() {
             Ok(reply)
         } else {
-            Err(SmtpError::reply(&reply, "QUIT", ReplyKind::Other))
+            Err(refused(&Command::Quit, reply))
         }
     }
 
@@ -447,171 +469,12 @@ impl Client {
     }
 
     /// Sends a one-line command that expects 2xx.
-    fn simple(&mut self, command: &Command, name: &str) -> Result<Reply, SmtpError> {
+    fn simple(&mut self, command: &Command) -> Result<Reply, SmtpError> {
         let reply = self.command(command)?;
         if reply.is_positive_completion() {
             Ok(reply)
         } else {
-            Err(SmtpError::reply(&reply, name, ReplyKind::Other))
-        }
-    }
-
-    // ---- the I/O primitives every exchange goes through ----
-
-    /// Fails when the client is closed or broken.
-    fn ensure_usable(&self) -> Result<(), SmtpError> {
-        match (&self.closed, &self.transport) {
-            (None, Some(_)) => Ok(()),
-            _ => Err(self.unusable()),
-        }
-    }
-
-    /// The error for any use after close or after an error.
-    fn unusable(&self) -> SmtpError {
-        SmtpError::Connect(match &self.closed {
-            Some(Closed::Broken(why)) => {
-                format!("the connection was closed after an earlier error ({why})")
-            }
-            _ => "the connection is closed".into(),
-        })
-    }
-
-    /// Shuts the connection down for good and returns `err` for the caller to raise.
-    fn fail(&mut self, err: SmtpError) -> SmtpError {
-        if let Some(mut t) = self.transport.take() {
-            t.shutdown();
-        }
-        if self.closed.is_none() {
-            self.closed = Some(Closed::Broken(err.to_string()));
-        }
-        err
-    }
-
-    /// Turns an I/O error into the client's error and closes the connection.
-    fn io_failure(&mut self, e: &io::Error, doing: &str) -> SmtpError {
-        let err = if is_timeout(e) {
-            SmtpError::Timeout(format!(
-                "{doing}: no progress within {:?}",
-                self.config.timeout
-            ))
-        } else if is_tls_error(e) {
-            SmtpError::Tls(format!("{doing}: {e}"))
-        } else {
-            SmtpError::Connect(format!("{doing}: {e}"))
-        };
-        self.fail(err)
-    }
-
-    /// Writes all of `bytes` (already logged) and flushes.
-    fn write_all(&mut self, bytes: &[u8], doing: &str) -> Result<(), SmtpError> {
-        let Some(t) = self.transport.as_mut() else {
-            return Err(self.unusable());
-        };
-        match t.write_all(bytes).and_then(|()| t.flush()) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.io_failure(&e, doing)),
-        }
-    }
-
-    /// Formats `command` into the write buffer (validating every argument before a byte is
-    /// written) and logs it; does not write.
-    fn queue(&mut self, command: &Command) -> Result<(), SmtpError> {
-        command.write_to(&mut self.wbuf)?;
-        if self.transcript.is_enabled() {
-            self.transcript.client(&command.redacted());
-        }
-        Ok(())
-    }
-
-    /// Writes the queued commands in one write.
-    fn flush_queue(&mut self) -> Result<(), SmtpError> {
-        let buf = std::mem::take(&mut self.wbuf);
-        let result = self.write_all(&buf, "sending a command");
-        self.wbuf = buf;
-        self.wbuf.clear();
-        result
-    }
-
-    /// Sends one command and reads its reply, which must be the last thing the server sent.
-    fn command(&mut self, command: &Command) -> Result<Reply, SmtpError> {
-        let reply = self.command_unchecked(command)?;
-        self.ensure_nothing_pending()?;
-        Ok(reply)
-    }
-
-    /// Sends one command and reads its reply, leaving any further buffered bytes alone.
-    fn command_unchecked(&mut self, command: &Command) -> Result<Reply, SmtpError> {
-        self.ensure_usable()?;
-        self.wbuf.clear();
-        self.queue(command)?;
-        self.flush_queue()?;
-        self.read_reply()
-    }
-
-    /// A reply with more bytes behind it that no command asked for means the dialogue is out
-    /// of step (or someone is injecting replies): stop.
-    fn ensure_nothing_pending(&mut self) -> Result<(), SmtpError> {
-        if self.rbuf.is_empty() {
-            Ok(())
-        } else {
-            Err(self.fail(SmtpError::Protocol(
-                "the server sent data no command asked for".into(),
-            )))
-        }
-    }
-
-    /// Reads one complete reply, refilling the buffer as needed.
-    fn read_reply(&mut self) -> Result<Reply, SmtpError> {
-        self.ensure_usable()?;
-        loop {
-            match parse_reply(&self.rbuf) {
-                Ok(Parsed::Complete { reply, consumed }) => {
-                    self.rbuf.drain(..consumed);
-                    self.transcript.server(&reply);
-                    return Ok(reply);
-                }
-                Ok(Parsed::Partial) => {}
-                Err(e) => {
-                    return Err(self.fail(SmtpError::Protocol(format!(
-                        "invalid reply from the server: {e}"
-                    ))));
-                }
-            }
-            if self.rbuf.len() > MAX_BUFFERED_REPLY {
-                return Err(self.fail(SmtpError::Protocol("the server's reply is too long".into())));
-            }
-            self.fill()?;
-        }
-    }
-
-    /// Reads whatever the transport has (at least one byte) into the reply buffer.
-    fn fill(&mut self) -> Result<(), SmtpError> {
-        let Some(t) = self.transport.as_mut() else {
-            return Err(self.unusable());
-        };
-        let start = self.rbuf.len();
-        self.rbuf.resize(start + READ_CHUNK, 0);
-        let result = loop {
-            match t.read(&mut self.rbuf[start..]) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => break other,
-            }
-        };
-        match result {
-            Ok(0) => {
-                self.rbuf.truncate(start);
-                Err(self.fail(SmtpError::Connect(
-                    "the server closed the connection".into(),
-                )))
-            }
-            Ok(n) => {
-                self.rbuf.truncate(start + n);
-                Ok(())
-            }
-            Err(e) => {
-                self.rbuf.truncate(start);
-                Err(self.io_failure(&e, "waiting for the server's reply"))
-            }
+            Err(refused(command, reply))
         }
     }
 }

@@ -2,12 +2,12 @@
 //! (RFC 2920).
 
 use super::Client;
+use super::wire::refused;
 use crate::BoxError;
-use crate::filter::Filter;
 use crate::smtp::address::Address;
-use crate::smtp::command::Command;
+use crate::smtp::command::{Command, MailParams};
 use crate::smtp::dotstuff::WireEncoder;
-use crate::smtp::error::{ReplyKind, SmtpError};
+use crate::smtp::error::SmtpError;
 use crate::smtp::reply::Reply;
 use crate::source::Source;
 
@@ -46,21 +46,6 @@ impl Envelope {
     }
 }
 
-/// The optional parameters of MAIL FROM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct MailParams {
-    /// The message size in bytes if known: sent as `SIZE=` when offered (RFC 1870) and checked
-    /// against the server's limit first.
-    pub size: Option<u64>,
-    /// Declare `BODY=8BITMIME` when offered.
-    pub eight_bit: bool,
-    /// Some recipient needs SMTPUTF8 (RFC 6531); the sender's own address is checked anyway.
-    pub smtputf8: bool,
-}
-
-/// Refused recipients with the server's reply to each.
-type Refused = Vec<(String, Reply)>;
-
 /// What became of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendResult {
@@ -73,10 +58,12 @@ pub struct SendResult {
 }
 
 impl Client {
-    /// MAIL FROM (RFC 5321 §4.1.1.2) with the ESMTP parameters `params` calls for and the server
-    /// offers. Checked before a byte is sent: the size against the server's SIZE limit, and
-    /// SMTPUTF8 support when an address needs it. A refusal is [`SmtpError::Reply`] with kind
-    /// `Sender`; the session stays usable.
+    /// MAIL FROM (RFC 5321 §4.1.1.2). `params` says what the message needs; the command
+    /// carries what the server offers of it: `SIZE=` when the size is known and SIZE is offered
+    /// (RFC 1870), `BODY=8BITMIME` when asked for and offered (RFC 6152), `SMTPUTF8` when an
+    /// address needs it (RFC 6531). Checked before a byte is sent: the size against the server's
+    /// limit ([`SmtpError::SizeExceeded`]) and SMTPUTF8 support ([`SmtpError::InvalidInput`]).
+    /// A refusal is [`SmtpError::Reply`] with kind `Sender`; the session stays usable.
     pub fn mail(&mut self, from: &Address, params: MailParams) -> Result<Reply, SmtpError> {
         self.ensure_usable()?;
         let command = self.mail_command(from, params)?;
@@ -84,21 +71,19 @@ impl Client {
         if reply.is_positive_completion() {
             Ok(reply)
         } else {
-            Err(SmtpError::reply(&reply, "MAIL FROM", ReplyKind::Sender))
+            Err(refused(&command, reply))
         }
     }
 
-    /// RCPT TO (RFC 5321 §4.1.1.3). A refusal is [`SmtpError::Reply`] with kind `Recipients`.
+    /// RCPT TO (RFC 5321 §4.1.1.3). A refusal is [`SmtpError::Reply`] with kind `Recipient`.
     pub fn rcpt(&mut self, to: &Address) -> Result<Reply, SmtpError> {
         self.ensure_usable()?;
-        let reply = self.command(&Command::Rcpt {
-            to: to.clone(),
-            params: Vec::new(),
-        })?;
+        let command = Command::Rcpt { to: to.clone() };
+        let reply = self.command(&command)?;
         if reply.is_positive_completion() {
             Ok(reply)
         } else {
-            Err(SmtpError::reply(&reply, "RCPT TO", ReplyKind::Recipients))
+            Err(refused(&command, reply))
         }
     }
 
@@ -106,7 +91,7 @@ impl Client {
     /// end-of-data mark; returns the server's final reply.
     ///
     /// If `source` (or `progress`) fails, the connection is closed without the end-of-data mark
-    /// so the server discards the partial message, and [`SmtpError::Source`] is returned.
+    /// so that the server discards the partial message, and [`SmtpError::Source`] is returned.
     pub fn data(
         &mut self,
         source: &mut dyn Source,
@@ -115,18 +100,18 @@ impl Client {
         self.ensure_usable()?;
         let reply = self.command(&Command::Data)?;
         if reply.code != 354 {
-            return Err(SmtpError::reply(&reply, "DATA", ReplyKind::Data));
+            return Err(refused(&Command::Data, reply));
         }
         self.body(source, progress)
     }
 
     /// One transaction: MAIL, RCPT for each recipient, DATA and the body. With PIPELINING the
-    /// three commands go out in one write and every reply is read in order (RFC 2920 §3.1).
+    /// three go out in one write and every reply is read, in order (RFC 2920 §3.1).
     ///
     /// Recipients the server refuses are reported in the result while the others get the
     /// message. When all are refused no body is sent ([`SmtpError::RecipientsRefused`]); should
-    /// the server have answered DATA with 354 anyway, a lone `.` ends the empty message and
-    /// RSET clears the transaction. Greets first if [`Client::greet`] has not been called.
+    /// the server have answered DATA with 354 anyway, a lone `.` ends the empty message and RSET
+    /// clears the transaction. Greets first if [`Client::greet`] has not been called.
     pub fn send(
         &mut self,
         envelope: &Envelope,
@@ -135,8 +120,8 @@ impl Client {
     ) -> Result<SendResult, SmtpError> {
         self.ensure_usable()?;
         if envelope.rcpt.is_empty() {
-            return Err(SmtpError::InvalidInput(
-                "a message needs at least one recipient".into(),
+            return Err(SmtpError::invalid_input(
+                "a message needs at least one recipient",
             ));
         }
         if self.greeting.is_none() {
@@ -144,33 +129,29 @@ impl Client {
         }
         let params = MailParams {
             size: source.remaining_hint(),
-            eight_bit: envelope.eight_bit,
+            body_8bitmime: envelope.eight_bit,
             smtputf8: envelope.rcpt.iter().any(Address::needs_smtputf8),
         };
-        // Every command is formatted (and so validated) before the first byte is written.
         let mail = self.mail_command(&envelope.from, params)?;
+        let rcpts: Vec<Command> = envelope
+            .rcpt
+            .iter()
+            .map(|to| Command::Rcpt { to: to.clone() })
+            .collect();
+        // Every command is formatted, and so validated, before the first byte is written.
+        self.wbuf.clear();
+        for command in std::iter::once(&mail).chain(&rcpts) {
+            command.write_to(&mut self.wbuf)?;
+        }
         self.wbuf.clear();
         if self.caps.pipelining {
-            self.queue(&mail)?;
-            for to in &envelope.rcpt {
-                self.queue(&Command::Rcpt {
-                    to: to.clone(),
-                    params: Vec::new(),
-                })?;
+            for command in std::iter::once(&mail).chain(&rcpts).chain([&Command::Data]) {
+                self.queue(command)?;
             }
-            self.queue(&Command::Data)?;
             self.flush_queue()?;
-            self.pipelined_replies(envelope, source, progress)
+            self.pipelined_replies(envelope, &mail, source, progress)
         } else {
-            for to in &envelope.rcpt {
-                Command::Rcpt {
-                    to: to.clone(),
-                    params: Vec::new(),
-                }
-                .write_to(&mut self.wbuf)?;
-            }
-            self.wbuf.clear();
-            self.stepwise(envelope, &mail, source, progress)
+            self.stepwise(envelope, &mail, &rcpts, source, progress)
         }
     }
 
@@ -178,105 +159,95 @@ impl Client {
     fn pipelined_replies(
         &mut self,
         envelope: &Envelope,
-        source: &mut dyn Source,
-        progress: Option<Progress<'_>>,
-    ) -> Result<SendResult, SmtpError> {
-        let mail_reply = self.read_reply()?;
-        let (accepted, refused) = self.read_rcpt_replies(envelope)?;
-        let data_reply = self.read_reply()?;
-        self.ensure_nothing_pending()?;
-        let data_open = data_reply.code == 354;
-        if !mail_reply.is_positive_completion() {
-            self.abandon(data_open)?;
-            return Err(SmtpError::reply(
-                &mail_reply,
-                "MAIL FROM",
-                ReplyKind::Sender,
-            ));
-        }
-        if accepted.is_empty() {
-            self.abandon(data_open)?;
-            return Err(SmtpError::RecipientsRefused(refused));
-        }
-        if !data_open {
-            self.abandon(false)?;
-            return Err(SmtpError::reply(&data_reply, "DATA", ReplyKind::Data));
-        }
-        let reply = self.body(source, progress)?;
-        Ok(SendResult {
-            accepted,
-            refused,
-            reply,
-        })
-    }
-
-    /// The same transaction one command at a time.
-    fn stepwise(
-        &mut self,
-        envelope: &Envelope,
         mail: &Command,
         source: &mut dyn Source,
         progress: Option<Progress<'_>>,
     ) -> Result<SendResult, SmtpError> {
-        let reply = self.command(mail)?;
-        if !reply.is_positive_completion() {
-            return Err(SmtpError::reply(&reply, "MAIL FROM", ReplyKind::Sender));
-        }
+        let mail_reply = self.read_reply()?;
         let mut accepted = Vec::new();
-        let mut refused = Vec::new();
-        for to in &envelope.rcpt {
-            let reply = self.command(&Command::Rcpt {
-                to: to.clone(),
-                params: Vec::new(),
-            })?;
-            if reply.is_positive_completion() {
-                accepted.push(mailbox(to));
-            } else {
-                refused.push((mailbox(to), reply));
-            }
-        }
-        if accepted.is_empty() {
-            self.abandon(false)?;
-            return Err(SmtpError::RecipientsRefused(refused));
-        }
-        let reply = self.command(&Command::Data)?;
-        if reply.code != 354 {
-            self.abandon(false)?;
-            return Err(SmtpError::reply(&reply, "DATA", ReplyKind::Data));
-        }
-        let reply = self.body(source, progress)?;
-        Ok(SendResult {
-            accepted,
-            refused,
-            reply,
-        })
-    }
-
-    /// Reads one reply per recipient, sorting the recipients by it.
-    fn read_rcpt_replies(
-        &mut self,
-        envelope: &Envelope,
-    ) -> Result<(Vec<String>, Refused), SmtpError> {
-        let mut accepted = Vec::new();
-        let mut refused = Vec::new();
+        let mut refused_rcpts = Vec::new();
         for to in &envelope.rcpt {
             let reply = self.read_reply()?;
             if reply.is_positive_completion() {
                 accepted.push(mailbox(to));
             } else {
-                refused.push((mailbox(to), reply));
+                refused_rcpts.push((mailbox(to), reply));
             }
         }
-        Ok((accepted, refused))
+        let data_reply = self.read_reply()?;
+        self.ensure_nothing_pending()?;
+        let data_open = data_reply.code == 354;
+        if !mail_reply.is_positive_completion() {
+            self.abandon(data_open)?;
+            return Err(refused(mail, mail_reply));
+        }
+        if accepted.is_empty() {
+            self.abandon(data_open)?;
+            return Err(SmtpError::RecipientsRefused {
+                refused: refused_rcpts,
+            });
+        }
+        if !data_open {
+            self.abandon(false)?;
+            return Err(refused(&Command::Data, data_reply));
+        }
+        let reply = self.body(source, progress)?;
+        Ok(SendResult {
+            accepted,
+            refused: refused_rcpts,
+            reply,
+        })
+    }
+
+    /// The same transaction, one command at a time.
+    fn stepwise(
+        &mut self,
+        envelope: &Envelope,
+        mail: &Command,
+        rcpts: &[Command],
+        source: &mut dyn Source,
+        progress: Option<Progress<'_>>,
+    ) -> Result<SendResult, SmtpError> {
+        let reply = self.command(mail)?;
+        if !reply.is_positive_completion() {
+            return Err(refused(mail, reply));
+        }
+        let mut accepted = Vec::new();
+        let mut refused_rcpts = Vec::new();
+        for (to, command) in envelope.rcpt.iter().zip(rcpts) {
+            let reply = self.command(command)?;
+            if reply.is_positive_completion() {
+                accepted.push(mailbox(to));
+            } else {
+                refused_rcpts.push((mailbox(to), reply));
+            }
+        }
+        if accepted.is_empty() {
+            self.abandon(false)?;
+            return Err(SmtpError::RecipientsRefused {
+                refused: refused_rcpts,
+            });
+        }
+        let reply = self.command(&Command::Data)?;
+        if reply.code != 354 {
+            self.abandon(false)?;
+            return Err(refused(&Command::Data, reply));
+        }
+        let reply = self.body(source, progress)?;
+        Ok(SendResult {
+            accepted,
+            refused: refused_rcpts,
+            reply,
+        })
     }
 
     /// Ends a transaction that must not carry a message: a lone `.` if the server opened the
-    /// data phase (an empty message, which it should refuse as it has no recipients), then
-    /// RSET. A negative reply to either is tolerated; an I/O error is not.
+    /// data phase (an empty message, which it must refuse for want of recipients), then RSET.
+    /// Negative replies to either are tolerated; I/O and protocol errors are not.
     fn abandon(&mut self, data_open: bool) -> Result<(), SmtpError> {
         if data_open {
             self.transcript.client(".");
-            self.write_all(b".\r\n", "ending the data")?;
+            self.write_all(b".\r\n", "sending the end of data")?;
             self.read_reply()?;
             self.ensure_nothing_pending()?;
         }
@@ -284,35 +255,30 @@ impl Client {
         Ok(())
     }
 
-    /// MAIL FROM with its parameters, after the checks that need no byte on the wire.
-    fn mail_command(&self, from: &Address, params: MailParams) -> Result<Command, SmtpError> {
-        let mut esmtp = Vec::new();
-        if let (Some(size), Some(limit)) = (params.size, self.caps.size.flatten()) {
+    /// MAIL FROM with the parameters the server offers, after the checks that need no byte on
+    /// the wire.
+    fn mail_command(&self, from: &Address, wanted: MailParams) -> Result<Command, SmtpError> {
+        if let (Some(size), Some(limit)) = (wanted.size, self.caps.size_limit()) {
             // RFC 1870 §6.1: do not send a message the server has said it will not take.
             if size > limit {
-                return Err(SmtpError::InvalidInput(format!(
-                    "the message ({size} bytes) exceeds the server's size limit of {limit} bytes"
-                )));
+                return Err(SmtpError::SizeExceeded { size, limit });
             }
         }
-        if let (Some(size), Some(_)) = (params.size, self.caps.size) {
-            esmtp.push(("SIZE".to_owned(), Some(size.to_string())));
+        let smtputf8 = wanted.smtputf8 || from.needs_smtputf8();
+        // RFC 6531 §3.4: internationalised addresses only to a server that takes them.
+        if smtputf8 && !self.caps.smtputf8 {
+            return Err(SmtpError::invalid_input(
+                "an address needs SMTPUTF8 (RFC 6531), which the server does not offer",
+            ));
         }
-        if params.eight_bit && self.caps.eight_bit_mime {
-            esmtp.push(("BODY".to_owned(), Some("8BITMIME".to_owned())));
-        }
-        if params.smtputf8 || from.needs_smtputf8() {
-            // RFC 6531 §3.4: internationalised addresses only to a server that takes them.
-            if !self.caps.smtputf8 {
-                return Err(SmtpError::InvalidInput(
-                    "an address needs SMTPUTF8, which the server does not offer".into(),
-                ));
-            }
-            esmtp.push(("SMTPUTF8".to_owned(), None));
-        }
+        let params = MailParams {
+            size: wanted.size.filter(|_| self.caps.size.is_some()),
+            body_8bitmime: wanted.body_8bitmime && self.caps.eight_bit_mime,
+            smtputf8,
+        };
         Ok(Command::Mail {
             from: from.clone(),
-            params: esmtp,
+            params,
         })
     }
 
@@ -341,7 +307,11 @@ impl Client {
         if reply.is_positive_completion() {
             Ok(reply)
         } else {
-            Err(SmtpError::reply(&reply, "end of data", ReplyKind::Data))
+            Err(SmtpError::Reply {
+                command: "end of data".to_owned(),
+                kind: crate::smtp::error::ReplyKind::Data,
+                reply,
+            })
         }
     }
 
@@ -354,8 +324,8 @@ impl Client {
         input: &mut Vec<u8>,
         out: &mut Vec<u8>,
     ) -> Result<(), SmtpError> {
-        // RFC 5321 §4.5.2 transparency and §2.3.8 line endings; the encoder also appends the
-        // end-of-data mark so that the message ends with exactly one CRLF.CRLF.
+        // RFC 5321 §4.5.2 transparency and §2.3.8 line endings; `end` appends the end-of-data
+        // mark so that the message ends with exactly one CRLF.CRLF.
         let mut encoder = WireEncoder::new();
         let mut sent: u64 = 0;
         loop {
@@ -365,32 +335,36 @@ impl Client {
                 Err(e) => return Err(self.fail(SmtpError::Source(e))),
             };
             sent += input.len() as u64;
-            if let Err(e) = encoder.update(input, out) {
-                return Err(self.fail(SmtpError::Source(e)));
-            }
+            encoder.encode(input, out);
             if !more {
-                if let Err(e) = encoder.finish(out) {
-                    return Err(self.fail(SmtpError::Source(e)));
-                }
+                encoder.end(out);
+                // Reported before the last write: a callback that stops here still leaves the
+                // message unfinished.
+                self.report(progress, sent, total)?;
+                // The tail and the mark in one write.
                 self.write_all(out, "sending the message")?;
                 out.clear();
-                if let Some(p) = progress.as_mut() {
-                    if let Err(e) = p(sent, total) {
-                        return Err(self.fail(SmtpError::Source(e)));
-                    }
-                }
                 return Ok(());
             }
             if out.len() >= WRITE_BLOCK {
                 let cut = out.len() - HELD_TAIL;
                 self.write_all(&out[..cut], "sending the message")?;
                 out.drain(..cut);
-                if let Some(p) = progress.as_mut() {
-                    if let Err(e) = p(sent, total) {
-                        return Err(self.fail(SmtpError::Source(e)));
-                    }
-                }
+                self.report(progress, sent, total)?;
             }
+        }
+    }
+
+    /// Calls the progress callback; its error aborts the message like a source error.
+    fn report(
+        &mut self,
+        progress: &mut Option<Progress<'_>>,
+        sent: u64,
+        total: Option<u64>,
+    ) -> Result<(), SmtpError> {
+        match progress.as_mut().map(|p| p(sent, total)) {
+            Some(Err(e)) => Err(self.fail(SmtpError::Source(e))),
+            _ => Ok(()),
         }
     }
 }
