@@ -151,14 +151,13 @@ impl Conn {
     }
 
     /// Runs the server side of a TLS handshake on this connection.
-    pub fn accept_tls(&mut self, tls: &TestTls) {
+    pub fn accept_tls(&mut self, tls: &Arc<rustls::ServerConfig>) {
         assert!(
             self.pending.is_empty(),
             "the client sent plaintext before the TLS handshake"
         );
         let mut tcp = self.plain.take().expect("plain connection");
-        let mut conn =
-            rustls::ServerConnection::new(Arc::clone(&tls.server)).expect("server connection");
+        let mut conn = rustls::ServerConnection::new(Arc::clone(tls)).expect("server connection");
         while conn.is_handshaking() {
             conn.complete_io(&mut tcp).expect("server handshake");
         }
@@ -166,10 +165,9 @@ impl Conn {
     }
 
     /// Tries a TLS handshake that the client is expected to abort; returns whether it failed.
-    pub fn tls_fails(&mut self, tls: &TestTls) -> bool {
+    pub fn tls_fails(&mut self, tls: &Arc<rustls::ServerConfig>) -> bool {
         let mut tcp = self.plain.take().expect("plain connection");
-        let mut conn =
-            rustls::ServerConnection::new(Arc::clone(&tls.server)).expect("server connection");
+        let mut conn = rustls::ServerConnection::new(Arc::clone(tls)).expect("server connection");
         while conn.is_handshaking() {
             if conn.complete_io(&mut tcp).is_err() {
                 return true;
