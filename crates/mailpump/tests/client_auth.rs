@@ -62,6 +62,12 @@ fn auth_plain_sends_the_initial_response_and_redacts_it() {
         Direction::Server,
         "235 2.7.0 Authentication successful".to_owned()
     )));
+    // A multi-line reply is one transcript entry, in the server's own layout.
+    let ehlo = (
+        Direction::Server,
+        "250-test.example\n250 AUTH PLAIN LOGIN".to_owned(),
+    );
+    assert!(lines.contains(&ehlo), "{lines:?}");
 }
 
 #[test]

@@ -828,3 +828,107 @@ fn empty_recipient_list_is_refused_before_any_byte() {
     client.close();
     assert_eq!(server.finish(), b"EHLO client.example\r\n");
 }
+
+#[test]
+fn pipelined_sender_refusal_reads_every_reply_and_resets() {
+    let server = Server::start(|c| {
+        c.hello(&["PIPELINING"]);
+        for _ in 0..3 {
+            c.line();
+        }
+        c.send("550 5.7.1 sender refused\r\n554 5.5.1 no valid sender\r\n503 5.5.1 no valid recipients\r\n");
+        c.expect("RSET");
+        c.send("250 ok\r\n");
+        c.expect("NOOP");
+        c.send("250 ok\r\n");
+    });
+    let mut client = plain_client(&server);
+    client.greet(None).unwrap();
+    let err = client
+        .send(
+            &envelope(&["a@example.org"]),
+            &mut BytesSource::new(&b"x"[..]),
+            None,
+        )
+        .unwrap_err();
+    assert!(refusal(&err) == Some((550, ReplyKind::Sender)), "{err:?}");
+    // Every pipelined reply was consumed: the next command gets its own reply.
+    client.noop().unwrap();
+    client.close();
+    server.finish();
+}
+
+#[test]
+fn deliver_ignores_a_failed_quit_after_the_message_was_accepted() {
+    let server = Server::start(|c| {
+        c.send("220 ready\r\n");
+        c.expect("EHLO sender.example");
+        c.ehlo_reply(&["PIPELINING"]);
+        for _ in 0..3 {
+            c.line();
+        }
+        c.send("250 ok\r\n250 ok\r\n354 go\r\n");
+        c.data();
+        c.send("250 2.0.0 queued as XYZ\r\n");
+        c.expect("QUIT");
+        // The server vanishes instead of saying goodbye.
+    });
+    let client = plain_client(&server);
+    let result = client
+        .deliver(
+            Some("sender.example"),
+            None,
+            &envelope(&["a@example.org"]),
+            &mut BytesSource::new(&b"hi"[..]),
+            None,
+        )
+        .unwrap();
+    assert!(result.reply.text().contains("XYZ"));
+    server.finish();
+}
+
+#[test]
+fn deliver_reports_a_refusal_and_still_says_quit() {
+    let server = Server::start(|c| {
+        c.hello(&[]);
+        c.line();
+        c.send("550 5.7.1 no\r\n");
+        c.expect("QUIT");
+        c.send("221 bye\r\n");
+        assert_eq!(c.until_eof(), b"");
+    });
+    let client = plain_client(&server);
+    let err = client
+        .deliver(
+            None,
+            None,
+            &envelope(&["a@example.org"]),
+            &mut BytesSource::new(&b"hi"[..]),
+            None,
+        )
+        .unwrap_err();
+    assert!(refusal(&err) == Some((550, ReplyKind::Sender)), "{err:?}");
+    server.finish();
+}
+
+#[test]
+fn client_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Client>();
+    // And it can really move to another thread mid-session.
+    let server = Server::start(|c| {
+        c.hello(&[]);
+        c.expect("NOOP");
+        c.send("250 ok\r\n");
+    });
+    let mut client = plain_client(&server);
+    client.greet(None).unwrap();
+    let client = std::thread::spawn(move || {
+        client.noop().unwrap();
+        client
+    })
+    .join()
+    .unwrap();
+    assert!(client.is_usable());
+    server.finish();
+}

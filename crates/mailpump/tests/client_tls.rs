@@ -308,3 +308,22 @@ fn unreadable_cafile_is_a_tls_error() {
     );
     server.finish();
 }
+
+#[test]
+fn stalled_tls_handshake_is_a_timeout() {
+    let tls = TestTls::new();
+    let server = Server::start(|c| {
+        c.hello(&["STARTTLS"]);
+        c.expect("STARTTLS");
+        c.send("220 go\r\n");
+        // Never answer the ClientHello; wait for the client to give up.
+        c.until_eof();
+    });
+    let mut config = tls_config(&server, &tls, TlsPolicy::StartTls);
+    config.timeout = std::time::Duration::from_millis(200);
+    let mut client = Client::connect(&config).unwrap();
+    let err = client.greet(None).unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(!client.is_usable());
+    server.finish();
+}

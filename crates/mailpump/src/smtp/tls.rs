@@ -7,7 +7,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -40,9 +40,28 @@ impl Default for TlsSettings {
 }
 
 impl TlsSettings {
-    /// Builds the rustls configuration. Fails when the CA file cannot be read or holds no
-    /// usable certificate (an empty trust addition is a mistake, not a no-op).
+    /// The rustls configuration. Fails when the CA file cannot be read or holds no usable
+    /// certificate (an empty trust addition is a mistake, not a no-op).
+    ///
+    /// Without a CA file the configuration is built once per process and shared, which also
+    /// shares rustls' session cache: later connections to the same server resume their TLS
+    /// session instead of running a full handshake.
     pub fn client_config(&self) -> io::Result<Arc<ClientConfig>> {
+        static VERIFYING: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+        static UNVERIFIED: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+        if self.cafile.is_some() {
+            return self.build();
+        }
+        let cell = if self.verify { &VERIFYING } else { &UNVERIFIED };
+        if let Some(config) = cell.get() {
+            return Ok(Arc::clone(config));
+        }
+        let config = self.build()?;
+        Ok(Arc::clone(cell.get_or_init(|| config)))
+    }
+
+    /// Builds a fresh rustls configuration.
+    fn build(&self) -> io::Result<Arc<ClientConfig>> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()

@@ -5,6 +5,7 @@ use super::Client;
 use super::wire::refused;
 use crate::BoxError;
 use crate::smtp::address::Address;
+use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::command::{Command, MailParams};
 use crate::smtp::dotstuff::WireEncoder;
 use crate::smtp::error::SmtpError;
@@ -153,6 +154,34 @@ impl Client {
         } else {
             self.stepwise(envelope, &mail, &rcpts, source, progress)
         }
+    }
+
+    /// `LuaSocket`'s `smtp.send` on a fresh client: greet (with `domain`, else the configured
+    /// one), authenticate when `credentials` are given, send one message, QUIT, close.
+    ///
+    /// A QUIT that fails after the server accepted the message does not fail the delivery:
+    /// the message is queued, and that is what the result reports. After an error the client
+    /// still says QUIT when the dialogue is in step, then closes.
+    pub fn deliver(
+        mut self,
+        domain: Option<&str>,
+        credentials: Option<(&Credentials, Option<Mechanism>)>,
+        envelope: &Envelope,
+        source: &mut dyn Source,
+        progress: Option<Progress<'_>>,
+    ) -> Result<SendResult, SmtpError> {
+        let result = self.greet(domain).map(|_| ()).and_then(|()| {
+            if let Some((credentials, mechanism)) = credentials {
+                self.auth(credentials, mechanism)?;
+            }
+            self.send(envelope, source, progress)
+        });
+        if self.is_usable() {
+            // Best effort: the outcome of the transaction is already known.
+            let _ = self.quit();
+        }
+        self.close();
+        result
     }
 
     /// The replies to a pipelined MAIL, RCPT… and DATA, then the body if all is well.
