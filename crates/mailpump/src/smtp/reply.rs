@@ -435,3 +435,489 @@ fn scan_line(
         last,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(input: &[u8]) -> Result<Parsed, ReplyError> {
+        parse_reply(input, &ReplyLimits::default())
+    }
+
+    fn complete(input: &[u8]) -> (Reply, usize) {
+        match parse(input) {
+            Ok(Parsed::Complete { reply, consumed }) => (reply, consumed),
+            other => panic!(
+                "{:?}: expected a complete reply, got {other:?}",
+                String::from_utf8_lossy(input)
+            ),
+        }
+    }
+
+    fn code(class: u8, subject: u16, detail: u16) -> Option<EnhancedCode> {
+        Some(EnhancedCode {
+            class,
+            subject,
+            detail,
+        })
+    }
+
+    #[test]
+    fn complete_replies() {
+        // (input, code, enhanced, lines, text); each reply spans its whole input.
+        type Case = (
+            &'static [u8],
+            u16,
+            Option<EnhancedCode>,
+            &'static [&'static str],
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            (b"250 OK\r\n", 250, None, &["OK"], "OK"),
+            (b"250 OK\n", 250, None, &["OK"], "OK"),
+            (
+                b"220 mx.example.org ESMTP Postfix\r\n",
+                220,
+                None,
+                &["mx.example.org ESMTP Postfix"],
+                "mx.example.org ESMTP Postfix",
+            ),
+            // RFC 5321 §4.2.1: the final line may be the bare code.
+            (b"250\r\n", 250, None, &[""], ""),
+            (b"250\n", 250, None, &[""], ""),
+            // smtp-sink ends its EHLO reply with "250 " and nothing after the space.
+            (
+                b"250-smtp-sink\r\n250 \r\n",
+                250,
+                None,
+                &["smtp-sink", ""],
+                "smtp-sink\n",
+            ),
+            (
+                b"250-a\r\n250-b\r\n250 c\r\n",
+                250,
+                None,
+                &["a", "b", "c"],
+                "a\nb\nc",
+            ),
+            (b"250-a\r\n250\r\n", 250, None, &["a", ""], "a\n"),
+            (
+                b"250-a\n250-b\r\n250 c\n",
+                250,
+                None,
+                &["a", "b", "c"],
+                "a\nb\nc",
+            ),
+            (b"250-\r\n250 x\r\n", 250, None, &["", "x"], "\nx"),
+            (
+                b"354 End data with <CR><LF>.<CR><LF>\r\n",
+                354,
+                None,
+                &["End data with <CR><LF>.<CR><LF>"],
+                "End data with <CR><LF>.<CR><LF>",
+            ),
+            (
+                b"334 VXNlcm5hbWU6\r\n",
+                334,
+                None,
+                &["VXNlcm5hbWU6"],
+                "VXNlcm5hbWU6",
+            ),
+            // RFC 3463 enhanced status codes.
+            (
+                b"550 5.1.1 <x@y>: Recipient address rejected\r\n",
+                550,
+                code(5, 1, 1),
+                &["5.1.1 <x@y>: Recipient address rejected"],
+                "<x@y>: Recipient address rejected",
+            ),
+            (
+                b"250 2.0.0 Ok: queued as 4F1C21E0A\r\n",
+                250,
+                code(2, 0, 0),
+                &["2.0.0 Ok: queued as 4F1C21E0A"],
+                "Ok: queued as 4F1C21E0A",
+            ),
+            (b"451 4.7.1 \r\n", 451, code(4, 7, 1), &["4.7.1 "], ""),
+            (b"250 2.0.0\r\n", 250, code(2, 0, 0), &["2.0.0"], ""),
+            (
+                b"552 5.3.4 too big\r\n",
+                552,
+                code(5, 3, 4),
+                &["5.3.4 too big"],
+                "too big",
+            ),
+            (
+                b"550 5.123.456 x\r\n",
+                550,
+                code(5, 123, 456),
+                &["5.123.456 x"],
+                "x",
+            ),
+            (
+                b"550-5.7.1 line one\r\n550 5.7.1 line two\r\n",
+                550,
+                code(5, 7, 1),
+                &["5.7.1 line one", "5.7.1 line two"],
+                "line one\nline two",
+            ),
+            // A continuation line without the code keeps its text.
+            (
+                b"550-5.7.1 one\r\n550 two\r\n",
+                550,
+                code(5, 7, 1),
+                &["5.7.1 one", "two"],
+                "one\ntwo",
+            ),
+            // Not enhanced codes: wrong class for the reply, too many digits, no space after it.
+            (b"250 5.0.0 odd\r\n", 250, None, &["5.0.0 odd"], "5.0.0 odd"),
+            (
+                b"550 5.1.1000 x\r\n",
+                550,
+                None,
+                &["5.1.1000 x"],
+                "5.1.1000 x",
+            ),
+            (b"550 5.1 x\r\n", 550, None, &["5.1 x"], "5.1 x"),
+            (b"550 5.1.1: x\r\n", 550, None, &["5.1.1: x"], "5.1.1: x"),
+            (b"550 3.1.1 x\r\n", 550, None, &["3.1.1 x"], "3.1.1 x"),
+            // Text that is not UTF-8 is decoded lossily.
+            (
+                b"250 caf\xe9\r\n",
+                250,
+                None,
+                &["caf\u{fffd}"],
+                "caf\u{fffd}",
+            ),
+            (b"599 x\r\n", 599, None, &["x"], "x"),
+            (b"200 x\r\n", 200, None, &["x"], "x"),
+        ];
+        for &(input, code, enhanced, lines, text) in cases {
+            let (reply, used) = complete(input);
+            let name = String::from_utf8_lossy(input);
+            assert_eq!(reply.code, code, "{name:?}");
+            assert_eq!(reply.enhanced, enhanced, "{name:?}");
+            assert_eq!(reply.lines, lines, "{name:?}");
+            assert_eq!(reply.text(), text, "{name:?}");
+            assert_eq!(used, input.len(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_reply_is_consumed() {
+        assert_eq!(complete(b"250 OK\r\n221 bye\r\n").1, 8);
+        assert_eq!(complete(b"250-a\n250 b\n\n").1, 12);
+    }
+
+    #[test]
+    fn partial_replies() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"2",
+            b"25",
+            b"250",
+            b"250-",
+            b"250 OK",
+            b"250 OK\r",
+            b"250-first\r\n",
+            b"250-first\r\n250",
+            b"250-first\r\n250 last",
+            b"250-first\n250-second\r\n25",
+            b"550 5.1",
+        ];
+        for &input in cases {
+            assert_eq!(
+                parse(input),
+                Ok(Parsed::Partial),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_replies() {
+        let cases: &[(&[u8], ReplyError)] = &[
+            (b"hello\r\n", ReplyError::Code),
+            (b"h", ReplyError::Code),
+            (b"\r\n", ReplyError::Code),
+            (b" 250 OK\r\n", ReplyError::Code),
+            (b"2x0 OK\r\n", ReplyError::Code),
+            (b"25\r\n", ReplyError::Code),
+            (b"-250 OK\r\n", ReplyError::Code),
+            (b"199 x\r\n", ReplyError::CodeRange),
+            (b"1", ReplyError::CodeRange),
+            (b"099 x\r\n", ReplyError::CodeRange),
+            (b"600 x\r\n", ReplyError::CodeRange),
+            (b"999 x\r\n", ReplyError::CodeRange),
+            (b"250x\r\n", ReplyError::Separator),
+            (b"2500 OK\r\n", ReplyError::Separator),
+            (b"250\tOK\r\n", ReplyError::Separator),
+            (b"250_", ReplyError::Separator),
+            (b"250-a\r\n251 b\r\n", ReplyError::MixedCodes),
+            (b"250-a\r\n550", ReplyError::MixedCodes),
+            (b"250-a\r\n250-b\r\nxyz", ReplyError::Code),
+            // A CR is a line end only before LF (RFC 5321 §2.3.8): the text after a bare CR must not
+            // be taken for a new reply line.
+            (b"250 a\rb\r\n", ReplyError::BareCr),
+            (b"250 a\r250 b\r\n", ReplyError::BareCr),
+            (b"250\r250 b\r\n", ReplyError::BareCr),
+            (b"250-a\r\r\n", ReplyError::BareCr),
+        ];
+        for &(input, error) in cases {
+            assert_eq!(
+                parse(input),
+                Err(error),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_before_it_ends() {
+        let limits = ReplyLimits::default();
+        let mut line = b"250 ".to_vec();
+        line.resize(limits.max_line, b'a');
+        // Exactly max_line octets of line: still acceptable, and complete with its CRLF.
+        assert_eq!(parse(&line), Ok(Parsed::Partial));
+        let mut crlf = line.clone();
+        crlf.extend_from_slice(b"\r");
+        assert_eq!(parse(&crlf), Ok(Parsed::Partial));
+        crlf.extend_from_slice(b"\n");
+        assert_eq!(complete(&crlf).1, limits.max_line + 2);
+        let mut lf = line.clone();
+        lf.push(b'\n');
+        assert_eq!(complete(&lf).1, limits.max_line + 1);
+        // One more octet of text, with no end of line in sight: refused at once.
+        line.push(b'a');
+        assert_eq!(parse(&line), Err(ReplyError::LineTooLong));
+        // A CR after max_line octets, followed by anything but LF.
+        let mut cr = line[..limits.max_line].to_vec();
+        cr.extend_from_slice(b"\rX");
+        assert_eq!(parse(&cr), Err(ReplyError::LineTooLong));
+        // The same on a continuation line.
+        let mut second = b"250-first\r\n250-".to_vec();
+        second.resize(11 + limits.max_line + 1, b'b');
+        assert_eq!(parse(&second), Err(ReplyError::LineTooLong));
+        // A megabyte without a line end is refused after reading only the first max_line + 1.
+        let endless = vec![b'2'; 1 << 20];
+        assert_eq!(parse(&endless), Err(ReplyError::Separator));
+        let mut endless = b"250 ".to_vec();
+        endless.resize(1 << 20, b'z');
+        assert_eq!(parse(&endless), Err(ReplyError::LineTooLong));
+    }
+
+    #[test]
+    fn too_many_lines_are_refused_before_the_next_one_arrives() {
+        let limits = ReplyLimits {
+            max_line: 64,
+            max_lines: 3,
+        };
+        let ok = b"250-a\r\n250-b\r\n250 c\r\n";
+        assert!(matches!(
+            parse_reply(ok, &limits),
+            Ok(Parsed::Complete { consumed: 21, .. })
+        ));
+        assert_eq!(
+            parse_reply(b"250-a\r\n250-b\r\n", &limits),
+            Ok(Parsed::Partial)
+        );
+        // Three continuation lines promise a fourth: known to be too many already.
+        assert_eq!(
+            parse_reply(b"250-a\r\n250-b\r\n250-c\r\n", &limits),
+            Err(ReplyError::TooManyLines)
+        );
+        assert_eq!(
+            parse_reply(b"250-a\r\n250-b\r\n250-c\r\n250 d\r\n", &limits),
+            Err(ReplyError::TooManyLines)
+        );
+        // The default bound is 128 lines.
+        let mut many = Vec::new();
+        for _ in 0..127 {
+            many.extend_from_slice(b"250-x\r\n");
+        }
+        assert_eq!(parse(&many), Ok(Parsed::Partial));
+        many.extend_from_slice(b"250-x\r\n");
+        assert_eq!(parse(&many), Err(ReplyError::TooManyLines));
+        many.truncate(127 * 7);
+        many.extend_from_slice(b"250 x\r\n");
+        assert_eq!(complete(&many).0.lines.len(), 128);
+    }
+
+    /// Every prefix of `input` parses to `Partial` or to exactly what the whole input gives, and a
+    /// resumable parser fed one byte at a time agrees with a fresh parse of the whole.
+    fn check_splits(input: &[u8], limits: &ReplyLimits) -> Result<(), TestCaseError> {
+        let whole = parse_reply(input, limits);
+        let mut parser = ReplyParser::with_limits(*limits);
+        let mut resumed = Ok(Parsed::Partial);
+        for end in 0..=input.len() {
+            let prefix = parse_reply(&input[..end], limits);
+            match (&prefix, &whole) {
+                (Ok(Parsed::Partial), _) => {}
+                (
+                    Ok(Parsed::Complete { reply, consumed }),
+                    Ok(Parsed::Complete {
+                        reply: r,
+                        consumed: c,
+                    }),
+                ) => {
+                    prop_assert_eq!(reply, r);
+                    prop_assert_eq!(consumed, c);
+                }
+                (a, b) => prop_assert_eq!(a, b, "prefix of {} bytes", end),
+            }
+            if matches!(resumed, Ok(Parsed::Partial)) {
+                resumed = parser.parse(&input[..end]);
+                prop_assert_eq!(&resumed, &prefix, "resumed at {} bytes", end);
+            }
+        }
+        prop_assert_eq!(resumed, whole);
+        Ok(())
+    }
+
+    #[test]
+    fn every_split_gives_the_same_result() {
+        let inputs: &[&[u8]] = &[
+            b"250 OK\r\n",
+            b"250\r\n",
+            b"250-smtp-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 \r\n",
+            b"550-5.7.1 one\r\n550-5.7.1 two\r\n550 5.7.1 three\r\nleftover",
+            b"250-a\n250-b\r\n250 c\n",
+            b"250-a\r\n251 b\r\n",
+            b"250 a\rb\r\n",
+            b"250x",
+            b"hello",
+            b"250-a\r\n250-b\r\n250-c\r\n250-d\r\n",
+            b"250 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            b"250 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\rX",
+        ];
+        for limits in [
+            ReplyLimits::default(),
+            ReplyLimits {
+                max_line: 36,
+                max_lines: 3,
+            },
+        ] {
+            for &input in inputs {
+                check_splits(input, &limits).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn the_parser_starts_afresh_after_each_reply() {
+        let mut parser = ReplyParser::new();
+        let stream = b"250-a\r\n250 b\r\n354 go ahead\r\n";
+        let Ok(Parsed::Complete { reply, consumed }) = parser.parse(stream) else {
+            panic!()
+        };
+        assert_eq!((reply.code, consumed), (250, 14));
+        let Ok(Parsed::Complete { reply, consumed }) = parser.parse(&stream[consumed..]) else {
+            panic!()
+        };
+        assert_eq!(
+            (reply.code, reply.text().as_str(), consumed),
+            (354, "go ahead", 14)
+        );
+        // After an error too.
+        assert_eq!(parser.parse(b"xyz"), Err(ReplyError::Code));
+        assert!(matches!(
+            parser.parse(b"221 bye\r\n"),
+            Ok(Parsed::Complete { .. })
+        ));
+        // A shorter buffer than last time is taken as a new reply, not trusted against old offsets.
+        assert_eq!(parser.parse(b"250-aaaaaaaa\r\n"), Ok(Parsed::Partial));
+        assert!(matches!(
+            parser.parse(b"221 x\r\n"),
+            Ok(Parsed::Complete { consumed: 7, .. })
+        ));
+        assert_eq!(parser.limits(), ReplyLimits::default());
+    }
+
+    #[test]
+    fn classes_and_display() {
+        let cases = [
+            (220, "220 ready", [true, false, false, false]),
+            (354, "354 go", [false, true, false, false]),
+            (451, "451 later", [false, false, true, false]),
+            (550, "550 no", [false, false, false, true]),
+        ];
+        for (code, shown, classes) in cases {
+            let reply = Reply::new(code, vec![shown[4..].to_owned()]);
+            assert_eq!(
+                [
+                    reply.is_positive_completion(),
+                    reply.is_positive_intermediate(),
+                    reply.is_transient(),
+                    reply.is_permanent()
+                ],
+                classes
+            );
+            assert_eq!(reply.to_string(), shown);
+            assert_eq!(reply.class(), code / 100);
+        }
+        let (reply, _) = complete(b"550-5.1.1 no such user\r\n550 5.1.1 try again\r\n");
+        assert_eq!(reply.to_string(), "550 5.1.1 no such user\ntry again");
+        assert_eq!(complete(b"250\r\n").0.to_string(), "250");
+        assert_eq!(complete(b"250 2.0.0\r\n").0.to_string(), "250 2.0.0");
+        assert_eq!(
+            EnhancedCode {
+                class: 4,
+                subject: 7,
+                detail: 10
+            }
+            .to_string(),
+            "4.7.10"
+        );
+        assert_eq!(
+            ReplyError::LineTooLong.to_string(),
+            "malformed SMTP reply: a reply line is longer than the limit"
+        );
+    }
+
+    /// Bytes that look like replies often enough to reach the deep states.
+    fn reply_like() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"250".to_vec()),
+            Just(b"550".to_vec()),
+            Just(b"-".to_vec()),
+            Just(b" ".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\r".to_vec()),
+            Just(b"5.1.1 ".to_vec()),
+            Just(b"2.0.0".to_vec()),
+            "[a-zA-Z0-9 .]{0,12}".prop_map(String::into_bytes),
+            proptest::collection::vec(any::<u8>(), 0..4),
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_never_overreads(input in proptest::collection::vec(any::<u8>(), 0..512),
+                                            max_line in 4usize..64, max_lines in 1usize..8) {
+            let limits = ReplyLimits { max_line, max_lines };
+            if let Ok(Parsed::Complete { reply, consumed }) = parse_reply(&input, &limits) {
+                prop_assert!(consumed <= input.len());
+                prop_assert!(consumed > 0);
+                prop_assert!((200..=599).contains(&reply.code));
+                prop_assert!(reply.lines.len() <= max_lines);
+            }
+        }
+
+        #[test]
+        fn reply_like_input_is_split_invariant(input in reply_like(),
+                                               max_line in 4usize..40, max_lines in 1usize..6) {
+            let limits = ReplyLimits { max_line, max_lines };
+            check_splits(&input, &limits)?;
+            if let Ok(Parsed::Complete { reply, consumed }) = parse_reply(&input, &limits) {
+                prop_assert!(consumed <= input.len());
+                prop_assert!(reply.lines.iter().all(|l| l.len() <= max_line));
+                prop_assert!(reply.lines.len() <= max_lines);
+            }
+        }
+    }
+}
