@@ -455,24 +455,37 @@ mod tests {
         }
     }
 
-    fn code(class: u8, subject: u16, detail: u16) -> Option<EnhancedCode> {
-        Some(EnhancedCode {
+    fn esc(class: u8, subject: u16, detail: u16) -> EnhancedCode {
+        EnhancedCode {
             class,
             subject,
             detail,
-        })
+        }
+    }
+
+    /// (input, code, enhanced, lines, text); each reply spans its whole input.
+    type Case = (
+        &'static [u8],
+        u16,
+        Option<EnhancedCode>,
+        &'static [&'static str],
+        &'static str,
+    );
+
+    fn check_complete(cases: &[Case]) {
+        for &(input, code, enhanced, lines, text) in cases {
+            let (reply, used) = complete(input);
+            let name = String::from_utf8_lossy(input);
+            assert_eq!(reply.code, code, "{name:?}");
+            assert_eq!(reply.enhanced, enhanced, "{name:?}");
+            assert_eq!(reply.lines, lines, "{name:?}");
+            assert_eq!(reply.text(), text, "{name:?}");
+            assert_eq!(used, input.len(), "{name:?}");
+        }
     }
 
     #[test]
     fn complete_replies() {
-        // (input, code, enhanced, lines, text); each reply spans its whole input.
-        type Case = (
-            &'static [u8],
-            u16,
-            Option<EnhancedCode>,
-            &'static [&'static str],
-            &'static str,
-        );
         let cases: &[Case] = &[
             (b"250 OK\r\n", 250, None, &["OK"], "OK"),
             (b"250 OK\n", 250, None, &["OK"], "OK"),
@@ -524,41 +537,48 @@ mod tests {
                 &["VXNlcm5hbWU6"],
                 "VXNlcm5hbWU6",
             ),
-            // RFC 3463 enhanced status codes.
+        ];
+        check_complete(cases);
+    }
+
+    #[test]
+    fn enhanced_status_codes() {
+        // RFC 3463.
+        let cases: &[Case] = &[
             (
                 b"550 5.1.1 <x@y>: Recipient address rejected\r\n",
                 550,
-                code(5, 1, 1),
+                Some(esc(5, 1, 1)),
                 &["5.1.1 <x@y>: Recipient address rejected"],
                 "<x@y>: Recipient address rejected",
             ),
             (
                 b"250 2.0.0 Ok: queued as 4F1C21E0A\r\n",
                 250,
-                code(2, 0, 0),
+                Some(esc(2, 0, 0)),
                 &["2.0.0 Ok: queued as 4F1C21E0A"],
                 "Ok: queued as 4F1C21E0A",
             ),
-            (b"451 4.7.1 \r\n", 451, code(4, 7, 1), &["4.7.1 "], ""),
-            (b"250 2.0.0\r\n", 250, code(2, 0, 0), &["2.0.0"], ""),
+            (b"451 4.7.1 \r\n", 451, Some(esc(4, 7, 1)), &["4.7.1 "], ""),
+            (b"250 2.0.0\r\n", 250, Some(esc(2, 0, 0)), &["2.0.0"], ""),
             (
                 b"552 5.3.4 too big\r\n",
                 552,
-                code(5, 3, 4),
+                Some(esc(5, 3, 4)),
                 &["5.3.4 too big"],
                 "too big",
             ),
             (
                 b"550 5.123.456 x\r\n",
                 550,
-                code(5, 123, 456),
+                Some(esc(5, 123, 456)),
                 &["5.123.456 x"],
                 "x",
             ),
             (
                 b"550-5.7.1 line one\r\n550 5.7.1 line two\r\n",
                 550,
-                code(5, 7, 1),
+                Some(esc(5, 7, 1)),
                 &["5.7.1 line one", "5.7.1 line two"],
                 "line one\nline two",
             ),
@@ -566,7 +586,7 @@ mod tests {
             (
                 b"550-5.7.1 one\r\n550 two\r\n",
                 550,
-                code(5, 7, 1),
+                Some(esc(5, 7, 1)),
                 &["5.7.1 one", "two"],
                 "one\ntwo",
             ),
@@ -593,15 +613,7 @@ mod tests {
             (b"599 x\r\n", 599, None, &["x"], "x"),
             (b"200 x\r\n", 200, None, &["x"], "x"),
         ];
-        for &(input, code, enhanced, lines, text) in cases {
-            let (reply, used) = complete(input);
-            let name = String::from_utf8_lossy(input);
-            assert_eq!(reply.code, code, "{name:?}");
-            assert_eq!(reply.enhanced, enhanced, "{name:?}");
-            assert_eq!(reply.lines, lines, "{name:?}");
-            assert_eq!(reply.text(), text, "{name:?}");
-            assert_eq!(used, input.len(), "{name:?}");
-        }
+        check_complete(cases);
     }
 
     #[test]
