@@ -134,3 +134,145 @@ impl Capabilities {
         self.keywords.iter().map(|(k, _)| k.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smtp::reply::{Parsed, ReplyLimits, parse_reply};
+
+    fn ehlo(wire: &str) -> Capabilities {
+        let Ok(Parsed::Complete { reply, consumed }) =
+            parse_reply(wire.as_bytes(), &ReplyLimits::default())
+        else {
+            panic!("not a complete reply: {wire:?}");
+        };
+        assert_eq!(consumed, wire.len());
+        Capabilities::from_ehlo(&reply)
+    }
+
+    #[test]
+    fn postfix() {
+        // Postfix smtpd with SASL and TLS configured, as `postconf` defaults announce them.
+        let caps = ehlo(
+            "250-mail.example.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n\
+             250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250-AUTH=PLAIN LOGIN\r\n250-ENHANCEDSTATUSCODES\r\n\
+             250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n",
+        );
+        assert_eq!(caps.size, Some(Some(10_240_000)));
+        assert_eq!(caps.size_limit(), Some(10_240_000));
+        assert!(caps.pipelining && caps.starttls && caps.enhanced_status_codes);
+        assert!(caps.eight_bit_mime && caps.dsn && caps.smtputf8 && caps.chunking);
+        assert_eq!(caps.auth, [Mechanism::Plain, Mechanism::Login]);
+        assert!(caps.has("VRFY") && caps.has("etrn") && !caps.has("XCLIENT"));
+        // The old form merges into the same keyword, without duplicates.
+        assert_eq!(caps.params("auth").unwrap(), ["PLAIN", "LOGIN"]);
+        assert_eq!(
+            caps.keywords().collect::<Vec<_>>(),
+            [
+                "PIPELINING",
+                "SIZE",
+                "VRFY",
+                "ETRN",
+                "STARTTLS",
+                "AUTH",
+                "ENHANCEDSTATUSCODES",
+                "8BITMIME",
+                "DSN",
+                "SMTPUTF8",
+                "CHUNKING"
+            ]
+        );
+        // The first line is the server's name, not a keyword.
+        assert!(!caps.has("mail.example.com"));
+    }
+
+    #[test]
+    fn postfix_smtp_sink() {
+        // Recorded from `smtp-sink -u nobody 127.0.0.1:port 10` (Postfix 3.x): note the final
+        // "250 " with nothing after the space.
+        let caps = ehlo(
+            "250-smtp-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n\
+             250-XCLIENT NAME HELO\r\n250-XFORWARD NAME ADDR PROTO HELO\r\n250-ENHANCEDSTATUSCODES\r\n\
+             250-DSN\r\n250 \r\n",
+        );
+        assert!(caps.pipelining && caps.eight_bit_mime && caps.enhanced_status_codes && caps.dsn);
+        assert!(!caps.starttls && !caps.smtputf8 && !caps.chunking);
+        assert_eq!(caps.size, None);
+        assert_eq!(caps.auth, [Mechanism::Plain, Mechanism::Login]);
+        assert_eq!(
+            caps.params("XFORWARD").unwrap(),
+            ["NAME", "ADDR", "PROTO", "HELO"]
+        );
+    }
+
+    #[test]
+    fn aiosmtpd() {
+        // aiosmtpd 1.4 with a TLS context and an authenticator (SIZE is its 32 MiB default).
+        let caps = ehlo(
+            "250-testhost\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-STARTTLS\r\n\
+             250-AUTH LOGIN PLAIN\r\n250 HELP\r\n",
+        );
+        assert_eq!(caps.size_limit(), Some(33_554_432));
+        assert!(caps.eight_bit_mime && caps.smtputf8 && caps.starttls && caps.has("help"));
+        assert!(!caps.pipelining && !caps.chunking && !caps.enhanced_status_codes && !caps.dsn);
+        // The server's order is kept.
+        assert_eq!(caps.auth, [Mechanism::Login, Mechanism::Plain]);
+    }
+
+    #[test]
+    fn keywords_and_parameters() {
+        type Case = (&'static str, Option<Option<u64>>, &'static [Mechanism]);
+        let cases: &[Case] = &[
+            ("250-x\r\n250 SIZE\r\n", Some(None), &[]),
+            // RFC 1870 §4: zero means no fixed limit.
+            ("250-x\r\n250 SIZE 0\r\n", Some(None), &[]),
+            ("250-x\r\n250 size 1000\r\n", Some(Some(1000)), &[]),
+            ("250-x\r\n250 SIZE lots\r\n", Some(None), &[]),
+            (
+                "250-x\r\n250 SIZE 99999999999999999999999\r\n",
+                Some(None),
+                &[],
+            ),
+            (
+                "250-x\r\n250 auth cram-md5 xoauth2 SCRAM-SHA-256\r\n",
+                None,
+                &[Mechanism::CramMd5, Mechanism::XOAuth2],
+            ),
+            ("250-x\r\n250 AUTH=LOGIN\r\n", None, &[Mechanism::Login]),
+            (
+                "250-x\r\n250 auth=login plain\r\n",
+                None,
+                &[Mechanism::Login, Mechanism::Plain],
+            ),
+            (
+                "250-x\r\n250-AUTH LOGIN\r\n250 AUTH PLAIN LOGIN\r\n",
+                None,
+                &[Mechanism::Login, Mechanism::Plain],
+            ),
+            ("250-x\r\n250 AUTH\r\n", None, &[]),
+            ("250-x\r\n250 AUTH=\r\n", None, &[]),
+        ];
+        for &(wire, size, auth) in cases {
+            let caps = ehlo(wire);
+            assert_eq!(caps.size, size, "{wire:?}");
+            assert_eq!(caps.auth, auth, "{wire:?}");
+        }
+        let caps =
+            ehlo("250-x\r\n250-  pipelining  \r\n250-Smtputf8\r\n250-\r\n250-=x\r\n250 -bad\r\n");
+        assert!(caps.pipelining && caps.smtputf8);
+        assert_eq!(
+            caps.keywords().collect::<Vec<_>>(),
+            ["PIPELINING", "SMTPUTF8"]
+        );
+    }
+
+    #[test]
+    fn helo_and_single_line_ehlo_have_no_extensions() {
+        assert_eq!(
+            ehlo("250 mail.example.com Hello\r\n"),
+            Capabilities::default()
+        );
+        let none = Capabilities::default();
+        assert!(none.size.is_none() && none.auth.is_empty() && !none.starttls && !none.has("SIZE"));
+    }
+}
