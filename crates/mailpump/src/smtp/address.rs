@@ -169,8 +169,13 @@ fn split_name(input: &str) -> Result<(Option<String>, &str), &'static str> {
         // No brackets: the whole input is the mailbox.
         return Ok((None, input));
     };
-    let Some(inner) = input[open + 1..].strip_suffix('>') else {
-        return Err("'<' has no matching '>' at the end");
+    let rest = &input[open + 1..];
+    let Some(inner) = rest.strip_suffix('>') else {
+        return Err(if rest.contains('>') {
+            "there is text after the closing '>'"
+        } else {
+            "'<' has no matching '>'"
+        });
     };
     let name = input[..open].trim_matches(' ');
     if name.contains('>') && !name.starts_with('"') {
@@ -282,4 +287,177 @@ fn check_domain(domain: &str) -> Result<(), &'static str> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_forms() {
+        // (input, path, display name, needs SMTPUTF8)
+        let cases: &[(&str, &str, Option<&str>, bool)] = &[
+            ("a@b", "<a@b>", None, false),
+            ("<a@b>", "<a@b>", None, false),
+            ("  a@b  ", "<a@b>", None, false),
+            (
+                "user.name+tag@example.org",
+                "<user.name+tag@example.org>",
+                None,
+                false,
+            ),
+            (
+                "Fulano da Silva <fulano@example.com>",
+                "<fulano@example.com>",
+                Some("Fulano da Silva"),
+                false,
+            ),
+            ("Name<a@b>", "<a@b>", Some("Name"), false),
+            ("\"quoted name\" <a@b>", "<a@b>", Some("quoted name"), false),
+            (
+                "\"Doe, John <jd>\" <jd@example.com>",
+                "<jd@example.com>",
+                Some("Doe, John <jd>"),
+                false,
+            ),
+            (
+                "\"say \\\"hi\\\"\" <a@b>",
+                "<a@b>",
+                Some("say \"hi\""),
+                false,
+            ),
+            (
+                "\"john doe\"@example.com",
+                "<\"john doe\"@example.com>",
+                None,
+                false,
+            ),
+            (
+                "<\"a@b\"@example.com>",
+                "<\"a@b\"@example.com>",
+                None,
+                false,
+            ),
+            (
+                "postmaster@[192.0.2.1]",
+                "<postmaster@[192.0.2.1]>",
+                None,
+                false,
+            ),
+            (
+                "x@[IPv6:2001:db8::1]",
+                "<x@[IPv6:2001:db8::1]>",
+                None,
+                false,
+            ),
+            ("root@localhost", "<root@localhost>", None, false),
+            (
+                "a_b@mail_host.example",
+                "<a_b@mail_host.example>",
+                None,
+                false,
+            ),
+            ("josé@exemplo.com.br", "<josé@exemplo.com.br>", None, true),
+            ("用户@例子.广告", "<用户@例子.广告>", None, true),
+            ("Ünïcode <a@b>", "<a@b>", Some("Ünïcode"), false),
+        ];
+        for &(input, path, name, utf8) in cases {
+            let address = Address::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert_eq!(address.as_path(), path, "{input:?}");
+            assert_eq!(address.to_string(), path, "{input:?}");
+            assert_eq!(address.display_name(), name, "{input:?}");
+            assert_eq!(address.needs_smtputf8(), utf8, "{input:?}");
+            assert!(!address.is_null());
+            assert_eq!(
+                format!("{}@{}", address.local_part(), address.domain()),
+                address.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn null_reverse_path() {
+        for input in ["", "<>", "  <>  ", " "] {
+            let address = Address::parse(input).unwrap();
+            assert!(address.is_null(), "{input:?}");
+            assert_eq!(address.as_path(), "<>");
+            assert_eq!(
+                (address.as_str(), address.local_part(), address.domain()),
+                ("", "", "")
+            );
+        }
+        assert_eq!(Address::null(), Address::parse("<>").unwrap());
+    }
+
+    #[test]
+    fn refused_forms() {
+        let mut cases: Vec<(String, &str)> = [
+            ("a@b\r\nRCPT TO:<evil@x>", "control character"),
+            ("a@b\nDATA", "control character"),
+            ("a@b\r", "control character"),
+            ("a\0@b", "control character"),
+            ("a@b\x7f", "control character"),
+            ("Name\r\n <a@b>", "control character"),
+            ("\"tab\there\"@b", "control character"),
+            ("a b@c", "space"),
+            ("a@b c", "space"),
+            ("<a@b c>", "space"),
+            ("Name <a b@c>", "space"),
+            ("a@b (comment)", "space"),
+            ("<a@b", "no matching '>'"),
+            ("Name <a@b", "no matching '>'"),
+            ("a@b>", "angle brackets"),
+            ("<<a@b>>", "angle brackets"),
+            ("Name <a@b> trailing", "text after the closing '>'"),
+            ("ab", "no '@'"),
+            ("<ab>", "no '@'"),
+            ("@b", "local part"),
+            ("a@", "domain"),
+            ("a@b@c", "more than one '@'"),
+            ("a@.b", "empty label"),
+            ("a@b..c", "empty label"),
+            ("a@b.", "empty label"),
+            ("\"unclosed@b", "not closed"),
+            ("\"unclosed <a@b>", "not closed"),
+            ("\"q\"x@b", "followed by '@'"),
+            ("\"q\"", "no '@'"),
+            ("a(b)@c", "must be quoted"),
+            ("a\\b@c", "must be quoted"),
+            ("a@[192.0.2.1", "must end with ']'"),
+            ("a@[]", "literal is malformed"),
+            ("a@b/c", "not allowed"),
+        ]
+        .iter()
+        .map(|&(i, r)| (i.to_owned(), r))
+        .collect();
+        // Every C0 control and DEL, anywhere.
+        for c in (0u8..0x20).chain([0x7f]) {
+            let c = char::from(c);
+            cases.push((format!("a{c}b@example.com"), "control character"));
+            cases.push((format!("a@exam{c}ple.com"), "control character"));
+            cases.push((format!("Na{c}me <a@b>"), "control character"));
+        }
+        // RFC 5321 §4.5.3.1.3: 256 octets for the path, brackets included.
+        let longest = format!("{}@{}", "a".repeat(64), "b".repeat(254 - 65));
+        assert_eq!(Address::parse(&longest).unwrap().as_path().len(), 256);
+        cases.push((
+            format!("{}@{}", "a".repeat(64), "b".repeat(254 - 64)),
+            "longer than",
+        ));
+        for (input, reason) in &cases {
+            let Err(SmtpError::InvalidInput(message)) = Address::parse(input) else {
+                panic!("{input:?} was accepted");
+            };
+            assert!(message.contains(reason), "{input:?}: {message}");
+            // The message escapes what it quotes, so it stays on one line.
+            assert!(!message.contains(['\r', '\n', '\0']), "{message:?}");
+        }
+    }
+
+    #[test]
+    fn conversions() {
+        let parsed: Address = "Name <a@b>".parse().unwrap();
+        assert_eq!(parsed, Address::try_from("Name <a@b>").unwrap());
+        assert!("a b@c".parse::<Address>().is_err());
+    }
 }
