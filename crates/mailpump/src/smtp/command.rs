@@ -298,3 +298,321 @@ fn is_domain_label(label: &str) -> bool {
         && bytes[0] != b'-'
         && bytes[bytes.len() - 1] != b'-'
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> Address {
+        Address::parse(s).unwrap()
+    }
+
+    fn wire(command: &Command) -> String {
+        let mut out = Vec::new();
+        command
+            .write_to(&mut out)
+            .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Each command is written as expected, and its transcript line is the wire line except for
+    /// AUTH payloads.
+    fn check_wire(cases: &[(Command, &str)]) {
+        for (command, expected) in cases {
+            assert_eq!(wire(command), *expected);
+            let secret = matches!(
+                command,
+                Command::Auth {
+                    initial_response: Some(_),
+                    ..
+                } | Command::AuthContinuation(_)
+            );
+            if !secret {
+                assert_eq!(format!("{}\r\n", command.redacted()), *expected);
+            }
+        }
+    }
+
+    #[test]
+    fn wire_forms() {
+        check_wire(&[
+            (
+                Command::Ehlo("client.example.org".into()),
+                "EHLO client.example.org\r\n",
+            ),
+            (Command::Ehlo("localhost".into()), "EHLO localhost\r\n"),
+            (Command::Ehlo("[192.0.2.1]".into()), "EHLO [192.0.2.1]\r\n"),
+            (Command::Ehlo("[IPv6:::1]".into()), "EHLO [IPv6:::1]\r\n"),
+            (Command::Helo("x-1.example".into()), "HELO x-1.example\r\n"),
+            (Command::StartTls, "STARTTLS\r\n"),
+            (
+                Command::Auth {
+                    mechanism: Mechanism::Login,
+                    initial_response: None,
+                },
+                "AUTH LOGIN\r\n",
+            ),
+            (
+                Command::Auth {
+                    mechanism: Mechanism::Plain,
+                    initial_response: Some("AHVAcA==".into()),
+                },
+                "AUTH PLAIN AHVAcA==\r\n",
+            ),
+            // RFC 4954 §4: an empty initial response is "=".
+            (
+                Command::Auth {
+                    mechanism: Mechanism::XOAuth2,
+                    initial_response: Some("".into()),
+                },
+                "AUTH XOAUTH2 =\r\n",
+            ),
+            (Command::AuthContinuation("dGlt".into()), "dGlt\r\n"),
+            (Command::AuthContinuation(Secret::default()), "\r\n"),
+            (
+                Command::Rcpt {
+                    to: addr("\"x y\"@example.org"),
+                },
+                "RCPT TO:<\"x y\"@example.org>\r\n",
+            ),
+            (Command::Data, "DATA\r\n"),
+            (Command::Rset, "RSET\r\n"),
+            (Command::Noop, "NOOP\r\n"),
+            (Command::Quit, "QUIT\r\n"),
+        ]);
+        // Appends after what is already there.
+        let mut out = b"NOOP\r\n".to_vec();
+        Command::Quit.write_to(&mut out).unwrap();
+        assert_eq!(out, b"NOOP\r\nQUIT\r\n");
+    }
+
+    #[test]
+    fn mail_parameters() {
+        let mail = |from: &str, params| Command::Mail {
+            from: addr(from),
+            params,
+        };
+        let none = MailParams::default();
+        let size0 = MailParams {
+            size: Some(0),
+            ..none
+        };
+        let utf8 = MailParams {
+            smtputf8: true,
+            ..none
+        };
+        let all = MailParams {
+            size: Some(12345),
+            body_8bitmime: true,
+            smtputf8: true,
+        };
+        check_wire(&[
+            (
+                mail("Me <me@example.org>", none),
+                "MAIL FROM:<me@example.org>\r\n",
+            ),
+            (mail("<>", none), "MAIL FROM:<>\r\n"),
+            (
+                mail("me@example.org", size0),
+                "MAIL FROM:<me@example.org> SIZE=0\r\n",
+            ),
+            (mail("a@b", utf8), "MAIL FROM:<a@b> SMTPUTF8\r\n"),
+            (
+                mail("josé@exemplo.br", all),
+                "MAIL FROM:<josé@exemplo.br> SIZE=12345 BODY=8BITMIME SMTPUTF8\r\n",
+            ),
+        ]);
+    }
+
+    /// Every hostile string, applied to every argument that can carry one, is refused and leaves
+    /// `out` as it was.
+    #[test]
+    fn injection_is_refused_before_any_byte() {
+        let mut hostile: Vec<String> = [
+            "\r",
+            "\n",
+            "\r\n",
+            "\r\nRCPT TO:<evil@example.net>",
+            "\r\n.\r\n",
+            "\0",
+        ]
+        .iter()
+        .map(|s| format!("ok{s}tail"))
+        .collect();
+        for c in (0u8..0x20).chain([0x7f]) {
+            hostile.push(format!("ab{}cd", char::from(c)));
+            hostile.push(format!("{}", char::from(c)));
+        }
+        let mut tried = 0;
+        for h in &hostile {
+            let commands = [
+                Command::Ehlo(h.clone()),
+                Command::Ehlo(format!("client.example{h}")),
+                Command::Helo(h.clone()),
+                Command::Auth {
+                    mechanism: Mechanism::Plain,
+                    initial_response: Some(h.as_str().into()),
+                },
+                Command::Auth {
+                    mechanism: Mechanism::XOAuth2,
+                    initial_response: Some(h.as_str().into()),
+                },
+                Command::AuthContinuation(h.as_str().into()),
+            ];
+            for command in &commands {
+                let mut out = b"prior".to_vec();
+                let result = command.write_to(&mut out);
+                assert!(
+                    matches!(result, Err(SmtpError::InvalidInput(_))),
+                    "{command:?} was written"
+                );
+                assert_eq!(out, b"prior", "{command:?} wrote bytes");
+                tried += 1;
+            }
+            // Addresses with it cannot even be made, so no MAIL or RCPT can carry it.
+            for form in [
+                format!("a{h}@b"),
+                format!("a@b{h}"),
+                format!("<a@b>{h}"),
+                format!("N{h} <a@b>"),
+            ] {
+                assert!(Address::parse(&form).is_err(), "{form:?}");
+            }
+        }
+        assert_eq!(tried, hostile.len() * 6);
+    }
+
+    #[test]
+    fn client_names() {
+        let good = [
+            "localhost",
+            "mail.example.com",
+            "a",
+            "x1-2.example",
+            "123.example",
+            "[127.0.0.1]",
+            "[IPv6:2001:db8::1]",
+            "[ipv6:::1]",
+            "[x-tag:content]",
+        ];
+        for name in good {
+            assert!(
+                Command::Ehlo(name.into()).write_to(&mut Vec::new()).is_ok(),
+                "{name:?}"
+            );
+        }
+        let long_label = "a".repeat(64);
+        let long_name = ["a"; 129].join(".");
+        let bad = [
+            "",
+            " ",
+            "a b",
+            "a..b",
+            ".a",
+            "a.",
+            "-a",
+            "a-",
+            "a_b",
+            "exämple.com",
+            "[]",
+            "[127.0.0.1",
+            "[300.0.0.1]",
+            "[IPv6:nonsense]",
+            "[::1]",
+            "[tag:]",
+            "[tag:a b]",
+            "a@b",
+            &long_label,
+            &long_name,
+        ];
+        for name in bad {
+            let mut out = Vec::new();
+            let error = Command::Helo(name.into()).write_to(&mut out).unwrap_err();
+            assert!(
+                error.to_string().contains("not a valid domain name"),
+                "{name:?}: {error}"
+            );
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn mail_and_rcpt_rules() {
+        // RFC 6531 §3.4: a UTF-8 sender needs SMTPUTF8.
+        let mail = Command::Mail {
+            from: addr("josé@exemplo.br"),
+            params: MailParams::default(),
+        };
+        let mut out = Vec::new();
+        assert!(
+            mail.write_to(&mut out)
+                .unwrap_err()
+                .to_string()
+                .contains("SMTPUTF8")
+        );
+        assert!(out.is_empty());
+        // RFC 5321 §4.1.1.3: the null path is not a forward-path.
+        let rcpt = Command::Rcpt {
+            to: Address::null(),
+        };
+        assert!(
+            rcpt.write_to(&mut out)
+                .unwrap_err()
+                .to_string()
+                .contains("only valid as a sender")
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let secret = "dGltAHRpbQB0YW5zdGFhZnRhbnN0YWFm";
+        let commands = [
+            Command::Auth {
+                mechanism: Mechanism::Plain,
+                initial_response: Some(secret.into()),
+            },
+            Command::AuthContinuation(secret.into()),
+            // Even a refused one: the error names the problem, not the value.
+            Command::AuthContinuation(format!("{secret}\r\n").into()),
+        ];
+        for command in &commands {
+            assert!(!command.redacted().contains(secret));
+            assert!(command.redacted().contains("<redacted>"));
+            assert!(!format!("{command:?}").contains(secret));
+            if let Err(e) = command.write_to(&mut Vec::new()) {
+                assert!(!e.to_string().contains(secret) && !format!("{e:?}").contains(secret));
+            }
+        }
+        assert_eq!(commands[0].redacted(), "AUTH PLAIN <redacted>");
+        assert_eq!(commands[1].redacted(), "<redacted>");
+        // The transcript stays one line even for a refused argument.
+        assert_eq!(Command::Ehlo("a\r\nb".into()).redacted(), "EHLO a\\r\\nb");
+    }
+
+    #[test]
+    fn verbs_and_kinds() {
+        let mail = Command::Mail {
+            from: Address::null(),
+            params: MailParams::default(),
+        };
+        let rcpt = Command::Rcpt { to: addr("a@b") };
+        let cases = [
+            (Command::Ehlo("x".into()), "EHLO", ReplyKind::Ehlo),
+            (Command::Helo("x".into()), "HELO", ReplyKind::Ehlo),
+            (mail, "MAIL", ReplyKind::Sender),
+            (rcpt, "RCPT", ReplyKind::Recipient),
+            (Command::Data, "DATA", ReplyKind::Data),
+            (Command::StartTls, "STARTTLS", ReplyKind::Other),
+            (
+                Command::AuthContinuation(Secret::default()),
+                "AUTH",
+                ReplyKind::Other,
+            ),
+            (Command::Quit, "QUIT", ReplyKind::Other),
+        ];
+        for (command, verb, kind) in cases {
+            assert_eq!((command.verb(), command.reply_kind()), (verb, kind));
+        }
+    }
+}
