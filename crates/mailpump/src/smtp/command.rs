@@ -495,7 +495,13 @@ mod tests {
             "[ipv6:::1]",
             "[x-tag:content]",
         ];
-        for name in good {
+        let longest = ["a"; 128].join(".");
+        let longest_label = "a".repeat(63);
+        for name in good
+            .iter()
+            .copied()
+            .chain([longest.as_str(), &longest_label])
+        {
             assert!(
                 Command::Ehlo(name.into()).write_to(&mut Vec::new()).is_ok(),
                 "{name:?}"
