@@ -342,3 +342,224 @@ impl Authenticator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tim() -> Credentials {
+        Credentials::new("tim", "tanstaaftanstaaf")
+    }
+
+    fn challenge(text: &str) -> Reply {
+        Reply::new(334, vec![text.to_owned()])
+    }
+
+    #[test]
+    fn rfc_vectors() {
+        // RFC 4616 §4, the PLAIN example without an authorisation identity.
+        assert_eq!(
+            tim().plain_response().unwrap().expose(),
+            "AHRpbQB0YW5zdGFhZnRhbnN0YWFm"
+        );
+        // RFC 2195 §2, the CRAM-MD5 example.
+        let challenge = "PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+";
+        let response = tim().cram_md5_response(challenge).unwrap();
+        let decoded = base64_simd::STANDARD
+            .decode_to_vec(response.expose())
+            .unwrap();
+        assert_eq!(decoded, b"tim b913a602c7eda7a495b4e6e7334d3890");
+        // Google's XOAUTH2 documentation example.
+        let oauth = Credentials::new(
+            "someuser@example.com",
+            "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg",
+        );
+        assert_eq!(
+            oauth.xoauth2_response().unwrap().expose(),
+            "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ=="
+        );
+        assert_eq!(tim().login_user().expose(), "dGlt");
+        assert_eq!(tim().login_password().expose(), "dGFuc3RhYWZ0YW5zdGFhZg==");
+        // UTF-8 passes through as its bytes.
+        let utf8 = Credentials::new("ü", "ß");
+        assert_eq!(utf8.plain_response().unwrap().expose(), "AMO8AMOf");
+    }
+
+    #[test]
+    fn payloads_that_would_shift_fields_are_refused() {
+        for (user, password) in [("t\0m", "x"), ("tim", "pa\0ss"), ("\0", "")] {
+            let e = Credentials::new(user, password)
+                .plain_response()
+                .unwrap_err();
+            assert!(e.to_string().contains("NUL"), "{e}");
+            assert!(
+                Authenticator::new(Mechanism::Plain, Credentials::new(user, password)).is_err()
+            );
+        }
+        for (user, token) in [("u\x01", "t"), ("u", "t\x01ok")] {
+            assert!(Credentials::new(user, token).xoauth2_response().is_err());
+            assert!(Authenticator::new(Mechanism::XOAuth2, Credentials::new(user, token)).is_err());
+        }
+        assert!(Authenticator::new(Mechanism::CramMd5, Credentials::new("t\nm", "x")).is_err());
+        // LOGIN and CRAM-MD5 base64 the password, so any byte is safe there.
+        assert!(Authenticator::new(Mechanism::Login, Credentials::new("tim", "pa\0ss")).is_ok());
+        assert!(Authenticator::new(Mechanism::CramMd5, Credentials::new("tim", "pa\0ss")).is_ok());
+        let e = tim().cram_md5_response("not base64!").unwrap_err();
+        assert!(matches!(e, SmtpError::Auth { reply: None, .. }), "{e}");
+    }
+
+    #[test]
+    fn mechanism_names() {
+        for (name, mechanism) in [
+            ("PLAIN", Mechanism::Plain),
+            ("plain", Mechanism::Plain),
+            ("Login", Mechanism::Login),
+            ("cram-md5", Mechanism::CramMd5),
+            ("XOAUTH2", Mechanism::XOAuth2),
+            ("xoauth2", Mechanism::XOAuth2),
+        ] {
+            assert_eq!(name.parse::<Mechanism>(), Ok(mechanism));
+            assert_eq!(mechanism.to_string(), name.to_ascii_uppercase());
+        }
+        for name in ["", "CRAM", "SCRAM-SHA-256", "PLAIN ", "OAUTHBEARER"] {
+            let e = name.parse::<Mechanism>().unwrap_err();
+            assert!(e.to_string().contains("unknown AUTH mechanism"));
+        }
+    }
+
+    #[test]
+    fn choice() {
+        use Mechanism::{CramMd5, Login, Plain, XOAuth2};
+        let cases: &[(&[Mechanism], bool, Option<Mechanism>)] = &[
+            (&[Login, Plain, CramMd5], false, Some(CramMd5)),
+            (&[Login, Plain], false, Some(Plain)),
+            (&[Login], false, Some(Login)),
+            (&[XOAuth2], false, None),
+            (&[], false, None),
+            (&[Login, Plain, XOAuth2], true, Some(XOAuth2)),
+            (&[Login, Plain], true, None),
+            (&[], true, None),
+        ];
+        for &(offered, token, expected) in cases {
+            assert_eq!(
+                choose(offered, token),
+                expected,
+                "{offered:?} token={token}"
+            );
+        }
+    }
+
+    #[test]
+    fn exchanges() {
+        // PLAIN: the payload goes with the command; a server that asks anyway gets it again.
+        let mut plain = Authenticator::new(Mechanism::Plain, tim()).unwrap();
+        let Command::Auth {
+            mechanism: Mechanism::Plain,
+            initial_response: Some(ir),
+        } = plain.command().unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(ir.expose(), "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
+        assert_eq!(plain.respond(&challenge("")).unwrap(), ir);
+        assert!(plain.respond(&challenge("")).is_err());
+
+        // LOGIN: user then password, whatever the prompts say; a third challenge is refused.
+        let mut login = Authenticator::new(Mechanism::Login, tim()).unwrap();
+        assert_eq!(
+            login.command().unwrap(),
+            Command::Auth {
+                mechanism: Mechanism::Login,
+                initial_response: None
+            }
+        );
+        assert_eq!(
+            login.respond(&challenge("UGFzc3dvcmQ6")).unwrap().expose(),
+            "dGlt"
+        );
+        assert_eq!(
+            login.respond(&challenge("whatever")).unwrap().expose(),
+            "dGFuc3RhYWZ0YW5zdGFhZg=="
+        );
+        let e = login.respond(&challenge("VXNlcm5hbWU6")).unwrap_err();
+        assert!(e.to_string().contains("unexpected extra challenge"), "{e}");
+
+        // CRAM-MD5 answers the challenge in the reply text.
+        let mut cram = Authenticator::new(Mechanism::CramMd5, tim()).unwrap();
+        assert_eq!(cram.mechanism(), Mechanism::CramMd5);
+        assert_eq!(cram.command().unwrap().redacted(), "AUTH CRAM-MD5");
+        let answer = cram
+            .respond(&challenge(
+                "PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+",
+            ))
+            .unwrap();
+        assert_eq!(
+            answer.expose(),
+            "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw"
+        );
+
+        // XOAUTH2: an error arrives as a 334 with a JSON description; the answer is empty.
+        let mut oauth =
+            Authenticator::new(Mechanism::XOAuth2, Credentials::new("u@example.com", "tok"))
+                .unwrap();
+        assert!(matches!(
+            oauth.command().unwrap(),
+            Command::Auth {
+                initial_response: Some(_),
+                ..
+            }
+        ));
+        assert!(
+            oauth
+                .respond(&challenge("eyJzdGF0dXMiOiI0MDEifQ=="))
+                .unwrap()
+                .is_empty()
+        );
+
+        // Anything but 334 is not a challenge.
+        let mut login = Authenticator::new(Mechanism::Login, tim()).unwrap();
+        let refused = Reply::new(535, vec!["5.7.8 Authentication credentials invalid".into()]);
+        let SmtpError::Auth {
+            reply: Some(reply), ..
+        } = login.respond(&refused).unwrap_err()
+        else {
+            panic!()
+        };
+        assert_eq!(reply.code, 535);
+    }
+
+    #[test]
+    fn a_server_that_never_stops_challenging_is_cut_off() {
+        let mut oauth = Authenticator::new(Mechanism::XOAuth2, Credentials::new("u", "t")).unwrap();
+        for _ in 0..MAX_CHALLENGES {
+            oauth.respond(&challenge("")).unwrap();
+        }
+        let e = oauth.respond(&challenge("")).unwrap_err();
+        assert!(e.to_string().contains("more than 5 challenges"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_everywhere() {
+        let password = "tanstaaftanstaaf";
+        let creds = tim();
+        let mut auth = Authenticator::new(Mechanism::Login, creds.clone()).unwrap();
+        let answer = auth.respond(&challenge("x")).unwrap();
+        let shown = [
+            format!("{:?}", creds.secret),
+            creds.secret.to_string(),
+            format!("{creds:?}"),
+            format!("{auth:?}"),
+            format!("{answer:?}"),
+            answer.to_string(),
+            format!("{:?}", creds.plain_response().unwrap()),
+        ];
+        for text in &shown {
+            assert!(!text.contains(password), "{text}");
+            assert!(!text.contains("dGFuc3RhYWZ0YW5zdGFhZg"), "{text}");
+            assert!(!text.contains("AHRpbQB0YW5zdGFhZnRhbnN0YWFm"), "{text}");
+        }
+        assert_eq!(creds.secret.to_string(), "<redacted>");
+        assert_eq!(format!("{:?}", Secret::new("x")), "<redacted>");
+        assert_eq!(Secret::from(String::from("abc")).expose(), "abc");
+    }
+}
