@@ -288,3 +288,267 @@ impl From<ReplyError> for SmtpError {
         Self::malformed_reply(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::smtp::auth::Mechanism;
+    use crate::smtp::command::Command;
+
+    fn reply(code: u16, text: &str) -> Reply {
+        Reply::new(code, vec![text.to_owned()])
+    }
+
+    fn refused(kind: ReplyKind, code: u16) -> SmtpError {
+        SmtpError::Reply {
+            command: "RCPT TO:<a@b>".into(),
+            reply: reply(code, "x"),
+            kind,
+        }
+    }
+
+    #[test]
+    #[allow(clippy::too_many_lines)] // A table with one row per case.
+    fn predicates() {
+        let io = |kind| io::Error::new(kind, "boom");
+        let connect = |kind| SmtpError::Connect {
+            server: "mx".into(),
+            port: 25,
+            source: io(kind),
+        };
+        let rcpts = |codes: &[u16]| SmtpError::RecipientsRefused {
+            refused: codes
+                .iter()
+                .map(|&c| (format!("r{c}@x"), reply(c, "no")))
+                .collect(),
+        };
+        // (error, transient, permanent, timeout, has a reply)
+        let cases = [
+            (refused(ReplyKind::Recipient, 450), true, false, false, true),
+            (refused(ReplyKind::Sender, 550), false, true, false, true),
+            (refused(ReplyKind::Greeting, 421), true, false, false, true),
+            (
+                SmtpError::Auth {
+                    reply: Some(reply(454, "4.7.0 later")),
+                    reason: "r".into(),
+                },
+                true,
+                false,
+                false,
+                true,
+            ),
+            (
+                SmtpError::Auth {
+                    reply: Some(reply(535, "5.7.8 bad")),
+                    reason: "r".into(),
+                },
+                false,
+                true,
+                false,
+                true,
+            ),
+            (
+                SmtpError::Auth {
+                    reply: None,
+                    reason: "no mechanism".into(),
+                },
+                false,
+                false,
+                false,
+                false,
+            ),
+            (rcpts(&[550, 553]), false, true, false, true),
+            (rcpts(&[550, 451]), true, false, false, true),
+            (rcpts(&[]), false, false, false, false),
+            (
+                connect(io::ErrorKind::ConnectionRefused),
+                true,
+                false,
+                false,
+                false,
+            ),
+            (connect(io::ErrorKind::TimedOut), true, false, true, false),
+            (SmtpError::timeout("the greeting"), true, false, true, false),
+            (
+                SmtpError::Io(io(io::ErrorKind::WouldBlock)),
+                true,
+                false,
+                true,
+                false,
+            ),
+            (
+                SmtpError::Io(io(io::ErrorKind::UnexpectedEof)),
+                true,
+                false,
+                false,
+                false,
+            ),
+            (
+                SmtpError::Tls("untrusted certificate".into()),
+                false,
+                false,
+                false,
+                false,
+            ),
+            (
+                SmtpError::Protocol("garbage".into()),
+                false,
+                false,
+                false,
+                false,
+            ),
+            (
+                SmtpError::SizeExceeded { size: 10, limit: 5 },
+                false,
+                true,
+                false,
+                false,
+            ),
+            (SmtpError::invalid_input("bad"), false, true, false, false),
+            (
+                SmtpError::Message(MessageError::in_part("message", "bad")),
+                false,
+                true,
+                false,
+                false,
+            ),
+            (SmtpError::Source("disk".into()), false, false, false, false),
+        ];
+        for (error, transient, permanent, timeout, has_reply) in &cases {
+            let got = (
+                error.is_transient(),
+                error.is_permanent(),
+                error.is_timeout(),
+                error.reply().is_some(),
+            );
+            assert_eq!(
+                got,
+                (*transient, *permanent, *timeout, *has_reply),
+                "{error:?}"
+            );
+        }
+        assert_eq!(rcpts(&[550, 451]).reply().unwrap().code, 550);
+    }
+
+    #[test]
+    fn messages_say_what_happened_and_what_to_do() {
+        let cases = [
+            (
+                refused(ReplyKind::Recipient, 550),
+                "the server refused the recipient (RCPT TO:<a@b>): 550 x",
+            ),
+            (refused(ReplyKind::Recipient, 451), "try again later"),
+            (
+                refused(ReplyKind::Sender, 553),
+                "the server refused the sender",
+            ),
+            (
+                refused(ReplyKind::Greeting, 554),
+                "the server refused the connection: 554 x",
+            ),
+            (
+                refused(ReplyKind::Data, 552),
+                "the server refused the message data",
+            ),
+            (refused(ReplyKind::Ehlo, 501), "refused the greeting RCPT"),
+            (refused(ReplyKind::Other, 502), "do not retry unchanged"),
+            (
+                SmtpError::Connect {
+                    server: "mx.example".into(),
+                    port: 587,
+                    source: io::ErrorKind::ConnectionRefused.into(),
+                },
+                "connection to mx.example:587 failed",
+            ),
+            (
+                SmtpError::timeout("the reply to DATA"),
+                "timed out waiting for the reply to DATA",
+            ),
+            (
+                SmtpError::SizeExceeded {
+                    size: 2000,
+                    limit: 1000,
+                },
+                "the message is 2000 octets but the server accepts at most 1000",
+            ),
+            (
+                SmtpError::RecipientsRefused {
+                    refused: vec![
+                        ("a@x".into(), reply(550, "no")),
+                        ("b@x".into(), reply(551, "gone")),
+                    ],
+                },
+                "every recipient, so nothing was sent: a@x: 550 no; b@x: 551 gone",
+            ),
+            (
+                SmtpError::malformed_reply(ReplyError::LineTooLong),
+                "SMTP protocol error: malformed SMTP reply",
+            ),
+            (
+                SmtpError::Source("disk on fire".into()),
+                "without ending the data: disk on fire",
+            ),
+            (
+                SmtpError::invalid_input("bad address"),
+                "nothing was sent: bad address",
+            ),
+            (
+                SmtpError::Tls("certificate not trusted".into()),
+                "TLS failed: certificate not trusted",
+            ),
+        ];
+        for (error, expected) in &cases {
+            let shown = error.to_string();
+            assert!(shown.contains(expected), "{shown:?} lacks {expected:?}");
+        }
+    }
+
+    #[test]
+    fn no_credential_reaches_a_message() {
+        let payload = "AHRpbQB0YW5zdGFhZnRhbnN0YWFm";
+        let command = Command::Auth {
+            mechanism: Mechanism::Plain,
+            initial_response: Some(payload.into()),
+        };
+        let error = SmtpError::Reply {
+            command: command.redacted(),
+            reply: reply(535, "5.7.8 Authentication credentials invalid"),
+            kind: command.reply_kind(),
+        };
+        for shown in [error.to_string(), format!("{error:?}")] {
+            assert!(!shown.contains(payload), "{shown}");
+            assert!(shown.contains("AUTH PLAIN <redacted>"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn sources_are_chained() {
+        let error = SmtpError::from(crate::Error::Source("the file vanished".into()));
+        assert!(matches!(error, SmtpError::Source(_)));
+        assert_eq!(error.source().unwrap().to_string(), "the file vanished");
+        let message = MessageError::in_header("message", "Subject", "contains CR");
+        let error = SmtpError::from(crate::Error::Message(message.clone()));
+        assert_eq!(error.source().unwrap().to_string(), message.to_string());
+        assert!(matches!(SmtpError::from(message), SmtpError::Message(_)));
+        let error = SmtpError::Connect {
+            server: "h".into(),
+            port: 25,
+            source: io::ErrorKind::ConnectionReset.into(),
+        };
+        let io = error.source().unwrap().downcast_ref::<io::Error>().unwrap();
+        assert_eq!(io.kind(), io::ErrorKind::ConnectionReset);
+        assert!(SmtpError::from(ReplyError::Code).source().is_none());
+        assert!(matches!(
+            SmtpError::from(ReplyError::BareCr),
+            SmtpError::Protocol(_)
+        ));
+    }
+
+    #[test]
+    fn errors_cross_threads() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<SmtpError>();
+    }
+}
