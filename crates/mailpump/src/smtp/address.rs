@@ -1,5 +1,15 @@
 //! Envelope addresses (RFC 5321 §4.1.2 paths), parsed and checked once, so that every address that
 //! reaches the wire is safe to write.
+//!
+//! ```
+//! use mailpump::smtp::address::Address;
+//!
+//! let from = Address::parse("\"Fulano, da Silva\" <fulano@example.com>").unwrap();
+//! assert_eq!(from.as_path(), "<fulano@example.com>");
+//! assert_eq!(from.display_name(), Some("Fulano, da Silva"));
+//! assert!(Address::parse("").unwrap().is_null());
+//! assert!(Address::parse("victim@example.com>\r\nDATA").is_err());
+//! ```
 
 use std::fmt;
 use std::str::FromStr;
@@ -393,6 +403,11 @@ mod tests {
     fn refused_forms() {
         let mut cases: Vec<(String, &str)> = [
             ("a@b\r\nRCPT TO:<evil@x>", "control character"),
+            // CVE-2015-9096 and friends: a recipient that closes the path and starts a new message.
+            (
+                "victim@x>\r\nDATA\r\nSubject: spoof\r\n\r\nhi\r\n.\r\nQUIT",
+                "control character",
+            ),
             ("a@b\nDATA", "control character"),
             ("a@b\r", "control character"),
             ("a\0@b", "control character"),

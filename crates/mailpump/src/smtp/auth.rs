@@ -4,6 +4,21 @@
 //! [`Authenticator`] drives one exchange: send [`Authenticator::command`], then answer every `334`
 //! challenge with [`Authenticator::respond`] (sent as [`Command::AuthContinuation`]) until the server
 //! answers `235` (success) or an error.
+//!
+//! ```
+//! use mailpump::smtp::auth::{Authenticator, Credentials, Mechanism, choose};
+//! use mailpump::smtp::reply::Reply;
+//!
+//! let offered = [Mechanism::Login, Mechanism::Plain];
+//! let mechanism = choose(&offered, false).unwrap();
+//! assert_eq!(mechanism, Mechanism::Plain);
+//! let mut login = Authenticator::new(Mechanism::Login, Credentials::new("tim", "secret")).unwrap();
+//! assert_eq!(login.command().unwrap().redacted(), "AUTH LOGIN");
+//! let prompt = Reply::new(334, vec!["VXNlcm5hbWU6".into()]);
+//! let answer = login.respond(&prompt).unwrap();
+//! assert_eq!(answer.expose(), "dGlt");
+//! assert_eq!(answer.to_string(), "<redacted>");
+//! ```
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,17 @@
 //! The service extensions a server announces in its EHLO reply (RFC 5321 §4.1.1.1).
+//!
+//! ```
+//! use mailpump::smtp::auth::Mechanism;
+//! use mailpump::smtp::capability::Capabilities;
+//! use mailpump::smtp::reply::Reply;
+//!
+//! let lines = ["mx.example.org", "PIPELINING", "SIZE 10240000", "AUTH=PLAIN LOGIN", "STARTTLS"];
+//! let ehlo = Reply::new(250, lines.iter().map(|l| l.to_string()).collect());
+//! let caps = Capabilities::from_ehlo(&ehlo);
+//! assert!(caps.pipelining && caps.starttls);
+//! assert_eq!(caps.size_limit(), Some(10_240_000));
+//! assert_eq!(caps.auth, [Mechanism::Plain, Mechanism::Login]);
+//! ```
 
 use super::auth::Mechanism;
 use super::reply::Reply;

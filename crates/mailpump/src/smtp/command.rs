@@ -4,6 +4,19 @@
 //! control or DEL can reach the wire inside an argument, so caller data cannot end a command early
 //! and inject another (SMTP command injection; compare smtplib's bpo-43124 and aiosmtplib's
 //! GHSA-v3q9-hj7j-63hq).
+//!
+//! ```
+//! use mailpump::smtp::address::Address;
+//! use mailpump::smtp::command::{Command, MailParams};
+//!
+//! let mut out = Vec::new();
+//! let from = Address::parse("me@example.org").unwrap();
+//! let params = MailParams { size: Some(1024), ..MailParams::default() };
+//! Command::Mail { from, params }.write_to(&mut out).unwrap();
+//! assert_eq!(out, b"MAIL FROM:<me@example.org> SIZE=1024\r\n");
+//! assert!(Command::Ehlo("host\r\nQUIT".into()).write_to(&mut out).is_err());
+//! assert_eq!(out.len(), 38, "nothing more was written");
+//! ```
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -5,6 +5,19 @@
 //! [`Parsed::Partial`] when it needs more. Limits on the line length and the number of lines are
 //! checked on every call, on the partial data too, so that a hostile server streaming an endless
 //! line or an endless multi-line reply is caught as soon as it crosses a limit, with bounded memory.
+//!
+//! ```
+//! use mailpump::smtp::reply::{Parsed, ReplyLimits, parse_reply};
+//!
+//! let limits = ReplyLimits::default();
+//! assert_eq!(parse_reply(b"250-mx.example.org\r\n250-PIPE", &limits), Ok(Parsed::Partial));
+//! let wire = b"550 5.1.1 <nobody@example.org>: Recipient address rejected\r\n";
+//! let Ok(Parsed::Complete { reply, consumed }) = parse_reply(wire, &limits) else { panic!() };
+//! assert_eq!(consumed, wire.len());
+//! assert!(reply.is_permanent());
+//! assert_eq!(reply.enhanced.unwrap().to_string(), "5.1.1");
+//! assert_eq!(reply.text(), "<nobody@example.org>: Recipient address rejected");
+//! ```
 
 use std::fmt;
 
@@ -815,6 +828,49 @@ mod tests {
             for &input in inputs {
                 check_splits(input, &limits).unwrap();
             }
+        }
+    }
+
+    /// PEERS.md §4, STARTTLS response injection: bytes after the 220 are left unconsumed, so the
+    /// client can see them and refuse to go on.
+    #[test]
+    fn bytes_after_a_reply_are_left_for_the_caller() {
+        for wire in [
+            &b"220 go\r\n250-evil\r\n250 AUTH PLAIN\r\n"[..],
+            b"220 go\r\n250-X",
+        ] {
+            let (reply, consumed) = complete(wire);
+            assert_eq!((reply.code, consumed), (220, 8));
+            assert!(consumed < wire.len());
+        }
+    }
+
+    /// PEERS.md §4, unbounded replies: a 10 MB line and 100,000 continuation lines, read 4 KiB at a
+    /// time, are refused once the buffer holds little more than the limit.
+    #[test]
+    fn hostile_streams_are_refused_with_bounded_buffers() {
+        let limits = ReplyLimits::default();
+        let mut line = b"250 ".to_vec();
+        line.resize(10_000_000, b'x');
+        let mut many = Vec::new();
+        for _ in 0..100_000 {
+            many.extend_from_slice(b"250-continued\r\n");
+        }
+        for (stream, error, bound) in [
+            (line, ReplyError::LineTooLong, limits.max_line + 4096),
+            (many, ReplyError::TooManyLines, limits.max_lines * 15 + 4096),
+        ] {
+            let mut parser = ReplyParser::with_limits(limits);
+            let mut buffered = 0;
+            let result = loop {
+                buffered = (buffered + 4096).min(stream.len());
+                match parser.parse(&stream[..buffered]) {
+                    Ok(Parsed::Partial) => assert!(buffered < stream.len()),
+                    other => break other,
+                }
+            };
+            assert_eq!(result, Err(error));
+            assert!(buffered <= bound, "{buffered} bytes buffered");
         }
     }
 
