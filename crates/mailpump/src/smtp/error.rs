@@ -8,6 +8,7 @@
 use std::fmt;
 use std::io;
 
+use super::command::Command;
 use super::reply::{Reply, ReplyError};
 use crate::{BoxError, MessageError};
 
@@ -102,6 +103,27 @@ impl SmtpError {
     /// An [`SmtpError::InvalidInput`] saying `reason`.
     pub fn invalid_input(reason: impl Into<String>) -> Self {
         Self::InvalidInput(reason.into())
+    }
+
+    /// An [`SmtpError::Reply`] for `reply` to `command`, with the command in its redacted form and
+    /// the kind it implies.
+    #[must_use]
+    pub fn refused(command: &Command, reply: Reply) -> Self {
+        Self::Reply {
+            command: command.redacted(),
+            reply,
+            kind: command.reply_kind(),
+        }
+    }
+
+    /// An [`SmtpError::Reply`] for a greeting other than 220 (RFC 5321 §4.3.1: typically 554).
+    #[must_use]
+    pub fn greeting_refused(reply: Reply) -> Self {
+        Self::Reply {
+            command: String::new(),
+            reply,
+            kind: ReplyKind::Greeting,
+        }
     }
 
     /// An [`SmtpError::Protocol`] for an unparseable reply.
@@ -295,7 +317,6 @@ mod tests {
 
     use super::*;
     use crate::smtp::auth::Mechanism;
-    use crate::smtp::command::Command;
 
     fn reply(code: u16, text: &str) -> Reply {
         Reply::new(code, vec![text.to_owned()])
@@ -512,15 +533,38 @@ mod tests {
             mechanism: Mechanism::Plain,
             initial_response: Some(payload.into()),
         };
-        let error = SmtpError::Reply {
-            command: command.redacted(),
-            reply: reply(535, "5.7.8 Authentication credentials invalid"),
-            kind: command.reply_kind(),
-        };
+        let error = SmtpError::refused(
+            &command,
+            reply(535, "5.7.8 Authentication credentials invalid"),
+        );
         for shown in [error.to_string(), format!("{error:?}")] {
             assert!(!shown.contains(payload), "{shown}");
             assert!(shown.contains("AUTH PLAIN <redacted>"), "{shown}");
         }
+    }
+
+    #[test]
+    fn constructors() {
+        let rcpt = Command::Rcpt {
+            to: "a@b".parse().unwrap(),
+        };
+        let SmtpError::Reply {
+            command,
+            reply: r,
+            kind,
+        } = SmtpError::refused(&rcpt, reply(550, "no"))
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (command.as_str(), r.code, kind),
+            ("RCPT TO:<a@b>", 550, ReplyKind::Recipient)
+        );
+        let greeting = SmtpError::greeting_refused(reply(554, "go away"));
+        assert_eq!(
+            greeting.to_string(),
+            "the server refused the connection: 554 go away (a permanent failure: do not retry unchanged)"
+        );
     }
 
     #[test]
