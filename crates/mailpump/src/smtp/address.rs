@@ -475,4 +475,22 @@ mod tests {
         assert_eq!(parsed, Address::try_from("Name <a@b>").unwrap());
         assert!("a b@c".parse::<Address>().is_err());
     }
+
+    proptest::proptest! {
+        /// Whatever the input, parsing does not panic, and an accepted address has a path that is
+        /// safe on the wire and parses back to itself.
+        #[test]
+        fn accepted_paths_are_safe_and_round_trip(input in proptest::prop_oneof![
+            "(\\PC|[ <>\"@.\\\\\r\n\t\0]){0,40}",
+            "(Name |\"Q <N>\" )?<?[a-z.\"\\\\ é+\r]{1,10}@[a-zé0-9.\\[\\]:_-]{1,12}>?",
+        ]) {
+            if let Ok(address) = Address::parse(&input) {
+                let path = address.as_path();
+                proptest::prop_assert!(!path.bytes().any(|b| b < 0x20 || b == 0x7f), "{:?}", path);
+                proptest::prop_assert!(path.len() <= MAX_PATH);
+                let again = Address::parse(&path).unwrap();
+                proptest::prop_assert_eq!(again.as_str(), address.as_str());
+            }
+        }
+    }
 }

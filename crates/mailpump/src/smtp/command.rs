@@ -634,4 +634,30 @@ mod tests {
             assert_eq!((command.verb(), command.reply_kind()), (verb, kind));
         }
     }
+
+    proptest::proptest! {
+        /// Any argument either gives exactly one line, ended by the only CRLF, or an error with
+        /// nothing written.
+        #[test]
+        fn one_line_or_nothing(arg in "(\\PC|[ \r\n\t\0\x01\x7f.:\\[\\]-]){0,24}") {
+            let commands = [
+                Command::Ehlo(arg.clone()),
+                Command::Helo(arg.clone()),
+                Command::Auth { mechanism: Mechanism::Plain, initial_response: Some(arg.as_str().into()) },
+                Command::AuthContinuation(arg.as_str().into()),
+            ];
+            for command in &commands {
+                let mut out = b"x".to_vec();
+                if command.write_to(&mut out).is_ok() {
+                    let line = &out[1..];
+                    proptest::prop_assert!(line.ends_with(b"\r\n"));
+                    let body = &line[..line.len() - 2];
+                    proptest::prop_assert!(!body.iter().any(|&b| is_forbidden(b)), "{:?}", out);
+                } else {
+                    proptest::prop_assert_eq!(&out, b"x");
+                }
+                proptest::prop_assert!(!command.redacted().contains(['\r', '\n']));
+            }
+        }
+    }
 }
