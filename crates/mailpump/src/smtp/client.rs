@@ -38,11 +38,10 @@ use std::time::Duration;
 
 pub use super::command::MailParams;
 pub use transaction::{Envelope, Progress, SendResult};
-use wire::refused;
 
 use super::capability::Capabilities;
 use super::command::Command;
-use super::error::{ReplyKind, SmtpError};
+use super::error::SmtpError;
 use super::reply::{Reply, ReplyParser};
 use super::transcript::{Transcript, TranscriptFn};
 use super::transport::{TcpTransport, Transport, is_timeout};
@@ -302,11 +301,7 @@ impl Client {
             self.ensure_nothing_pending()?;
             if !reply.is_positive_completion() {
                 // RFC 5321 §3.1: a 554 greeting means no service; nothing else may follow.
-                return Err(self.fail(SmtpError::Reply {
-                    command: String::new(),
-                    reply,
-                    kind: ReplyKind::Greeting,
-                }));
+                return Err(self.fail(SmtpError::greeting_refused(reply)));
             }
             self.greeting = Some(reply);
         }
@@ -345,12 +340,12 @@ impl Client {
             let helo = Command::Helo(domain.to_owned());
             let reply = self.command(&helo)?;
             if !reply.is_positive_completion() {
-                return Err(self.fail(refused(&helo, reply)));
+                return Err(self.fail(SmtpError::refused(&helo, reply)));
             }
             self.caps = Capabilities::default();
             self.ehlo = None;
         } else {
-            return Err(self.fail(refused(&ehlo, reply)));
+            return Err(self.fail(SmtpError::refused(&ehlo, reply)));
         }
         self.domain = Some(domain.to_owned());
         Ok(())
@@ -454,7 +449,7 @@ impl Client {
         if reply.is_positive_completion() {
             Ok(reply)
         } else {
-            Err(refused(&Command::Quit, reply))
+            Err(SmtpError::refused(&Command::Quit, reply))
         }
     }
 
@@ -474,7 +469,7 @@ impl Client {
         if reply.is_positive_completion() {
             Ok(reply)
         } else {
-            Err(refused(command, reply))
+            Err(SmtpError::refused(command, reply))
         }
     }
 }

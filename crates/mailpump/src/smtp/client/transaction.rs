@@ -2,13 +2,12 @@
 //! (RFC 2920).
 
 use super::Client;
-use super::wire::refused;
 use crate::BoxError;
 use crate::smtp::address::Address;
 use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::command::{Command, MailParams};
 use crate::smtp::dotstuff::WireEncoder;
-use crate::smtp::error::SmtpError;
+use crate::smtp::error::{ReplyKind, SmtpError};
 use crate::smtp::reply::Reply;
 use crate::source::Source;
 
@@ -72,7 +71,7 @@ impl Client {
         if reply.is_positive_completion() {
             Ok(reply)
         } else {
-            Err(refused(&command, reply))
+            Err(SmtpError::refused(&command, reply))
         }
     }
 
@@ -84,7 +83,7 @@ impl Client {
         if reply.is_positive_completion() {
             Ok(reply)
         } else {
-            Err(refused(&command, reply))
+            Err(SmtpError::refused(&command, reply))
         }
     }
 
@@ -101,7 +100,7 @@ impl Client {
         self.ensure_usable()?;
         let reply = self.command(&Command::Data)?;
         if reply.code != 354 {
-            return Err(refused(&Command::Data, reply));
+            return Err(SmtpError::refused(&Command::Data, reply));
         }
         self.body(source, progress)
     }
@@ -208,7 +207,7 @@ impl Client {
         let data_open = data_reply.code == 354;
         if !mail_reply.is_positive_completion() {
             self.abandon(data_open)?;
-            return Err(refused(mail, mail_reply));
+            return Err(SmtpError::refused(mail, mail_reply));
         }
         if accepted.is_empty() {
             self.abandon(data_open)?;
@@ -218,7 +217,7 @@ impl Client {
         }
         if !data_open {
             self.abandon(false)?;
-            return Err(refused(&Command::Data, data_reply));
+            return Err(SmtpError::refused(&Command::Data, data_reply));
         }
         let reply = self.body(source, progress)?;
         Ok(SendResult {
@@ -239,7 +238,7 @@ impl Client {
     ) -> Result<SendResult, SmtpError> {
         let reply = self.command(mail)?;
         if !reply.is_positive_completion() {
-            return Err(refused(mail, reply));
+            return Err(SmtpError::refused(mail, reply));
         }
         let mut accepted = Vec::new();
         let mut refused_rcpts = Vec::new();
@@ -260,7 +259,7 @@ impl Client {
         let reply = self.command(&Command::Data)?;
         if reply.code != 354 {
             self.abandon(false)?;
-            return Err(refused(&Command::Data, reply));
+            return Err(SmtpError::refused(&Command::Data, reply));
         }
         let reply = self.body(source, progress)?;
         Ok(SendResult {
@@ -338,7 +337,7 @@ impl Client {
         } else {
             Err(SmtpError::Reply {
                 command: "end of data".to_owned(),
-                kind: crate::smtp::error::ReplyKind::Data,
+                kind: ReplyKind::Data,
                 reply,
             })
         }

@@ -177,12 +177,3 @@ impl Client {
         }
     }
 }
-
-/// The error for a negative reply to `command`.
-pub(super) fn refused(command: &Command, reply: Reply) -> SmtpError {
-    SmtpError::Reply {
-        command: command.redacted(),
-        kind: command.reply_kind(),
-        reply,
-    }
-}
