@@ -1,6 +1,8 @@
 //! STARTTLS and implicit TLS with rustls on both sides (a CA and a server certificate made at
 //! test time with rcgen), the TLS policies, and response injection after STARTTLS.
 
+#![cfg(feature = "tls")]
+
 mod client_support;
 
 use client_support::{Recording, Server, TestTls};

@@ -320,7 +320,7 @@ impl Client {
                 }
                 // Opportunistic: once offered, a STARTTLS that fails is an error, never a silent
                 // fall back to plaintext an attacker could provoke.
-                TlsPolicy::Auto if self.caps.starttls => {
+                TlsPolicy::Auto if self.caps.starttls && cfg!(feature = "tls") => {
                     self.starttls()?;
                 }
                 _ => {}

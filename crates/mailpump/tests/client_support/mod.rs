@@ -10,8 +10,6 @@
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -25,7 +23,8 @@ const SERVER_PATIENCE: Duration = Duration::from_secs(20);
 /// The server's side of one connection.
 pub struct Conn {
     plain: Option<TcpStream>,
-    tls: Option<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>,
+    /// The TLS stream once `accept_tls` has run.
+    tls: Option<Box<dyn ReadWrite + Send>>,
     /// Bytes read and not yet consumed by `line` / `data`.
     pending: Vec<u8>,
     /// Everything the client sent, in order (after TLS decryption).
@@ -151,6 +150,7 @@ impl Conn {
     }
 
     /// Runs the server side of a TLS handshake on this connection.
+    #[cfg(feature = "tls")]
     pub fn accept_tls(&mut self, tls: &Arc<rustls::ServerConfig>) {
         assert!(
             self.pending.is_empty(),
@@ -161,10 +161,11 @@ impl Conn {
         while conn.is_handshaking() {
             conn.complete_io(&mut tcp).expect("server handshake");
         }
-        self.tls = Some(rustls::StreamOwned::new(conn, tcp));
+        self.tls = Some(Box::new(rustls::StreamOwned::new(conn, tcp)));
     }
 
     /// Tries a TLS handshake that the client is expected to abort; returns whether it failed.
+    #[cfg(feature = "tls")]
     pub fn tls_fails(&mut self, tls: &Arc<rustls::ServerConfig>) -> bool {
         let mut tcp = self.plain.take().expect("plain connection");
         let mut conn = rustls::ServerConnection::new(Arc::clone(tls)).expect("server connection");
@@ -293,16 +294,18 @@ impl Transport for Recording {
 
 /// A CA, a server certificate for `localhost` and 127.0.0.1 signed by it, the CA written to a
 /// PEM file (the client's `cafile`), and the server's rustls configuration.
+#[cfg(feature = "tls")]
 pub struct TestTls {
-    pub cafile: PathBuf,
+    pub cafile: std::path::PathBuf,
     pub server: Arc<rustls::ServerConfig>,
 }
 
+#[cfg(feature = "tls")]
 impl TestTls {
     /// Generates fresh keys and certificates.
     #[must_use]
     pub fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         use rcgen::{
             BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
         };
@@ -332,7 +335,7 @@ impl TestTls {
         let dir = std::env::temp_dir().join(format!(
             "mailpump-client-tests-{}-{}",
             std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let cafile = dir.join("ca.pem");
@@ -355,6 +358,7 @@ impl TestTls {
     }
 }
 
+#[cfg(feature = "tls")]
 impl Drop for TestTls {
     fn drop(&mut self) {
         if let Some(dir) = self.cafile.parent() {
