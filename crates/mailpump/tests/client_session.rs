@@ -932,3 +932,48 @@ fn client_is_send() {
     assert!(client.is_usable());
     server.finish();
 }
+
+#[test]
+fn service_closing_mid_pipeline_is_a_transient_refusal_and_closes() {
+    let server = Server::start(|c| {
+        c.hello(&["PIPELINING"]);
+        for _ in 0..4 {
+            c.line();
+        }
+        c.send("250 ok\r\n421 4.3.2 shutting down\r\n");
+    });
+    let mut client = plain_client(&server);
+    client.greet(None).unwrap();
+    let err = client
+        .send(
+            &envelope(&["a@example.org", "b@example.org"]),
+            &mut BytesSource::new(&b"x"[..]),
+            None,
+        )
+        .unwrap_err();
+    assert!(
+        refusal(&err) == Some((421, ReplyKind::Recipient)),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert!(!client.is_usable());
+    server.finish();
+}
+
+#[test]
+fn connection_refused_is_a_connect_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let config = mailpump::smtp::client::ClientConfig {
+        server: "127.0.0.1".into(),
+        port,
+        timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let err = Client::connect(&config).unwrap_err();
+    assert!(
+        matches!(err, SmtpError::Connect { port: p, .. } if p == port),
+        "{err:?}"
+    );
+}

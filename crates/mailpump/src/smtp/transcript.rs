@@ -90,3 +90,41 @@ pub fn format_reply(reply: &Reply) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_keep_the_servers_layout() {
+        let one = Reply::new(250, vec!["2.0.0 ok".into()]);
+        assert_eq!(format_reply(&one), "250 2.0.0 ok");
+        let many = Reply::new(
+            250,
+            vec!["mx.example".into(), "PIPELINING".into(), "SIZE 10".into()],
+        );
+        assert_eq!(
+            format_reply(&many),
+            "250-mx.example\n250-PIPELINING\n250 SIZE 10"
+        );
+        // RFC 5321 §4.2: a last line may be the bare code.
+        let bare = Reply::new(250, vec!["first".into(), String::new()]);
+        assert_eq!(format_reply(&bare), "250-first\n250");
+    }
+
+    #[test]
+    fn the_callback_sees_each_line_once() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&seen);
+        let mut transcript = Transcript::default();
+        assert!(!transcript.is_enabled());
+        transcript.client("ignored while off");
+        transcript.set(Some(Box::new(move |d, l: &str| {
+            sink.lock().unwrap().push(format!("{d} {l}"))
+        })));
+        assert!(transcript.is_enabled());
+        transcript.client("NOOP");
+        transcript.server(&Reply::new(250, vec!["ok".into()]));
+        assert_eq!(*seen.lock().unwrap(), ["C NOOP", "S 250 ok"]);
+    }
+}

@@ -192,10 +192,16 @@ impl Client {
         progress: Option<Progress<'_>>,
     ) -> Result<SendResult, SmtpError> {
         let mail_reply = self.read_reply()?;
+        if mail_reply.code == 421 {
+            return Err(SmtpError::refused(mail, mail_reply));
+        }
         let mut accepted = Vec::new();
         let mut refused_rcpts = Vec::new();
         for to in &envelope.rcpt {
             let reply = self.read_reply()?;
+            if reply.code == 421 {
+                return Err(SmtpError::refused(&Command::Rcpt { to: to.clone() }, reply));
+            }
             if reply.is_positive_completion() {
                 accepted.push(mailbox(to));
             } else {
@@ -203,6 +209,9 @@ impl Client {
             }
         }
         let data_reply = self.read_reply()?;
+        if data_reply.code == 421 {
+            return Err(SmtpError::refused(&Command::Data, data_reply));
+        }
         self.ensure_nothing_pending()?;
         let data_open = data_reply.code == 354;
         if !mail_reply.is_positive_completion() {
@@ -244,6 +253,9 @@ impl Client {
         let mut refused_rcpts = Vec::new();
         for (to, command) in envelope.rcpt.iter().zip(rcpts) {
             let reply = self.command(command)?;
+            if reply.code == 421 {
+                return Err(SmtpError::refused(command, reply));
+            }
             if reply.is_positive_completion() {
                 accepted.push(mailbox(to));
             } else {
@@ -273,6 +285,10 @@ impl Client {
     /// data phase (an empty message, which it must refuse for want of recipients), then RSET.
     /// Negative replies to either are tolerated; I/O and protocol errors are not.
     fn abandon(&mut self, data_open: bool) -> Result<(), SmtpError> {
+        if !self.is_usable() {
+            // The server closed the session (421): there is nothing left to reset.
+            return Ok(());
+        }
         if data_open {
             self.transcript.client(".");
             self.write_all(b".\r\n", "sending the end of data")?;

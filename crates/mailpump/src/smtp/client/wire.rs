@@ -131,6 +131,12 @@ impl Client {
                 Ok(Parsed::Complete { reply, consumed }) => {
                     self.rbuf.drain(..consumed);
                     self.transcript.server(&reply);
+                    if reply.code == 421 {
+                        // RFC 5321 §3.8: the server is closing the transmission channel; the
+                        // caller still gets the reply, but nothing more can be sent.
+                        let why = format!("the server is closing the session: {reply}");
+                        self.fail(SmtpError::Protocol(why));
+                    }
                     return Ok(reply);
                 }
                 Ok(Parsed::Partial) => {}
