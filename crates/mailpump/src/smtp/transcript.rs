@@ -120,7 +120,7 @@ mod tests {
         assert!(!transcript.is_enabled());
         transcript.client("ignored while off");
         transcript.set(Some(Box::new(move |d, l: &str| {
-            sink.lock().unwrap().push(format!("{d} {l}"))
+            sink.lock().unwrap().push(format!("{d} {l}"));
         })));
         assert!(transcript.is_enabled());
         transcript.client("NOOP");
