@@ -24,7 +24,7 @@ impl Client {
             Some(Closed::Broken(why)) => {
                 format!("the connection was closed after an earlier error: {why}")
             }
-            _ => "the connection is closed".into(),
+            _ => "the session was closed by quit or close; open a new one".into(),
         };
         self.connect_error(io::Error::new(io::ErrorKind::NotConnected, why))
     }
