@@ -245,6 +245,24 @@ impl Client {
         Ok(client)
     }
 
+    /// Changes the limit for every later read and write (it must be greater than zero).
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), SmtpError> {
+        self.ensure_usable()?;
+        if timeout.is_zero() {
+            return Err(SmtpError::invalid_input(
+                "the timeout must be greater than zero",
+            ));
+        }
+        let Some(t) = self.transport.as_mut() else {
+            return Err(self.unusable());
+        };
+        if let Err(e) = t.set_timeout(Some(timeout)) {
+            return Err(self.io_failure(e, "setting the timeout"));
+        }
+        self.config.timeout = timeout;
+        Ok(())
+    }
+
     /// Sets (or with `None` removes) the transcript callback: one call per command (redacted) and
     /// per reply, never the message body.
     pub fn set_transcript(&mut self, sink: Option<TranscriptFn>) {
