@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mailpump::smtp::capability::Capabilities;
-use mailpump::smtp::reply::{Parsed, ReplyParser, Reply};
+use mailpump::smtp::reply::{Parsed, Reply, ReplyParser};
 
 fuzz_target!(|input: (Vec<u8>, Vec<String>)| {
     let (buf, lines) = input;
@@ -22,7 +22,10 @@ fn check(reply: &Reply) {
     let caps = Capabilities::from_ehlo(reply);
     for k in caps.keywords() {
         assert!(caps.has(k), "keyword {k:?} listed but not found");
-        assert!(caps.has(&k.to_ascii_lowercase()), "keywords are case-insensitive");
+        assert!(
+            caps.has(&k.to_ascii_lowercase()),
+            "keywords are case-insensitive"
+        );
         assert!(caps.params(k).is_some());
     }
     assert_eq!(caps.pipelining, caps.has("PIPELINING"));

@@ -99,7 +99,8 @@ fn build(p: FPart, depth: usize, bodies: &mut Vec<u8>) -> (Part, Expect) {
             FValue::Raw(b) => HeaderValue::Raw(b),
             FValue::Addresses(a) => HeaderValue::Addresses(a),
         };
-        let unstructured = matches!(lower.as_str(), "subject" | "comments") || lower.starts_with("x-fuzz-");
+        let unstructured =
+            matches!(lower.as_str(), "subject" | "comments") || lower.starts_with("x-fuzz-");
         let check = match (&value, unstructured) {
             (HeaderValue::Text(t), true) => Some(t.clone()),
             (HeaderValue::Addresses(a), true) => Some(a.join(", ")),
@@ -169,10 +170,15 @@ fn parse_block(block: &[u8]) -> Vec<(String, String)> {
     let body = text.strip_suffix("\r\n").expect("a block ends with CRLF");
     for line in body.split("\r\n") {
         assert!(line.len() <= 998, "a header line of {} octets", line.len());
-        assert!(!line.contains(['\r', '\n', '\0']), "bare CR, LF or NUL in {line:?}");
+        assert!(
+            !line.contains(['\r', '\n', '\0']),
+            "bare CR, LF or NUL in {line:?}"
+        );
         if line.starts_with([' ', '\t']) {
             // RFC 5322 §2.2.3: unfolding removes the CRLF only.
-            let last = fields.last_mut().expect("a continuation line before any field");
+            let last = fields
+                .last_mut()
+                .expect("a continuation line before any field");
             last.1.push_str(line);
         } else {
             let (name, value) = line.split_once(':').expect("a field line has a colon");
@@ -300,18 +306,31 @@ fn check(bytes: &[u8], expect: &Expect, top: bool, bodies: &[u8]) -> bool {
     for ((name, value), (want, check)) in fields.iter().zip(&expect.fields) {
         assert_eq!(&name.to_ascii_lowercase(), want, "fields {names:?}");
         let address = matches!(want.as_str(), "from" | "to" | "cc" | "bcc");
-        assert!(address || value.is_ascii(), "non-ASCII in field {name}: {value:?}");
+        assert!(
+            address || value.is_ascii(),
+            "non-ASCII in field {name}: {value:?}"
+        );
         if let Some(check) = check {
             let value = value.trim_start_matches([' ', '\t']);
-            assert_eq!(&decode_unstructured(value), check, "field {name}: {value:?}");
+            assert_eq!(
+                &decode_unstructured(value),
+                check,
+                "field {name}: {value:?}"
+            );
         }
     }
     let extra = &names[expect.fields.len()..];
     for (i, n) in extra.iter().enumerate() {
-        assert!(DEFAULTS.contains(&n.as_str()), "field {n:?} that nobody asked for: {names:?}");
+        assert!(
+            DEFAULTS.contains(&n.as_str()),
+            "field {n:?} that nobody asked for: {names:?}"
+        );
         assert!(!extra[..i].contains(n), "default {n:?} twice");
         if !top {
-            assert!(n.starts_with("content-"), "top-level default {n:?} in a part");
+            assert!(
+                n.starts_with("content-"),
+                "top-level default {n:?} in a part"
+            );
         }
     }
     let Some(children) = &expect.children else {
@@ -339,7 +358,10 @@ fn check(bytes: &[u8], expect: &Expect, top: bool, bodies: &[u8]) -> bool {
     }
     assert_eq!(starts.len(), children.len() + 1, "delimiters of {boundary}");
     let close = *starts.last().unwrap();
-    assert!(body[close + delim.len()..].starts_with(b"--"), "close delimiter");
+    assert!(
+        body[close + delim.len()..].starts_with(b"--"),
+        "close delimiter"
+    );
     for (k, child) in children.iter().enumerate() {
         let from = starts[k] + delim.len();
         assert!(body[from..].starts_with(b"\r\n"), "delimiter line");

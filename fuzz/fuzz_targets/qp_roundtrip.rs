@@ -27,9 +27,21 @@ fuzz_target!(|input: (Vec<u8>, Vec<u8>, Vec<u8>, bool)| {
     let (data, cuts_a, cuts_b, text) = input;
     let mode = if text { QpMode::Text } else { QpMode::Binary };
     let encoded = run(&mut QpEncoder::new(mode), &data, &cuts_a);
-    assert_eq!(encoded, run(&mut QpEncoder::new(mode), &data, &[]), "encoder split");
-    assert!(encoded.iter().all(|&b| b == b'\t' || b == b'\r' || b == b'\n' || (32..127).contains(&b)));
-    assert_eq!(run(&mut QpDecoder::new(), &encoded, &cuts_b), data, "decode(encode(x)) != x");
+    assert_eq!(
+        encoded,
+        run(&mut QpEncoder::new(mode), &data, &[]),
+        "encoder split"
+    );
+    assert!(
+        encoded
+            .iter()
+            .all(|&b| b == b'\t' || b == b'\r' || b == b'\n' || (32..127).contains(&b))
+    );
+    assert_eq!(
+        run(&mut QpDecoder::new(), &encoded, &cuts_b),
+        data,
+        "decode(encode(x)) != x"
+    );
 
     let mut chain = Chain::new(vec![
         Box::new(QpEncoder::new(mode)) as Box<dyn Filter>,
@@ -39,9 +51,17 @@ fuzz_target!(|input: (Vec<u8>, Vec<u8>, Vec<u8>, bool)| {
     for l in wrapped.split(|&b| b == b'\n') {
         assert!(l.len() <= 77, "a QP line is longer than 76 characters");
     }
-    assert_eq!(run(&mut QpDecoder::new(), &wrapped, &cuts_a), data, "decode(wrap(encode(x))) != x");
+    assert_eq!(
+        run(&mut QpDecoder::new(), &wrapped, &cuts_a),
+        data,
+        "decode(wrap(encode(x))) != x"
+    );
 
     // Arbitrary input: split-invariant decoding.
     let once = run(&mut QpDecoder::new(), &data, &[]);
-    assert_eq!(run(&mut QpDecoder::new(), &data, &cuts_a), once, "decoder split");
+    assert_eq!(
+        run(&mut QpDecoder::new(), &data, &cuts_a),
+        once,
+        "decoder split"
+    );
 });

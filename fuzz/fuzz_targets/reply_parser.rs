@@ -59,7 +59,10 @@ fuzz_target!(|input: (Vec<u8>, Vec<u8>, bool)| {
             // An error in a prefix is an error of the whole input (bytes cannot repair it), and
             // a fresh parse of the same prefix agrees.
             assert_eq!(parse_reply(&buf[..end], &limits), Err(e));
-            assert!(whole.is_err(), "prefix failed with {e:?}, whole gave {whole:?}");
+            assert!(
+                whole.is_err(),
+                "prefix failed with {e:?}, whole gave {whole:?}"
+            );
         }
         Some((_, Ok(Parsed::Partial))) => unreachable!(),
         None => {

@@ -76,10 +76,17 @@ fuzz_target!(|input: (Vec<u8>, Vec<u8>)| {
         content.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
         content.extend_from_slice(b"\r\n");
     }
-    assert_eq!(ended_at, Some(wire.len()), "the end-of-data mark is not (only) at the end");
+    assert_eq!(
+        ended_at,
+        Some(wire.len()),
+        "the end-of-data mark is not (only) at the end"
+    );
     let mut want = normalise(&body);
     if !want.is_empty() && !want.ends_with(b"\r\n") {
         want.extend_from_slice(b"\r\n");
     }
-    assert_eq!(content, want, "un-stuffed content differs from the normalised body");
+    assert_eq!(
+        content, want,
+        "un-stuffed content differs from the normalised body"
+    );
 });

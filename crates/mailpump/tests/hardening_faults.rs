@@ -284,7 +284,10 @@ impl Script {
     /// Reads the client's next line (it must start with `prefix`), then answers as `reply` does.
     fn step(&self, c: &mut Conn, at: Stage, prefix: &str, normal: &str) -> Flow {
         let Some(line) = c.line() else {
-            panic!("{:?}/{:?}: the client hung up before {prefix}", self.stage, self.fault);
+            panic!(
+                "{:?}/{:?}: the client hung up before {prefix}",
+                self.stage, self.fault
+            );
         };
         assert!(
             line.starts_with(prefix),
@@ -306,7 +309,12 @@ impl Script {
             };
         }
         go!(self.reply(c, Stage::Greeting, "220 test.example ESMTP\r\n"));
-        go!(self.step(c, Stage::Ehlo, "EHLO ", "250-test.example\r\n250 STARTTLS\r\n"));
+        go!(self.step(
+            c,
+            Stage::Ehlo,
+            "EHLO ",
+            "250-test.example\r\n250 STARTTLS\r\n"
+        ));
         go!(self.step(c, Stage::StartTls, "STARTTLS", "220 2.0.0 go ahead\r\n"));
         if self.stage == Stage::Handshake {
             // The client's ClientHello arrives; the fault replaces the ServerHello.
@@ -521,7 +529,8 @@ fn fault_table_85_cases_every_stage_times_every_fault() {
                 Some(std::thread::spawn(move || {
                     let (tcp, _) = listener.accept().unwrap();
                     tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-                    tcp.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+                    tcp.set_write_timeout(Some(Duration::from_secs(20)))
+                        .unwrap();
                     let mut conn = Conn {
                         stream: Box::new(tcp.try_clone().unwrap()),
                         tcp,

@@ -104,7 +104,10 @@ fn cve_2016_0772_starttls_stripping_refused_starttls_aborts_454_and_500() {
             c.hello(&["STARTTLS", "AUTH PLAIN"]);
             c.expect("STARTTLS");
             c.send(reply);
-            assert!(c.until_eof().is_empty(), "nothing may follow a refused STARTTLS");
+            assert!(
+                c.until_eof().is_empty(),
+                "nothing may follow a refused STARTTLS"
+            );
         });
         let mut config = server.config();
         config.tls = policy;
@@ -187,7 +190,10 @@ fn bpo_43124_crlf_in_command_arguments_refused_before_any_byte() {
         });
         let mut client = Client::connect(&server.config()).unwrap();
         let err = client.greet(Some(bad)).unwrap_err();
-        assert!(matches!(err, SmtpError::InvalidInput(_)), "{bad:?}: {err:?}");
+        assert!(
+            matches!(err, SmtpError::InvalidInput(_)),
+            "{bad:?}: {err:?}"
+        );
         client.close();
         assert!(server.finish().is_empty(), "{bad:?} reached the wire");
     }
@@ -464,14 +470,7 @@ fn mail_builder_bcc_header_never_in_generated_message() {
     );
     // A Bcc header is refused outright (the addresses belong in the envelope only); an empty
     // one is dropped.
-    assert!(
-        encode(
-            Part::new()
-                .header("Bcc", "hidden@example.org")
-                .body("hi")
-        )
-        .is_err()
-    );
+    assert!(encode(Part::new().header("Bcc", "hidden@example.org").body("hi")).is_err());
     let message = encode(Part::new().header("Bcc", "").body("hi")).unwrap();
     assert!(!names(&header_fields(&message)).contains(&"bcc".to_owned()));
     // A text body with bare LFs does not go out raw: it is encoded with CRLF line ends.
@@ -844,7 +843,10 @@ fn credential_leak_in_transcript_and_errors() {
     let transcript = lines.lock().unwrap().join("\n");
     assert!(transcript.contains("AUTH"), "{transcript}");
     for s in &secrets {
-        assert!(!transcript.contains(s.as_str()), "transcript leaks {s:?}:\n{transcript}");
+        assert!(
+            !transcript.contains(s.as_str()),
+            "transcript leaks {s:?}:\n{transcript}"
+        );
         for e in &errors {
             assert!(!e.contains(s.as_str()), "error leaks {s:?}: {e}");
         }

@@ -64,7 +64,11 @@ fn strict_server(pipelining: bool, report: mpsc::Sender<Seen>) -> Server {
         };
         while let Some(line) = c.try_line() {
             seen.commands.push(line.clone());
-            let verb = line.split([' ', ':']).next().unwrap_or("").to_ascii_uppercase();
+            let verb = line
+                .split([' ', ':'])
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
             match verb.as_str() {
                 "MAIL" | "RCPT" | "RSET" | "NOOP" => c.send("250 ok\r\n"),
                 "DATA" => {
