@@ -281,9 +281,14 @@ impl<'a> Folder<'a> {
         let mut words = EncodedWords::new(text);
         let mut sep = ws;
         let mut word = String::new();
+        // Text that fits one encoded-word is never split: Python's address parser (3.11) keeps the
+        // whitespace between adjacent encoded-words in a display name, against RFC 2047 §6.2, so
+        // a single word is the one form every reader decodes alike.
+        let single = words.single_len();
         while !words.is_done() {
             let mut room = FOLD_AT.saturating_sub(self.column() + sep.len());
-            if room < MIN_WORD && self.column() > 1 {
+            let too_small = room < MIN_WORD || (single <= MAX_WORD && room < single);
+            if too_small && self.column() > 1 {
                 self.fold();
                 room = FOLD_AT.saturating_sub(sep.len());
             }
@@ -352,7 +357,9 @@ pub fn write_unstructured(out: &mut String, name: &str, value: &str) {
         }
     }
     let last = tokens.len() - 1;
-    let absorb_trailing = trailing.len() > LONG_WORD;
+    // Trailing whitespace goes inside the last encoded-word: written bare, it could push the last
+    // line past 78 octets with nothing after it to fold before.
+    let absorb_trailing = !trailing.is_empty();
     flags[last] |= absorb_trailing;
     let mut i = 0;
     while i < tokens.len() {

@@ -282,32 +282,37 @@ fn filename_param(name: &str) -> Result<String, MessageError> {
             name.chars().flat_map(|c| if matches!(c, '"' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
         return Ok(format!("filename=\"{escaped}\""));
     }
-    // RFC 2231 §4: percent-encode every octet outside attribute-char.
-    let mut encoded = String::with_capacity(name.len() * 3);
-    for b in name.bytes() {
-        let plain = b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b);
-        if plain {
-            encoded.push(char::from(b));
-        } else {
-            let _ = write!(encoded, "%{b:02X}");
+    // RFC 2231 §4: percent-encode every octet outside attribute-char; one unit per character so
+    // that a continuation never splits a UTF-8 sequence.
+    let units: Vec<String> = name
+        .chars()
+        .map(|c| {
+            let mut buf = [0; 4];
+            c.encode_utf8(&mut buf).bytes().fold(String::new(), |mut unit, b| {
+                if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                    unit.push(char::from(b));
+                } else {
+                    let _ = write!(unit, "%{b:02X}");
+                }
+                unit
+            })
+        })
+        .collect();
+    let total: usize = units.iter().map(String::len).sum();
+    if total + "utf-8''".len() <= PIECE {
+        return Ok(format!("filename*=utf-8''{}", units.concat()));
+    }
+    // RFC 2231 §3: numbered continuations, the charset only in the first.
+    let mut pieces: Vec<String> = Vec::new();
+    let mut current = "utf-8''".to_owned();
+    for unit in units {
+        if current.len() + unit.len() > PIECE {
+            pieces.push(format!("filename*{}*={current}", pieces.len()));
+            current.clear();
         }
+        current.push_str(&unit);
     }
-    let value = format!("utf-8''{encoded}");
-    if value.len() <= PIECE {
-        return Ok(format!("filename*={value}"));
-    }
-    // RFC 2231 §3: continuations, cut between percent escapes.
-    let mut pieces = Vec::new();
-    let mut rest = value.as_str();
-    while !rest.is_empty() {
-        let mut cut = rest.len().min(PIECE);
-        while cut < rest.len() && (rest.as_bytes()[cut - 1] == b'%' || (cut >= 2 && rest.as_bytes()[cut - 2] == b'%')) {
-            cut -= 1;
-        }
-        let (piece, tail) = rest.split_at(cut);
-        pieces.push(format!("filename*{}*={piece}", pieces.len()));
-        rest = tail;
-    }
+    pieces.push(format!("filename*{}*={current}", pieces.len()));
     Ok(pieces.join("; "))
 }
 
@@ -329,7 +334,7 @@ mod tests {
         assert!(long.contains("; filename*1*=%C3%BC"), "{long}");
         for piece in long.split("; ") {
             let value = piece.split_once('=').unwrap().1;
-            assert!(!value.ends_with('%') && value.as_bytes()[value.len() - 2] != b'%', "{piece}");
+            assert!(value.ends_with("%C3%BC"), "no character is split: {piece}");
         }
     }
 
