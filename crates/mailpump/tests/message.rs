@@ -97,7 +97,7 @@ fn golden_nested_multipart() {
         \r\n\
         <p>chunk1 chunk2</p>\r\n\
         --outer-boundary\r\n\
-        Content-Type: multipart/mixed; boundary=\"INNER\"\r\n\
+        Content-Type: multipart/mixed;\r\n boundary=\"INNER\"\r\n\
         \r\n\
         --INNER\r\n\
         Content-Type: text/plain\r\n\
@@ -309,7 +309,7 @@ fn parts_get_only_content_type_defaults() {
     assert_eq!(s.matches("X-Mailer: ").count(), 1);
     assert_eq!(s.matches("Message-ID: ").count(), 1);
     assert!(s.contains("\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\r\nx\r\n--=_"), "{s}");
-    assert!(s.contains("Content-Type: multipart/mixed; boundary=\"=_"), "{s}");
+    assert!(s.contains("Content-Type: multipart/mixed;\r\n boundary=\"=_"), "folded at 78: {s}");
 }
 
 #[test]

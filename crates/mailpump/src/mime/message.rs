@@ -602,7 +602,8 @@ fn render_headers(
     let has = |name: &str| seen.iter().any(|(l, _)| l == name);
     let missing = |block: &mut String, lower: &str, value: &str| {
         if !has(lower) {
-            let _ = write!(block, "{}: {value}\r\n", headers::canonical_name(lower));
+            // Generated values are short ASCII tokens: folding them cannot fail.
+            let _ = headers::write_structured(block, &headers::canonical_name(lower), value);
         }
     };
     if let Some(top) = top {
