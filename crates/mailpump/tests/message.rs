@@ -4,7 +4,7 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 
 use mailpump::mime::message::{Body, MessageEncoder, MessageOptions, Multipart, Part, TransferEncoding};
-use mailpump::source::{BytesSource, Source};
+use mailpump::source::Source;
 use mailpump::{BoxError, Error};
 
 /// Options that make the output reproducible: fixed time, zone and randomness.
@@ -203,7 +203,7 @@ fn sources_are_pulled_only_as_output_is_needed() {
     let mut encoder = MessageEncoder::new(part, options).unwrap();
     assert_eq!(*pulls.lock().unwrap(), 0, "nothing is read before the first chunk is asked for");
     let first = encoder.next_chunk().unwrap().unwrap().len();
-    assert!(first >= 4096 && first < 4096 + 2048, "{first}");
+    assert!((4096..4096 + 2048).contains(&first), "{first}");
     // 4 KiB of output is about 3 KiB of input: a handful of pulls, not the 16 MiB body.
     assert!(*pulls.lock().unwrap() <= 4, "{}", *pulls.lock().unwrap());
 }

@@ -51,20 +51,13 @@ fn decode_unstructured(value: &str) -> String {
         let word_len = rest.find([' ', '\t']).unwrap_or(rest.len());
         let word = &rest[..word_len];
         rest = &rest[word_len..];
-        match decode_word(word) {
-            Some(text) => {
-                if !last_was_ew {
-                    out.push_str(&pending_ws);
-                }
-                out.push_str(&text);
-                last_was_ew = true;
-            }
-            None => {
-                out.push_str(&pending_ws);
-                out.push_str(word);
-                last_was_ew = false;
-            }
+        let decoded = decode_word(word);
+        // Whitespace between two encoded-words is dropped (RFC 2047 §6.2), kept elsewhere.
+        if decoded.is_none() || !last_was_ew {
+            out.push_str(&pending_ws);
         }
+        last_was_ew = decoded.is_some();
+        out.push_str(decoded.as_deref().unwrap_or(word));
         pending_ws.clear();
     }
     out.push_str(&pending_ws);
