@@ -338,3 +338,53 @@ proptest! {
         prop_assert_eq!(names, ["X-Value", "To", "Date", "Message-ID", "MIME-Version", "X-Mailer", "Content-Type"]);
     }
 }
+
+#[test]
+fn caller_boundaries_must_not_occur_in_content() {
+    let outer = |parts: Vec<Part>| {
+        Part::new().header("Content-Type", "multipart/mixed; boundary=\"b1\"").body(Multipart::new(parts))
+    };
+    let err = error(outer(vec![Part::text("ok", "plain"), Part::text("a\r\n--b1\r\nfake part", "plain")]));
+    assert_eq!(err.part, "message.parts[1]");
+    assert!(err.reason.contains("\"b1\""), "{err}");
+    let nested = Part::new().body(Multipart::new(vec![Part::new().body(b"--b1--".to_vec())]));
+    assert_eq!(error(outer(vec![nested])).part, "message.parts[0].parts[0]");
+    let nested = Part::new().body(Multipart::new(vec![]).epilogue("\r\n--b1\r\n"));
+    assert_eq!(error(outer(vec![nested])).part, "message.parts[0]");
+    // Base64 output cannot contain a delimiter, and generated boundaries are not checked against
+    // content (they are random): both encode.
+    encode(outer(vec![Part::new().body(b"--b1".to_vec()).encoding(TransferEncoding::Base64)]));
+    encode(Part::new().body(Multipart::new(vec![Part::text("--b1", "plain")])));
+}
+
+#[test]
+fn non_ascii_text_gets_a_charset() {
+    let out = encode(Part::new().header("Content-Type", "text/html").body("<p>é</p>"));
+    assert!(out.contains("Content-Type: text/html; charset=\"utf-8\"\r\n"), "{out}");
+    let out = encode(Part::new().header("Content-Type", "text/html; charset=latin-1").body("<p>é</p>"));
+    assert!(out.contains("Content-Type: text/html; charset=latin-1\r\n"), "the caller's charset is kept: {out}");
+    let out = encode(Part::new().header("Content-Type", "text/html").body("<p>e</p>"));
+    assert!(out.contains("Content-Type: text/html\r\n"), "{out}");
+}
+
+#[test]
+fn identifier_lists_are_space_separated() {
+    let ids = vec!["<a@example.com>".to_owned(), "<b@example.com>".to_owned()];
+    let out = encode(Part::new().header("References", ids.clone()).header("X-List", ids));
+    assert!(out.contains("References: <a@example.com> <b@example.com>\r\n"), "{out}");
+    assert!(out.contains("X-List: <a@example.com>, <b@example.com>\r\n"), "{out}");
+}
+
+#[test]
+fn encoders_can_move_between_threads() {
+    fn send<T: Send>(_: &T) {}
+    let encoder = MessageEncoder::new(Part::new(), fixed()).unwrap();
+    send(&encoder);
+    let handle = std::thread::spawn(move || {
+        let mut encoder = encoder;
+        let mut out = Vec::new();
+        encoder.read_to_end(&mut out).unwrap();
+        out.len()
+    });
+    assert!(handle.join().unwrap() > 0);
+}
