@@ -288,7 +288,8 @@ impl<'a> Folder<'a> {
         while !words.is_done() {
             let mut room = FOLD_AT.saturating_sub(self.column() + sep.len());
             let too_small = room < MIN_WORD || (single <= MAX_WORD && room < single);
-            if too_small && self.column() > 1 {
+            // Never before the first word: Python keeps whitespace folded in there as part of the value.
+            if too_small && self.has_word {
                 self.fold();
                 room = FOLD_AT.saturating_sub(sep.len());
             }
@@ -323,6 +324,14 @@ fn is_wsp(c: char) -> bool {
 /// them encoded inside, since decoders drop whitespace between encoded-words (RFC 2047 §6.2).
 pub fn write_unstructured(out: &mut String, name: &str, value: &str) {
     let mut folder = Folder::new(out, name);
+    write_words(&mut folder, value, false, |word| !needs_encoding(word));
+    folder.finish();
+}
+
+/// Writes `value` word by word after a space: words `plain` accepts as they are, runs of other
+/// words as encoded-words (the whitespace inside a run encoded with it). In a `phrase`, readers
+/// collapse whitespace between words to one space, so other whitespace goes inside a run.
+fn write_words(folder: &mut Folder<'_>, value: &str, phrase: bool, plain: impl Fn(&str) -> bool) {
     // Tokens: (whitespace before, word).
     let mut tokens: Vec<(&str, &str)> = Vec::new();
     let mut rest = value;
@@ -342,15 +351,14 @@ pub fn write_unstructured(out: &mut String, name: &str, value: &str) {
             // Readers strip the whitespace after the colon; only an encoded-word keeps it.
             folder.push_encoded(" ", trailing);
         }
-        folder.finish();
         return;
     }
     let mut flags: Vec<bool> =
-        tokens.iter().map(|(ws, word)| needs_encoding(word) || ws.len() + word.len() > LONG_WORD).collect();
+        tokens.iter().map(|(ws, word)| !plain(word) || ws.len() + word.len() > LONG_WORD).collect();
     // Leading whitespace would be stripped by readers, so it goes inside an encoded-word.
     flags[0] |= !tokens[0].0.is_empty();
     for i in 1..tokens.len() {
-        if tokens[i].0.len() > LONG_WORD {
+        if tokens[i].0.len() > LONG_WORD || (phrase && tokens[i].0 != " ") {
             // Whitespace too long for a line goes inside the encoded text, between its two words.
             flags[i - 1] = true;
             flags[i] = true;
@@ -387,7 +395,6 @@ pub fn write_unstructured(out: &mut String, name: &str, value: &str) {
     if !absorb_trailing {
         folder.out.push_str(trailing);
     }
-    folder.finish();
 }
 
 /// The byte offset of `part` inside `whole` (`part` must be a subslice of `whole`).
@@ -498,7 +505,10 @@ pub fn write_addresses<'v>(
             continue;
         }
         if needs_encoding(name) || name.len() > LONG_WORD || name.starts_with(is_wsp) || name.ends_with(is_wsp) {
-            folder.push_encoded(" ", name);
+            // RFC 2047 §5(3): encoded-words replace whole words of the phrase; atoms stay
+            // readable, which also keeps the encoded runs (and Python's misreading of split
+            // runs, see `push_encoded`) short.
+            write_words(&mut folder, name, true, |word| word.bytes().all(is_atext) && !word.contains("=?"));
         } else if name.split(' ').all(|w| !w.is_empty() && w.bytes().all(is_atext)) {
             for word in name.split(' ') {
                 folder.push(" ", word);
