@@ -121,6 +121,26 @@ enum State {
 /// - a part without a body is an empty part, rather than the end of the whole message;
 /// - header order is the caller's (`LuaSocket`'s is hash order) and `MIME-Version` supplied by the
 ///   caller is kept.
+///
+/// ```
+/// use std::io::Read;
+/// use mailpump::mime::message::{MessageEncoder, MessageOptions, Multipart, Part};
+///
+/// let message = Part::new()
+///     .header("From", "Zoë <zoe@example.com>")
+///     .header("To", vec!["bob@example.org".to_owned()])
+///     .header("Subject", "Grüße")
+///     .body(Multipart::new(vec![
+///         Part::text("Hello, Bob!\r\n", "plain"),
+///         Part::attachment(b"%PDF-1.7".to_vec(), Some("report.pdf"), None)?,
+///     ]));
+/// let mut encoder = MessageEncoder::new(message, MessageOptions::default())?;
+/// let mut text = String::new();
+/// encoder.read_to_string(&mut text)?;
+/// assert!(text.starts_with("From: =?utf-8?Q?Zo=C3=AB?= <zoe@example.com>\r\n"));
+/// assert!(text.contains("Content-Disposition: attachment; filename=\"report.pdf\"\r\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct MessageEncoder {
     segments: VecDeque<Segment>,
     chunk_size: usize,
