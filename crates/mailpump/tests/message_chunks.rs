@@ -4,7 +4,9 @@
 use std::io::Read;
 
 use mailpump::BoxError;
-use mailpump::mime::message::{Body, MessageEncoder, MessageOptions, Multipart, Part, TransferEncoding};
+use mailpump::mime::message::{
+    Body, MessageEncoder, MessageOptions, Multipart, Part, TransferEncoding,
+};
 use mailpump::source::Source;
 use proptest::prelude::*;
 
@@ -52,11 +54,22 @@ fn leaf() -> impl Strategy<Value = Leaf> {
         proptest::collection::vec(any::<u8>(), 0..600),
         "[a-z \\r\\n.=é]{0,400}".prop_map(String::into_bytes),
     ];
-    (bytes, proptest::option::of(0..ENCODINGS.len()), any::<bool>()).prop_map(|(data, encoding, text)| {
-        // Only valid UTF-8 can be a text body; 7bit is refused for non-ASCII text.
-        let text = text && std::str::from_utf8(&data).is_ok() && (encoding != Some(2) || data.is_ascii());
-        Leaf { data, encoding, text }
-    })
+    (
+        bytes,
+        proptest::option::of(0..ENCODINGS.len()),
+        any::<bool>(),
+    )
+        .prop_map(|(data, encoding, text)| {
+            // Only valid UTF-8 can be a text body; 7bit is refused for non-ASCII text.
+            let text = text
+                && std::str::from_utf8(&data).is_ok()
+                && (encoding != Some(2) || data.is_ascii());
+            Leaf {
+                data,
+                encoding,
+                text,
+            }
+        })
 }
 
 /// Builds a two-level message from `leaves`; bodies are sources split at `cuts` when given.
@@ -65,23 +78,35 @@ fn build(leaves: &[Leaf], cuts: Option<&[usize]>) -> Part {
         let body = match (leaf.text, cuts) {
             (true, _) => Body::Text(String::from_utf8(leaf.data.clone()).unwrap()),
             (false, None) => Body::Bytes(leaf.data.clone()),
-            (false, Some(cuts)) => {
-                Body::Source(Box::new(Split { data: leaf.data.clone(), pos: 0, cuts: cuts.to_vec(), turn: 0 }))
-            }
+            (false, Some(cuts)) => Body::Source(Box::new(Split {
+                data: leaf.data.clone(),
+                pos: 0,
+                cuts: cuts.to_vec(),
+                turn: 0,
+            })),
         };
         let mut part = Part::new().header("Subject", "leaf é").body(body);
         part.encoding = leaf.encoding.map(|i| ENCODINGS[i]);
         part
     };
     let half = leaves.len() / 2;
-    let inner = Multipart::new(leaves[..half].iter().map(part).collect()).preamble("inner").epilogue("end");
+    let inner = Multipart::new(leaves[..half].iter().map(part).collect())
+        .preamble("inner")
+        .epilogue("end");
     let mut outer: Vec<Part> = leaves[half..].iter().map(part).collect();
     outer.insert(0, Part::new().body(inner));
-    Part::new().header("To", "Zoë <z@example.com>").body(Multipart::new(outer).preamble("pre").epilogue("post"))
+    Part::new()
+        .header("To", "Zoë <z@example.com>")
+        .body(Multipart::new(outer).preamble("pre").epilogue("post"))
 }
 
 fn options(chunk_size: usize) -> MessageOptions {
-    MessageOptions { chunk_size, timestamp: Some(0), zone: Some("+0100".into()), seed: Some(3) }
+    MessageOptions {
+        chunk_size,
+        timestamp: Some(0),
+        zone: Some("+0100".into()),
+        seed: Some(3),
+    }
 }
 
 fn by_chunks(part: Part, chunk_size: usize) -> Vec<u8> {
@@ -125,12 +150,28 @@ proptest! {
 #[test]
 fn the_same_tree_with_every_small_chunk_size() {
     let leaves = vec![
-        Leaf { data: "héllo\nwörld ".repeat(20).into_bytes(), encoding: None, text: true },
-        Leaf { data: (0..=255).collect(), encoding: Some(0), text: false },
-        Leaf { data: b"a=b\r\n.c ".repeat(30), encoding: Some(1), text: false },
+        Leaf {
+            data: "héllo\nwörld ".repeat(20).into_bytes(),
+            encoding: None,
+            text: true,
+        },
+        Leaf {
+            data: (0..=255).collect(),
+            encoding: Some(0),
+            text: false,
+        },
+        Leaf {
+            data: b"a=b\r\n.c ".repeat(30),
+            encoding: Some(1),
+            text: false,
+        },
     ];
     let reference = by_chunks(build(&leaves, None), 1 << 20);
     for chunk_size in 1..200 {
-        assert_eq!(by_chunks(build(&leaves, Some(&[1, 5, 64])), chunk_size), reference, "chunk size {chunk_size}");
+        assert_eq!(
+            by_chunks(build(&leaves, Some(&[1, 5, 64])), chunk_size),
+            reference,
+            "chunk size {chunk_size}"
+        );
     }
 }

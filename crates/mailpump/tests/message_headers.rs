@@ -3,16 +3,26 @@
 use std::io::Read;
 
 use mailpump::MessageError;
-use mailpump::mime::message::{Body, HeaderValue, MessageEncoder, MessageOptions, Multipart, Part, TransferEncoding};
+use mailpump::mime::message::{
+    Body, HeaderValue, MessageEncoder, MessageOptions, Multipart, Part, TransferEncoding,
+};
 use proptest::prelude::*;
 
 fn fixed() -> MessageOptions {
-    MessageOptions { timestamp: Some(1_700_000_000), zone: Some("+0000".into()), seed: Some(7), ..Default::default() }
+    MessageOptions {
+        timestamp: Some(1_700_000_000),
+        zone: Some("+0000".into()),
+        seed: Some(7),
+        ..Default::default()
+    }
 }
 
 fn encode(part: Part) -> String {
     let mut out = Vec::new();
-    MessageEncoder::new(part, fixed()).unwrap().read_to_end(&mut out).unwrap();
+    MessageEncoder::new(part, fixed())
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -29,7 +39,10 @@ fn head(message: &str) -> &str {
 fn unfolded(message: &str, name: &str) -> String {
     let block = head(message).replace("\r\n ", " ").replace("\r\n\t", "\t");
     let prefix = format!("{name}:");
-    let line = block.split("\r\n").find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no {name} in {block}"));
+    let line = block
+        .split("\r\n")
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {name} in {block}"));
     line[prefix.len()..].to_owned()
 }
 
@@ -103,7 +116,11 @@ fn base64_decode(data: &str) -> Vec<u8> {
     let mut out = Vec::new();
     for group in data.as_bytes().chunks(4) {
         let n = group.iter().filter(|&&c| c != b'=').count();
-        let v = group.iter().take(n).fold(0u32, |acc, &c| (acc << 6) | u32::from(value(c))) << (6 * (4 - n));
+        let v = group
+            .iter()
+            .take(n)
+            .fold(0u32, |acc, &c| (acc << 6) | u32::from(value(c)))
+            << (6 * (4 - n));
         out.extend_from_slice(&v.to_be_bytes()[1..n]);
     }
     out
@@ -114,7 +131,11 @@ fn assert_line_lengths(message: &str) {
     for line in head(message).split("\r\n") {
         assert!(line.len() <= 998, "line of {} octets", line.len());
         let words = line.split_whitespace().count();
-        assert!(line.len() <= 78 || words <= 2, "foldable line of {} octets: {line}", line.len());
+        assert!(
+            line.len() <= 78 || words <= 2,
+            "foldable line of {} octets: {line}",
+            line.len()
+        );
     }
 }
 
@@ -137,9 +158,16 @@ fn injection_attempts_are_refused_before_any_output() {
     for value in values {
         for name in ["Subject", "X-Custom", "To", "Content-Type", "Message-ID"] {
             let err = error(Part::new().header(name, value).body("x"));
-            assert_eq!((err.part.as_str(), err.header.as_deref()), ("message", Some(name)), "{value:?} in {name}");
+            assert_eq!(
+                (err.part.as_str(), err.header.as_deref()),
+                ("message", Some(name)),
+                "{value:?} in {name}"
+            );
         }
-        let err = error(Part::new().header("Reply-To", vec!["ok@example.com".to_owned(), value.to_owned()]));
+        let err = error(Part::new().header(
+            "Reply-To",
+            vec!["ok@example.com".to_owned(), value.to_owned()],
+        ));
         assert_eq!(err.header.as_deref(), Some("Reply-To"), "{value:?}");
         if value.is_ascii() {
             let err = error(Part::new().header("X-Raw", value.as_bytes().to_vec()));
@@ -156,45 +184,89 @@ fn injection_attempts_are_refused_before_any_output() {
 fn errors_name_the_part_at_fault() {
     let tree = Part::new().body(Multipart::new(vec![
         Part::text("a", "plain"),
-        Part::new().body(Multipart::new(vec![Part::new().header("Subject", "x\r\nBcc: y"), Part::new()])),
+        Part::new().body(Multipart::new(vec![
+            Part::new().header("Subject", "x\r\nBcc: y"),
+            Part::new(),
+        ])),
     ]));
     let err = error(tree);
     assert_eq!(err.part, "message.parts[1].parts[0]");
     assert_eq!(err.header.as_deref(), Some("Subject"));
-    assert!(err.to_string().starts_with("message.parts[1].parts[0], header \"Subject\": "), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("message.parts[1].parts[0], header \"Subject\": "),
+        "{err}"
+    );
 }
 
 #[test]
 fn bcc_is_refused_unless_empty() {
     let err = error(Part::new().header("BCC", "hidden@example.com"));
     assert_eq!(err.header.as_deref(), Some("BCC"));
-    assert!(err.reason.contains("rcpt"), "the error says where blind copies go: {err}");
-    for empty in [HeaderValue::Text(String::new()), HeaderValue::Text("  ".into()), HeaderValue::Addresses(vec![])] {
+    assert!(
+        err.reason.contains("rcpt"),
+        "the error says where blind copies go: {err}"
+    );
+    for empty in [
+        HeaderValue::Text(String::new()),
+        HeaderValue::Text("  ".into()),
+        HeaderValue::Addresses(vec![]),
+    ] {
         let out = encode(Part::new().header("bcc", empty).body("x"));
-        assert!(!out.to_ascii_lowercase().contains("bcc"), "an empty Bcc is dropped: {out}");
+        assert!(
+            !out.to_ascii_lowercase().contains("bcc"),
+            "an empty Bcc is dropped: {out}"
+        );
     }
 }
 
 #[test]
 fn names_are_canonical_and_case_duplicates_refused() {
-    let out = encode(Part::new().header("x-custom-header", "a").header("content-id", "<c@x>").header("SUBJECT", "s"));
+    let out = encode(
+        Part::new()
+            .header("x-custom-header", "a")
+            .header("content-id", "<c@x>")
+            .header("SUBJECT", "s"),
+    );
     let h = head(&out);
-    assert!(h.starts_with("X-Custom-Header: a\r\nContent-ID: <c@x>\r\nSubject: s\r\n"), "{h}");
+    assert!(
+        h.starts_with("X-Custom-Header: a\r\nContent-ID: <c@x>\r\nSubject: s\r\n"),
+        "{h}"
+    );
     let err = error(Part::new().header("Subject", "a").header("subject", "b"));
     assert_eq!(err.header.as_deref(), Some("subject"));
-    assert!(err.reason.contains("\"Subject\""), "the error names the other spelling: {err}");
+    assert!(
+        err.reason.contains("\"Subject\""),
+        "the error names the other spelling: {err}"
+    );
     let err = error(Part::new().header("Subject", "a").header("Subject", "b"));
     assert_eq!(err.header.as_deref(), Some("Subject"));
-    let out = encode(Part::new().header("Received", "from a").header("Received", "from b"));
-    assert_eq!(out.matches("Received: from").count(), 2, "repeatable headers may repeat");
+    let out = encode(
+        Part::new()
+            .header("Received", "from a")
+            .header("Received", "from b"),
+    );
+    assert_eq!(
+        out.matches("Received: from").count(),
+        2,
+        "repeatable headers may repeat"
+    );
 }
 
 #[test]
 fn transfer_encoding_conflicts_are_refused() {
-    let err =
-        error(Part::new().header("Content-Transfer-Encoding", "7bit").body(vec![1]).encoding(TransferEncoding::Base64));
+    let err = error(
+        Part::new()
+            .header("Content-Transfer-Encoding", "7bit")
+            .body(vec![1])
+            .encoding(TransferEncoding::Base64),
+    );
     assert_eq!(err.header.as_deref(), Some("Content-Transfer-Encoding"));
-    let err = error(Part::new().body(Multipart::new(vec![])).encoding(TransferEncoding::Base64));
+    let err = error(
+        Part::new()
+            .body(Multipart::new(vec![]))
+            .encoding(TransferEncoding::Base64),
+    );
     assert_eq!(err.header, None);
     let err = error(Part::text("ü", "plain").encoding(TransferEncoding::SevenBit));
     assert_eq!(err.part, "message");
@@ -203,11 +275,19 @@ fn transfer_encoding_conflicts_are_refused() {
 #[test]
 fn attachment_names_with_line_breaks_are_refused() {
     assert!(Part::attachment(vec![1], Some("evil\r\nBcc: x.txt"), None).is_err());
-    let part = Part::attachment(vec![1], Some("Rapport annuel — 2024, version définitive.pdf"), None).unwrap();
+    let part = Part::attachment(
+        vec![1],
+        Some("Rapport annuel — 2024, version définitive.pdf"),
+        None,
+    )
+    .unwrap();
     let out = encode(part);
     assert_line_lengths(&out);
     assert!(out.contains("Content-Type: application/pdf\r\n"), "{out}");
-    assert!(out.contains("filename*0*=utf-8''Rapport%20annuel%20%E2%80%94"), "{out}");
+    assert!(
+        out.contains("filename*0*=utf-8''Rapport%20annuel%20%E2%80%94"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -217,7 +297,10 @@ fn an_unbreakable_5000_character_token_is_folded_as_encoded_words() {
         let out = encode(Part::new().header(name, format!("see {token} end")));
         assert_line_lengths(&out);
         assert!(head(&out).split("\r\n").all(|l| l.len() <= 78), "{out}");
-        assert_eq!(decode_unstructured(&unfolded(&out, name)), format!("see {token} end"));
+        assert_eq!(
+            decode_unstructured(&unfolded(&out, name)),
+            format!("see {token} end")
+        );
     }
     // A header without room for encoded-words cannot carry it: an error, not a 5,000-octet line.
     let err = error(Part::new().header("Message-ID", format!("<{token}@example.com>")));
@@ -241,13 +324,22 @@ fn long_non_ascii_subjects_fold_and_decode() {
 
 #[test]
 fn long_address_lists_fold_between_addresses() {
-    let items: Vec<String> = (0..40).map(|i| format!("Zoë Ünïcode {i} <user{i}@example.com>")).collect();
-    let out = encode(Part::new().header("To", items.clone()).header("Cc", items.join(", ")));
+    let items: Vec<String> = (0..40)
+        .map(|i| format!("Zoë Ünïcode {i} <user{i}@example.com>"))
+        .collect();
+    let out = encode(
+        Part::new()
+            .header("To", items.clone())
+            .header("Cc", items.join(", ")),
+    );
     assert!(head(&out).split("\r\n").all(|l| l.len() <= 78), "{out}");
     let to = unfolded(&out, "To");
     assert_eq!(to, unfolded(&out, "Cc"));
     assert_eq!(to.matches("@example.com>").count(), 40);
-    assert!(!to.contains('"'), "non-ASCII display names are encoded-words, never inside quotes: {to}");
+    assert!(
+        !to.contains('"'),
+        "non-ASCII display names are encoded-words, never inside quotes: {to}"
+    );
     let first = to.split(',').next().unwrap();
     let (name, addr) = first.trim().split_once(" <").unwrap();
     assert_eq!(decode_unstructured(name), "Zoë Ünïcode 0");
@@ -262,13 +354,19 @@ fn quoted_non_ascii_display_names_are_encoded_not_quoted() {
     let name = from.trim().rsplit_once(" <").unwrap().0;
     assert_eq!(decode_unstructured(name), "Müller, Jörg");
     let out = encode(Part::new().header("From", vec!["J. Smith <j@example.com>".to_owned()]));
-    assert!(head(&out).contains("From: \"J. Smith\" <j@example.com>"), "{out}");
+    assert!(
+        head(&out).contains("From: \"J. Smith\" <j@example.com>"),
+        "{out}"
+    );
 }
 
 #[test]
 fn literal_encoded_word_text_is_kept_literal() {
     let out = encode(Part::new().header("Subject", "=?utf-8?Q?not_decoded?= please"));
-    assert_eq!(decode_unstructured(&unfolded(&out, "Subject")), "=?utf-8?Q?not_decoded?= please");
+    assert_eq!(
+        decode_unstructured(&unfolded(&out, "Subject")),
+        "=?utf-8?Q?not_decoded?= please"
+    );
 }
 
 #[test]
@@ -280,41 +378,84 @@ fn boundaries_are_fresh_valid_and_callers_kept() {
         ]))
     };
     let mut out = Vec::new();
-    MessageEncoder::new(tree(), MessageOptions::default()).unwrap().read_to_end(&mut out).unwrap();
+    MessageEncoder::new(tree(), MessageOptions::default())
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
     let out = String::from_utf8(out).unwrap();
-    let boundaries: Vec<&str> = out.split("boundary=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+    let boundaries: Vec<&str> = out
+        .split("boundary=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
     assert_eq!(boundaries.len(), 3);
     for (i, b) in boundaries.iter().enumerate() {
         assert!(b.len() <= 70 && b.len() >= 34, "{b}");
         let bchars = |c: u8| c.is_ascii_alphanumeric() || b"'()+_,-./:=?".contains(&c);
         assert!(b.bytes().all(bchars), "{b}");
-        assert!(boundaries[i + 1..].iter().all(|o| o != b), "fresh per multipart");
+        assert!(
+            boundaries[i + 1..].iter().all(|o| o != b),
+            "fresh per multipart"
+        );
         assert_eq!(out.matches(&format!("--{b}--")).count(), 1);
     }
     let mut again = Vec::new();
-    MessageEncoder::new(tree(), MessageOptions::default()).unwrap().read_to_end(&mut again).unwrap();
-    assert!(!String::from_utf8(again).unwrap().contains(boundaries[0]), "fresh per message");
+    MessageEncoder::new(tree(), MessageOptions::default())
+        .unwrap()
+        .read_to_end(&mut again)
+        .unwrap();
+    assert!(
+        !String::from_utf8(again).unwrap().contains(boundaries[0]),
+        "fresh per message"
+    );
 
-    let kept =
-        encode(Part::new().header("Content-Type", "multipart/related; boundary=mine").body(Multipart::new(vec![])));
-    assert!(kept.contains("Content-Type: multipart/related; boundary=mine\r\n"), "{kept}");
+    let kept = encode(
+        Part::new()
+            .header("Content-Type", "multipart/related; boundary=mine")
+            .body(Multipart::new(vec![])),
+    );
+    assert!(
+        kept.contains("Content-Type: multipart/related; boundary=mine\r\n"),
+        "{kept}"
+    );
     assert!(kept.contains("\r\n--mine--\r\n"), "{kept}");
-    let added = encode(Part::new().header("Content-Type", "multipart/alternative").body(Multipart::new(vec![])));
-    assert!(unfolded(&added, "Content-Type").starts_with(" multipart/alternative; boundary=\"=_"), "{added}");
+    let added = encode(
+        Part::new()
+            .header("Content-Type", "multipart/alternative")
+            .body(Multipart::new(vec![])),
+    );
+    assert!(
+        unfolded(&added, "Content-Type").starts_with(" multipart/alternative; boundary=\"=_"),
+        "{added}"
+    );
 
-    let bad =
-        error(Part::new().header("Content-Type", "multipart/mixed; boundary=\"a;b\"").body(Multipart::new(vec![])));
+    let bad = error(
+        Part::new()
+            .header("Content-Type", "multipart/mixed; boundary=\"a;b\"")
+            .body(Multipart::new(vec![])),
+    );
     assert_eq!(bad.header.as_deref(), Some("Content-Type"));
-    let bad = error(Part::new().header("Content-Type", "text/plain").body(Multipart::new(vec![])));
+    let bad = error(
+        Part::new()
+            .header("Content-Type", "text/plain")
+            .body(Multipart::new(vec![])),
+    );
     assert_eq!(bad.header.as_deref(), Some("Content-Type"));
     let clash = Multipart::new(vec![]).preamble("text\r\n--mine\r\n");
-    let bad = error(Part::new().header("Content-Type", "multipart/mixed; boundary=mine").body(clash));
+    let bad = error(
+        Part::new()
+            .header("Content-Type", "multipart/mixed; boundary=mine")
+            .body(clash),
+    );
     assert!(bad.reason.contains("boundary"), "{bad}");
 }
 
 #[test]
 fn a_body_less_part_is_an_empty_part() {
-    let out = encode(Part::new().body(Multipart::new(vec![Part::new(), Part::new().body(Body::None)])));
+    let out = encode(Part::new().body(Multipart::new(vec![
+        Part::new(),
+        Part::new().body(Body::None),
+    ])));
     assert_eq!(out.matches("\r\n\r\n\r\n--=_").count(), 2, "{out}");
 }
 
@@ -342,9 +483,14 @@ proptest! {
 #[test]
 fn caller_boundaries_must_not_occur_in_content() {
     let outer = |parts: Vec<Part>| {
-        Part::new().header("Content-Type", "multipart/mixed; boundary=\"b1\"").body(Multipart::new(parts))
+        Part::new()
+            .header("Content-Type", "multipart/mixed; boundary=\"b1\"")
+            .body(Multipart::new(parts))
     };
-    let err = error(outer(vec![Part::text("ok", "plain"), Part::text("a\r\n--b1\r\nfake part", "plain")]));
+    let err = error(outer(vec![
+        Part::text("ok", "plain"),
+        Part::text("a\r\n--b1\r\nfake part", "plain"),
+    ]));
     assert_eq!(err.part, "message.parts[1]");
     assert!(err.reason.contains("\"b1\""), "{err}");
     let nested = Part::new().body(Multipart::new(vec![Part::new().body(b"--b1--".to_vec())]));
@@ -353,26 +499,58 @@ fn caller_boundaries_must_not_occur_in_content() {
     assert_eq!(error(outer(vec![nested])).part, "message.parts[0]");
     // Base64 output cannot contain a delimiter, and generated boundaries are not checked against
     // content (they are random): both encode.
-    encode(outer(vec![Part::new().body(b"--b1".to_vec()).encoding(TransferEncoding::Base64)]));
+    encode(outer(vec![
+        Part::new()
+            .body(b"--b1".to_vec())
+            .encoding(TransferEncoding::Base64),
+    ]));
     encode(Part::new().body(Multipart::new(vec![Part::text("--b1", "plain")])));
 }
 
 #[test]
 fn non_ascii_text_gets_a_charset() {
-    let out = encode(Part::new().header("Content-Type", "text/html").body("<p>é</p>"));
-    assert!(out.contains("Content-Type: text/html; charset=\"utf-8\"\r\n"), "{out}");
-    let out = encode(Part::new().header("Content-Type", "text/html; charset=latin-1").body("<p>é</p>"));
-    assert!(out.contains("Content-Type: text/html; charset=latin-1\r\n"), "the caller's charset is kept: {out}");
-    let out = encode(Part::new().header("Content-Type", "text/html").body("<p>e</p>"));
+    let out = encode(
+        Part::new()
+            .header("Content-Type", "text/html")
+            .body("<p>é</p>"),
+    );
+    assert!(
+        out.contains("Content-Type: text/html; charset=\"utf-8\"\r\n"),
+        "{out}"
+    );
+    let out = encode(
+        Part::new()
+            .header("Content-Type", "text/html; charset=latin-1")
+            .body("<p>é</p>"),
+    );
+    assert!(
+        out.contains("Content-Type: text/html; charset=latin-1\r\n"),
+        "the caller's charset is kept: {out}"
+    );
+    let out = encode(
+        Part::new()
+            .header("Content-Type", "text/html")
+            .body("<p>e</p>"),
+    );
     assert!(out.contains("Content-Type: text/html\r\n"), "{out}");
 }
 
 #[test]
 fn identifier_lists_are_space_separated() {
     let ids = vec!["<a@example.com>".to_owned(), "<b@example.com>".to_owned()];
-    let out = encode(Part::new().header("References", ids.clone()).header("X-List", ids));
-    assert!(out.contains("References: <a@example.com> <b@example.com>\r\n"), "{out}");
-    assert!(out.contains("X-List: <a@example.com>, <b@example.com>\r\n"), "{out}");
+    let out = encode(
+        Part::new()
+            .header("References", ids.clone())
+            .header("X-List", ids),
+    );
+    assert!(
+        out.contains("References: <a@example.com> <b@example.com>\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("X-List: <a@example.com>, <b@example.com>\r\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -396,11 +574,17 @@ fn the_first_word_never_moves_to_a_continuation_line() {
     let out = encode(Part::new().header(name.as_str(), "ünïcode words that follow"));
     let first = head(&out).lines().next().unwrap().to_owned();
     assert!(first.starts_with(&format!("{name}: =?utf-8?")), "{first}");
-    assert_eq!(decode_unstructured(&unfolded(&out, &name)), "ünïcode words that follow");
+    assert_eq!(
+        decode_unstructured(&unfolded(&out, &name)),
+        "ünïcode words that follow"
+    );
 }
 
 #[test]
 fn display_names_keep_ascii_words_readable() {
     let out = encode(Part::new().header("From", "Jörg Smith <j@example.com>"));
-    assert!(head(&out).contains("From: =?utf-8?B?SsO2cmc=?= Smith <j@example.com>"), "{out}");
+    assert!(
+        head(&out).contains("From: =?utf-8?B?SsO2cmc=?= Smith <j@example.com>"),
+        "{out}"
+    );
 }

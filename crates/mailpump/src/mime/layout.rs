@@ -25,7 +25,10 @@ pub(crate) enum Segment {
     /// Bytes ready to be copied: header blocks, delimiters, preambles, bodies written as given.
     Bytes { data: Vec<u8>, pos: usize },
     /// A body pulled chunk by chunk, through a filter when it is encoded.
-    Body { source: Box<dyn Source>, filter: Option<Box<dyn Filter>> },
+    Body {
+        source: Box<dyn Source>,
+        filter: Option<Box<dyn Filter>>,
+    },
 }
 
 /// A multipart being laid out: the parts still to write and how to close it.
@@ -53,12 +56,18 @@ struct Builder {
 impl Builder {
     /// A caller-chosen boundary of an enclosing multipart that `content` contains, if any.
     fn clash(&self, content: &[u8]) -> Option<&str> {
-        self.chosen.iter().map(String::as_str).find(|b| boundary::occurs_in(content, b))
+        self.chosen
+            .iter()
+            .map(String::as_str)
+            .find(|b| boundary::occurs_in(content, b))
     }
 
     fn flush(&mut self) {
         if !self.pending.is_empty() {
-            self.segments.push_back(Segment::Bytes { data: std::mem::take(&mut self.pending), pos: 0 });
+            self.segments.push_back(Segment::Bytes {
+                data: std::mem::take(&mut self.pending),
+                pos: 0,
+            });
         }
     }
 
@@ -87,10 +96,21 @@ struct Rendered {
 }
 
 /// Walks `root` with an explicit stack (any nesting depth works) and returns its segments.
-pub(crate) fn lay_out(root: Part, top: &TopLevel, random: boundary::Random) -> Result<VecDeque<Segment>, MessageError> {
-    let mut builder = Builder { segments: VecDeque::new(), pending: Vec::new(), random, chosen: Vec::new() };
+pub(crate) fn lay_out(
+    root: Part,
+    top: &TopLevel,
+    random: boundary::Random,
+) -> Result<VecDeque<Segment>, MessageError> {
+    let mut builder = Builder {
+        segments: VecDeque::new(),
+        pending: Vec::new(),
+        random,
+        chosen: Vec::new(),
+    };
     let mut stack: Vec<Frame> = Vec::new();
-    if let Some(frame) = lay_out_part(&mut builder, root, Some(top)).map_err(|e| at_path(e, &stack))? {
+    if let Some(frame) =
+        lay_out_part(&mut builder, root, Some(top)).map_err(|e| at_path(e, &stack))?
+    {
         stack.push(frame);
     }
     while let Some(frame) = stack.last_mut() {
@@ -192,9 +212,10 @@ fn encoder_for(encoding: TransferEncoding, text: bool) -> Option<Box<dyn Filter>
             Box::new(QpEncoder::new(QpMode::Text)),
             Box::new(QpWrap::new(76)),
         ]))),
-        TransferEncoding::QuotedPrintable => {
-            Some(Box::new(Chain::new(vec![Box::new(QpEncoder::new(QpMode::Binary)), Box::new(QpWrap::new(76))])))
-        }
+        TransferEncoding::QuotedPrintable => Some(Box::new(Chain::new(vec![
+            Box::new(QpEncoder::new(QpMode::Binary)),
+            Box::new(QpWrap::new(76)),
+        ]))),
         TransferEncoding::SevenBit | TransferEncoding::EightBit | TransferEncoding::Binary => None,
     }
 }
@@ -203,7 +224,11 @@ fn encoder_for(encoding: TransferEncoding, text: bool) -> Option<Box<dyn Filter>
 /// preamble, returning the frame that lays out its parts).
 ///
 /// Errors name no part (`HERE`); the caller, which knows the path, fills it in.
-fn lay_out_part(builder: &mut Builder, mut part: Part, top: Option<&TopLevel>) -> Result<Option<Frame>, MessageError> {
+fn lay_out_part(
+    builder: &mut Builder,
+    mut part: Part,
+    top: Option<&TopLevel>,
+) -> Result<Option<Frame>, MessageError> {
     let path = HERE;
     let body = std::mem::take(&mut part.body);
     let declared = declared_encoding(&part, path)?;
@@ -214,11 +239,15 @@ fn lay_out_part(builder: &mut Builder, mut part: Part, top: Option<&TopLevel>) -
         Body::Bytes(bytes) => Some(bytes.as_slice()),
         _ => None,
     };
-    if let Some(found) = in_memory.filter(|_| encoding != Some(TransferEncoding::Base64)).and_then(|c| builder.clash(c))
+    if let Some(found) = in_memory
+        .filter(|_| encoding != Some(TransferEncoding::Base64))
+        .and_then(|c| builder.clash(c))
     {
         return Err(MessageError::in_part(
             path,
-            format!("the body contains the boundary {found:?} of an enclosing multipart; choose another boundary"),
+            format!(
+                "the body contains the boundary {found:?} of an enclosing multipart; choose another boundary"
+            ),
         ));
     }
     let write_cte = encoding.filter(|_| declared.is_none());
@@ -229,7 +258,9 @@ fn lay_out_part(builder: &mut Builder, mut part: Part, top: Option<&TopLevel>) -
         Body::None => Ok(None),
         Body::Text(text) => {
             match encoding.and_then(|e| encoder_for(e, true)) {
-                Some(filter) => builder.body(Box::new(BytesSource::new(text.into_bytes())), Some(filter)),
+                Some(filter) => {
+                    builder.body(Box::new(BytesSource::new(text.into_bytes())), Some(filter))
+                }
                 None => builder.bytes(text.into_bytes()),
             }
             Ok(None)
@@ -251,7 +282,9 @@ fn lay_out_part(builder: &mut Builder, mut part: Part, top: Option<&TopLevel>) -
             let preamble = multipart.preamble.take();
             let epilogue = multipart.epilogue.take();
             for (what, text) in [("preamble", &preamble), ("epilogue", &epilogue)] {
-                let Some(text) = text.as_deref() else { continue };
+                let Some(text) = text.as_deref() else {
+                    continue;
+                };
                 let found = if boundary::occurs_in(text.as_bytes(), &boundary) {
                     Some(boundary.as_str())
                 } else {
@@ -260,7 +293,9 @@ fn lay_out_part(builder: &mut Builder, mut part: Part, top: Option<&TopLevel>) -
                 if let Some(found) = found {
                     return Err(MessageError::in_part(
                         path,
-                        format!("the {what} contains the boundary {found:?}; choose another boundary"),
+                        format!(
+                            "the {what} contains the boundary {found:?}; choose another boundary"
+                        ),
                     ));
                 }
             }
@@ -273,7 +308,13 @@ fn lay_out_part(builder: &mut Builder, mut part: Part, top: Option<&TopLevel>) -
                 builder.pending.extend_from_slice(b"\r\n");
             }
             let parts = std::mem::take(&mut multipart.parts);
-            Ok(Some(Frame { parts: parts.into_iter(), next_index: 0, boundary, chosen, epilogue }))
+            Ok(Some(Frame {
+                parts: parts.into_iter(),
+                next_index: 0,
+                boundary,
+                chosen,
+                epilogue,
+            }))
         }
     }
 }
@@ -292,7 +333,9 @@ fn choose_encoding(
             return Err(MessageError::in_header(
                 path,
                 name.clone(),
-                format!("the part's encoding is {own}, but this header says {header}; set one or make them agree"),
+                format!(
+                    "the part's encoding is {own}, but this header says {header}; set one or make them agree"
+                ),
             ));
         }
     }
@@ -317,7 +360,10 @@ fn choose_encoding(
     }
     if let (Some(TransferEncoding::SevenBit), Body::Text(text)) = (encoding, body) {
         if !text.is_ascii() {
-            return Err(MessageError::in_part(path, "the body is not ASCII, so it cannot be declared 7bit"));
+            return Err(MessageError::in_part(
+                path,
+                "the body is not ASCII, so it cannot be declared 7bit",
+            ));
         }
     }
     Ok(encoding)
@@ -328,11 +374,16 @@ type Declared = (String, Result<TransferEncoding, UnknownEncoding>);
 
 /// The caller's Content-Transfer-Encoding header, if any: its name and parsed value.
 fn declared_encoding(part: &Part, path: &str) -> Result<Option<Declared>, MessageError> {
-    let Some((name, value)) = part.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-transfer-encoding"))
+    let Some((name, value)) = part
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-transfer-encoding"))
     else {
         return Ok(None);
     };
-    let text = value.as_text().map_err(|reason| MessageError::in_header(path, name.clone(), reason))?;
+    let text = value
+        .as_text()
+        .map_err(|reason| MessageError::in_header(path, name.clone(), reason))?;
     Ok(Some((name.clone(), text.parse())))
 }
 
@@ -361,7 +412,9 @@ fn render_headers(
                 )));
             }
             if is_single(&lower) {
-                return Err(err(format!("header {name:?} may appear only once (RFC 5322 §3.6)")));
+                return Err(err(format!(
+                    "header {name:?} may appear only once (RFC 5322 §3.6)"
+                )));
             }
         }
         seen.push((lower.clone(), name.as_str()));
@@ -406,7 +459,10 @@ fn render_headers(
                 .and_then(|(_, v)| v.first_domain())
                 .unwrap_or_else(|| "localhost".to_owned());
             // 128 random bits make the identifier unique (RFC 5322 §3.6.4).
-            let id = builder.random.hex(16).map_err(|e| MessageError::in_part(path, e.to_string()))?;
+            let id = builder
+                .random
+                .hex(16)
+                .map_err(|e| MessageError::in_part(path, e.to_string()))?;
             missing(&mut block, "message-id", &format!("<{id}@{domain}>"));
         }
         missing(&mut block, "mime-version", "1.0");
@@ -414,8 +470,8 @@ fn render_headers(
     }
     if content_type.is_none() {
         let value = if is_multipart {
-            let fresh =
-                boundary::generate(&mut builder.random).map_err(|e| MessageError::in_part(path, e.to_string()))?;
+            let fresh = boundary::generate(&mut builder.random)
+                .map_err(|e| MessageError::in_part(path, e.to_string()))?;
             format!("multipart/mixed; boundary=\"{fresh}\"")
         } else {
             "text/plain; charset=\"utf-8\"".to_owned()
@@ -426,18 +482,28 @@ fn render_headers(
     if let Some(cte) = cte {
         missing(&mut block, "content-transfer-encoding", cte.as_str());
     }
-    Ok(Rendered { block, content_type, chosen_boundary })
+    Ok(Rendered {
+        block,
+        content_type,
+        chosen_boundary,
+    })
 }
 
 /// The caller's Content-Type value, completed: a multipart gets a boundary if it has none, non-ASCII
 /// text gets `charset="utf-8"` if it has no charset. Also says whether the boundary is the caller's.
-fn content_type_value(builder: &mut Builder, value: &HeaderValue, body: &Body) -> Result<(String, bool), String> {
+fn content_type_value(
+    builder: &mut Builder,
+    value: &HeaderValue,
+    body: &Body,
+) -> Result<(String, bool), String> {
     let mut text = value.as_text()?.into_owned();
     let media = boundary::media_type(&text);
     let mut chosen = false;
     if matches!(body, Body::Multipart(_)) {
         if !media.starts_with("multipart/") {
-            return Err(format!("the body is a multipart, but the content type is {media:?}"));
+            return Err(format!(
+                "the body is a multipart, but the content type is {media:?}"
+            ));
         }
         match boundary::find(&text) {
             Some(given) if !boundary::is_valid(&given) => {
@@ -455,7 +521,10 @@ fn content_type_value(builder: &mut Builder, value: &HeaderValue, body: &Body) -
     // A text body is written as UTF-8: a text type without a charset would be read as US-ASCII
     // (RFC 2045 §5.2), so non-ASCII text gets the charset it is written in.
     if let Body::Text(body) = body {
-        if !body.is_ascii() && media.starts_with("text/") && boundary::parameter(&text, "charset").is_none() {
+        if !body.is_ascii()
+            && media.starts_with("text/")
+            && boundary::parameter(&text, "charset").is_none()
+        {
             text.push_str("; charset=\"utf-8\"");
         }
     }
@@ -485,7 +554,12 @@ fn is_single(lower: &str) -> bool {
 }
 
 /// Validates and writes one caller header.
-fn write_value(block: &mut String, lower: &str, canonical: &str, value: &HeaderValue) -> Result<(), String> {
+fn write_value(
+    block: &mut String,
+    lower: &str,
+    canonical: &str,
+    value: &HeaderValue,
+) -> Result<(), String> {
     match value {
         HeaderValue::Raw(bytes) => {
             let text = headers::check_raw(bytes)?;
@@ -494,7 +568,9 @@ fn write_value(block: &mut String, lower: &str, canonical: &str, value: &HeaderV
         HeaderValue::Text(text) => {
             headers::check_text(text)?;
             match headers::kind(lower) {
-                Kind::Addresses => headers::write_addresses(block, canonical, headers::split_addresses(text)),
+                Kind::Addresses => {
+                    headers::write_addresses(block, canonical, headers::split_addresses(text))
+                }
                 Kind::Structured => headers::write_structured(block, canonical, text),
                 Kind::Unstructured => {
                     headers::write_unstructured(block, canonical, text);
@@ -507,10 +583,16 @@ fn write_value(block: &mut String, lower: &str, canonical: &str, value: &HeaderV
                 headers::check_text(item)?;
             }
             match headers::kind(lower) {
-                Kind::Addresses => headers::write_addresses(block, canonical, items.iter().map(String::as_str)),
+                Kind::Addresses => {
+                    headers::write_addresses(block, canonical, items.iter().map(String::as_str))
+                }
                 Kind::Structured => {
                     // Message identifiers are separated by whitespace (RFC 5322 §3.6.4), not commas.
-                    let sep = if matches!(lower, "references" | "in-reply-to") { " " } else { ", " };
+                    let sep = if matches!(lower, "references" | "in-reply-to") {
+                        " "
+                    } else {
+                        ", "
+                    };
                     headers::write_structured(block, canonical, &items.join(sep))
                 }
                 Kind::Unstructured => {

@@ -66,7 +66,11 @@ pub struct UnknownEncoding(pub String);
 
 impl std::fmt::Display for UnknownEncoding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "unknown transfer encoding {:?} (expected base64, quoted-printable, 7bit, 8bit or binary)", self.0)
+        write!(
+            f,
+            "unknown transfer encoding {:?} (expected base64, quoted-printable, 7bit, 8bit or binary)",
+            self.0
+        )
     }
 }
 
@@ -77,8 +81,16 @@ impl FromStr for TransferEncoding {
 
     /// Parses an RFC 2045 name, case-insensitively, ignoring surrounding whitespace.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let all = [Self::Base64, Self::QuotedPrintable, Self::SevenBit, Self::EightBit, Self::Binary];
-        all.into_iter().find(|e| e.as_str().eq_ignore_ascii_case(s.trim())).ok_or_else(|| UnknownEncoding(s.to_owned()))
+        let all = [
+            Self::Base64,
+            Self::QuotedPrintable,
+            Self::SevenBit,
+            Self::EightBit,
+            Self::Binary,
+        ];
+        all.into_iter()
+            .find(|e| e.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownEncoding(s.to_owned()))
     }
 }
 
@@ -99,7 +111,12 @@ pub struct MessageOptions {
 
 impl Default for MessageOptions {
     fn default() -> Self {
-        Self { chunk_size: DEFAULT_CHUNK, zone: None, timestamp: None, seed: None }
+        Self {
+            chunk_size: DEFAULT_CHUNK,
+            zone: None,
+            timestamp: None,
+            seed: None,
+        }
     }
 }
 
@@ -168,11 +185,20 @@ impl MessageEncoder {
     ///
     /// The tree is walked with an explicit stack, so any nesting depth works.
     pub fn new(root: Part, options: MessageOptions) -> Result<Self, MessageError> {
-        let MessageOptions { chunk_size, zone, timestamp, seed } = options;
+        let MessageOptions {
+            chunk_size,
+            zone,
+            timestamp,
+            seed,
+        } = options;
         let zone = match zone.as_deref() {
             None => None,
             Some(text) => Some(date::Zone::parse(text).ok_or_else(|| {
-                MessageError::in_header("message", "Date", format!("invalid zone {text:?}: expected +hhmm or -hhmm"))
+                MessageError::in_header(
+                    "message",
+                    "Date",
+                    format!("invalid zone {text:?}: expected +hhmm or -hhmm"),
+                )
             })?),
         };
         let random = seed.map_or_else(boundary::Random::os, boundary::Random::seeded);
@@ -201,7 +227,11 @@ impl MessageEncoder {
         self.chunk = chunk;
         self.read_pos = 0;
         result?;
-        Ok(if self.chunk.is_empty() { None } else { Some(&self.chunk) })
+        Ok(if self.chunk.is_empty() {
+            None
+        } else {
+            Some(&self.chunk)
+        })
     }
 
     /// Appends about `chunk_size` bytes of the message to `out`.
@@ -209,7 +239,9 @@ impl MessageEncoder {
         match self.state {
             State::Done => return Ok(()),
             State::Failed => {
-                return Err(Error::Source("the message stopped at an earlier error and cannot go on".into()));
+                return Err(Error::Source(
+                    "the message stopped at an earlier error and cannot go on".into(),
+                ));
             }
             State::Running => {}
         }
@@ -228,8 +260,14 @@ impl MessageEncoder {
                         *pos += n;
                         *pos == data.len()
                     }
-                    Segment::Body { source, filter: None } => !source.pull(out)?,
-                    Segment::Body { source, filter: Some(filter) } => {
+                    Segment::Body {
+                        source,
+                        filter: None,
+                    } => !source.pull(out)?,
+                    Segment::Body {
+                        source,
+                        filter: Some(filter),
+                    } => {
                         self.input.clear();
                         if source.pull(&mut self.input)? {
                             filter.update(&self.input, out)?;
