@@ -259,7 +259,7 @@ fn lay_out_part(
         Body::Text(text) => {
             match encoding.and_then(|e| encoder_for(e, true)) {
                 Some(filter) => {
-                    builder.body(Box::new(BytesSource::new(text.into_bytes())), Some(filter))
+                    builder.body(Box::new(BytesSource::new(text.into_bytes())), Some(filter));
                 }
                 None => builder.bytes(text.into_bytes()),
             }
