@@ -264,6 +264,14 @@ fn transfer_encoding_conflicts_are_refused() {
     assert_eq!(err.header.as_deref(), Some("Content-Transfer-Encoding"));
     let err = error(
         Part::new()
+            .header("content-transfer-encoding", "x-uuencode")
+            .body(vec![1])
+            .encoding(TransferEncoding::Base64),
+    );
+    assert_eq!(err.header.as_deref(), Some("content-transfer-encoding"));
+    assert!(err.reason.contains("x-uuencode"), "{err}");
+    let err = error(
+        Part::new()
             .body(Multipart::new(vec![]))
             .encoding(TransferEncoding::Base64),
     );

@@ -328,13 +328,18 @@ fn choose_encoding(
     path: &str,
 ) -> Result<Option<TransferEncoding>, MessageError> {
     // The encoding: the part's own, else one the caller wrote as a header, else the text default.
-    if let (Some(own), Some((name, Ok(header)))) = (part.encoding, declared) {
-        if own != *header {
+    if let (Some(own), Some((name, header))) = (part.encoding, declared) {
+        let says = match header {
+            Ok(header) if *header == own => None,
+            Ok(header) => Some(header.to_string()),
+            Err(unknown) => Some(format!("{:?}", unknown.0.trim())),
+        };
+        if let Some(says) = says {
             return Err(MessageError::in_header(
                 path,
                 name.clone(),
                 format!(
-                    "the part's encoding is {own}, but this header says {header}; set one or make them agree"
+                    "the part's encoding is {own}, but this header says {says}; set one or make them agree"
                 ),
             ));
         }
