@@ -290,18 +290,31 @@ fn filename_param(name: &str) -> Result<String, MessageError> {
             format!("the file name holds the control character {c:?}"),
         ));
     }
-    if name.is_ascii() && name.len() <= PIECE {
-        let escaped: String = name
-            .chars()
-            .flat_map(|c| {
-                if matches!(c, '"' | '\\') {
-                    vec!['\\', c]
-                } else {
-                    vec![c]
-                }
-            })
+    if name.is_ascii() {
+        // Quoted-string pieces (RFC 2045 §5.1), each at most PIECE octets once escaped.
+        let mut pieces = vec![String::new()];
+        for c in name.chars() {
+            let escaped = matches!(c, '"' | '\\');
+            let last = pieces.last_mut().expect("never empty");
+            if last.len() + 1 + usize::from(escaped) > PIECE {
+                pieces.push(String::new());
+            }
+            let last = pieces.last_mut().expect("never empty");
+            if escaped {
+                last.push('\\');
+            }
+            last.push(c);
+        }
+        if let [only] = pieces.as_slice() {
+            return Ok(format!("filename=\"{only}\""));
+        }
+        // RFC 2231 §3: a long name in numbered quoted pieces, still readable.
+        let pieces: Vec<String> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, piece)| format!("filename*{i}=\"{piece}\""))
             .collect();
-        return Ok(format!("filename=\"{escaped}\""));
+        return Ok(pieces.join("; "));
     }
     // RFC 2231 §4: percent-encode every octet outside attribute-char; one unit per character so
     // that a continuation never splits a UTF-8 sequence.
@@ -342,6 +355,21 @@ fn filename_param(name: &str) -> Result<String, MessageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_plain_names_are_continued_in_quoted_pieces() {
+        let name = format!("{}\"{}", "a".repeat(59), "b".repeat(70));
+        let param = filename_param(&name).unwrap();
+        assert_eq!(
+            param,
+            format!(
+                "filename*0=\"{}\"; filename*1=\"\\\"{}\"; filename*2=\"{}\"",
+                "a".repeat(59),
+                "b".repeat(58),
+                "b".repeat(12)
+            )
+        );
+    }
 
     #[test]
     fn plain_names_are_quoted() {
