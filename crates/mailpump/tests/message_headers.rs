@@ -481,10 +481,36 @@ proptest! {
 
     /// Every line of a header block with random values starts a field or continues one.
     #[test]
-    fn no_line_starts_a_field_we_did_not_write(value in "[ a-zA-Z:é\\t]{0,200}") {
-        let out = encode(Part::new().header("X-Value", value.as_str()).header("To", format!("\"{value}\" <a@b.c>")));
-        let names: Vec<&str> = head(&out).split("\r\n").filter(|l| !l.starts_with([' ', '\t'])).map(|l| l.split(':').next().unwrap()).collect();
-        prop_assert_eq!(names, ["X-Value", "To", "Date", "Message-ID", "MIME-Version", "X-Mailer", "Content-Type"]);
+    fn no_line_starts_a_field_we_did_not_write(value in "[ a-zA-Z:;=\"\\\\é日\t]{0,200}") {
+        let quoted = value.replace('\\', "\\\\").replace('"', "\\\"");
+        let attachment = Part::attachment(vec![1], Some(&value.replace('\t', " ")), None).unwrap();
+        let out = encode(
+            Part::new()
+                .header("X-Value", value.as_str())
+                .header("Subject", value.as_str())
+                .header("To", format!("\"{quoted}\" <a@b.c>"))
+                .body(Multipart::new(vec![attachment])),
+        );
+        let fields: Vec<&str> = out
+            .split("\r\n")
+            .take_while(|l| !l.starts_with("--"))
+            .filter(|l| !l.is_empty() && !l.starts_with([' ', '\t']))
+            .map(|l| l.split(':').next().unwrap())
+            .collect();
+        prop_assert_eq!(
+            fields,
+            ["X-Value", "Subject", "To", "Date", "Message-ID", "MIME-Version", "X-Mailer", "Content-Type"]
+        );
+        let part_head = out.split("\r\n--").nth(1).unwrap();
+        let fields: Vec<&str> = part_head
+            .split("\r\n")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter(|l| !l.starts_with([' ', '\t']))
+            .map(|l| l.split(':').next().unwrap())
+            .collect();
+        prop_assert_eq!(fields, ["Content-Type", "Content-Disposition", "Content-Transfer-Encoding"]);
+        prop_assert!(out.split("\r\n").all(|l| l.len() <= 998));
     }
 }
 
