@@ -178,6 +178,9 @@ impl Source for ChunkedSource {
     }
 }
 
+/// Zeros copied from a static block: `Vec::resize` writes byte by byte in debug builds.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
 /// A source of `total` zero bytes in `chunk`-byte pulls that counts its pulls.
 struct Zeros {
     left: u64,
@@ -192,8 +195,6 @@ impl Source for Zeros {
             return Ok(false);
         }
         let n = self.left.min(self.chunk as u64) as usize;
-        // A copy from a static block: `resize` writes byte by byte in debug builds.
-        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
         out.extend_from_slice(&ZEROS[..n]);
         self.left -= n as u64;
         Ok(true)
