@@ -562,7 +562,15 @@ fn encodings_transform_and_label_bodies() {
 #[test]
 fn attachments_from_files_open_at_once_and_stream() {
     let missing = Part::attachment_file("/nonexistent/mailpump/file.png", None, None);
-    assert!(matches!(missing, Err(Error::Source(_))));
+    let Err(Error::Source(err)) = missing else {
+        panic!("a missing file is an error at once")
+    };
+    let io = err.downcast_ref::<std::io::Error>().expect("an io::Error");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    assert!(
+        io.to_string().contains("/nonexistent/mailpump/file.png"),
+        "{io}"
+    );
     let dir = std::env::temp_dir().join(format!("mailpump-b-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("picture.png");

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io;
 use std::path::Path;
 
 use crate::error::{Error, MessageError};
@@ -263,8 +264,12 @@ impl Part {
         content_type: Option<&str>,
     ) -> Result<Self, Error> {
         let path = path.as_ref();
-        let source = ReaderSource::open(path)
-            .map_err(|e| Error::Source(format!("cannot open {}: {e}", path.display()).into()))?;
+        // The error stays an `io::Error` of the same kind (a binding maps NotFound to its own
+        // exception by downcasting), with the path in its message.
+        let source = ReaderSource::open(path).map_err(|e| {
+            let context = io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()));
+            Error::Source(Box::new(context))
+        })?;
         let default_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let name = filename.or(default_name.as_deref());
         Ok(Self::attachment(
