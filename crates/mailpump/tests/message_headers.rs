@@ -622,3 +622,32 @@ fn display_names_keep_ascii_words_readable() {
         "{out}"
     );
 }
+
+#[test]
+fn ascii_display_names_are_atoms_or_quoted_strings() {
+    let cases = [
+        ("Ann Smith", "Ann Smith <a@x.org>"),
+        ("Smith, Ann", "\"Smith, Ann\" <a@x.org>"),
+        ("two  spaces", "\"two  spaces\" <a@x.org>"),
+        (" edge ", "\" edge \" <a@x.org>"),
+        ("say \"hi\" \\o/", "\"say \\\"hi\\\" \\\\o/\" <a@x.org>"),
+        ("a =? b", "a =? b <a@x.org>"),
+    ];
+    for (name, expected) in cases {
+        let out = encode(Part::new().header(
+            "To",
+            vec![format!(
+                "\"{}\" <a@x.org>",
+                name.replace('\\', "\\\\").replace('"', "\\\"")
+            )],
+        ));
+        assert_eq!(unfolded(&out, "To"), format!(" {expected}"), "{name:?}");
+    }
+    // Text that a reader would decode, even inside quotes, is encoded instead.
+    let out = encode(Part::new().header("To", "\"=?utf-8?Q?x?=\" <a@x.org>"));
+    let to = unfolded(&out, "To");
+    assert_eq!(
+        decode_unstructured(to.trim().rsplit_once(" <").unwrap().0),
+        "=?utf-8?Q?x?="
+    );
+}

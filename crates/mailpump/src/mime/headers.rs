@@ -543,11 +543,12 @@ pub fn write_addresses<'v>(
             folder.push(" ", &format!("{}{comma}", mailbox.addr));
             continue;
         }
-        if needs_encoding(name)
-            || name.len() > LONG_WORD
-            || name.starts_with(is_wsp)
-            || name.ends_with(is_wsp)
-        {
+        // Readers decode encoded-words even inside quoted strings, so a name that could hold
+        // one is encoded; other ASCII names are atoms or a quoted string, which keeps every space.
+        let may_decode = name
+            .find("=?")
+            .is_some_and(|i| name[i + 2..].contains("?="));
+        if !name.is_ascii() || may_decode || name.len() > LONG_WORD {
             // RFC 2047 §5(3): encoded-words replace whole words of the phrase; atoms stay
             // readable, which also keeps the encoded runs (and Python's misreading of split
             // runs, see `push_encoded`) short.
