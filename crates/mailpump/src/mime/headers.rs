@@ -310,9 +310,9 @@ impl<'a> Folder<'a> {
         let mut words = EncodedWords::new(text);
         let mut sep = ws;
         let mut word = String::new();
-        // Text that fits one encoded-word is never split: Python's address parser (3.11) keeps the
-        // whitespace between adjacent encoded-words in a display name, against RFC 2047 §6.2, so
-        // a single word is the one form every reader decodes alike.
+        // Text that fits one encoded-word is never split: Python's address parser before the fix of
+        // cpython gh-128110 keeps the whitespace between adjacent encoded-words in a display name,
+        // against RFC 2047 §6.2, so a single word is the one form every reader decodes alike.
         let single = words.single_len();
         while !words.is_done() {
             let mut room = FOLD_AT.saturating_sub(self.column() + sep.len());
