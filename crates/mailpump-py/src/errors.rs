@@ -1,0 +1,166 @@
+//! The one place where core errors become Python exceptions.
+//!
+//! The exception classes live in `mailpump/errors.py` (so that users can subclass and pickle them
+//! like any Python exception); each is imported once and cached. A Python exception raised by a
+//! source or filter travels through the core as a [`PythonError`] and comes back out as itself.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Mutex, MutexGuard};
+
+use mailpump::{BoxError, Error, MessageError};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::{MutexExt, PyOnceLock};
+use pyo3::types::{PyDict, PyType};
+
+/// Declares a function returning one cached class of `mailpump.errors`.
+macro_rules! exception_class {
+    ($func:ident, $name:literal) => {
+        #[doc = concat!("`mailpump.errors.", $name, "`, imported once.")]
+        pub(crate) fn $func(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+            static CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+            CLASS.import(py, "mailpump.errors", $name)
+        }
+    };
+}
+
+exception_class!(mailpump_error, "MailpumpError");
+exception_class!(message_error_class, "MessageError");
+
+/// A Python exception carried through the core's `BoxError` channel (a source or filter written in
+/// Python raised it). It is re-raised unchanged when the error reaches Python again.
+#[derive(Debug)]
+pub struct PythonError(pub PyErr);
+
+impl fmt::Display for PythonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Python source or filter raised an exception")
+    }
+}
+
+impl std::error::Error for PythonError {}
+
+impl From<PyErr> for PythonError {
+    fn from(e: PyErr) -> Self {
+        Self(e)
+    }
+}
+
+/// Instantiates `class(message, **kwargs)` as a `PyErr`.
+pub(crate) fn new_exception(
+    class: PyResult<&Bound<'_, PyType>>,
+    message: String,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyErr {
+    let made = class.and_then(|cls| cls.call((message,), kwargs));
+    match made {
+        Ok(value) => PyErr::from_value(value),
+        // The errors module itself failed to import or construct: report that instead.
+        Err(e) => e,
+    }
+}
+
+/// `mailpump.errors.MailpumpError(message)`.
+pub(crate) fn mailpump_err(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    new_exception(mailpump_error(py), message.into(), None)
+}
+
+/// `MessageError` with its `part`, `header` and `reason` attributes.
+pub(crate) fn message_err(py: Python<'_>, e: &MessageError) -> PyErr {
+    let kwargs = PyDict::new(py);
+    let filled = kwargs
+        .set_item("part", &e.part)
+        .and_then(|()| kwargs.set_item("header", e.header.as_deref()))
+        .and_then(|()| kwargs.set_item("reason", &e.reason));
+    if let Err(err) = filled {
+        return err;
+    }
+    new_exception(message_error_class(py), e.to_string(), Some(&kwargs))
+}
+
+/// Maps an error of the message encoder.
+pub(crate) fn error_to_pyerr(py: Python<'_>, e: Error) -> PyErr {
+    match e {
+        Error::Message(m) => message_err(py, &m),
+        Error::Source(inner) => box_to_pyerr(py, inner),
+    }
+}
+
+/// Maps any error that came through a `BoxError`: a Python exception comes back as itself, an I/O
+/// error becomes the matching `OSError` subclass, the core's own errors their classes.
+pub(crate) fn box_to_pyerr(py: Python<'_>, e: BoxError) -> PyErr {
+    let e = match e.downcast::<PythonError>() {
+        Ok(p) => return p.0,
+        Err(e) => e,
+    };
+    let e = match e.downcast::<Error>() {
+        Ok(inner) => return error_to_pyerr(py, *inner),
+        Err(e) => e,
+    };
+    let e = match e.downcast::<MessageError>() {
+        Ok(m) => return message_err(py, &m),
+        Err(e) => e,
+    };
+    match e.downcast::<io::Error>() {
+        Ok(io_err) => {
+            // A Python error may have been wrapped into an io::Error by a reader adapter.
+            if io_err
+                .get_ref()
+                .is_some_and(<dyn std::error::Error + Send + Sync>::is::<PythonError>)
+            {
+                if let Some(inner) = io_err.into_inner() {
+                    return box_to_pyerr(py, inner);
+                }
+                return mailpump_err(py, "I/O error");
+            }
+            PyErr::from(*io_err)
+        }
+        Err(other) => mailpump_err(py, other.to_string()),
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown panic")
+}
+
+/// Runs `f` without the GIL (other Python threads run meanwhile). A panic inside `f` becomes a
+/// `MailpumpError` instead of unwinding into the interpreter.
+pub(crate) fn detach<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    py.detach(|| std::panic::catch_unwind(AssertUnwindSafe(f)))
+        .map_err(|payload| {
+            mailpump_err(
+                py,
+                format!(
+                    "internal error in mailpump (please report it): {}",
+                    panic_message(&*payload)
+                ),
+            )
+        })
+}
+
+/// Locks `mutex` without holding the GIL while waiting (so the holder can re-attach to Python).
+/// A poisoned lock is recovered: every state it guards is left consistent between calls.
+pub(crate) fn lock<'a, T>(py: Python<'_>, mutex: &'a Mutex<T>) -> MutexGuard<'a, T> {
+    mutex
+        .lock_py_attached(py)
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The `ValueError` for a native object that was already moved into a chain or message.
+pub(crate) fn moved_err(what: &str) -> PyErr {
+    PyValueError::new_err(format!(
+        "this {what} was moved into a chain, a message or a session when it was used there; use that instead"
+    ))
+}
