@@ -16,8 +16,9 @@ import zlib
 from collections.abc import Sequence
 
 from . import __version__, ltn12, mime, smtp
+from ._mailpump import MessageSource
 
-__all__ = ["main", "demo_message", "small_png"]
+__all__ = ["demo_message", "main", "small_png"]
 
 
 def small_png(width: int = 16, height: int = 16) -> bytes:
@@ -28,14 +29,20 @@ def small_png(width: int = 16, height: int = 16) -> bytes:
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     rows = b"".join(
-        b"\x00" + b"".join(bytes((x * 16 % 256, y * 16 % 256, 128)) for x in range(width))
+        b"\x00"
+        + b"".join(bytes((x * 16 % 256, y * 16 % 256, 128)) for x in range(width))
         for y in range(height)
     )
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
-def demo_message(image_path: str) -> smtp.MessageSource:
+def demo_message(image_path: str) -> MessageSource:
     """The seed's first example, translated to Python, with the PNG read from ``image_path``."""
     return smtp.message(
         {
@@ -96,11 +103,14 @@ def demo() -> int:
     return 0
 
 
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m mailpump`` and the ``mailpump`` script."""
-    parser = argparse.ArgumentParser(prog="mailpump", description="Streaming e-mail messages over SMTP.")
-    parser.add_argument("--version", action="version", version=f"mailpump {__version__}")
+    parser = argparse.ArgumentParser(
+        prog="mailpump", description="Streaming e-mail messages over SMTP."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"mailpump {__version__}"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="print the seed's first example message")
     args = parser.parse_args(argv)

@@ -9,24 +9,21 @@ sources and filters are not wrapped: they come back out as themselves.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ._mailpump import Reply
+from typing import Any
 
 __all__ = [
     "MailpumpError",
     "MessageError",
-    "SMTPError",
-    "SMTPConnectError",
-    "SMTPTimeoutError",
-    "SMTPTLSError",
     "SMTPAuthError",
+    "SMTPConnectError",
+    "SMTPDataRefused",
+    "SMTPError",
     "SMTPProtocolError",
+    "SMTPRecipientsRefused",
     "SMTPReplyError",
     "SMTPSenderRefused",
-    "SMTPRecipientsRefused",
-    "SMTPDataRefused",
+    "SMTPTLSError",
+    "SMTPTimeoutError",
 ]
 
 
@@ -96,7 +93,9 @@ class SMTPAuthError(SMTPError):
     code: int | None
     text: str | None
 
-    def __init__(self, message: str, *, code: int | None = None, text: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: int | None = None, text: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.text = text
@@ -164,19 +163,21 @@ class SMTPRecipientsRefused(SMTPReplyError):
         refused: each refused address mapped to the server's :class:`~mailpump.Reply`.
     """
 
-    refused: Mapping[str, Reply]
+    refused: Mapping[str, Any]
 
     def __init__(
         self,
         message: str,
         *,
-        refused: Mapping[str, Reply] | None = None,
+        refused: Mapping[str, Any] | None = None,
         code: int = 0,
         enhanced: str | None = None,
         text: str = "",
         command: str | None = "RCPT",
     ) -> None:
-        super().__init__(message, code=code, enhanced=enhanced, text=text, command=command)
+        super().__init__(
+            message, code=code, enhanced=enhanced, text=text, command=command
+        )
         self.refused = dict(refused) if refused is not None else {}
 
 
@@ -184,7 +185,9 @@ class SMTPDataRefused(SMTPReplyError):
     """The server refused ``DATA`` or the message after its end-of-data mark."""
 
 
-def _rebuild(cls: type[MailpumpError], message: str, state: dict[str, object]) -> MailpumpError:
+def _rebuild(
+    cls: type[MailpumpError], message: str, state: dict[str, object]
+) -> MailpumpError:
     """Unpickles an exception whose constructor takes keyword-only attributes."""
     exc = cls.__new__(cls)
     Exception.__init__(exc, message)

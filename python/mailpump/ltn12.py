@@ -18,17 +18,16 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterable, Iterator
 from types import SimpleNamespace
-from typing import Union
 
 from . import _mailpump
 
-__all__ = ["BLOCKSIZE", "source", "sink", "filter", "pump"]
+__all__ = ["BLOCKSIZE", "filter", "pump", "sink", "source"]
 
 BLOCKSIZE = 65536
 
 SourceLike = Iterable[bytes]
-FilterLike = Callable[[Union[bytes, None]], bytes]
-SinkLike = Callable[[Union[bytes, None]], object]
+FilterLike = Callable[[bytes | None], bytes]
+SinkLike = Callable[[bytes | None], object]
 StepLike = Callable[[Iterator[bytes], SinkLike], bool]
 
 source = SimpleNamespace(
@@ -48,7 +47,7 @@ sink = SimpleNamespace(
 )
 """Sink factories: ``list(lst=None)``, ``file(path | file, mode="wb")``, ``null()``."""
 
-filter = SimpleNamespace(chain=_mailpump.filter_chain)  # noqa: A001 - LTN12's name
+filter = SimpleNamespace(chain=_mailpump.filter_chain)
 """Filter combinators: ``chain(*filters)``."""
 
 

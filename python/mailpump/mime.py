@@ -12,19 +12,19 @@ from . import _mailpump
 from ._mailpump import Filter, b64, dot, eol, qp, qpwrp, stuff, unb64, unqp, wrp
 
 __all__ = [
-    "normalize",
-    "encode",
-    "decode",
-    "wrap",
-    "stuff",
     "b64",
-    "unb64",
-    "qp",
-    "unqp",
-    "wrp",
-    "qpwrp",
-    "eol",
+    "decode",
     "dot",
+    "encode",
+    "eol",
+    "normalize",
+    "qp",
+    "qpwrp",
+    "stuff",
+    "unb64",
+    "unqp",
+    "wrap",
+    "wrp",
 ]
 
 
@@ -44,15 +44,15 @@ def encode(name: str, mode: str = "text") -> Filter:
     :func:`wrap` after it. An unknown name raises ``ValueError("unknown key (name)")``.
     """
     if not isinstance(name, str):
-        # LuaSocket's choose(): a non-string first argument selects "default", which encode lacks.
-        raise ValueError("unknown key (default)")
+        # LuaSocket's choose() would select "default", which encode lacks: an error either way.
+        raise TypeError(f"encode() name must be str, not {type(name).__name__}")
     return _mailpump.encode(name, mode)
 
 
 def decode(name: str) -> Filter:
     """A content-transfer decoder: ``"base64"`` or ``"quoted-printable"``."""
     if not isinstance(name, str):
-        raise ValueError("unknown key (default)")
+        raise TypeError(f"decode() name must be str, not {type(name).__name__}")
     return _mailpump.decode(name)
 
 
@@ -65,7 +65,7 @@ def wrap(kind: str | int = "text", length: int = 76) -> Filter:
     As in LuaSocket, a number as the first argument means the text wrap: ``wrap(59)``.
     """
     if isinstance(kind, int) and not isinstance(kind, bool):
-        kind, length = "text", kind
+        return _mailpump.wrap("text", kind)
     if not isinstance(kind, str):
         raise TypeError(f"wrap() kind must be str or int, not {type(kind).__name__}")
     return _mailpump.wrap(kind, length)

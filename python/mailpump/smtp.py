@@ -23,7 +23,7 @@ from typing import Any
 from . import _mailpump
 from ._mailpump import MessageSource
 
-__all__ = ["DOMAIN", "PORT", "SERVER", "TIMEOUT", "ZONE", "message", "send", "open"]
+__all__ = ["DOMAIN", "PORT", "SERVER", "TIMEOUT", "ZONE", "message", "open", "send"]
 
 DOMAIN: str = os.environ.get("SERVER_NAME") or "localhost"
 PORT: int = 25
@@ -47,6 +47,11 @@ def send(mailt: Any = None, /, **kw: Any) -> Any:
     raise NotImplementedError("mailpump.send is not available in this build yet")
 
 
-def open(server: str | None = None, port: int | None = None, create: Any = None, **options: Any) -> Any:  # noqa: A001
+def open(
+    server: str | None = None,
+    port: int | None = None,
+    create: Any = None,
+    **options: Any,
+) -> Any:
     """Opens an SMTP session (not available in this build yet)."""
     raise NotImplementedError("mailpump.open is not available in this build yet")

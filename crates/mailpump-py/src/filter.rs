@@ -39,7 +39,7 @@ impl NativeFilter {
 
 #[pymethods]
 impl NativeFilter {
-    #[pyo3(signature = (chunk = None))]
+    #[pyo3(signature = (chunk = None, /))]
     fn __call__<'py>(
         &self,
         py: Python<'py>,

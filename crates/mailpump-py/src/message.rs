@@ -352,7 +352,7 @@ impl MessageSource {
 
 /// `message(mesgt, *, chunk_size=65536, zone=None)`.
 #[pyfunction]
-#[pyo3(signature = (mesgt, *, chunk_size = DEFAULT_CHUNK, zone = None))]
+#[pyo3(signature = (mesgt, *, chunk_size = 65536, zone = None))]
 pub fn message(
     py: Python<'_>,
     mesgt: &Bound<'_, PyAny>,

@@ -106,7 +106,7 @@ type Pair<'py> = (Option<Bound<'py, PyBytes>>, Option<Bound<'py, PyBytes>>);
 
 /// `b64(C, D=None) -> (A, B)`.
 #[pyfunction]
-#[pyo3(signature = (c, d = None))]
+#[pyo3(signature = (c, d = None, /))]
 pub fn b64(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
     let (a, b) = lowlevel::b64(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref));
     (opt_bytes(py, a), opt_bytes(py, b))
@@ -114,7 +114,7 @@ pub fn b64(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
 
 /// `unb64(C, D=None) -> (A, B)`.
 #[pyfunction]
-#[pyo3(signature = (c, d = None))]
+#[pyo3(signature = (c, d = None, /))]
 pub fn unb64(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
     let (a, b) = lowlevel::unb64(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref));
     (opt_bytes(py, a), opt_bytes(py, b))
@@ -122,7 +122,7 @@ pub fn unb64(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
 
 /// `qp(C, D=None, marker=b"\r\n") -> (A, B)`.
 #[pyfunction]
-#[pyo3(signature = (c, d = None, marker = None))]
+#[pyo3(signature = (c, d = None, marker = None, /))]
 pub fn qp(py: Python<'_>, c: Option<Data>, d: Option<Data>, marker: Option<Data>) -> Pair<'_> {
     let marker = marker.as_ref().map_or(&b"\r\n"[..], AsRef::as_ref);
     let (a, b) = lowlevel::qp(
@@ -135,7 +135,7 @@ pub fn qp(py: Python<'_>, c: Option<Data>, d: Option<Data>, marker: Option<Data>
 
 /// `unqp(C, D=None) -> (A, B)`.
 #[pyfunction]
-#[pyo3(signature = (c, d = None))]
+#[pyo3(signature = (c, d = None, /))]
 pub fn unqp(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
     let (a, b) = lowlevel::unqp(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref));
     (opt_bytes(py, a), opt_bytes(py, b))
@@ -143,7 +143,7 @@ pub fn unqp(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
 
 /// `wrp(n, C, length=76) -> (A, m)`.
 #[pyfunction]
-#[pyo3(signature = (n, c, length = 76))]
+#[pyo3(signature = (n, c, length = 76, /))]
 pub fn wrp(
     py: Python<'_>,
     n: i64,
@@ -156,7 +156,7 @@ pub fn wrp(
 
 /// `qpwrp(n, C, length=76) -> (A, m)`.
 #[pyfunction]
-#[pyo3(signature = (n, c, length = 76))]
+#[pyo3(signature = (n, c, length = 76, /))]
 pub fn qpwrp(
     py: Python<'_>,
     n: i64,
@@ -169,7 +169,7 @@ pub fn qpwrp(
 
 /// `eol(ctx, C, marker=b"\r\n") -> (A, ctx)`.
 #[pyfunction]
-#[pyo3(signature = (ctx, c, marker = None))]
+#[pyo3(signature = (ctx, c, marker = None, /))]
 pub fn eol(
     py: Python<'_>,
     ctx: i64,
@@ -183,7 +183,7 @@ pub fn eol(
 
 /// `dot(m, C) -> (A, m)`.
 #[pyfunction]
-#[pyo3(signature = (m, c))]
+#[pyo3(signature = (m, c, /))]
 pub fn dot(py: Python<'_>, m: i64, c: Option<Data>) -> (Option<Bound<'_, PyBytes>>, i64) {
     let (a, state) = lowlevel::dot(m, c.as_ref().map(AsRef::as_ref));
     (opt_bytes(py, a), state)

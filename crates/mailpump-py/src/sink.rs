@@ -32,7 +32,7 @@ pub struct NativeSink {
 
 #[pymethods]
 impl NativeSink {
-    #[pyo3(signature = (chunk = None))]
+    #[pyo3(signature = (chunk = None, /))]
     fn __call__(&self, py: Python<'_>, chunk: Option<PyBackedBytes>) -> PyResult<()> {
         let mut target = lock(py, &self.target);
         match (&mut *target, chunk) {
