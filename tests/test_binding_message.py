@@ -35,13 +35,19 @@ def test_message_source_is_a_fused_iterator_of_bytes() -> None:
     assert parse(b"".join(chunks))["subject"] == "hi"
 
 
-def test_chunk_size_bounds_every_chunk() -> None:
+def test_chunk_size_sets_the_size_of_chunks() -> None:
     body = os.urandom(10_000)
-    msg = mailpump.message({"body": body, "encoding": "base64"}, chunk_size=512)
+    headers = {"content-type": "application/octet-stream"}
+    msg = mailpump.message(
+        {"headers": headers, "body": body, "encoding": "binary"}, chunk_size=512
+    )
     chunks = list(msg)
-    assert len(chunks) > 10
-    assert max(len(c) for c in chunks) <= 512
+    # Bytes given as they are come out in chunks of exactly chunk_size (the last one shorter).
+    assert len(chunks) >= 10_000 // 512
+    assert all(len(c) == 512 for c in chunks[:-1])
     assert parse(b"".join(chunks)).get_payload(decode=True) == body
+    default = list(mailpump.message({"headers": headers, "body": os.urandom(200_000)}))
+    assert max(len(c) for c in default) == 65536
 
 
 def test_every_body_kind_is_accepted() -> None:

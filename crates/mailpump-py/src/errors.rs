@@ -122,6 +122,23 @@ pub(crate) fn box_to_pyerr(py: Python<'_>, e: BoxError) -> PyErr {
     }
 }
 
+/// An I/O error about `path` as the matching `OSError` subclass, with its `filename` set.
+pub(crate) fn os_error(py: Python<'_>, e: io::Error, path: &std::path::Path) -> PyErr {
+    let Some(errno) = e.raw_os_error() else {
+        return PyErr::from(e);
+    };
+    let strerror = e.kind().to_string();
+    // `OSError(errno, strerror, filename)` picks the subclass (FileNotFoundError, ...) itself.
+    let made = py
+        .import("builtins")
+        .and_then(|b| b.getattr("OSError"))
+        .and_then(|cls| cls.call1((errno, strerror, path)));
+    match made {
+        Ok(value) => PyErr::from_value(value),
+        Err(err) => err,
+    }
+}
+
 /// The text of a panic payload.
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
     payload

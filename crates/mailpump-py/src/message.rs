@@ -8,12 +8,12 @@ use mailpump::MessageError;
 use mailpump::mime::message::{
     Body, HeaderValue, MessageEncoder, MessageOptions, Multipart, Part, TransferEncoding,
 };
-use mailpump::source::DEFAULT_CHUNK;
+use mailpump::source::{DEFAULT_CHUNK, ReaderSource};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::errors::{detach, error_to_pyerr, lock, message_err, moved_err};
+use crate::errors::{detach, error_to_pyerr, lock, message_err, moved_err, os_error};
 use crate::source::extract_source;
 
 /// A `MessageError` raised while reading the description, before the core sees it.
@@ -363,6 +363,7 @@ pub fn message(
     let options = MessageOptions {
         chunk_size: chunk_size.max(1),
         zone,
+        ..MessageOptions::default()
     };
     let encoder =
         detach(py, || MessageEncoder::new(root, options))?.map_err(|e| message_err(py, &e))?;
@@ -420,9 +421,18 @@ pub fn attachment(
     let is_path = data.is_instance_of::<PyString>() || data.hasattr("__fspath__")?;
     let part = if is_path {
         let path: PathBuf = data.extract()?;
-        detach(py, || {
-            Part::attachment_file(&path, filename.as_deref(), content_type.as_deref())
-        })??
+        // Opened here rather than through `Part::attachment_file`, whose error keeps only the
+        // text of the I/O error: Python callers expect `FileNotFoundError` and its kin.
+        let source =
+            detach(py, || ReaderSource::open(&path))?.map_err(|e| os_error(py, e, &path))?;
+        let default_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = filename.as_deref().or(default_name.as_deref());
+        Part::attachment(
+            Body::Source(Box::new(source)),
+            name,
+            content_type.as_deref(),
+        )
+        .map_err(|e| message_err(py, &e))?
     } else {
         let body = if let Ok(b) = data.cast::<PyBytes>() {
             Body::Bytes(b.as_bytes().to_vec())
@@ -439,6 +449,7 @@ pub fn attachment(
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())),
         };
         Part::attachment(body, filename.as_deref(), content_type.as_deref())
+            .map_err(|e| message_err(py, &e))?
     };
     let what = filename_label(&part);
     Ok(NativePart {

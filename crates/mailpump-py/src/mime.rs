@@ -172,10 +172,10 @@ pub fn qpwrp(
 #[pyo3(signature = (ctx, c, marker = None, /))]
 pub fn eol(
     py: Python<'_>,
-    ctx: i64,
+    ctx: u8,
     c: Option<Data>,
     marker: Option<Data>,
-) -> (Option<Bound<'_, PyBytes>>, i64) {
+) -> (Option<Bound<'_, PyBytes>>, u8) {
     let marker = marker.as_ref().map_or(&b"\r\n"[..], AsRef::as_ref);
     let (a, m) = lowlevel::eol(ctx, c.as_ref().map(AsRef::as_ref), marker);
     (opt_bytes(py, a), m)

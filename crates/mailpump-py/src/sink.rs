@@ -116,7 +116,8 @@ pub fn sink_file(py: Python<'_>, file: &Bound<'_, PyAny>, mode: &str) -> PyResul
             .append(append)
             .truncate(!append)
             .open(&path)
-    })??;
+    })?
+    .map_err(|e| crate::errors::os_error(py, e, &path))?;
     Ok(NativeSink {
         target: Mutex::new(Target::Path(Some(BufWriter::with_capacity(
             1 << 16,

@@ -281,7 +281,9 @@ pub fn source_file(
         return Ok(NativeSource::new(Box::new(src), "file"));
     }
     let path: PathBuf = file.extract()?;
-    let src = detach(py, || ReaderSource::open(&path))??.chunk(chunk_size);
+    let src = detach(py, || ReaderSource::open(&path))?
+        .map_err(|e| crate::errors::os_error(py, e, &path))?
+        .chunk(chunk_size);
     Ok(NativeSource::new(Box::new(src), "file"))
 }
 
