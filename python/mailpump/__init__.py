@@ -11,7 +11,16 @@ encoded lazily chunk by chunk (constant memory for any attachment size) with the
 from __future__ import annotations
 
 from . import errors, ltn12, mime, smtp
-from ._mailpump import MessageSource, Part, __version__, attachment, text
+from ._mailpump import (
+    MessageSource,
+    Part,
+    Reply,
+    SendResult,
+    Session,
+    __version__,
+    attachment,
+    text,
+)
 from .errors import (
     MailpumpError,
     MessageError,
@@ -33,6 +42,7 @@ __all__ = [
     "MessageError",
     "MessageSource",
     "Part",
+    "Reply",
     "SMTPAuthError",
     "SMTPConnectError",
     "SMTPDataRefused",
@@ -43,6 +53,8 @@ __all__ = [
     "SMTPSenderRefused",
     "SMTPTLSError",
     "SMTPTimeoutError",
+    "SendResult",
+    "Session",
     "__version__",
     "attachment",
     "errors",

@@ -6,7 +6,7 @@ they are used in (a chain, a message, a session): afterwards the original object
 using it raises ``ValueError``. This is what lets a chain of native pieces run entirely in Rust.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from os import PathLike
 from typing import Any, Final, Protocol, TypeAlias, final
 
@@ -16,6 +16,9 @@ __all__ = [
     "Filter",
     "MessageSource",
     "Part",
+    "Reply",
+    "SendResult",
+    "Session",
     "Sink",
     "Source",
     "__version__",
@@ -28,8 +31,10 @@ __all__ = [
     "filter_chain",
     "message",
     "normalize",
+    "open",
     "qp",
     "qpwrp",
+    "send",
     "sink_file",
     "sink_list",
     "sink_null",
@@ -263,3 +268,169 @@ def eol(
 
 def dot(m: int, c: _Data | None, /) -> tuple[bytes | None, int]:
     """``A, m = dot(m, C)``: SMTP dot-stuffing; ``m`` is the state (2 at the start of the data)."""
+
+# --- smtp -------------------------------------------------------------------------------------
+
+class _SocketLike(Protocol):
+    def settimeout(self, t: float | None, /) -> object: ...
+    def connect(self, address: tuple[str, int], /) -> object: ...
+    def sendall(self, data: bytes, /) -> object: ...
+    def recv(self, n: int, /) -> bytes: ...
+    def close(self) -> object: ...
+
+_SmtpSource: TypeAlias = _SourceLike | str | Any
+_Step: TypeAlias = Callable[[Iterator[bytes], Callable[[bytes | None], object]], bool]
+
+@final
+class Reply:
+    """An SMTP reply (RFC 5321 §4.2)."""
+
+    @property
+    def code(self) -> int:
+        """The three-digit reply code."""
+    @property
+    def enhanced(self) -> str | None:
+        """The enhanced status code (RFC 3463) such as ``"2.0.0"``, or ``None``."""
+    @property
+    def text(self) -> str:
+        """The text: the lines joined with ``"\\n"``, without the enhanced status code."""
+    @property
+    def lines(self) -> list[str]:
+        """Each line as received, after the code (the enhanced status code still there)."""
+    @property
+    def transient(self) -> bool:
+        """A 4xx reply."""
+    @property
+    def permanent(self) -> bool:
+        """A 5xx reply."""
+
+@final
+class SendResult:
+    """What became of a message. Always truthy."""
+
+    @property
+    def accepted(self) -> list[str]:
+        """The recipients the server accepted (``a@b``)."""
+    @property
+    def refused(self) -> dict[str, Reply]:
+        """The recipients the server refused, each with its reply."""
+    @property
+    def reply(self) -> Reply:
+        """The reply to the end of data; it usually carries the server's queue id."""
+    def __bool__(self) -> bool: ...
+
+@final
+class Session:
+    """An SMTP session over one connection, made by ``mailpump.open()``; a context manager that
+    says QUIT and closes at the end of the ``with`` block.
+
+    Every network call releases the GIL, so sessions in different threads run in parallel. One
+    session used from two threads at once raises ``RuntimeError`` rather than mixing two
+    dialogues on one connection. After a timeout or a protocol error the connection is closed
+    and every later call raises :class:`~mailpump.SMTPConnectError`.
+
+    The ``mailpump`` logger records the dialogue at DEBUG level (AUTH payloads as
+    ``<redacted>``, never the body) if it is enabled for DEBUG when the session is opened.
+    """
+
+    def greet(self, domain: str | None = None) -> Reply | None:
+        """Reads the greeting, says EHLO (HELO when EHLO is refused), then applies the TLS policy
+        (STARTTLS and EHLO again). Returns the EHLO reply (the greeting after HELO)."""
+    def starttls(self) -> Reply | None:
+        """STARTTLS, the TLS handshake and EHLO again; returns the new EHLO reply."""
+    def auth(
+        self,
+        user: str,
+        password: str | None = None,
+        *,
+        mechanism: str | None = None,
+        oauth_token: str | None = None,
+    ) -> Reply:
+        """AUTH (RFC 4954): CRAM-MD5, PLAIN or LOGIN, the best offered; XOAUTH2 with
+        ``oauth_token``; ``mechanism`` forces one. Credentials are refused over an unencrypted
+        connection to a non-loopback server unless the session allows insecure auth.
+        Raises :class:`~mailpump.SMTPAuthError`; the session stays usable."""
+    def mail(self, from_: str) -> Reply:
+        """MAIL FROM. Raises :class:`~mailpump.SMTPSenderRefused` on refusal."""
+    def rcpt(self, to: str) -> Reply:
+        """RCPT TO. Raises :class:`~mailpump.SMTPReplyError` on refusal."""
+    def data(self, source: _SmtpSource, step: _Step | None = None) -> Reply:
+        """DATA, the message (normalised to CRLF, dot-stuffed, ended with one CRLF.CRLF) and the
+        final reply. A source that raises closes the connection without the end-of-data mark and
+        its exception propagates."""
+    def send(self, mailt: Mapping[str, Any] | None = None, /, **kw: Any) -> SendResult:
+        """One transaction (MAIL, RCPT for each recipient, DATA; pipelined when offered) with
+        ``send()``'s keys ``from`` (or ``from_``), ``rcpt``, ``source`` and ``step``."""
+    def rset(self) -> Reply:
+        """RSET."""
+    def noop(self) -> Reply:
+        """NOOP."""
+    def quit(self) -> Reply:
+        """QUIT, then close."""
+    def close(self) -> None:
+        """Closes the connection without QUIT."""
+    @property
+    def encrypted(self) -> bool:
+        """Whether the connection is encrypted."""
+    def __enter__(self) -> Session: ...
+    def __exit__(self, *exc: object) -> bool: ...
+
+def send(
+    from_: str,
+    rcpt: str | Iterable[str],
+    source: _SmtpSource,
+    *,
+    server: str,
+    port: int,
+    domain: str,
+    timeout: float,
+    tls: str = "auto",
+    cafile: str | PathLike[str] | None = None,
+    verify: bool = True,
+    user: str | None = None,
+    password: str | None = None,
+    auth: str | None = None,
+    oauth_token: str | None = None,
+    helo_fallback: bool = True,
+    allow_insecure_auth: bool = False,
+    step: _Step | None = None,
+    create: Callable[[], _SocketLike] | None = None,
+) -> SendResult:
+    """Sends one message over a new connection; use ``mailpump.send``, which takes LuaSocket's
+    dict or keywords and fills ``server``, ``port``, ``domain`` and ``timeout`` from the
+    ``mailpump.smtp`` constants.
+
+    - ``from_``, ``rcpt``: envelope addresses as ``a@b``, ``<a@b>`` or ``Name <a@b>``, sent as
+      ``<a@b>``; ``""`` is the null reverse-path. Control characters, CR, LF or spaces outside
+      quotes raise ``ValueError`` before any byte is written.
+    - ``source``: a ``MessageSource`` (sent entirely in Rust, GIL released), any iterable of
+      bytes, ``bytes``/``str``, a binary file object, or an ``email.message.EmailMessage``. The
+      body goes out with every bare CR or LF made CRLF, lines starting with ``.`` stuffed, and
+      exactly one CRLF.CRLF at its end.
+    - ``tls``: ``"auto"`` (implicit TLS on port 465, else STARTTLS whenever offered),
+      ``"starttls"`` (required), ``"implicit"`` or ``"none"``; ``cafile`` adds a CA;
+      ``verify=False`` turns certificate checks off.
+    - ``user`` with ``password`` (or ``oauth_token``) authenticates; ``auth`` forces a mechanism.
+    - ``step(source, sink) -> bool``: LuaSocket's pump step, called for every chunk.
+    - ``create()``: returns a socket-like object used instead of a TCP socket (TLS runs over it).
+
+    Recipients the server refuses are reported in the result; if all are refused nothing is
+    sent and :class:`~mailpump.SMTPRecipientsRefused` is raised. A QUIT refused after the
+    message was accepted does not fail the send.
+    """
+
+def open(
+    server: str,
+    port: int,
+    create: Callable[[], _SocketLike] | None = None,
+    *,
+    domain: str,
+    timeout: float,
+    tls: str = "auto",
+    cafile: str | PathLike[str] | None = None,
+    verify: bool = True,
+    helo_fallback: bool = True,
+    allow_insecure_auth: bool = False,
+) -> Session:
+    """Connects and returns a :class:`Session` (nothing is read until ``greet()``); use
+    ``mailpump.open``, which fills the defaults from the ``mailpump.smtp`` constants."""

@@ -10,6 +10,8 @@ use std::io;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Mutex, MutexGuard};
 
+use mailpump::smtp::error::{ReplyKind, SmtpError};
+use mailpump::smtp::reply::Reply;
 use mailpump::{BoxError, Error, MessageError};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -29,6 +31,16 @@ macro_rules! exception_class {
 
 exception_class!(mailpump_error, "MailpumpError");
 exception_class!(message_error_class, "MessageError");
+exception_class!(smtp_error, "SMTPError");
+exception_class!(connect_error, "SMTPConnectError");
+exception_class!(timeout_error, "SMTPTimeoutError");
+exception_class!(tls_error, "SMTPTLSError");
+exception_class!(auth_error, "SMTPAuthError");
+exception_class!(protocol_error, "SMTPProtocolError");
+exception_class!(reply_error, "SMTPReplyError");
+exception_class!(sender_refused, "SMTPSenderRefused");
+exception_class!(recipients_refused, "SMTPRecipientsRefused");
+exception_class!(data_refused, "SMTPDataRefused");
 
 /// A Python exception carried through the core's `BoxError` channel (a source or filter written in
 /// Python raised it). It is re-raised unchanged when the error reaches Python again.
@@ -180,4 +192,106 @@ pub(crate) fn moved_err(what: &str) -> PyErr {
     PyValueError::new_err(format!(
         "this {what} was moved into a chain, a message or a session when it was used there; use that instead"
     ))
+}
+
+/// Sets `cause` as the `__cause__` of `err` (`raise err from cause`).
+fn with_cause(py: Python<'_>, err: PyErr, cause: Option<PyErr>) -> PyErr {
+    if let Some(cause) = cause {
+        err.set_cause(py, Some(cause));
+    }
+    err
+}
+
+/// The Python exception inside an I/O error made by a `create()` socket, if any.
+fn python_cause(e: io::Error) -> Option<PyErr> {
+    let inner = e.into_inner()?;
+    inner.downcast::<PythonError>().ok().map(|p| p.0)
+}
+
+/// Fills `code`, `enhanced`, `text` (and `command`) from a reply.
+fn reply_kwargs<'py>(
+    py: Python<'py>,
+    reply: &Reply,
+    command: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("code", reply.code)?;
+    kwargs.set_item("enhanced", reply.enhanced.map(|e| e.to_string()))?;
+    kwargs.set_item("text", reply.text())?;
+    if let Some(command) = command {
+        kwargs.set_item("command", command)?;
+    }
+    Ok(kwargs)
+}
+
+/// Maps an error of the SMTP client to the exceptions of DESIGN.md's Errors section.
+pub(crate) fn smtp_to_pyerr(py: Python<'_>, e: SmtpError) -> PyErr {
+    let message = e.to_string();
+    let timed_out = e.is_timeout();
+    match e {
+        SmtpError::Source(inner) => box_to_pyerr(py, inner),
+        SmtpError::Message(m) => message_err(py, &m),
+        SmtpError::InvalidInput(reason) => PyValueError::new_err(reason),
+        SmtpError::Timeout { .. } => new_exception(timeout_error(py), message, None),
+        SmtpError::Connect { source, .. } | SmtpError::Io(source) => {
+            let class = if timed_out {
+                timeout_error(py)
+            } else {
+                connect_error(py)
+            };
+            let err = new_exception(class, message, None);
+            with_cause(py, err, python_cause(source))
+        }
+        SmtpError::Tls(_) => new_exception(tls_error(py), message, None),
+        SmtpError::Protocol(_) => new_exception(protocol_error(py), message, None),
+        SmtpError::Auth { reply, .. } => {
+            let kwargs = PyDict::new(py);
+            let filled = match &reply {
+                Some(r) => kwargs
+                    .set_item("code", r.code)
+                    .and_then(|()| kwargs.set_item("text", r.text())),
+                None => Ok(()),
+            };
+            match filled {
+                Ok(()) => new_exception(auth_error(py), message, Some(&kwargs)),
+                Err(err) => err,
+            }
+        }
+        SmtpError::Reply {
+            command,
+            reply,
+            kind,
+        } => {
+            let class = match kind {
+                ReplyKind::Sender => sender_refused(py),
+                ReplyKind::Data => data_refused(py),
+                _ => reply_error(py),
+            };
+            let command = (!command.is_empty()).then_some(command.as_str());
+            match reply_kwargs(py, &reply, command) {
+                Ok(kwargs) => new_exception(class, message, Some(&kwargs)),
+                Err(err) => err,
+            }
+        }
+        SmtpError::RecipientsRefused { refused } => {
+            let built = (|| -> PyResult<Bound<'_, PyDict>> {
+                let first = refused.first().map(|(_, r)| r.clone());
+                let map = PyDict::new(py);
+                for (address, reply) in refused {
+                    map.set_item(address, crate::smtp::PyReply::from(&reply))?;
+                }
+                let kwargs = match &first {
+                    Some(r) => reply_kwargs(py, r, Some("RCPT"))?,
+                    None => PyDict::new(py),
+                };
+                kwargs.set_item("refused", map)?;
+                Ok(kwargs)
+            })();
+            match built {
+                Ok(kwargs) => new_exception(recipients_refused(py), message, Some(&kwargs)),
+                Err(err) => err,
+            }
+        }
+        _ => new_exception(smtp_error(py), message, None),
+    }
 }

@@ -11,7 +11,9 @@ mod filter;
 mod message;
 mod mime;
 mod sink;
+mod smtp;
 mod source;
+mod transport;
 
 use pyo3::prelude::*;
 
@@ -31,6 +33,8 @@ mod _mailpump {
     };
     #[pymodule_export]
     use crate::sink::{NativeSink, sink_file, sink_list, sink_null};
+    #[pymodule_export]
+    use crate::smtp::{PyReply, PySendResult, Session, open, send};
     #[pymodule_export]
     use crate::source::{
         NativeSource, source_cat, source_chain, source_empty, source_file, source_string,
