@@ -2,18 +2,23 @@
 
 ``demo`` builds the first example of LuaSocket's ``socket.smtp`` manual (a multipart message with a
 preamble, a text part normalised with ``mime.eol``, a PNG attachment streamed from a file through
-``base64`` and ``wrap``, and an epilogue), translated to Python, and prints it.
+``base64`` and ``wrap``, and an epilogue), translated to Python, sends it through an embedded SMTP
+server on loopback (aiosmtpd, the ``demo`` extra) and prints the transcript and what the server
+received. ``demo --print`` only prints the message.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import socket
 import struct
 import sys
 import tempfile
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__, ltn12, mime, smtp
 from ._mailpump import MessageSource
@@ -90,7 +95,7 @@ def demo_message(image_path: str) -> MessageSource:
     )
 
 
-def demo() -> int:
+def print_demo() -> int:
     """Prints the demo message to standard output."""
     with tempfile.TemporaryDirectory(prefix="mailpump-demo-") as tmp:
         path = os.path.join(tmp, "image.png")
@@ -103,6 +108,67 @@ def demo() -> int:
     return 0
 
 
+def send_demo() -> int:
+    """Sends the demo message through an embedded SMTP server on loopback and prints the
+    transcript and what the server received (needs aiosmtpd: ``pip install mailpump[demo]``)."""
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        print(
+            "aiosmtpd is not installed (pip install 'mailpump[demo]'): printing the message only",
+            file=sys.stderr,
+        )
+        return print_demo()
+
+    received: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(
+            self, server: object, session: object, envelope: Any
+        ) -> str:
+            received.append(envelope.original_content or b"")
+            return "250 2.0.0 OK: queued"
+
+    with socket.socket() as probe:  # aiosmtpd's Controller wants a concrete port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    logger = logging.getLogger("mailpump")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    controller.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="mailpump-demo-") as tmp:
+            path = os.path.join(tmp, "image.png")
+            with open(path, "wb") as f:
+                f.write(small_png())
+            print(
+                f"--- SMTP transcript (embedded server on 127.0.0.1:{port}) ---",
+                flush=True,
+            )
+            result = smtp.send(
+                {
+                    "from": "<sicrano@example.com>",
+                    "rcpt": "<fulano@example.com>",
+                    "source": demo_message(path),
+                    "server": "127.0.0.1",
+                    "port": port,
+                    "tls": "none",
+                    "timeout": 10,
+                }
+            )
+    finally:
+        controller.stop()
+        logger.removeHandler(handler)
+    print(f"--- result: accepted {result.accepted}, reply {result.reply} ---")
+    print("--- message received by the server ---", flush=True)
+    sys.stdout.buffer.write(received[0] if received else b"")
+    sys.stdout.buffer.flush()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m mailpump`` and the ``mailpump`` script."""
     parser = argparse.ArgumentParser(
@@ -112,10 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--version", action="version", version=f"mailpump {__version__}"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="print the seed's first example message")
+    demo = commands.add_parser(
+        "demo", help="send the seed's first example through an embedded SMTP server"
+    )
+    demo.add_argument(
+        "--print", action="store_true", help="only print the message, send nothing"
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
-        return demo()
+        return print_demo() if args.print else send_demo()
     parser.error(f"unknown command {args.command}")
     return 2
 
