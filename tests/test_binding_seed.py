@@ -64,11 +64,25 @@ def test_seed_example_parses_back(tmp_path: Path) -> None:
     check(raw, png)
 
 
-def test_demo_command_prints_the_example() -> None:
+def test_demo_print_prints_the_example() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "mailpump", "demo", "--print"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    check(out, small_png())
+
+
+def test_demo_sends_through_an_embedded_server() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "mailpump", "demo"],
         capture_output=True,
         check=True,
         timeout=60,
     ).stdout
-    check(out, small_png())
+    transcript, _, received = out.partition(b"--- message received by the server ---\n")
+    assert b"C: MAIL FROM:<sicrano@example.com>" in transcript
+    assert b"S: 250 2.0.0 OK: queued" in transcript
+    assert b"accepted ['fulano@example.com']" in transcript
+    check(received, small_png())
