@@ -37,7 +37,9 @@ impl Random {
 
     /// Fills `buf`.
     pub fn fill(&mut self, buf: &mut [u8]) -> Result<(), getrandom::Error> {
-        let Some(state) = self.seeded.as_mut() else { return getrandom::fill(buf) };
+        let Some(state) = self.seeded.as_mut() else {
+            return getrandom::fill(buf);
+        };
         for chunk in buf.chunks_mut(8) {
             // SplitMix64 (Steele, Lea, Flood 2014): simple, and a well-mixed output per step.
             *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -70,7 +72,10 @@ pub fn generate(random: &mut Random) -> Result<String, getrandom::Error> {
 #[must_use]
 pub fn is_valid(boundary: &str) -> bool {
     let bchar = |b: u8| b.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&b);
-    !boundary.is_empty() && boundary.len() <= MAX_LEN && boundary.bytes().all(bchar) && !boundary.ends_with(' ')
+    !boundary.is_empty()
+        && boundary.len() <= MAX_LEN
+        && boundary.bytes().all(bchar)
+        && !boundary.ends_with(' ')
 }
 
 /// The `boundary` parameter of a Content-Type value, unquoted, if there is one.
@@ -92,7 +97,11 @@ pub fn parameter(value: &str, name: &str) -> Option<String> {
             let mut out = String::new();
             let mut chars = inner.chars();
             while let Some(c) = chars.next() {
-                out.push(if c == '\\' { chars.next().unwrap_or('\\') } else { c });
+                out.push(if c == '\\' {
+                    chars.next().unwrap_or('\\')
+                } else {
+                    c
+                });
             }
             Some(out)
         } else {
@@ -104,7 +113,10 @@ pub fn parameter(value: &str, name: &str) -> Option<String> {
 /// The media type of a Content-Type value (`type/subtype`), lowercased.
 #[must_use]
 pub fn media_type(content_type: &str) -> String {
-    split_params(content_type).first().map_or("", |t| t.trim()).to_ascii_lowercase()
+    split_params(content_type)
+        .first()
+        .map_or("", |t| t.trim())
+        .to_ascii_lowercase()
 }
 
 /// Whether `content` holds `--boundary` anywhere (a conservative test for caller-chosen boundaries).
@@ -152,10 +164,19 @@ mod tests {
 
     #[test]
     fn finds_boundary_parameters() {
-        assert_eq!(find("multipart/mixed; boundary=\"a b\""), Some("a b".into()));
-        assert_eq!(find("multipart/mixed;BOUNDARY=abc ; x=y"), Some("abc".into()));
+        assert_eq!(
+            find("multipart/mixed; boundary=\"a b\""),
+            Some("a b".into())
+        );
+        assert_eq!(
+            find("multipart/mixed;BOUNDARY=abc ; x=y"),
+            Some("abc".into())
+        );
         assert_eq!(find("multipart/mixed; charset=\"a;boundary=z\""), None);
         assert_eq!(find("multipart/mixed"), None);
-        assert_eq!(media_type(" Multipart/Alternative ; boundary=x"), "multipart/alternative");
+        assert_eq!(
+            media_type(" Multipart/Alternative ; boundary=x"),
+            "multipart/alternative"
+        );
     }
 }

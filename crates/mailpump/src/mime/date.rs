@@ -35,7 +35,10 @@ impl Zone {
             return None;
         }
         let minutes = sign * (hours * 60 + minutes);
-        Some(Self { minutes, unknown: sign < 0 && minutes == 0 })
+        Some(Self {
+            minutes,
+            unknown: sign < 0 && minutes == 0,
+        })
     }
 }
 
@@ -75,10 +78,22 @@ mod tests {
     fn converts_to_the_zone_it_names() {
         // 2023-11-14 22:13:20 UTC, the instant of LUASOCKET.md §1.2's example.
         let t = 1_700_000_000;
-        assert_eq!(format(t, Zone::parse("-0000")), "Tue, 14 Nov 2023 22:13:20 -0000");
-        assert_eq!(format(t, Zone::parse("+0000")), "Tue, 14 Nov 2023 22:13:20 +0000");
-        assert_eq!(format(t, Zone::parse("+0200")), "Wed, 15 Nov 2023 00:13:20 +0200");
-        assert_eq!(format(t, Zone::parse("-0930")), "Tue, 14 Nov 2023 12:43:20 -0930");
+        assert_eq!(
+            format(t, Zone::parse("-0000")),
+            "Tue, 14 Nov 2023 22:13:20 -0000"
+        );
+        assert_eq!(
+            format(t, Zone::parse("+0000")),
+            "Tue, 14 Nov 2023 22:13:20 +0000"
+        );
+        assert_eq!(
+            format(t, Zone::parse("+0200")),
+            "Wed, 15 Nov 2023 00:13:20 +0200"
+        );
+        assert_eq!(
+            format(t, Zone::parse("-0930")),
+            "Tue, 14 Nov 2023 12:43:20 -0930"
+        );
     }
 
     #[test]
@@ -90,7 +105,9 @@ mod tests {
 
     #[test]
     fn rejects_malformed_zones() {
-        for bad in ["", "0200", "+200", "+2400", "+0060", "UTC", "+02:00", "-00000"] {
+        for bad in [
+            "", "0200", "+200", "+2400", "+0060", "UTC", "+02:00", "-00000",
+        ] {
             assert_eq!(Zone::parse(bad), None, "{bad:?}");
         }
     }

@@ -51,7 +51,11 @@ impl<'a> EncodedWords<'a> {
     #[must_use]
     pub fn new(text: &'a str) -> Self {
         let q: usize = text.bytes().map(q_cost).sum();
-        let scheme = if q <= b_cost(text.len()) { Scheme::Q } else { Scheme::B };
+        let scheme = if q <= b_cost(text.len()) {
+            Scheme::Q
+        } else {
+            Scheme::B
+        };
         Self { rest: text, scheme }
     }
 
@@ -136,13 +140,22 @@ mod tests {
 
     #[test]
     fn chooses_q_for_mostly_ascii_and_b_for_the_rest() {
-        assert_eq!(encode_all("café au lait"), ["=?utf-8?Q?caf=C3=A9_au_lait?="]);
+        assert_eq!(
+            encode_all("café au lait"),
+            ["=?utf-8?Q?caf=C3=A9_au_lait?="]
+        );
         assert_eq!(encode_all("日本語"), ["=?utf-8?B?5pel5pys6Kqe?="]);
     }
 
     #[test]
     fn words_stay_within_75_and_never_split_a_character() {
-        for text in ["é".repeat(200), "日本".repeat(100), "a€".repeat(120), "x".repeat(500), "😀".repeat(60)] {
+        for text in [
+            "é".repeat(200),
+            "日本".repeat(100),
+            "a€".repeat(120),
+            "x".repeat(500),
+            "😀".repeat(60),
+        ] {
             let words = encode_all(&text);
             assert!(words.len() > 1);
             let mut decoded = Vec::new();
@@ -154,7 +167,10 @@ mod tests {
                 } else {
                     q_decode(body)
                 };
-                assert!(std::str::from_utf8(&bytes).is_ok(), "word {w} splits a character");
+                assert!(
+                    std::str::from_utf8(&bytes).is_ok(),
+                    "word {w} splits a character"
+                );
                 decoded.extend(bytes);
             }
             assert_eq!(decoded, text.as_bytes());

@@ -52,8 +52,8 @@ pub enum Kind {
 #[must_use]
 pub fn kind(lower: &str) -> Kind {
     match lower {
-        "from" | "to" | "cc" | "bcc" | "reply-to" | "sender" | "resent-from" | "resent-to" | "resent-cc"
-        | "resent-bcc" | "resent-sender" | "resent-reply-to" => Kind::Addresses,
+        "from" | "to" | "cc" | "bcc" | "reply-to" | "sender" | "resent-from" | "resent-to"
+        | "resent-cc" | "resent-bcc" | "resent-sender" | "resent-reply-to" => Kind::Addresses,
         "content-type"
         | "content-disposition"
         | "content-transfer-encoding"
@@ -84,7 +84,11 @@ pub fn canonical_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut start = true;
     for c in name.chars() {
-        out.push(if start { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() });
+        out.push(if start {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
         start = c == '-';
     }
     out
@@ -108,7 +112,10 @@ pub fn check_name(name: &str) -> Result<(), String> {
         ));
     }
     if name.len() > MAX_NAME {
-        return Err(format!("the header name is {} characters long; at most {MAX_NAME} are allowed", name.len()));
+        return Err(format!(
+            "the header name is {} characters long; at most {MAX_NAME} are allowed",
+            name.len()
+        ));
     }
     Ok(())
 }
@@ -131,7 +138,10 @@ fn forbidden(c: char) -> Option<&'static str> {
 
 /// Checks a text value: no line breaks of any kind and no control characters other than TAB.
 pub fn check_text(value: &str) -> Result<(), String> {
-    match value.char_indices().find_map(|(i, c)| forbidden(c).map(|what| (i, what))) {
+    match value
+        .char_indices()
+        .find_map(|(i, c)| forbidden(c).map(|what| (i, what)))
+    {
         None => Ok(()),
         Some((i, what)) => Err(format!(
             "the value holds {what} at byte {i}; header values cannot contain line breaks or control \
@@ -143,7 +153,10 @@ pub fn check_text(value: &str) -> Result<(), String> {
 /// Checks a raw value, written as given: ASCII, and the same characters as [`check_text`].
 pub fn check_raw(value: &[u8]) -> Result<&str, String> {
     if let Some(i) = value.iter().position(|b| !b.is_ascii()) {
-        return Err(format!("a raw (bytes) value must be ASCII; byte {i} is 0x{:02X}", value[i]));
+        return Err(format!(
+            "a raw (bytes) value must be ASCII; byte {i} is 0x{:02X}",
+            value[i]
+        ));
     }
     let text = std::str::from_utf8(value).map_err(|e| e.to_string())?;
     check_text(text)?;
@@ -159,7 +172,11 @@ pub fn split_params(value: &str) -> Vec<&str> {
 /// Splits an address list at commas outside quoted strings, angle brackets and comments.
 #[must_use]
 pub fn split_addresses(value: &str) -> Vec<&str> {
-    split_outside_quotes(value, b',').into_iter().map(str::trim).filter(|s| !s.is_empty()).collect()
+    split_outside_quotes(value, b',')
+        .into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn split_outside_quotes(value: &str, sep: u8) -> Vec<&str> {
@@ -203,7 +220,9 @@ pub struct Mailbox<'a> {
 #[must_use]
 pub fn parse_mailbox(item: &str) -> Option<Mailbox<'_>> {
     let item = item.trim();
-    let addr_ok = |a: &str| !a.is_empty() && !a.contains(|c: char| c.is_whitespace() || "<>,;\"()".contains(c));
+    let addr_ok = |a: &str| {
+        !a.is_empty() && !a.contains(|c: char| c.is_whitespace() || "<>,;\"()".contains(c))
+    };
     if let Some(inner) = item.strip_suffix('>') {
         let lt = inner.rfind('<')?;
         let addr = inner[lt + 1..].trim();
@@ -225,7 +244,10 @@ pub fn parse_mailbox(item: &str) -> Option<Mailbox<'_>> {
         };
         return Some(Mailbox { name, addr });
     }
-    addr_ok(item).then(|| Mailbox { name: String::new(), addr: item })
+    addr_ok(item).then(|| Mailbox {
+        name: String::new(),
+        addr: item,
+    })
 }
 
 /// The domain of the first mailbox in an address header value, if it is a plain ASCII domain.
@@ -234,7 +256,10 @@ pub fn first_domain(value: &str) -> Option<String> {
     let first = split_addresses(value).into_iter().next()?;
     let mailbox = parse_mailbox(first)?;
     let domain = mailbox.addr.rsplit_once('@')?.1;
-    let ok = !domain.is_empty() && domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let ok = !domain.is_empty()
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
     ok.then(|| domain.to_ascii_lowercase())
 }
 
@@ -251,7 +276,11 @@ impl<'a> Folder<'a> {
         let line_start = out.len();
         out.push_str(name);
         out.push(':');
-        Self { out, line_start, has_word: false }
+        Self {
+            out,
+            line_start,
+            has_word: false,
+        }
     }
 
     fn column(&self) -> usize {
@@ -340,8 +369,10 @@ pub fn write_unstructured(out: &mut String, name: &str, value: &str) {
         folder.finish();
         return;
     }
-    let mut flags: Vec<bool> =
-        tokens.iter().map(|(ws, word)| needs_encoding(word) || ws.len() + word.len() > LONG_WORD).collect();
+    let mut flags: Vec<bool> = tokens
+        .iter()
+        .map(|(ws, word)| needs_encoding(word) || ws.len() + word.len() > LONG_WORD)
+        .collect();
     // Leading whitespace would be stripped by readers, so it goes inside an encoded-word.
     flags[0] |= !tokens[0].0.is_empty();
     for i in 1..tokens.len() {
@@ -368,7 +399,11 @@ pub fn write_unstructured(out: &mut String, name: &str, value: &str) {
         while j < last && flags[j + 1] {
             j += 1;
         }
-        let start = if i == 0 { 0 } else { offset(value, ws) + ws.len() };
+        let start = if i == 0 {
+            0
+        } else {
+            offset(value, ws) + ws.len()
+        };
         let (ws_j, word_j) = tokens[j];
         let mut end = offset(value, ws_j) + ws_j.len() + word_j.len();
         if j == last && absorb_trailing {
@@ -459,7 +494,11 @@ pub fn write_addresses<'v>(
     name: &str,
     items: impl IntoIterator<Item = &'v str>,
 ) -> Result<(), String> {
-    let items: Vec<&str> = items.into_iter().map(str::trim).filter(|s| !s.is_empty()).collect();
+    let items: Vec<&str> = items
+        .into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     let start = out.len();
     let mut folder = Folder::new(out, name);
     let count = items.len();
@@ -490,9 +529,16 @@ pub fn write_addresses<'v>(
             folder.push(" ", &format!("{}{comma}", mailbox.addr));
             continue;
         }
-        if needs_encoding(name) || name.len() > LONG_WORD || name.starts_with(is_wsp) || name.ends_with(is_wsp) {
+        if needs_encoding(name)
+            || name.len() > LONG_WORD
+            || name.starts_with(is_wsp)
+            || name.ends_with(is_wsp)
+        {
             folder.push_encoded(" ", name);
-        } else if name.split(' ').all(|w| !w.is_empty() && w.bytes().all(is_atext)) {
+        } else if name
+            .split(' ')
+            .all(|w| !w.is_empty() && w.bytes().all(is_atext))
+        {
             for word in name.split(' ') {
                 folder.push(" ", word);
             }
@@ -563,7 +609,17 @@ mod tests {
     #[test]
     fn values_reject_every_line_break() {
         assert!(check_text("tab\tis fine, ünïcode too").is_ok());
-        for bad in ["a\rb", "a\nb", "a\r\nBcc: x", "a\0", "a\u{2028}", "a\u{2029}", "a\u{85}", "a\u{7f}", "a\u{1b}"] {
+        for bad in [
+            "a\rb",
+            "a\nb",
+            "a\r\nBcc: x",
+            "a\0",
+            "a\u{2028}",
+            "a\u{2029}",
+            "a\u{85}",
+            "a\u{7f}",
+            "a\u{1b}",
+        ] {
             assert!(check_text(bad).is_err(), "{bad:?}");
         }
     }
@@ -574,14 +630,23 @@ mod tests {
         let long = "word ".repeat(40);
         let out = unstructured(long.trim_end());
         assert!(out.split("\r\n").all(|l| l.len() <= FOLD_AT), "{out}");
-        assert_eq!(out.replace("\r\n", ""), format!("Subject: {}\r\n", long.trim_end()).replace("\r\n", ""));
+        assert_eq!(
+            out.replace("\r\n", ""),
+            format!("Subject: {}\r\n", long.trim_end()).replace("\r\n", "")
+        );
     }
 
     #[test]
     fn adjacent_non_ascii_words_share_encoded_text() {
         // B is shorter than Q for these words (RFC 2047 lets the writer choose).
-        assert_eq!(unstructured("Grüße aus Köln"), "Subject: =?utf-8?B?R3LDvMOfZQ==?= aus =?utf-8?B?S8O2bG4=?=\r\n");
-        assert_eq!(unstructured("Grüße Köln"), "Subject: =?utf-8?B?R3LDvMOfZSBLw7Zsbg==?=\r\n");
+        assert_eq!(
+            unstructured("Grüße aus Köln"),
+            "Subject: =?utf-8?B?R3LDvMOfZQ==?= aus =?utf-8?B?S8O2bG4=?=\r\n"
+        );
+        assert_eq!(
+            unstructured("Grüße Köln"),
+            "Subject: =?utf-8?B?R3LDvMOfZSBLw7Zsbg==?=\r\n"
+        );
     }
 
     #[test]
@@ -593,17 +658,25 @@ mod tests {
     #[test]
     fn structured_values_fold_outside_quotes() {
         let mut out = String::new();
-        let value = format!("attachment; filename=\"{} {}\"; size=1", "a".repeat(50), "b".repeat(50));
+        let value = format!(
+            "attachment; filename=\"{} {}\"; size=1",
+            "a".repeat(50),
+            "b".repeat(50)
+        );
         write_structured(&mut out, "Content-Disposition", &value).unwrap();
         assert_eq!(out.matches("\r\n").count(), 3, "{out}");
-        assert!(write_structured(&mut String::new(), "Content-Type", "text/plain; name=\"é\"").is_err());
+        assert!(
+            write_structured(&mut String::new(), "Content-Type", "text/plain; name=\"é\"").is_err()
+        );
         assert!(write_structured(&mut String::new(), "Message-ID", &"x".repeat(1000)).is_err());
     }
 
     #[test]
     fn addresses_encode_only_display_names() {
         let mut out = String::new();
-        let items = split_addresses("\"Jörg Müller\" <j@example.com>, plain@example.com, \"Smith, J.\" <s@x.org>");
+        let items = split_addresses(
+            "\"Jörg Müller\" <j@example.com>, plain@example.com, \"Smith, J.\" <s@x.org>",
+        );
         write_addresses(&mut out, "To", items).unwrap();
         assert_eq!(
             out,
@@ -613,10 +686,31 @@ mod tests {
 
     #[test]
     fn mailbox_parsing() {
-        assert_eq!(parse_mailbox("A B <a@b>"), Some(Mailbox { name: "A B".into(), addr: "a@b" }));
-        assert_eq!(parse_mailbox("\"A \\\"q\\\"\" <a@b>"), Some(Mailbox { name: "A \"q\"".into(), addr: "a@b" }));
-        assert_eq!(parse_mailbox("a@b"), Some(Mailbox { name: String::new(), addr: "a@b" }));
+        assert_eq!(
+            parse_mailbox("A B <a@b>"),
+            Some(Mailbox {
+                name: "A B".into(),
+                addr: "a@b"
+            })
+        );
+        assert_eq!(
+            parse_mailbox("\"A \\\"q\\\"\" <a@b>"),
+            Some(Mailbox {
+                name: "A \"q\"".into(),
+                addr: "a@b"
+            })
+        );
+        assert_eq!(
+            parse_mailbox("a@b"),
+            Some(Mailbox {
+                name: String::new(),
+                addr: "a@b"
+            })
+        );
         assert_eq!(parse_mailbox("undisclosed-recipients:;"), None);
-        assert_eq!(first_domain("Name <me@Example.COM>, x@y"), Some("example.com".into()));
+        assert_eq!(
+            first_domain("Name <me@Example.COM>, x@y"),
+            Some("example.com".into())
+        );
     }
 }

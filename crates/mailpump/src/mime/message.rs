@@ -72,7 +72,11 @@ pub struct UnknownEncoding(pub String);
 
 impl std::fmt::Display for UnknownEncoding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "unknown transfer encoding {:?} (expected base64, quoted-printable, 7bit, 8bit or binary)", self.0)
+        write!(
+            f,
+            "unknown transfer encoding {:?} (expected base64, quoted-printable, 7bit, 8bit or binary)",
+            self.0
+        )
     }
 }
 
@@ -83,8 +87,16 @@ impl FromStr for TransferEncoding {
 
     /// Parses an RFC 2045 name, case-insensitively, ignoring surrounding whitespace.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let all = [Self::Base64, Self::QuotedPrintable, Self::SevenBit, Self::EightBit, Self::Binary];
-        all.into_iter().find(|e| e.as_str().eq_ignore_ascii_case(s.trim())).ok_or_else(|| UnknownEncoding(s.to_owned()))
+        let all = [
+            Self::Base64,
+            Self::QuotedPrintable,
+            Self::SevenBit,
+            Self::EightBit,
+            Self::Binary,
+        ];
+        all.into_iter()
+            .find(|e| e.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownEncoding(s.to_owned()))
     }
 }
 
@@ -105,7 +117,12 @@ pub struct MessageOptions {
 
 impl Default for MessageOptions {
     fn default() -> Self {
-        Self { chunk_size: DEFAULT_CHUNK, zone: None, timestamp: None, seed: None }
+        Self {
+            chunk_size: DEFAULT_CHUNK,
+            zone: None,
+            timestamp: None,
+            seed: None,
+        }
     }
 }
 
@@ -114,7 +131,10 @@ enum Segment {
     /// Bytes ready to be copied: header blocks, delimiters, preambles, bodies written as given.
     Bytes { data: Vec<u8>, pos: usize },
     /// A body pulled chunk by chunk, through a filter when it is encoded.
-    Body { source: Box<dyn Source>, filter: Option<Box<dyn Filter>> },
+    Body {
+        source: Box<dyn Source>,
+        filter: Option<Box<dyn Filter>>,
+    },
 }
 
 /// Where the encoder is.
@@ -177,7 +197,10 @@ struct Builder {
 impl Builder {
     fn flush(&mut self) {
         if !self.pending.is_empty() {
-            self.segments.push_back(Segment::Bytes { data: std::mem::take(&mut self.pending), pos: 0 });
+            self.segments.push_back(Segment::Bytes {
+                data: std::mem::take(&mut self.pending),
+                pos: 0,
+            });
         }
     }
 
@@ -208,18 +231,33 @@ impl MessageEncoder {
     ///
     /// The tree is walked with an explicit stack, so any nesting depth works.
     pub fn new(root: Part, options: MessageOptions) -> Result<Self, MessageError> {
-        let MessageOptions { chunk_size, zone, timestamp, seed } = options;
+        let MessageOptions {
+            chunk_size,
+            zone,
+            timestamp,
+            seed,
+        } = options;
         let zone = match zone.as_deref() {
             None => None,
             Some(text) => Some(date::Zone::parse(text).ok_or_else(|| {
-                MessageError::in_header("message", "Date", format!("invalid zone {text:?}: expected +hhmm or -hhmm"))
+                MessageError::in_header(
+                    "message",
+                    "Date",
+                    format!("invalid zone {text:?}: expected +hhmm or -hhmm"),
+                )
             })?),
         };
         let random = seed.map_or_else(boundary::Random::os, boundary::Random::seeded);
-        let mut builder = Builder { segments: VecDeque::new(), pending: Vec::new(), random };
+        let mut builder = Builder {
+            segments: VecDeque::new(),
+            pending: Vec::new(),
+            random,
+        };
         let mut stack: Vec<Frame> = Vec::new();
         let top = TopLevel { zone, timestamp };
-        if let Some(frame) = lay_out_part(&mut builder, root, Some(&top)).map_err(|e| at_path(e, &stack))? {
+        if let Some(frame) =
+            lay_out_part(&mut builder, root, Some(&top)).map_err(|e| at_path(e, &stack))?
+        {
             stack.push(frame);
         }
         while let Some(frame) = stack.last_mut() {
@@ -272,7 +310,11 @@ impl MessageEncoder {
         self.chunk = chunk;
         self.read_pos = 0;
         result?;
-        Ok(if self.chunk.is_empty() { None } else { Some(&self.chunk) })
+        Ok(if self.chunk.is_empty() {
+            None
+        } else {
+            Some(&self.chunk)
+        })
     }
 
     /// Appends about `chunk_size` bytes of the message to `out`.
@@ -280,7 +322,9 @@ impl MessageEncoder {
         match self.state {
             State::Done => return Ok(()),
             State::Failed => {
-                return Err(Error::Source("the message stopped at an earlier error and cannot go on".into()));
+                return Err(Error::Source(
+                    "the message stopped at an earlier error and cannot go on".into(),
+                ));
             }
             State::Running => {}
         }
@@ -299,8 +343,14 @@ impl MessageEncoder {
                         *pos += n;
                         *pos == data.len()
                     }
-                    Segment::Body { source, filter: None } => !source.pull(out)?,
-                    Segment::Body { source, filter: Some(filter) } => {
+                    Segment::Body {
+                        source,
+                        filter: None,
+                    } => !source.pull(out)?,
+                    Segment::Body {
+                        source,
+                        filter: Some(filter),
+                    } => {
                         self.input.clear();
                         if source.pull(&mut self.input)? {
                             filter.update(&self.input, out)?;
@@ -422,9 +472,10 @@ fn encoder_for(encoding: TransferEncoding, text: bool) -> Option<Box<dyn Filter>
             Box::new(QpEncoder::new(QpMode::Text)),
             Box::new(QpWrap::new(76)),
         ]))),
-        TransferEncoding::QuotedPrintable => {
-            Some(Box::new(Chain::new(vec![Box::new(QpEncoder::new(QpMode::Binary)), Box::new(QpWrap::new(76))])))
-        }
+        TransferEncoding::QuotedPrintable => Some(Box::new(Chain::new(vec![
+            Box::new(QpEncoder::new(QpMode::Binary)),
+            Box::new(QpWrap::new(76)),
+        ]))),
         TransferEncoding::SevenBit | TransferEncoding::EightBit | TransferEncoding::Binary => None,
     }
 }
@@ -433,7 +484,11 @@ fn encoder_for(encoding: TransferEncoding, text: bool) -> Option<Box<dyn Filter>
 /// preamble, returning the frame that lays out its parts).
 ///
 /// Errors name no part (`HERE`); the caller, which knows the path, fills it in.
-fn lay_out_part(builder: &mut Builder, mut part: Part, top: Option<&TopLevel>) -> Result<Option<Frame>, MessageError> {
+fn lay_out_part(
+    builder: &mut Builder,
+    mut part: Part,
+    top: Option<&TopLevel>,
+) -> Result<Option<Frame>, MessageError> {
     let path = HERE;
     let body = std::mem::take(&mut part.body);
     let is_multipart = matches!(body, Body::Multipart(_));
@@ -444,7 +499,9 @@ fn lay_out_part(builder: &mut Builder, mut part: Part, top: Option<&TopLevel>) -
             return Err(MessageError::in_header(
                 path,
                 name.clone(),
-                format!("the part's encoding is {own}, but this header says {header}; set one or make them agree"),
+                format!(
+                    "the part's encoding is {own}, but this header says {header}; set one or make them agree"
+                ),
             ));
         }
     }
@@ -469,7 +526,10 @@ fn lay_out_part(builder: &mut Builder, mut part: Part, top: Option<&TopLevel>) -
     }
     if let (Some(TransferEncoding::SevenBit), Body::Text(text)) = (encoding, &body) {
         if !text.is_ascii() {
-            return Err(MessageError::in_part(path, "the body is not ASCII, so it cannot be declared 7bit"));
+            return Err(MessageError::in_part(
+                path,
+                "the body is not ASCII, so it cannot be declared 7bit",
+            ));
         }
     }
     let write_cte = encoding.filter(|_| declared.is_none());
@@ -480,7 +540,9 @@ fn lay_out_part(builder: &mut Builder, mut part: Part, top: Option<&TopLevel>) -
         Body::None => Ok(None),
         Body::Text(text) => {
             match encoding.and_then(|e| encoder_for(e, true)) {
-                Some(filter) => builder.body(Box::new(BytesSource::new(text.into_bytes())), Some(filter)),
+                Some(filter) => {
+                    builder.body(Box::new(BytesSource::new(text.into_bytes())), Some(filter))
+                }
                 None => builder.bytes(text.into_bytes()),
             }
             Ok(None)
@@ -502,10 +564,15 @@ fn lay_out_part(builder: &mut Builder, mut part: Part, top: Option<&TopLevel>) -
             let preamble = multipart.preamble.take();
             let epilogue = multipart.epilogue.take();
             for (what, text) in [("preamble", &preamble), ("epilogue", &epilogue)] {
-                if text.as_deref().is_some_and(|t| boundary::occurs_in(t.as_bytes(), &boundary)) {
+                if text
+                    .as_deref()
+                    .is_some_and(|t| boundary::occurs_in(t.as_bytes(), &boundary))
+                {
                     return Err(MessageError::in_part(
                         path,
-                        format!("the {what} contains the boundary {boundary:?}; choose another boundary"),
+                        format!(
+                            "the {what} contains the boundary {boundary:?}; choose another boundary"
+                        ),
                     ));
                 }
             }
@@ -514,7 +581,12 @@ fn lay_out_part(builder: &mut Builder, mut part: Part, top: Option<&TopLevel>) -
                 builder.pending.extend_from_slice(b"\r\n");
             }
             let parts = std::mem::take(&mut multipart.parts);
-            Ok(Some(Frame { parts: parts.into_iter(), next_index: 0, boundary, epilogue }))
+            Ok(Some(Frame {
+                parts: parts.into_iter(),
+                next_index: 0,
+                boundary,
+                epilogue,
+            }))
         }
     }
 }
@@ -524,11 +596,16 @@ type Declared = (String, Result<TransferEncoding, UnknownEncoding>);
 
 /// The caller's Content-Transfer-Encoding header, if any: its name and parsed value.
 fn declared_encoding(part: &Part, path: &str) -> Result<Option<Declared>, MessageError> {
-    let Some((name, value)) = part.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-transfer-encoding"))
+    let Some((name, value)) = part
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-transfer-encoding"))
     else {
         return Ok(None);
     };
-    let text = value.as_text().map_err(|reason| MessageError::in_header(path, name.clone(), reason))?;
+    let text = value
+        .as_text()
+        .map_err(|reason| MessageError::in_header(path, name.clone(), reason))?;
     Ok(Some((name.clone(), text.parse())))
 }
 
@@ -556,7 +633,9 @@ fn render_headers(
                 )));
             }
             if is_single(&lower) {
-                return Err(err(format!("header {name:?} may appear only once (RFC 5322 §3.6)")));
+                return Err(err(format!(
+                    "header {name:?} may appear only once (RFC 5322 §3.6)"
+                )));
             }
         }
         seen.push((lower.clone(), name.as_str()));
@@ -576,7 +655,9 @@ fn render_headers(
             let media = boundary::media_type(&text);
             if is_multipart {
                 if !media.starts_with("multipart/") {
-                    return Err(err(format!("the body is a multipart, but the content type is {media:?}")));
+                    return Err(err(format!(
+                        "the body is a multipart, but the content type is {media:?}"
+                    )));
                 }
                 match boundary::find(&text) {
                     Some(given) if !boundary::is_valid(&given) => {
@@ -587,7 +668,8 @@ fn render_headers(
                     }
                     Some(_) => {}
                     None => {
-                        let fresh = boundary::generate(&mut builder.random).map_err(|e| err(e.to_string()))?;
+                        let fresh = boundary::generate(&mut builder.random)
+                            .map_err(|e| err(e.to_string()))?;
                         let _ = write!(text, "; boundary=\"{fresh}\"");
                     }
                 }
@@ -618,7 +700,10 @@ fn render_headers(
                 .and_then(|(_, v)| v.first_domain())
                 .unwrap_or_else(|| "localhost".to_owned());
             // 128 random bits make the identifier unique (RFC 5322 §3.6.4).
-            let id = builder.random.hex(16).map_err(|e| MessageError::in_part(path, e.to_string()))?;
+            let id = builder
+                .random
+                .hex(16)
+                .map_err(|e| MessageError::in_part(path, e.to_string()))?;
             missing(&mut block, "message-id", &format!("<{id}@{domain}>"));
         }
         missing(&mut block, "mime-version", "1.0");
@@ -626,8 +711,8 @@ fn render_headers(
     }
     if content_type.is_none() {
         let value = if is_multipart {
-            let fresh =
-                boundary::generate(&mut builder.random).map_err(|e| MessageError::in_part(path, e.to_string()))?;
+            let fresh = boundary::generate(&mut builder.random)
+                .map_err(|e| MessageError::in_part(path, e.to_string()))?;
             format!("multipart/mixed; boundary=\"{fresh}\"")
         } else {
             "text/plain; charset=\"utf-8\"".to_owned()
@@ -638,7 +723,10 @@ fn render_headers(
     if let Some(cte) = cte {
         missing(&mut block, "content-transfer-encoding", cte.as_str());
     }
-    Ok(Rendered { block, content_type })
+    Ok(Rendered {
+        block,
+        content_type,
+    })
 }
 
 /// Headers RFC 5322 §3.6 (and RFC 2045) allow at most once.
@@ -664,7 +752,12 @@ fn is_single(lower: &str) -> bool {
 }
 
 /// Validates and writes one caller header.
-fn write_value(block: &mut String, lower: &str, canonical: &str, value: &HeaderValue) -> Result<(), String> {
+fn write_value(
+    block: &mut String,
+    lower: &str,
+    canonical: &str,
+    value: &HeaderValue,
+) -> Result<(), String> {
     match value {
         HeaderValue::Raw(bytes) => {
             let text = headers::check_raw(bytes)?;
@@ -673,7 +766,9 @@ fn write_value(block: &mut String, lower: &str, canonical: &str, value: &HeaderV
         HeaderValue::Text(text) => {
             headers::check_text(text)?;
             match headers::kind(lower) {
-                Kind::Addresses => headers::write_addresses(block, canonical, headers::split_addresses(text)),
+                Kind::Addresses => {
+                    headers::write_addresses(block, canonical, headers::split_addresses(text))
+                }
                 Kind::Structured => headers::write_structured(block, canonical, text),
                 Kind::Unstructured => {
                     headers::write_unstructured(block, canonical, text);
@@ -686,7 +781,9 @@ fn write_value(block: &mut String, lower: &str, canonical: &str, value: &HeaderV
                 headers::check_text(item)?;
             }
             match headers::kind(lower) {
-                Kind::Addresses => headers::write_addresses(block, canonical, items.iter().map(String::as_str)),
+                Kind::Addresses => {
+                    headers::write_addresses(block, canonical, items.iter().map(String::as_str))
+                }
                 Kind::Structured => headers::write_structured(block, canonical, &items.join(", ")),
                 Kind::Unstructured => {
                     headers::write_unstructured(block, canonical, &items.join(", "));

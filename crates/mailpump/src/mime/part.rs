@@ -146,7 +146,11 @@ impl Multipart {
     /// A multipart of `parts`, without preamble or epilogue.
     #[must_use]
     pub fn new(parts: Vec<Part>) -> Self {
-        Self { preamble: None, parts, epilogue: None }
+        Self {
+            preamble: None,
+            parts,
+            epilogue: None,
+        }
     }
 
     /// Sets the preamble.
@@ -218,7 +222,9 @@ impl Part {
     /// A text part: `text/<subtype>; charset="utf-8"`, 7bit or quoted-printable as the text needs.
     #[must_use]
     pub fn text(text: impl Into<String>, subtype: &str) -> Self {
-        Self::new().header("Content-Type", format!("text/{subtype}; charset=\"utf-8\"")).body(Body::Text(text.into()))
+        Self::new()
+            .header("Content-Type", format!("text/{subtype}; charset=\"utf-8\""))
+            .body(Body::Text(text.into()))
     }
 
     /// An attachment: base64-encoded `body` with `Content-Disposition: attachment` and the file name
@@ -261,7 +267,11 @@ impl Part {
             .map_err(|e| Error::Source(format!("cannot open {}: {e}", path.display()).into()))?;
         let default_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let name = filename.or(default_name.as_deref());
-        Ok(Self::attachment(Body::Source(Box::new(source)), name, content_type)?)
+        Ok(Self::attachment(
+            Body::Source(Box::new(source)),
+            name,
+            content_type,
+        )?)
     }
 }
 
@@ -270,7 +280,10 @@ impl Part {
 fn filename_param(name: &str) -> Result<String, MessageError> {
     /// The longest parameter value piece, so that each fits a folded 78-octet line.
     const PIECE: usize = 60;
-    if let Some(c) = name.chars().find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
         return Err(MessageError::in_header(
             "attachment",
             "Content-Disposition",
@@ -278,8 +291,16 @@ fn filename_param(name: &str) -> Result<String, MessageError> {
         ));
     }
     if name.is_ascii() && name.len() <= PIECE {
-        let escaped: String =
-            name.chars().flat_map(|c| if matches!(c, '"' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+        let escaped: String = name
+            .chars()
+            .flat_map(|c| {
+                if matches!(c, '"' | '\\') {
+                    vec!['\\', c]
+                } else {
+                    vec![c]
+                }
+            })
+            .collect();
         return Ok(format!("filename=\"{escaped}\""));
     }
     // RFC 2231 §4: percent-encode every octet outside attribute-char.
@@ -301,7 +322,9 @@ fn filename_param(name: &str) -> Result<String, MessageError> {
     let mut rest = value.as_str();
     while !rest.is_empty() {
         let mut cut = rest.len().min(PIECE);
-        while cut < rest.len() && (rest.as_bytes()[cut - 1] == b'%' || (cut >= 2 && rest.as_bytes()[cut - 2] == b'%')) {
+        while cut < rest.len()
+            && (rest.as_bytes()[cut - 1] == b'%' || (cut >= 2 && rest.as_bytes()[cut - 2] == b'%'))
+        {
             cut -= 1;
         }
         let (piece, tail) = rest.split_at(cut);
@@ -317,19 +340,31 @@ mod tests {
 
     #[test]
     fn plain_names_are_quoted() {
-        assert_eq!(filename_param("report.pdf").unwrap(), "filename=\"report.pdf\"");
-        assert_eq!(filename_param("a \"b\\c\".txt").unwrap(), "filename=\"a \\\"b\\\\c\\\".txt\"");
+        assert_eq!(
+            filename_param("report.pdf").unwrap(),
+            "filename=\"report.pdf\""
+        );
+        assert_eq!(
+            filename_param("a \"b\\c\".txt").unwrap(),
+            "filename=\"a \\\"b\\\\c\\\".txt\""
+        );
     }
 
     #[test]
     fn non_ascii_names_use_rfc_2231() {
-        assert_eq!(filename_param("résumé.pdf").unwrap(), "filename*=utf-8''r%C3%A9sum%C3%A9.pdf");
+        assert_eq!(
+            filename_param("résumé.pdf").unwrap(),
+            "filename*=utf-8''r%C3%A9sum%C3%A9.pdf"
+        );
         let long = filename_param(&"ü".repeat(30)).unwrap();
         assert!(long.starts_with("filename*0*=utf-8''%C3%BC"), "{long}");
         assert!(long.contains("; filename*1*=%C3%BC"), "{long}");
         for piece in long.split("; ") {
             let value = piece.split_once('=').unwrap().1;
-            assert!(!value.ends_with('%') && value.as_bytes()[value.len() - 2] != b'%', "{piece}");
+            assert!(
+                !value.ends_with('%') && value.as_bytes()[value.len() - 2] != b'%',
+                "{piece}"
+            );
         }
     }
 

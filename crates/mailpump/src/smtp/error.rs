@@ -201,11 +201,27 @@ impl fmt::Display for SmtpError {
                 server,
                 port,
                 source,
-            } => write!(
-                f,
-                "connection to {server}:{port} failed or was closed by the server: {source} \
-                 (check the server name, the port and that the server is running)"
-            ),
+            } => {
+                // An IPv6 address needs brackets before its port.
+                let host = if server.contains(':') {
+                    format!("[{server}]:{port}")
+                } else {
+                    format!("{server}:{port}")
+                };
+                if never_connected(source.kind()) {
+                    write!(
+                        f,
+                        "could not connect to {host}: {source} (check the server name, the port \
+                         and that the server is running)"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the connection to {host} was lost (reset or closed by the server): \
+                         {source}; nothing more was sent (try again later)"
+                    )
+                }
+            }
             Self::Timeout { during } => write!(
                 f,
                 "timed out waiting for {during}; the connection was closed \
@@ -276,6 +292,19 @@ impl fmt::Display for SmtpError {
             Self::Io(e) => write!(f, "I/O error: {e}"),
         }
     }
+}
+
+/// Whether an I/O error means the connection was never made, as opposed to lost on the way.
+fn never_connected(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::NotFound
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::InvalidInput
+    )
 }
 
 impl std::error::Error for SmtpError {
@@ -481,7 +510,15 @@ mod tests {
                     port: 587,
                     source: io::ErrorKind::ConnectionRefused.into(),
                 },
-                "connection to mx.example:587 failed",
+                "could not connect to mx.example:587",
+            ),
+            (
+                SmtpError::Connect {
+                    server: "::1".into(),
+                    port: 25,
+                    source: io::ErrorKind::UnexpectedEof.into(),
+                },
+                "the connection to [::1]:25 was lost (reset or closed by the server)",
             ),
             (
                 SmtpError::timeout("the reply to DATA"),

@@ -97,8 +97,8 @@ pub struct Reply {
     /// The enhanced status code found at the start of the first line's text, if any.
     pub enhanced: Option<EnhancedCode>,
     /// The text of each line as received, after the code and its separator (the enhanced status
-    /// code, when present, is still there; [`Reply::text`] strips it). Bytes that are not UTF-8 are
-    /// replaced by U+FFFD.
+    /// code, when present, is still there; [`Reply::text`] strips it). The parser replaces bytes
+    /// that are not UTF-8, and control characters other than HT, by U+FFFD.
     pub lines: Vec<String>,
 }
 
@@ -364,10 +364,32 @@ impl ReplyParser {
         let lines = self
             .lines
             .iter()
-            .map(|&(s, e)| String::from_utf8_lossy(&buf[s..e]).into_owned())
+            .map(|&(s, e)| decode_text(&buf[s..e]))
             .collect();
         Reply::new(code, lines)
     }
+}
+
+/// The text of a reply line as a string: invalid UTF-8 and control characters become U+FFFD.
+///
+/// RFC 5321 §4.2 allows only HT and printable characters in reply text (RFC 6531 adds UTF-8);
+/// anything else (an ANSI escape sequence, a NUL) would reach logs and error messages, where it
+/// could rewrite a terminal or confuse a reader.
+fn decode_text(text: &[u8]) -> String {
+    let mut decoded = String::from_utf8_lossy(text).into_owned();
+    if decoded.contains(|c: char| c.is_control() && c != '\t') {
+        decoded = decoded
+            .chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    char::REPLACEMENT_CHARACTER
+                } else {
+                    c
+                }
+            })
+            .collect();
+    }
+    decoded
 }
 
 /// A line whose end has been seen.
@@ -615,6 +637,14 @@ mod tests {
             (b"550 5.1 x\r\n", 550, None, &["5.1 x"], "5.1 x"),
             (b"550 5.1.1: x\r\n", 550, None, &["5.1.1: x"], "5.1.1: x"),
             (b"550 3.1.1 x\r\n", 550, None, &["3.1.1 x"], "3.1.1 x"),
+            // Control characters other than HT cannot reach a log or an error message.
+            (
+                b"250 a\x1b[2Jb\tc\0\x7f\r\n",
+                250,
+                None,
+                &["a\u{fffd}[2Jb\tc\u{fffd}\u{fffd}"],
+                "a\u{fffd}[2Jb\tc\u{fffd}\u{fffd}",
+            ),
             // Text that is not UTF-8 is decoded lossily.
             (
                 b"250 caf\xe9\r\n",
@@ -983,7 +1013,7 @@ mod tests {
             check_splits(&input, &limits)?;
             if let Ok(Parsed::Complete { reply, consumed }) = parse_reply(&input, &limits) {
                 prop_assert!(consumed <= input.len());
-                prop_assert!(reply.lines.iter().all(|l| l.len() <= max_line));
+                prop_assert!(reply.lines.iter().all(|l| l.chars().count() <= max_line));
                 prop_assert!(reply.lines.len() <= max_lines);
             }
         }
