@@ -180,3 +180,41 @@ def test_seed_attachment_chain(tmp_path: Path) -> None:
     assert lines[-1] == b""
     assert all(len(line) <= 76 for line in lines)
     assert base64.b64decode(b"".join(lines)) == data
+
+
+def test_pump_all_of_native_pieces_runs_in_rust(tmp_path: Path) -> None:
+    from mailpump import _mailpump
+
+    data = bytes(range(256)) * 4000
+    src_path, out = tmp_path / "in.bin", tmp_path / "out.b64"
+    src_path.write_bytes(data)
+    src = ltn12.source.chain(
+        ltn12.source.file(src_path), mime.encode("base64"), mime.wrap()
+    )
+    ltn12.pump.all(src, ltn12.sink.file(out))
+    import base64
+
+    assert base64.b64decode(out.read_bytes()) == data
+    with pytest.raises(ValueError, match="moved"):
+        next(src)
+    # Not all native: nothing is touched and the Python loop does the work.
+    py_src = ltn12.source.string(b"x")
+    assert _mailpump.pump_native(py_src, [].append) is False
+    assert _mailpump.pump_native(iter([b"x"]), ltn12.sink.null()) is False
+    assert _mailpump.pump_native(py_src, ltn12.sink.list()) is False
+    assert next(py_src) == b"x"
+    assert _mailpump.pump_native(ltn12.source.string(b"y"), ltn12.sink.null()) is True
+
+
+def test_pump_all_propagates_a_python_error_inside_a_native_chain(
+    tmp_path: Path,
+) -> None:
+    boom = ValueError("bad chunk")
+
+    def bad(chunk: bytes | None) -> bytes:
+        raise boom
+
+    src = ltn12.source.chain(ltn12.source.string(b"abc"), bad)
+    with pytest.raises(ValueError) as info:
+        ltn12.pump.all(src, ltn12.sink.file(tmp_path / "x"))
+    assert info.value is boom

@@ -32,6 +32,7 @@ __all__ = [
     "message",
     "normalize",
     "open",
+    "pump_native",
     "qp",
     "qpwrp",
     "send",
@@ -208,6 +209,11 @@ def sink_file(file: _Path | _BinaryWriter, mode: str = "wb") -> Sink:
     A path is written from Rust (``mode`` ``"wb"`` truncates, ``"ab"`` appends); a binary file
     object gets ``write(chunk)`` and ``close()`` at the end, as LTN12 does.
     """
+
+def pump_native(src: object, snk: object) -> bool:
+    """``ltn12.pump.all``'s fast path: when ``src`` is a native source or message and ``snk`` a
+    native file or null sink, pumps everything in Rust with the GIL released and returns
+    ``True``; otherwise touches nothing and returns ``False``."""
 
 def sink_null() -> Sink:
     """``ltn12.sink.null()``: discards everything."""

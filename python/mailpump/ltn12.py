@@ -66,6 +66,8 @@ def _all(src: SourceLike, snk: SinkLike, step: StepLike | None = None) -> None:
 
     Errors are exceptions: a source's or sink's exception propagates (LTN12 returns ``nil, err``).
     """
+    if step is None and _mailpump.pump_native(src, snk):
+        return  # every piece was native: the loop ran in Rust without the GIL
     it = builtins.iter(src)
     st = step if step is not None else _step
     while st(it, snk):

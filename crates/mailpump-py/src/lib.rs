@@ -32,7 +32,7 @@ mod _mailpump {
         b64, decode, dot, encode, eol, normalize, qp, qpwrp, stuff, unb64, unqp, wrap, wrp,
     };
     #[pymodule_export]
-    use crate::sink::{NativeSink, sink_file, sink_list, sink_null};
+    use crate::sink::{NativeSink, pump_native, sink_file, sink_list, sink_null};
     #[pymodule_export]
     use crate::smtp::{PyReply, PySendResult, Session, open, send};
     #[pymodule_export]

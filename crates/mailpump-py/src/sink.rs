@@ -133,3 +133,50 @@ pub fn sink_null() -> NativeSink {
         target: Mutex::new(Target::Null),
     }
 }
+
+/// `ltn12.pump.all(src, snk)` without a Python call per chunk, when `src` is native and `snk`
+/// writes a path or discards: the whole loop runs in Rust with the GIL released. Returns `false`
+/// (having touched nothing) when the pieces are not all native, for the Python loop to do it.
+#[pyfunction]
+pub fn pump_native(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    snk: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
+    let Ok(native_sink) = snk.cast::<NativeSink>() else {
+        return Ok(false);
+    };
+    let native_source = src.is_instance_of::<crate::source::NativeSource>()
+        || src.is_instance_of::<crate::message::MessageSource>();
+    if !native_source {
+        return Ok(false);
+    }
+    let mut guard = lock(py, &native_sink.get().target);
+    let target: &mut Target = &mut guard;
+    if !matches!(target, Target::Path(Some(_)) | Target::Null) {
+        return Ok(false);
+    }
+    let mut source = crate::source::extract_source(src, mailpump::source::DEFAULT_CHUNK)?;
+    let result = detach(py, || -> Result<(), mailpump::BoxError> {
+        let mut buf = Vec::with_capacity(mailpump::source::DEFAULT_CHUNK);
+        loop {
+            buf.clear();
+            let more = source.pull(&mut buf)?;
+            if let Target::Path(Some(w)) = &mut *target {
+                w.write_all(&buf)?;
+            }
+            if !more {
+                break;
+            }
+        }
+        // The end of the data: a file sink flushes and closes, as `snk(None)` does.
+        if let Target::Path(w) = &mut *target {
+            if let Some(mut file) = w.take() {
+                file.flush()?;
+            }
+        }
+        Ok(())
+    })?;
+    result.map_err(|e| crate::errors::box_to_pyerr(py, e))?;
+    Ok(true)
+}
