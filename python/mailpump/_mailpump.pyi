@@ -70,7 +70,8 @@ _Mesgt: TypeAlias = Mapping[str, Any] | Part
 
 @final
 class MessageSource:
-    """An encoded message: an iterator of ``bytes`` chunks (at most ``chunk_size`` each).
+    """An encoded message: an iterator of ``bytes`` chunks of about ``chunk_size`` bytes (a body
+    chunk that an encoding expands, such as base64, may make one larger).
 
     Each ``next()`` produces the next chunk in Rust with the GIL released, so other threads run
     while a message is encoded; a body that is a Python iterable is pulled (with the GIL) as the
