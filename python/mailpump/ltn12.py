@@ -10,7 +10,8 @@ callables mix in freely, at the cost of one call per chunk.
 Native pieces are *moved* into the chain, message or session they are used in; using them again
 afterwards raises ``ValueError``.
 
-Chunks are up to ``BLOCKSIZE`` (64 KiB) bytes, where LuaSocket uses 2048.
+Sources read ``BLOCKSIZE`` (64 KiB) bytes at a time, where LuaSocket reads 2048; a filter may
+make a chunk larger or smaller.
 """
 
 from __future__ import annotations
