@@ -167,3 +167,21 @@ def test_scripted_partial_recipients(scripted: Callable[..., ScriptedServer]) ->
     assert list(refused) == ["bad@example.test"]
     [conn] = server.finished()
     assert conn.transactions[0].rcpt_tos == [b"ok@example.test"]
+
+
+def test_scripted_pipelining_probe(scripted: Callable[..., ScriptedServer]) -> None:
+    # smtplib never pipelines: the probe must time out and see nothing beyond MAIL.
+    server = scripted(hold_mail_until_data=True, probe_timeout=0.2)
+    with smtplib.SMTP(server.host, server.port, timeout=10) as client:
+        client.sendmail("a@example.test", ["b@example.test"], MESSAGE)
+    [conn] = server.finished()
+    assert conn.unanswered_at_mail == [b""]
+
+
+def test_scripted_reads_large_data_in_bulk(scripted: Callable[..., ScriptedServer]) -> None:
+    body = b"".join(b".%07d line of text\r\n" % i for i in range(200_000))  # ~4 MiB, all stuffed
+    server = scripted()
+    with smtplib.SMTP(server.host, server.port, timeout=30) as client:
+        client.sendmail("a@example.test", ["b@example.test"], body)
+    [conn] = server.finished()
+    assert conn.transactions[0].message == body
