@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from servers.certs import Pki, make_pki
 from servers.recording import RecordingServer
 from servers.scripted import Script, ScriptedServer
@@ -65,6 +64,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if os.environ.get("MAILPUMP_REQUIRE_API") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    # A binding stub that raises NotImplementedError is a part that has not landed yet.
+    try:
+        return (yield)
+    except NotImplementedError as e:
+        if os.environ.get("MAILPUMP_REQUIRE_API") == "1":
+            raise
+        pytest.skip(f"not implemented yet: {e}")
 
 
 def require_binary(path: str | None, what: str) -> str:

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Callable
 
 import pytest
-
 from servers.certs import Pki
 from servers.recording import PASSWORD, USER, RecordingServer
 from servers.scripted import Fault, Script, ScriptedServer
@@ -31,7 +30,9 @@ def test_aiosmtpd_starttls_auth_records_the_message(
     assert got.tls and got.auth_user == USER
 
 
-def test_aiosmtpd_refuses_mail_before_starttls(aiosmtpd_server: Callable[..., RecordingServer]) -> None:
+def test_aiosmtpd_refuses_mail_before_starttls(
+    aiosmtpd_server: Callable[..., RecordingServer],
+) -> None:
     server = aiosmtpd_server(tls="starttls", auth=True)
     with smtplib.SMTP(server.host, server.port, timeout=10) as client:
         with pytest.raises(smtplib.SMTPSenderRefused):
@@ -132,7 +133,9 @@ def test_scripted_starttls_keeps_injected_plaintext(
     assert conn.tls and conn.tls_commands[0].upper().startswith(b"EHLO")
 
 
-def test_scripted_barrier_holds_data_until_both_arrive(scripted: Callable[..., ScriptedServer]) -> None:
+def test_scripted_barrier_holds_data_until_both_arrive(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
     server = scripted(data_barrier=threading.Barrier(2))
     errors: list[BaseException] = []
 
@@ -152,7 +155,9 @@ def test_scripted_barrier_holds_data_until_both_arrive(scripted: Callable[..., S
     assert sorted(len(c.transactions) for c in server.finished(2)) == [1, 1]
 
 
-def test_scripted_barrier_breaks_into_451_when_alone(scripted: Callable[..., ScriptedServer]) -> None:
+def test_scripted_barrier_breaks_into_451_when_alone(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
     server = scripted(data_barrier=threading.Barrier(2), barrier_timeout=0.2)
     with smtplib.SMTP(server.host, server.port, timeout=10) as client:
         with pytest.raises(smtplib.SMTPDataError) as info:
@@ -163,7 +168,9 @@ def test_scripted_barrier_breaks_into_451_when_alone(scripted: Callable[..., Scr
 def test_scripted_partial_recipients(scripted: Callable[..., ScriptedServer]) -> None:
     server = scripted(rcpt_replies={"bad@example.test": "550 5.1.1 No such user"})
     with smtplib.SMTP(server.host, server.port, timeout=10) as client:
-        refused = client.sendmail("a@example.test", ["ok@example.test", "bad@example.test"], MESSAGE)
+        refused = client.sendmail(
+            "a@example.test", ["ok@example.test", "bad@example.test"], MESSAGE
+        )
     assert list(refused) == ["bad@example.test"]
     [conn] = server.finished()
     assert conn.transactions[0].rcpt_tos == [b"ok@example.test"]

@@ -18,7 +18,6 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from typing import Union
 
 
 class Fault(enum.Enum):
@@ -36,7 +35,7 @@ class Fault(enum.Enum):
     """One reply line that never ends (no CRLF, ever)."""
 
 
-Reply = Union[str, bytes, Fault, list[str]]
+Reply = str | bytes | Fault | list[str]
 """A stage's answer: a reply line (CRLF added), raw bytes (sent as they are, in one write), a list
 of lines (sent in one write), or a `Fault`."""
 
