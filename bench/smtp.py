@@ -262,34 +262,34 @@ def main() -> None:
                 cs = [
                     Contender(
                         "smtp-source (C)",
-                        lambda: [SOURCE, "-d", "-s", "1", "-m", n, "-l", "1024", ":".join(at())],
+                        [SOURCE, "-d", "-s", "1", "-m", n, "-l", "1024", ":".join(at())],
                         cpu=client_cpu,
                         units=args.count,
                         external_timing=True,
                     ),  # fmt: skip
                     Contender(
                         "mailpump pre-built",
-                        lambda: worker_cmd("smtp.py", "mailpump", "prebuilt", *at(), n),
+                        worker_cmd("smtp.py", "mailpump", "prebuilt", *at(), n),
                         cpu=client_cpu,
                     ),  # fmt: skip
                     Contender(
                         "mailpump message()",
-                        lambda: worker_cmd("smtp.py", "mailpump", "message", *at(), n),
+                        worker_cmd("smtp.py", "mailpump", "message", *at(), n),
                         cpu=client_cpu,
                     ),  # fmt: skip
                     Contender(
                         "smtplib pre-built",
-                        lambda: worker_cmd("smtp.py", "smtplib", "prebuilt", *at(), n),
+                        worker_cmd("smtp.py", "smtplib", "prebuilt", *at(), n),
                         cpu=client_cpu,
                     ),  # fmt: skip
                     Contender(
                         "smtplib + EmailMessage",
-                        lambda: worker_cmd("smtp.py", "smtplib", "email", *at(), n),
+                        worker_cmd("smtp.py", "smtplib", "email", *at(), n),
                         cpu=client_cpu,
                     ),  # fmt: skip
                 ]
                 if have("aiosmtplib"):
-                    cs.append(Contender("aiosmtplib pre-built", lambda: worker_cmd(
+                    cs.append(Contender("aiosmtplib pre-built", worker_cmd(
                         "smtp.py", "aiosmtplib", *at(), n), cpu=client_cpu))  # fmt: skip
                 res = measure(cs, args.rounds)
             print(f"## {args.count} small messages over one connection, {label} (msg/s)\n")
@@ -300,19 +300,19 @@ def main() -> None:
                 cs = [
                     Contender(
                         "smtp-source (C)",
-                        lambda: [SOURCE, "-s", "1", "-m", n, "-l", "1024", ":".join(at())],
+                        [SOURCE, "-s", "1", "-m", n, "-l", "1024", ":".join(at())],
                         cpu=client_cpu,
                         units=args.each,
                         external_timing=True,
                     ),  # fmt: skip
                     Contender(
                         "mailpump.send",
-                        lambda: worker_cmd("smtp.py", "mailpump", "each", *at(), n),
+                        worker_cmd("smtp.py", "mailpump", "each", *at(), n),
                         cpu=client_cpu,
                     ),  # fmt: skip
                     Contender(
                         "smtplib",
-                        lambda: worker_cmd("smtp.py", "smtplib", "each", *at(), n),
+                        worker_cmd("smtp.py", "smtplib", "each", *at(), n),
                         cpu=client_cpu,
                     ),  # fmt: skip
                 ]
@@ -332,19 +332,19 @@ def main() -> None:
                     cs = [
                         Contender(
                             "smtp-source (C), same wire bytes",
-                            lambda: [SOURCE, "-s", "1", "-m", "1", "-l", str(wire), ":".join(at())],
+                            [SOURCE, "-s", "1", "-m", "1", "-l", str(wire), ":".join(at())],
                             cpu=client_cpu,
                             units=size,
                             external_timing=True,
                         ),  # fmt: skip
                         Contender(
                             "mailpump",
-                            lambda: worker_cmd("smtp.py", "big", "mailpump", *at(), path),
+                            worker_cmd("smtp.py", "big", "mailpump", *at(), path),
                             cpu=client_cpu,
                         ),  # fmt: skip
                         Contender(
                             "smtplib + email",
-                            lambda: worker_cmd("smtp.py", "big", "smtplib", *at(), path),
+                            worker_cmd("smtp.py", "big", "smtplib", *at(), path),
                             cpu=client_cpu,
                         ),  # fmt: skip
                     ]
@@ -360,12 +360,12 @@ def main() -> None:
             cs = [
                 Contender(
                     "mailpump, one thread",
-                    lambda: worker_cmd("smtp.py", "mailpump", "prebuilt", *at(), n),
+                    worker_cmd("smtp.py", "mailpump", "prebuilt", *at(), n),
                     cpu=None,
                 ),  # fmt: skip
                 Contender(
                     "mailpump, two threads",
-                    lambda: worker_cmd("smtp.py", "mailpump", "threads", *at(), n),
+                    worker_cmd("smtp.py", "mailpump", "threads", *at(), n),
                     cpu=None,
                 ),  # fmt: skip
             ]
