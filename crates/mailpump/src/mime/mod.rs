@@ -8,5 +8,6 @@ pub mod eol;
 pub mod headers;
 pub mod lowlevel;
 pub mod message;
+mod part;
 pub mod qp;
 pub mod wrap;

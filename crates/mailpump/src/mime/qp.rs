@@ -1,1 +1,298 @@
-//! Placeholder: being written.
+//! Quoted-printable (RFC 2045 §6.7) as streaming filters, with LuaSocket's exact rules.
+//!
+//! The encoder does not limit line length (chain it with [`QpWrap`](super::wrap::QpWrap)); the
+//! decoder keeps only what LuaSocket keeps. Both run a byte-at-a-time state machine that is a
+//! transcription of LuaSocket's rules, and skip over runs of printable ASCII in bulk: the machine
+//! would copy those bytes unchanged, so the fast path never decides anything by itself.
+
+use crate::{BoxError, Filter};
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// The position of the first byte that is not printable ASCII or SPACE, or is `=`: the bytes
+/// both machines must look at (`input.len()` if there is none). Scans 8 bytes at a time.
+pub(crate) fn find_special(input: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = input.chunks_exact(8);
+    let mut offset = 0;
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        // Bytes below 32, bytes of 127 and above, and `=` (the lowest flagged byte is exact:
+        // a borrow can only flag bytes above a true hit).
+        let below = x.wrapping_sub(ONES * 32) & !x;
+        let above = ((x & !HIGH) + ONES) | x;
+        let eq = x ^ (ONES * u64::from(b'='));
+        let eq = eq.wrapping_sub(ONES) & !eq;
+        let flags = (below | above | eq) & HIGH;
+        if flags != 0 {
+            return offset + (flags.trailing_zeros() / 8) as usize;
+        }
+        offset += 8;
+    }
+    let tail = words.remainder();
+    offset
+        + tail
+            .iter()
+            .position(|&c| !(32..=126).contains(&c) || c == b'=')
+            .unwrap_or(tail.len())
+}
+
+/// Whether LuaSocket writes `c` literally in every position (class PLAIN: 33–60, 62–126).
+fn plain(c: u8) -> bool {
+    (33..=126).contains(&c) && c != b'='
+}
+
+/// Appends `=XX` with uppercase hex digits (RFC 2045 §6.7 rule 1).
+fn quote(c: u8, out: &mut Vec<u8>) {
+    out.extend_from_slice(&[b'=', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]);
+}
+
+/// How line breaks are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QpMode {
+    /// CRLF is a line break and stays CRLF (`mime.encode("quoted-printable")`); the input should
+    /// be normalised to CRLF first, since a bare CR or LF is quoted as `=0D` / `=0A`.
+    Text,
+    /// CRLF is data and becomes `=0D=0A` (`mime.encode("quoted-printable", "binary")`).
+    Binary,
+}
+
+/// LuaSocket's quoted-printable encoder (`mime.encode("quoted-printable", mode)`, `mime.qp`).
+///
+/// Printable ASCII except `=` is written as is; SPACE and TAB too, unless a CRLF follows them
+/// (RFC 2045 §6.7 rule 3); CRLF becomes the mode's marker; every other byte becomes `=XX`. At the
+/// end the 1–2 bytes still held are written (PLAIN ones literally, others quoted) followed by a
+/// soft break `=CRLF`, as LuaSocket's `qppad` does.
+#[derive(Debug, Clone)]
+pub struct QpEncoder {
+    marker: Vec<u8>,
+    /// Bytes the machine is still looking at (LuaSocket's atom, at most 3).
+    atom: [u8; 3],
+    atom_len: usize,
+}
+
+impl QpEncoder {
+    /// A new encoder in `mode`.
+    #[must_use]
+    pub fn new(mode: QpMode) -> Self {
+        Self::with_marker(match mode {
+            QpMode::Text => b"\r\n",
+            QpMode::Binary => b"=0D=0A",
+        })
+    }
+
+    /// An encoder writing `marker` for each CRLF (the third argument of LuaSocket's `mime.qp`).
+    pub(crate) fn with_marker(marker: &[u8]) -> Self {
+        Self {
+            marker: marker.to_vec(),
+            atom: [0; 3],
+            atom_len: 0,
+        }
+    }
+
+    /// The bytes held back: LuaSocket's second return value of `qp(C, D)`.
+    pub(crate) fn held(&self) -> &[u8] {
+        &self.atom[..self.atom_len]
+    }
+
+    /// LuaSocket's `qpencode` for one byte: the reference the fast path must agree with.
+    fn push(&mut self, c: u8, out: &mut Vec<u8>) {
+        self.atom[self.atom_len] = c;
+        self.atom_len += 1;
+        while self.atom_len > 0 {
+            let first = self.atom[0];
+            match first {
+                b'\r' => {
+                    if self.atom_len < 2 {
+                        return;
+                    }
+                    if self.atom[1] == b'\n' {
+                        out.extend_from_slice(&self.marker);
+                        self.atom_len = 0;
+                        return;
+                    }
+                    quote(first, out);
+                }
+                b'\t' | b' ' => {
+                    if self.atom_len < 3 {
+                        return;
+                    }
+                    if self.atom[1] == b'\r' && self.atom[2] == b'\n' {
+                        quote(first, out);
+                        out.extend_from_slice(&self.marker);
+                        self.atom_len = 0;
+                        return;
+                    }
+                    out.push(first);
+                }
+                c if plain(c) => out.push(c),
+                c => quote(c, out),
+            }
+            self.atom.copy_within(1.., 0);
+            self.atom_len -= 1;
+        }
+    }
+
+    /// [`Filter::update`] without the `Result`.
+    pub(crate) fn encode(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        out.reserve(input.len() + input.len() / 8);
+        while !input.is_empty() {
+            if self.atom_len > 0 {
+                self.push(input[0], out);
+                input = &input[1..];
+                continue;
+            }
+            // With nothing held, a run of PLAIN and SPACE is written as is, except a SPACE that
+            // may precede a CRLF (the run's last byte) and the last two bytes of the input (the
+            // machine holds them, and `held` must say so).
+            let run = find_special(input);
+            let mut copy = run;
+            if run == input.len() {
+                copy = run.saturating_sub(2);
+            } else if run > 0 && input[run - 1] == b' ' {
+                copy = run - 1;
+            }
+            out.extend_from_slice(&input[..copy]);
+            let rest = &input[copy..];
+            let Some((&c, rest)) = rest.split_first() else {
+                break;
+            };
+            self.push(c, out);
+            input = rest;
+        }
+    }
+
+    /// [`Filter::finish`] without the `Result`: LuaSocket's `qppad`.
+    pub(crate) fn flush(&mut self, out: &mut Vec<u8>) {
+        for &c in self.held() {
+            if plain(c) {
+                out.push(c);
+            } else {
+                quote(c, out);
+            }
+        }
+        if self.atom_len > 0 {
+            out.extend_from_slice(b"=\r\n");
+        }
+        self.atom_len = 0;
+    }
+}
+
+impl Filter for QpEncoder {
+    fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
+        self.encode(input, out);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), BoxError> {
+        self.flush(out);
+        Ok(())
+    }
+}
+
+/// The value of a hex digit, either case (LuaSocket's `qpunbase`), or 255.
+fn unhex(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'A'..=b'F' => c - b'A' + 10,
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => 255,
+    }
+}
+
+/// LuaSocket's quoted-printable decoder (`mime.decode("quoted-printable")`, `mime.unqp`).
+///
+/// `=CRLF` (a soft break) is removed; `=XX` with hex digits of either case becomes the byte; `=`
+/// with any other two bytes is kept as those three bytes; CRLF is kept; a CR followed by anything
+/// else is dropped together with that byte; TAB and 32–126 are kept; every other byte is dropped;
+/// an incomplete escape at the end is dropped. Trailing whitespace is not removed.
+#[derive(Debug, Default, Clone)]
+pub struct QpDecoder {
+    atom: [u8; 3],
+    atom_len: usize,
+}
+
+impl QpDecoder {
+    /// A new decoder.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The bytes held back: LuaSocket's second return value of `unqp(C, D)`.
+    pub(crate) fn held(&self) -> &[u8] {
+        &self.atom[..self.atom_len]
+    }
+
+    /// LuaSocket's `qpdecode` for one byte.
+    fn push(&mut self, c: u8, out: &mut Vec<u8>) {
+        self.atom[self.atom_len] = c;
+        self.atom_len += 1;
+        match self.atom[0] {
+            b'=' => {
+                if self.atom_len < 3 {
+                    return;
+                }
+                let [_, a, b] = self.atom;
+                if !(a == b'\r' && b == b'\n') {
+                    let (hi, lo) = (unhex(a), unhex(b));
+                    if hi > 15 || lo > 15 {
+                        out.extend_from_slice(&self.atom);
+                    } else {
+                        out.push((hi << 4) | lo);
+                    }
+                }
+            }
+            b'\r' => {
+                if self.atom_len < 2 {
+                    return;
+                }
+                if self.atom[1] == b'\n' {
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+            c => {
+                if c == b'\t' || (32..127).contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        self.atom_len = 0;
+    }
+
+    /// [`Filter::update`] without the `Result`.
+    pub(crate) fn decode(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        out.reserve(input.len());
+        while !input.is_empty() {
+            if self.atom_len == 0 {
+                // Printable ASCII and SPACE other than `=` are kept as they are.
+                let run = find_special(input);
+                out.extend_from_slice(&input[..run]);
+                input = &input[run..];
+                if input.is_empty() {
+                    break;
+                }
+            }
+            self.push(input[0], out);
+            input = &input[1..];
+        }
+    }
+
+    /// [`Filter::finish`] without the `Result`: an incomplete escape is dropped.
+    pub(crate) fn reset(&mut self) {
+        self.atom_len = 0;
+    }
+}
+
+impl Filter for QpDecoder {
+    fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
+        self.decode(input, out);
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut Vec<u8>) -> Result<(), BoxError> {
+        self.reset();
+        Ok(())
+    }
+}
