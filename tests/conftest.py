@@ -49,6 +49,11 @@ def _missing(names: tuple[str, ...]) -> list[str]:
             if obj is None:
                 missing.append(f"mailpump.{name}")
                 break
+        else:
+            # A placeholder the bindings ship before the real thing (it raises NotImplementedError
+            # and says so in its docstring); tests in threads could not turn that into a skip.
+            if "not available in this build" in (getattr(obj, "__doc__", None) or ""):
+                missing.append(f"mailpump.{name}")
     return missing
 
 

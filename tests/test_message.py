@@ -269,10 +269,15 @@ def test_output_does_not_depend_on_how_bodies_are_split(
     whole = collect(mailpump.message(describe(data)))
     split = collect(mailpump.message(describe(iter(pieces)), chunk_size=chunk_size))
     assert split == whole
-    assert all(
-        len(c) <= max(chunk_size, 1)
-        for c in mailpump.message(describe(data), chunk_size=chunk_size)
-    )
+
+
+@pytest.mark.parametrize("chunk_size", [1, 100, 4096, 65536])
+def test_chunks_respect_chunk_size(chunk_size: int) -> None:
+    mesgt = {"headers": {"subject": "chunks"}, "body": [
+        {"body": b"a" * 200_000, "encoding": "base64"}, {"body": "text " * 1000}]}  # fmt: skip
+    sizes = [len(c) for c in mailpump.message(mesgt, chunk_size=chunk_size)]
+    assert 0 not in sizes
+    assert max(sizes) <= chunk_size
 
 
 # -- header injection and validation -------------------------------------------------------------
