@@ -128,6 +128,16 @@ def test_localhost_name_is_verified_against_the_certificate(
     assert [m.tls for m in server.messages] == [True]
 
 
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_auth_mechanisms(
+    aiosmtpd_server: Callable[..., RecordingServer], pki: Pki, mechanism: str
+) -> None:
+    server = aiosmtpd_server(tls="starttls", auth=True)
+    options = tls_options(server, pki) | {"auth": mechanism}
+    mailpump.send(from_=FROM, rcpt=RCPT[0], source=b"Subject: a\r\n\r\nx\r\n", **options)
+    assert [m.auth_user for m in server.messages] == [USER]
+
+
 def test_wrong_password(aiosmtpd_server: Callable[..., RecordingServer], pki: Pki) -> None:
     server = aiosmtpd_server(tls="starttls", auth=True)
     with pytest.raises(mailpump.SMTPAuthError):
