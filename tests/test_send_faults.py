@@ -202,7 +202,7 @@ def test_source_raising_mid_data_sends_no_end_of_data_mark(
 
     def source() -> Iterator[bytes]:
         yield b"Subject: partial\r\n\r\n"
-        yield b"first half\r\n" * 1000
+        yield b"first half\r\n" * 30_000  # 360 KB: more than any sane write buffer
         raise boom
 
     with pytest.raises(BaseException) as info:
@@ -214,10 +214,10 @@ def test_source_raising_mid_data_sends_no_end_of_data_mark(
         error = error.__cause__ or error.__context__
     assert boom in chain, chain
     [conn] = server.finished()
-    [txn] = conn.transactions
-    assert not txn.complete
-    assert b"\r\n.\r\n" not in txn.wire and not txn.wire.startswith(b".\r\n")
-    assert b"first half" in txn.wire
+    # Whatever reached the server (the client may have buffered it all), the mark never did.
+    for txn in conn.transactions:
+        assert not txn.complete
+        assert b"\r\n.\r\n" not in txn.wire and not txn.wire.startswith(b".\r\n")
 
 
 @pytest.mark.api("message")
@@ -235,7 +235,7 @@ def test_message_source_raising_mid_data(scripted: Callable[..., ScriptedServer]
         info.value.__cause__ or info.value.__context__, SourceFailed
     )
     [conn] = server.finished()
-    assert [t.complete for t in conn.transactions] == [False]
+    assert not any(t.complete for t in conn.transactions)
 
 
 SMUGGLING = [b"\n.\n", b"\n.\r\n", b"\r\n.\n", b"\r.\r", b"\r\n.\r", b"\r\r\n.\r\r\n", b"\r\n.\r\n"]
@@ -310,7 +310,11 @@ def test_partial_refusal_delivers_to_the_rest(scripted: Callable[..., ScriptedSe
     assert [str(a).strip("<>") for a in result.accepted] == ["one@example.test"]
     [(address, reply)] = list(result.refused.items())
     assert str(address).strip("<>") == "two@example.test"
-    assert reply.code == 550 and reply.enhanced in ("5.1.1", (5, 1, 1))
+    assert reply.code == 550
+    enhanced = reply.enhanced
+    assert (
+        ".".join(map(str, enhanced)) if isinstance(enhanced, tuple) else str(enhanced)
+    ) == "5.1.1"
     [conn] = server.finished()
     assert [t.rcpt_tos for t in conn.transactions] == [[b"one@example.test"]]
 
@@ -372,23 +376,22 @@ def test_size_is_declared_when_offered(scripted: Callable[..., ScriptedServer]) 
 
 def test_message_over_the_size_limit_fails_early(scripted: Callable[..., ScriptedServer]) -> None:
     server = scripted(extensions=["PIPELINING", "SIZE 100"])
-    with pytest.raises(mailpump.SMTPError):
+    with pytest.raises(mailpump.MailpumpError):
         send(server, source=b"Subject: big\r\n\r\n" + b"x" * 70 + b"\r\n" * 10)
     [conn] = server.finished()
     assert conn.transactions == []
 
 
+@pytest.mark.api("open")
 def test_timeout_closes_the_session_for_good(scripted: Callable[..., ScriptedServer]) -> None:
     # After a timeout the connection is never reused (PEERS §4, unsolicited-data desync).
     server = scripted(replies={"noop": Fault.STALL})
-    if not hasattr(mailpump, "open"):
-        pytest.skip("mailpump.open not available")
     s = mailpump.open(server.host, server.port, tls="none", timeout=0.5)
     try:
         s.greet()
         with pytest.raises(mailpump.SMTPTimeoutError):
             s.noop()
-        with pytest.raises(mailpump.SMTPError):
+        with pytest.raises((mailpump.MailpumpError, RuntimeError)):
             s.noop()
     finally:
         s.close()
