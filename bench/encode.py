@@ -157,10 +157,10 @@ def worker(name: str, job: str, path: str) -> None:
         with open(path, "rb") as fh:
             data = fh.read()
         if job == "base64":
-            out = binascii.b2a_base64(data, newline=False)
+            encoded = binascii.b2a_base64(data, newline=False)
         else:
-            out = binascii.b2a_qp(data)
-        report(time.perf_counter() - start, size, base, out=len(out))
+            encoded = binascii.b2a_qp(data)
+        report(time.perf_counter() - start, size, base, out=len(encoded))
     else:
         raise SystemExit(f"unknown worker {name}")
 

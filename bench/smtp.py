@@ -79,6 +79,7 @@ def w_mailpump(kind: str, host: str, port: int, count: int) -> None:
         with mailpump.open(host, port, tls="none") as s:
             s.greet()
             for i in range(count):
+                source: object
                 if kind == "message":
                     source = mailpump.message({"headers": {"from": FROM, "to": RCPT,
                                                "subject": f"benchmark message {i}"}, "body": BODY})  # fmt: skip

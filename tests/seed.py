@@ -71,7 +71,7 @@ def check_seed_message(raw: bytes, image_data: bytes) -> None:
     assert got.get_content_type() == "multipart/mixed"
     assert lf(got.preamble or "").strip("\n") == lf(SEED_PREAMBLE)
     assert lf(got.epilogue or "").strip("\n") == SEED_EPILOGUE
-    text, image = got.get_payload()  # type: ignore[misc]
+    text, image = got.iter_parts()
     assert text.get_content_type() == "text/plain"
     expected_text = SEED_TEXT.replace("\n", "\r\n")
     assert text.get_payload(decode=True) == expected_text.encode()

@@ -102,7 +102,7 @@ trees = st.recursive(leaf(), multipart, max_leaves=10)
 # -- comparison ----------------------------------------------------------------------------------
 
 
-def _lf(s: str | bytes) -> Any:
+def _lf(s: Any) -> Any:
     return s.replace("\r\n", "\n") if isinstance(s, str) else s.replace(b"\r\n", b"\n")
 
 
@@ -223,10 +223,10 @@ def test_deep_nesting() -> None:
     tree: dict[str, Any] = {"body": "leaf"}
     for _ in range(60):
         tree = {"body": [tree]}
-    got = parse(collect(mailpump.message(tree)))
+    got: email.message.MIMEPart = parse(collect(mailpump.message(tree)))
     depth = 0
     while got.is_multipart():
-        [got] = got.get_payload()  # type: ignore[misc]
+        [got] = got.iter_parts()
         depth += 1
     assert depth == 60 and got.get_content() == "leaf"
 
@@ -293,7 +293,7 @@ INJECTED_VALUES = [
 ]
 
 
-def _assert_refused(mesgt: dict[str, Any], header: str | None = None) -> mailpump.MessageError:
+def _assert_refused(mesgt: dict[str, Any], header: str | None = None) -> BaseException:
     produced: list[bytes] = []
     with pytest.raises(mailpump.MessageError) as info:
         produced.extend(mailpump.message(mesgt))

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.api("send", "message")
 FROM = "<luasocket@example.test>"
 RCPT = ["<fulano@example.test>", "<beltrano@example.test>", "<sicrano@example.test>"]
 
-SEED2 = {
+SEED2: dict[str, Any] = {
     "headers": {
         "to": "Fulano da Silva <fulano@example.test>",
         "cc": '"Beltrano F. Nunes" <beltrano@example.test>',

@@ -109,6 +109,7 @@ def test_scripted_stall_times_out(scripted: Callable[..., ScriptedServer]) -> No
     server = scripted(replies={"mail": Fault.STALL})
     with smtplib.SMTP(server.host, server.port, timeout=10) as client:
         client.ehlo()
+        assert client.sock is not None
         client.sock.settimeout(0.2)
         with pytest.raises(smtplib.SMTPServerDisconnected, match="timed out"):
             client.mail("a@example.test")

@@ -80,7 +80,10 @@ class Recorder:
                     mail_options=list(envelope.mail_options),
                     peer=tuple(session.peer),  # type: ignore[arg-type]
                     tls=session.ssl is not None
-                    or server.transport.get_extra_info("ssl_object") is not None,
+                    or (
+                        server.transport is not None
+                        and server.transport.get_extra_info("ssl_object") is not None
+                    ),
                     auth_user=session.auth_data,
                 )
             )
