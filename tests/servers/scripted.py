@@ -379,6 +379,8 @@ class ScriptedServer:
             pass
         except ssl.SSLError as e:
             conn.tls_error = str(e)
+        except OSError as e:  # the client hung up mid-handshake or mid-write: its right
+            conn.tls_error = conn.tls_error or f"{type(e).__name__}: {e}"
         except BaseException as e:  # recorded and re-raised in the test thread by finished()
             conn.error = e
         finally:
