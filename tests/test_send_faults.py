@@ -396,3 +396,24 @@ def test_timeout_closes_the_session_for_good(scripted: Callable[..., ScriptedSer
     finally:
         s.close()
     server.finished()
+
+
+@pytest.mark.parametrize(
+    ("stage", "reply"),
+    [
+        ("greeting", ["220 scripted.test ESMTP", "250 2.0.0 unsolicited"]),
+        ("mail", ["250 2.1.0 Sender ok", "250 2.1.5 Recipient ok"]),
+        ("rcpt", ["250 2.1.5 Recipient ok", "354 go ahead"]),
+    ],
+)
+def test_unsolicited_replies_are_a_protocol_error(
+    scripted: Callable[..., ScriptedServer], stage: str, reply: list[str]
+) -> None:
+    # Without PIPELINING the client waits for each reply, so an extra reply sent in the same write
+    # is data where none belongs (PEERS §4, unsolicited-data desync): it must not be taken as the
+    # answer to the next command.
+    server = scripted(extensions=["8BITMIME"], replies={stage: reply})
+    with pytest.raises(mailpump.SMTPProtocolError):
+        send(server, rcpt=RCPT[0])
+    [conn] = server.finished()
+    assert not delivered(conn)
