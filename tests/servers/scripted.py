@@ -166,29 +166,28 @@ class Connection:
         """The DATA payload up to and including the `.CRLF` line; (bytes, complete).
 
         Scans in bulk for CRLF.CRLF (RFC 5321 §4.1.1.4), so megabytes of data cost no per-line work.
+        The data is searched with a CRLF put in front, so an empty message (the mark at once) is
+        found too.
         """
-        if self._buf.startswith(b".\r\n"):  # an empty message: the mark right after DATA's 354
-            self._buf = self._buf[3:]
-            return b".\r\n", True
         parts: list[bytes] = []
-        pending = self._buf
+        pending = b"\r\n" + self._buf
         self._buf = b""
         while True:
             end = pending.find(b"\r\n.\r\n")
             if end >= 0:
                 parts.append(pending[: end + 5])
                 self._buf = pending[end + 5 :]
-                return b"".join(parts), True
-            keep = 4  # the mark may straddle two reads
-            parts.append(pending[:-keep])
-            pending = pending[-keep:]
+                return b"".join(parts)[2:], True
+            keep = min(4, len(pending))  # the mark may straddle two reads
+            parts.append(pending[: len(pending) - keep])
+            pending = pending[len(pending) - keep :]
             try:
                 chunk = self.sock.recv(1 << 20)
             except (ConnectionError, OSError, ssl.SSLError):
                 chunk = b""
             if not chunk:
                 parts.append(pending)
-                return b"".join(parts), False
+                return b"".join(parts)[2:], False
             pending += chunk
 
     def wait_for(self, marker: bytes, timeout: float) -> bool:
@@ -411,11 +410,16 @@ class ScriptedServer:
             elif verb == b"AUTH":
                 self._auth(conn, line)
             elif verb == b"MAIL":
-                mail_from, rcpts = _path(line), []
+                mail_from, rcpts = None, []
                 if self.script.hold_mail_until_data:
                     conn.wait_for(b"DATA\r\n", self.script.probe_timeout)
                 conn.unanswered_at_mail.append(conn._buf)
-                self._reply(conn, "mail")
+                reply = self.script.replies.get("mail", DEFAULT_REPLIES["mail"])
+                if _is_positive(reply):
+                    mail_from = _path(line)
+                self._answer(conn, reply)
+            elif verb == b"RCPT" and mail_from is None:
+                conn.send(b"503 5.5.1 Error: need MAIL command\r\n")  # RFC 5321 §4.1.4
             elif verb == b"RCPT":
                 address = _path(line)
                 special = self.script.rcpt_replies.get(address.decode("utf-8", "replace"))
@@ -425,8 +429,10 @@ class ScriptedServer:
                 if _is_positive(reply):
                     rcpts.append(address)
                 self._answer(conn, reply)
+            elif verb == b"DATA" and mail_from is None:
+                conn.send(b"503 5.5.1 Error: need MAIL command\r\n")
             elif verb == b"DATA":
-                self._data(conn, mail_from or b"", rcpts)
+                self._data(conn, mail_from, rcpts)
                 mail_from, rcpts = None, []
             elif verb == b"RSET":
                 mail_from, rcpts = None, []
