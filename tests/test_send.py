@@ -346,18 +346,29 @@ def test_step_is_called(aiosmtpd_server: Callable[..., RecordingServer]) -> None
     assert server.messages[0].data == b"Subject: s\r\n\r\na\r\nb\r\n"
 
 
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
 def test_transcript_redacts_credentials(
-    aiosmtpd_server: Callable[..., RecordingServer], pki: Pki, caplog: pytest.LogCaptureFixture
+    aiosmtpd_server: Callable[..., RecordingServer],
+    pki: Pki,
+    caplog: pytest.LogCaptureFixture,
+    mechanism: str,
 ) -> None:
     server = aiosmtpd_server(tls="starttls", auth=True)
+    options = tls_options(server, pki) | {"auth": mechanism}
     with caplog.at_level(logging.DEBUG, logger="mailpump"):
         mailpump.send(from_=FROM, rcpt=RCPT[0], source=b"Subject: t\r\n\r\nsecret body\r\n",
-                      **tls_options(server, pki))  # fmt: skip
+                      **options)  # fmt: skip
     text = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("mailpump"))
     assert "MAIL FROM" in text.upper() and "250" in text
     assert "<redacted>" in text
-    for secret in (PASSWORD, base64.b64encode(PASSWORD.encode()).decode(),
-                   base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()):  # fmt: skip
+    assert f"AUTH {mechanism}" in text.upper()
+    secrets = [
+        PASSWORD,
+        base64.b64encode(USER.encode()).decode(),
+        base64.b64encode(PASSWORD.encode()).decode(),
+        base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode(),
+    ]
+    for secret in secrets:
         assert secret not in text
     assert "secret body" not in text  # never the message body
 
