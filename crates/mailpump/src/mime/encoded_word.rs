@@ -59,6 +59,16 @@ impl<'a> EncodedWords<'a> {
         Self { rest: text, scheme }
     }
 
+    /// The length of the remaining text as a single encoded-word (which may exceed [`MAX_WORD`]).
+    #[must_use]
+    pub fn single_len(&self) -> usize {
+        let data = match self.scheme {
+            Scheme::Q => self.rest.bytes().map(q_cost).sum(),
+            Scheme::B => b_cost(self.rest.len()),
+        };
+        PREFIX_LEN + data + SUFFIX.len()
+    }
+
     /// The scheme chosen.
     #[must_use]
     pub fn scheme(&self) -> Scheme {

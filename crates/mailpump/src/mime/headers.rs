@@ -310,9 +310,15 @@ impl<'a> Folder<'a> {
         let mut words = EncodedWords::new(text);
         let mut sep = ws;
         let mut word = String::new();
+        // Text that fits one encoded-word is never split: Python's address parser before the fix of
+        // cpython gh-128110 keeps the whitespace between adjacent encoded-words in a display name,
+        // against RFC 2047 §6.2, so a single word is the one form every reader decodes alike.
+        let single = words.single_len();
         while !words.is_done() {
             let mut room = FOLD_AT.saturating_sub(self.column() + sep.len());
-            if room < MIN_WORD && self.column() > 1 {
+            let too_small = room < MIN_WORD || (single <= MAX_WORD && room < single);
+            // Never before the first word: Python keeps whitespace folded in there as part of the value.
+            if too_small && self.has_word {
                 self.fold();
                 room = FOLD_AT.saturating_sub(sep.len());
             }
@@ -347,6 +353,14 @@ fn is_wsp(c: char) -> bool {
 /// them encoded inside, since decoders drop whitespace between encoded-words (RFC 2047 §6.2).
 pub fn write_unstructured(out: &mut String, name: &str, value: &str) {
     let mut folder = Folder::new(out, name);
+    write_words(&mut folder, value, false, |word| !needs_encoding(word));
+    folder.finish();
+}
+
+/// Writes `value` word by word after a space: words `plain` accepts as they are, runs of other
+/// words as encoded-words (the whitespace inside a run encoded with it). In a `phrase`, readers
+/// collapse whitespace between words to one space, so other whitespace goes inside a run.
+fn write_words(folder: &mut Folder<'_>, value: &str, phrase: bool, plain: impl Fn(&str) -> bool) {
     // Tokens: (whitespace before, word).
     let mut tokens: Vec<(&str, &str)> = Vec::new();
     let mut rest = value;
@@ -366,24 +380,25 @@ pub fn write_unstructured(out: &mut String, name: &str, value: &str) {
             // Readers strip the whitespace after the colon; only an encoded-word keeps it.
             folder.push_encoded(" ", trailing);
         }
-        folder.finish();
         return;
     }
     let mut flags: Vec<bool> = tokens
         .iter()
-        .map(|(ws, word)| needs_encoding(word) || ws.len() + word.len() > LONG_WORD)
+        .map(|(ws, word)| !plain(word) || ws.len() + word.len() > LONG_WORD)
         .collect();
     // Leading whitespace would be stripped by readers, so it goes inside an encoded-word.
     flags[0] |= !tokens[0].0.is_empty();
     for i in 1..tokens.len() {
-        if tokens[i].0.len() > LONG_WORD {
+        if tokens[i].0.len() > LONG_WORD || (phrase && tokens[i].0 != " ") {
             // Whitespace too long for a line goes inside the encoded text, between its two words.
             flags[i - 1] = true;
             flags[i] = true;
         }
     }
     let last = tokens.len() - 1;
-    let absorb_trailing = trailing.len() > LONG_WORD;
+    // Trailing whitespace goes inside the last encoded-word: written bare, it could push the last
+    // line past 78 octets with nothing after it to fold before.
+    let absorb_trailing = !trailing.is_empty();
     flags[last] |= absorb_trailing;
     let mut i = 0;
     while i < tokens.len() {
@@ -415,7 +430,6 @@ pub fn write_unstructured(out: &mut String, name: &str, value: &str) {
     if !absorb_trailing {
         folder.out.push_str(trailing);
     }
-    folder.finish();
 }
 
 /// The byte offset of `part` inside `whole` (`part` must be a subslice of `whole`).
@@ -529,12 +543,18 @@ pub fn write_addresses<'v>(
             folder.push(" ", &format!("{}{comma}", mailbox.addr));
             continue;
         }
-        if needs_encoding(name)
-            || name.len() > LONG_WORD
-            || name.starts_with(is_wsp)
-            || name.ends_with(is_wsp)
-        {
-            folder.push_encoded(" ", name);
+        // Readers decode encoded-words even inside quoted strings, so a name that could hold
+        // one is encoded; other ASCII names are atoms or a quoted string, which keeps every space.
+        let may_decode = name
+            .find("=?")
+            .is_some_and(|i| name[i + 2..].contains("?="));
+        if !name.is_ascii() || may_decode || name.len() > LONG_WORD {
+            // RFC 2047 §5(3): encoded-words replace whole words of the phrase; atoms stay
+            // readable, which also keeps the encoded runs (and Python's misreading of split
+            // runs, see `push_encoded`) short.
+            write_words(&mut folder, name, true, |word| {
+                word.bytes().all(is_atext) && !word.contains("=?")
+            });
         } else if name
             .split(' ')
             .all(|w| !w.is_empty() && w.bytes().all(is_atext))

@@ -6,6 +6,7 @@ pub mod date;
 pub mod encoded_word;
 pub mod eol;
 pub mod headers;
+mod layout;
 pub mod lowlevel;
 pub mod message;
 mod part;

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io;
 use std::path::Path;
 
 use crate::error::{Error, MessageError};
@@ -263,8 +264,12 @@ impl Part {
         content_type: Option<&str>,
     ) -> Result<Self, Error> {
         let path = path.as_ref();
-        let source = ReaderSource::open(path)
-            .map_err(|e| Error::Source(format!("cannot open {}: {e}", path.display()).into()))?;
+        // The error stays an `io::Error` of the same kind (a binding maps NotFound to its own
+        // exception by downcasting), with the path in its message.
+        let source = ReaderSource::open(path).map_err(|e| {
+            let context = io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()));
+            Error::Source(Box::new(context))
+        })?;
         let default_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let name = filename.or(default_name.as_deref());
         Ok(Self::attachment(
@@ -290,53 +295,86 @@ fn filename_param(name: &str) -> Result<String, MessageError> {
             format!("the file name holds the control character {c:?}"),
         ));
     }
-    if name.is_ascii() && name.len() <= PIECE {
-        let escaped: String = name
-            .chars()
-            .flat_map(|c| {
-                if matches!(c, '"' | '\\') {
-                    vec!['\\', c]
-                } else {
-                    vec![c]
-                }
-            })
+    if name.is_ascii() {
+        // Quoted-string pieces (RFC 2045 §5.1), each at most PIECE octets once escaped.
+        let mut pieces = vec![String::new()];
+        for c in name.chars() {
+            let escaped = matches!(c, '"' | '\\');
+            let last = pieces.last_mut().expect("never empty");
+            if last.len() + 1 + usize::from(escaped) > PIECE {
+                pieces.push(String::new());
+            }
+            let last = pieces.last_mut().expect("never empty");
+            if escaped {
+                last.push('\\');
+            }
+            last.push(c);
+        }
+        if let [only] = pieces.as_slice() {
+            return Ok(format!("filename=\"{only}\""));
+        }
+        // RFC 2231 §3: a long name in numbered quoted pieces, still readable.
+        let pieces: Vec<String> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, piece)| format!("filename*{i}=\"{piece}\""))
             .collect();
-        return Ok(format!("filename=\"{escaped}\""));
+        return Ok(pieces.join("; "));
     }
-    // RFC 2231 §4: percent-encode every octet outside attribute-char.
-    let mut encoded = String::with_capacity(name.len() * 3);
-    for b in name.bytes() {
-        let plain = b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b);
-        if plain {
-            encoded.push(char::from(b));
-        } else {
-            let _ = write!(encoded, "%{b:02X}");
+    // RFC 2231 §4: percent-encode every octet outside attribute-char; one unit per character so
+    // that a continuation never splits a UTF-8 sequence.
+    let units: Vec<String> = name
+        .chars()
+        .map(|c| {
+            let mut buf = [0; 4];
+            c.encode_utf8(&mut buf)
+                .bytes()
+                .fold(String::new(), |mut unit, b| {
+                    if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                        unit.push(char::from(b));
+                    } else {
+                        let _ = write!(unit, "%{b:02X}");
+                    }
+                    unit
+                })
+        })
+        .collect();
+    let total: usize = units.iter().map(String::len).sum();
+    if total + "utf-8''".len() <= PIECE {
+        return Ok(format!("filename*=utf-8''{}", units.concat()));
+    }
+    // RFC 2231 §3: numbered continuations, the charset only in the first.
+    let mut pieces: Vec<String> = Vec::new();
+    let mut current = "utf-8''".to_owned();
+    for unit in units {
+        if current.len() + unit.len() > PIECE {
+            pieces.push(format!("filename*{}*={current}", pieces.len()));
+            current.clear();
         }
+        current.push_str(&unit);
     }
-    let value = format!("utf-8''{encoded}");
-    if value.len() <= PIECE {
-        return Ok(format!("filename*={value}"));
-    }
-    // RFC 2231 §3: continuations, cut between percent escapes.
-    let mut pieces = Vec::new();
-    let mut rest = value.as_str();
-    while !rest.is_empty() {
-        let mut cut = rest.len().min(PIECE);
-        while cut < rest.len()
-            && (rest.as_bytes()[cut - 1] == b'%' || (cut >= 2 && rest.as_bytes()[cut - 2] == b'%'))
-        {
-            cut -= 1;
-        }
-        let (piece, tail) = rest.split_at(cut);
-        pieces.push(format!("filename*{}*={piece}", pieces.len()));
-        rest = tail;
-    }
+    pieces.push(format!("filename*{}*={current}", pieces.len()));
     Ok(pieces.join("; "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_plain_names_are_continued_in_quoted_pieces() {
+        let name = format!("{}\"{}", "a".repeat(59), "b".repeat(70));
+        let param = filename_param(&name).unwrap();
+        assert_eq!(
+            param,
+            format!(
+                "filename*0=\"{}\"; filename*1=\"\\\"{}\"; filename*2=\"{}\"",
+                "a".repeat(59),
+                "b".repeat(58),
+                "b".repeat(12)
+            )
+        );
+    }
 
     #[test]
     fn plain_names_are_quoted() {
@@ -361,10 +399,7 @@ mod tests {
         assert!(long.contains("; filename*1*=%C3%BC"), "{long}");
         for piece in long.split("; ") {
             let value = piece.split_once('=').unwrap().1;
-            assert!(
-                !value.ends_with('%') && value.as_bytes()[value.len() - 2] != b'%',
-                "{piece}"
-            );
+            assert!(value.ends_with("%C3%BC"), "no character is split: {piece}");
         }
     }
 
