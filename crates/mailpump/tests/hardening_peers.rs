@@ -3,7 +3,7 @@
 //! against a scripted server on 127.0.0.1 and check what the server received; rows about headers
 //! go through `MessageEncoder`.
 //!
-//! Skipped row: CVE-2016-10033 / CVE-2016-10045 (PHPMailer's sender address reaching a
+//! Skipped row: CVE-2016-10033 / CVE-2016-10045 (`PHPMailer`'s sender address reaching a
 //! `sendmail -f` command line). mailpump never shells out: it has no sendmail transport and
 //! starts no process, so there is no command line for an address to reach.
 //!
