@@ -8,9 +8,13 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use mailpump::Filter;
+use mailpump::mime::base64::Base64Decoder;
+use mailpump::mime::eol::Normalize;
 use mailpump::mime::message::{
     Body, HeaderValue, MessageEncoder, MessageOptions, Multipart, Part, TransferEncoding,
 };
+use mailpump::mime::qp::QpDecoder;
 
 #[derive(Arbitrary, Debug)]
 enum FName {
@@ -55,6 +59,8 @@ struct Expect {
     /// (lower-case name, the value to compare after decoding, if it is unstructured text).
     fields: Vec<(String, Option<String>)>,
     children: Option<Vec<Expect>>,
+    /// A leaf's body as given, and whether it was text.
+    leaf: Option<(Vec<u8>, bool)>,
 }
 
 const DEFAULTS: &[&str] = &[
@@ -121,17 +127,26 @@ fn build(p: FPart, depth: usize, bodies: &mut Vec<u8>) -> (Part, Expect) {
         _ => None,
     });
     let mut children = None;
+    let mut leaf = None;
     part.body = match p.body {
-        FBody::None => Body::None,
+        FBody::None => {
+            leaf = Some((Vec::new(), false));
+            Body::None
+        }
         FBody::Text(t) => {
             bodies.extend_from_slice(t.as_bytes());
+            leaf = Some((t.as_bytes().to_vec(), true));
             Body::Text(t)
         }
         FBody::Bytes(b) => {
             bodies.extend_from_slice(&b);
+            leaf = Some((b.clone(), false));
             Body::Bytes(b)
         }
-        FBody::Multi { .. } if depth >= 4 => Body::None,
+        FBody::Multi { .. } if depth >= 4 => {
+            leaf = Some((Vec::new(), false));
+            Body::None
+        }
         FBody::Multi {
             preamble,
             parts,
@@ -155,7 +170,14 @@ fn build(p: FPart, depth: usize, bodies: &mut Vec<u8>) -> (Part, Expect) {
             })
         }
     };
-    (part, Expect { fields, children })
+    (
+        part,
+        Expect {
+            fields,
+            children,
+            leaf,
+        },
+    )
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -333,6 +355,9 @@ fn check(bytes: &[u8], expect: &Expect, top: bool, bodies: &[u8]) -> bool {
             );
         }
     }
+    if let Some((given, text)) = &expect.leaf {
+        check_body(&fields, body, given, *text);
+    }
     let Some(children) = &expect.children else {
         return true;
     };
@@ -371,6 +396,47 @@ fn check(bytes: &[u8], expect: &Expect, top: bool, bodies: &[u8]) -> bool {
         }
     }
     true
+}
+
+/// Runs a whole input through `filter`.
+fn filtered(filter: &mut dyn Filter, input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    filter.update(input, &mut out).expect("update");
+    filter.finish(&mut out).expect("finish");
+    out
+}
+
+/// A leaf body decoded by its Content-Transfer-Encoding is the body given (text in QP is
+/// CRLF-normalised first, by the encoder's own `Normalize`, which the eol tests pin down).
+fn check_body(fields: &[(String, String)], body: &[u8], given: &[u8], text: bool) {
+    let cte = fields
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-transfer-encoding"))
+        .map(|(_, v)| v.trim().to_ascii_lowercase());
+    match cte.as_deref() {
+        Some("base64") => {
+            for line in body.split(|&b| b == b'\n') {
+                assert!(line.len() <= 77, "a base64 line of {} octets", line.len());
+            }
+            assert_eq!(
+                filtered(&mut Base64Decoder::new(), body),
+                given,
+                "base64 body"
+            );
+        }
+        Some("quoted-printable") => {
+            for line in body.split(|&b| b == b'\n') {
+                assert!(line.len() <= 77, "a QP line of {} octets", line.len());
+            }
+            let want = if text {
+                filtered(&mut Normalize::crlf(), given)
+            } else {
+                given.to_vec()
+            };
+            assert_eq!(filtered(&mut QpDecoder::new(), body), want, "QP body");
+        }
+        _ => assert_eq!(body, given, "a body written as given"),
+    }
 }
 
 fuzz_target!(|root: FPart| {
