@@ -97,7 +97,9 @@ fn main() {
     let bin = binary(size);
     let txt = text(size);
     let mut b64 = Vec::new();
-    Base64LineEncoder::new(76).update(&bin, &mut b64).unwrap();
+    let mut encoder = Base64LineEncoder::new(76);
+    encoder.update(&bin, &mut b64).unwrap();
+    encoder.finish(&mut b64).unwrap();
     let mut qp_txt = Chain::new(vec![
         Box::new(QpEncoder::new(QpMode::Text)),
         Box::new(QpWrap::new(76)),
@@ -129,14 +131,34 @@ fn main() {
             Box::new(QpWrap::new(76)),
         ]))
     });
-    measure("qp encode binary + QpWrap 76", &bin, &|| {
-        Box::new(Chain::new(vec![
-            Box::new(QpEncoder::new(QpMode::Binary)),
-            Box::new(QpWrap::new(76)),
-        ]))
-    });
+    measure(
+        "qp encode binary + QpWrap 76",
+        &bin[..bin.len() / 4],
+        &|| {
+            Box::new(Chain::new(vec![
+                Box::new(QpEncoder::new(QpMode::Binary)),
+                Box::new(QpWrap::new(76)),
+            ]))
+        },
+    );
     measure("qp decode (encoded text)", &qp, &|| {
         Box::new(QpDecoder::new())
+    });
+    let mut qp_bin = Chain::new(vec![
+        Box::new(QpEncoder::new(QpMode::Binary)),
+        Box::new(QpWrap::new(76)),
+    ]);
+    let mut qpb = Vec::new();
+    qp_bin.update(&bin[..bin.len() / 4], &mut qpb).unwrap();
+    qp_bin.finish(&mut qpb).unwrap();
+    measure("qp decode (encoded binary)", &qpb, &|| {
+        Box::new(QpDecoder::new())
+    });
+    measure("qp encode binary", &bin[..bin.len() / 4], &|| {
+        Box::new(QpEncoder::new(QpMode::Binary))
+    });
+    measure("QpWrap 76 (encoded binary)", &qpb, &|| {
+        Box::new(QpWrap::new(76))
     });
     measure("normalize CRLF (text)", &txt, &|| {
         Box::new(Normalize::crlf())
