@@ -19,12 +19,24 @@ pub struct MessageError {
 impl MessageError {
     /// An error in `part`, outside any header.
     pub fn in_part(part: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { part: part.into(), header: None, reason: reason.into() }
+        Self {
+            part: part.into(),
+            header: None,
+            reason: reason.into(),
+        }
     }
 
     /// An error in header `header` of `part`.
-    pub fn in_header(part: impl Into<String>, header: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { part: part.into(), header: Some(header.into()), reason: reason.into() }
+    pub fn in_header(
+        part: impl Into<String>,
+        header: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self {
+            part: part.into(),
+            header: Some(header.into()),
+            reason: reason.into(),
+        }
     }
 }
 

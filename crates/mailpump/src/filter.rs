@@ -147,7 +147,11 @@ mod tests {
 
     #[test]
     fn chain_feeds_each_filter_and_flushes_in_order() {
-        let mut chain = Chain::new(vec![Box::new(Double), Box::new(Hold::default()), Box::new(Double)]);
+        let mut chain = Chain::new(vec![
+            Box::new(Double),
+            Box::new(Hold::default()),
+            Box::new(Double),
+        ]);
         let mut out = Vec::new();
         chain.update(b"ab", &mut out).unwrap();
         assert!(out.is_empty(), "the middle filter holds everything back");

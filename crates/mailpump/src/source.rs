@@ -51,7 +51,11 @@ impl BytesSource {
     /// A source over `data`, in chunks of at most `chunk` bytes (at least 1).
     #[must_use]
     pub fn with_chunk(data: impl Into<Vec<u8>>, chunk: usize) -> Self {
-        Self { data: data.into(), pos: 0, chunk: chunk.max(1) }
+        Self {
+            data: data.into(),
+            pos: 0,
+            chunk: chunk.max(1),
+        }
     }
 }
 
@@ -81,7 +85,11 @@ pub struct ReaderSource<R> {
 impl<R: Read + Send> ReaderSource<R> {
     /// A source over `reader`, read [`DEFAULT_CHUNK`] bytes at a time.
     pub fn new(reader: R) -> Self {
-        Self { reader: Some(reader), chunk: DEFAULT_CHUNK, remaining: None }
+        Self {
+            reader: Some(reader),
+            chunk: DEFAULT_CHUNK,
+            remaining: None,
+        }
     }
 
     /// Sets how many bytes each pull reads at most (at least 1).
@@ -96,14 +104,24 @@ impl ReaderSource<File> {
     /// Opens the file at `path`; it is read lazily, while the source is pulled, and closed at its end.
     pub fn open(path: impl AsRef<Path>) -> io::Result<Self> {
         let file = File::open(path)?;
-        let remaining = file.metadata().ok().filter(std::fs::Metadata::is_file).map(|m| m.len());
-        Ok(Self { reader: Some(file), chunk: DEFAULT_CHUNK, remaining })
+        let remaining = file
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| m.len());
+        Ok(Self {
+            reader: Some(file),
+            chunk: DEFAULT_CHUNK,
+            remaining,
+        })
     }
 }
 
 impl<R: Read + Send> Source for ReaderSource<R> {
     fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
-        let Some(reader) = self.reader.as_mut() else { return Ok(false) };
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(false);
+        };
         let start = out.len();
         out.resize(start + self.chunk, 0);
         let n = loop {
@@ -130,7 +148,11 @@ impl<R: Read + Send> Source for ReaderSource<R> {
     }
 
     fn remaining_hint(&self) -> Option<u64> {
-        if self.reader.is_none() { Some(0) } else { self.remaining }
+        if self.reader.is_none() {
+            Some(0)
+        } else {
+            self.remaining
+        }
     }
 }
 
@@ -155,7 +177,9 @@ impl CatSource {
     /// The concatenation of `sources`.
     #[must_use]
     pub fn new(sources: Vec<Box<dyn Source>>) -> Self {
-        Self { sources: sources.into() }
+        Self {
+            sources: sources.into(),
+        }
     }
 }
 
@@ -171,7 +195,7 @@ impl Source for CatSource {
     }
 
     fn remaining_hint(&self) -> Option<u64> {
-        self.sources.iter().map(|s| s.remaining_hint()).sum()
+        self.sources.iter().map(Source::remaining_hint).sum()
     }
 }
 
@@ -187,7 +211,12 @@ impl FilteredSource {
     /// `inner`'s data passed through `filter`.
     #[must_use]
     pub fn new(inner: Box<dyn Source>, filter: Box<dyn Filter>) -> Self {
-        Self { inner, filter: Chain::new(vec![filter]), input: Vec::new(), finished: false }
+        Self {
+            inner,
+            filter: Chain::new(vec![filter]),
+            input: Vec::new(),
+            finished: false,
+        }
     }
 }
 

@@ -1,1 +1,517 @@
-//! Placeholder: being written.
+//! The blocking SMTP client.
+//!
+//! [`Client`] drives the protocol pieces ([`Command`], the reply parser, [`Capabilities`]) over a
+//! [`Transport`]: plain TCP, TLS (implicit or after STARTTLS) or a stream the caller supplies.
+//! The session methods mirror `LuaSocket`'s low-level API (`greet`, `auth`, `mail`, `rcpt`, `data`,
+//! `quit`, `close`), and [`Client::send`] runs a whole transaction, pipelined when the server
+//! offers PIPELINING (RFC 2920).
+//!
+//! Every I/O call is bounded by [`ClientConfig::timeout`]. After a timeout, an I/O error or a
+//! protocol violation the connection is shut down and every later call fails with
+//! [`SmtpError::Connect`]: a dialogue that may be out of step is never continued.
+//!
+//! ```no_run
+//! use mailpump::smtp::address::Address;
+//! use mailpump::smtp::client::{Client, ClientConfig, Envelope};
+//! use mailpump::source::BytesSource;
+//!
+//! let config = ClientConfig { server: "mail.example.com".into(), port: 587, ..ClientConfig::default() };
+//! let mut client = Client::connect(&config)?;
+//! client.greet(None)?;
+//! let envelope = Envelope::new(Address::parse("me@example.com")?, vec![Address::parse("you@example.org")?]);
+//! let mut body = BytesSource::new(&b"Subject: hi\r\n\r\nhello\r\n"[..]);
+//! let result = client.send(&envelope, &mut body, None)?;
+//! println!("queued: {}", result.reply.text());
+//! client.quit()?;
+//! # Ok::<(), mailpump::smtp::error::SmtpError>(())
+//! ```
+
+mod authenticate;
+mod transaction;
+mod wire;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use super::command::MailParams;
+pub use transaction::{Envelope, Progress, SendResult};
+
+use super::capability::Capabilities;
+use super::command::Command;
+use super::error::SmtpError;
+use super::reply::{Reply, ReplyParser};
+use super::transcript::{Transcript, TranscriptFn};
+use super::transport::{TcpTransport, Transport, is_timeout};
+
+/// The port on which the server expects TLS from the first byte (RFC 8314 §3.3).
+pub const IMPLICIT_TLS_PORT: u16 = 465;
+
+/// An upper bound on buffered reply bytes, beside the parser's own line limits.
+const MAX_BUFFERED_REPLY: usize = 1 << 20;
+
+/// How much the client reads from the transport at a time while waiting for a reply.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// When and how the connection is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsPolicy {
+    /// Implicit TLS on port 465; elsewhere STARTTLS whenever the server offers it.
+    #[default]
+    Auto,
+    /// STARTTLS is required: the session fails closed when it is missing, refused or fails.
+    StartTls,
+    /// TLS from the first byte (RFC 8314), on any port.
+    Implicit,
+    /// Never encrypt.
+    None,
+}
+
+impl FromStr for TlsPolicy {
+    type Err = SmtpError;
+
+    /// Parses `auto`, `starttls`, `implicit` or `none`, in any case.
+    fn from_str(s: &str) -> Result<Self, SmtpError> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "starttls" => Ok(Self::StartTls),
+            "implicit" => Ok(Self::Implicit),
+            "none" => Ok(Self::None),
+            _ => Err(SmtpError::InvalidInput(format!(
+                "unknown TLS policy {s:?} (expected auto, starttls, implicit or none)"
+            ))),
+        }
+    }
+}
+
+/// Where to connect and how to behave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// The server's host name or IP address; also the name TLS verifies.
+    pub server: String,
+    /// The server's port.
+    pub port: u16,
+    /// The TLS policy.
+    pub tls: TlsPolicy,
+    /// The limit for connecting and for every single read or write (not a total deadline).
+    pub timeout: Duration,
+    /// A PEM file of extra certificate authorities to trust.
+    pub cafile: Option<PathBuf>,
+    /// `false` turns certificate verification off (explicit, dangerous opt-out).
+    pub verify: bool,
+    /// The name the client gives in EHLO / HELO.
+    pub domain: String,
+    /// Whether to fall back to HELO when the server does not know EHLO (500 or 502).
+    pub helo_fallback: bool,
+    /// Whether credentials may cross an unencrypted connection to a non-loopback server.
+    pub allow_insecure_auth: bool,
+}
+
+impl Default for ClientConfig {
+    /// `LuaSocket`'s defaults (`localhost:25`, 60 s, domain `localhost`) with TLS `auto`.
+    fn default() -> Self {
+        Self {
+            server: "localhost".into(),
+            port: 25,
+            tls: TlsPolicy::Auto,
+            timeout: Duration::from_secs(60),
+            cafile: None,
+            verify: true,
+            domain: "localhost".into(),
+            helo_fallback: true,
+            allow_insecure_auth: false,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Whether TLS starts with the connection rather than after STARTTLS.
+    #[must_use]
+    pub fn implicit_tls(&self) -> bool {
+        self.tls == TlsPolicy::Implicit
+            || (self.tls == TlsPolicy::Auto && self.port == IMPLICIT_TLS_PORT)
+    }
+}
+
+/// Why the client refuses further use.
+#[derive(Debug, Clone)]
+enum Closed {
+    /// `quit` or `close` was called.
+    ByCaller,
+    /// An error made the dialogue untrustworthy; the text says which.
+    Broken(String),
+}
+
+/// A blocking SMTP session over one connection.
+pub struct Client {
+    transport: Option<Box<dyn Transport>>,
+    closed: Option<Closed>,
+    config: ClientConfig,
+    /// Bytes read but not yet parsed as a reply.
+    rbuf: Vec<u8>,
+    /// The reply parser, resumable so that a long reply is scanned once.
+    parser: ReplyParser,
+    /// Commands being formatted; reused.
+    wbuf: Vec<u8>,
+    /// Body blocks being encoded and the source's chunks; reused from message to message.
+    body_out: Vec<u8>,
+    body_in: Vec<u8>,
+    greeting: Option<Reply>,
+    ehlo: Option<Reply>,
+    caps: Capabilities,
+    /// The domain given at the last EHLO/HELO, repeated after STARTTLS.
+    domain: Option<String>,
+    encrypted: bool,
+    loopback: bool,
+    transcript: Transcript,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.config.server)
+            .field("port", &self.config.port)
+            .field("encrypted", &self.encrypted)
+            .field("closed", &self.closed)
+            .field("capabilities", &self.caps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Opens a TCP connection to `config.server:config.port` (each resolved address in turn, each
+    /// attempt bounded by the timeout) and, for implicit TLS, runs the handshake. Reads nothing:
+    /// [`Client::greet`] reads the greeting.
+    pub fn connect(config: &ClientConfig) -> Result<Self, SmtpError> {
+        let tcp =
+            TcpTransport::connect(&config.server, config.port, config.timeout).map_err(|e| {
+                if is_timeout(&e) {
+                    SmtpError::timeout(format!(
+                        "the connection to {}:{}",
+                        config.server, config.port
+                    ))
+                } else {
+                    SmtpError::Connect {
+                        server: config.server.clone(),
+                        port: config.port,
+                        source: e,
+                    }
+                }
+            })?;
+        Self::from_transport(Box::new(tcp), config)
+    }
+
+    /// Starts a session over a connected `transport` (a caller's own stream, or one made by
+    /// [`TcpTransport`]). Sets its timeout and, for implicit TLS, runs the handshake.
+    pub fn from_transport(
+        mut transport: Box<dyn Transport>,
+        config: &ClientConfig,
+    ) -> Result<Self, SmtpError> {
+        if config.timeout.is_zero() {
+            return Err(SmtpError::InvalidInput(
+                "the timeout must be greater than zero".into(),
+            ));
+        }
+        transport
+            .set_timeout(Some(config.timeout))
+            .map_err(|e| SmtpError::Connect {
+                server: config.server.clone(),
+                port: config.port,
+                source: e,
+            })?;
+        let loopback = transport.peer_is_loopback();
+        let mut client = Self {
+            transport: Some(transport),
+            closed: None,
+            config: config.clone(),
+            rbuf: Vec::with_capacity(READ_CHUNK),
+            parser: ReplyParser::new(),
+            wbuf: Vec::with_capacity(1024),
+            body_out: Vec::new(),
+            body_in: Vec::new(),
+            greeting: None,
+            ehlo: None,
+            caps: Capabilities::default(),
+            domain: None,
+            encrypted: false,
+            loopback,
+            transcript: Transcript::default(),
+        };
+        if config.implicit_tls() {
+            client.start_tls_layer()?;
+        }
+        Ok(client)
+    }
+
+    /// Changes the limit for every later read and write (it must be greater than zero).
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), SmtpError> {
+        self.ensure_usable()?;
+        if timeout.is_zero() {
+            return Err(SmtpError::invalid_input(
+                "the timeout must be greater than zero",
+            ));
+        }
+        let Some(t) = self.transport.as_mut() else {
+            return Err(self.unusable());
+        };
+        if let Err(e) = t.set_timeout(Some(timeout)) {
+            return Err(self.io_failure(e, "setting the timeout"));
+        }
+        self.config.timeout = timeout;
+        Ok(())
+    }
+
+    /// Sets (or with `None` removes) the transcript callback: one call per command (redacted) and
+    /// per reply, never the message body.
+    pub fn set_transcript(&mut self, sink: Option<TranscriptFn>) {
+        self.transcript.set(sink);
+    }
+
+    /// The configuration the client was made with.
+    #[must_use]
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The server's capabilities from the last EHLO (empty before it, or after HELO).
+    #[must_use]
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// The server's greeting, once [`Client::greet`] has read it.
+    #[must_use]
+    pub fn greeting(&self) -> Option<&Reply> {
+        self.greeting.as_ref()
+    }
+
+    /// The reply to the last successful EHLO (`None` before it or when HELO was used).
+    #[must_use]
+    pub fn ehlo_reply(&self) -> Option<&Reply> {
+        self.ehlo.as_ref()
+    }
+
+    /// Whether the connection is encrypted.
+    #[must_use]
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    /// Whether the client can still be used (not closed, not broken by an error).
+    #[must_use]
+    pub fn is_usable(&self) -> bool {
+        self.closed.is_none() && self.transport.is_some()
+    }
+
+    /// Reads the greeting (first call only), says EHLO (HELO when the server does not know EHLO
+    /// and [`ClientConfig::helo_fallback`] allows it), then applies the TLS policy: STARTTLS and
+    /// EHLO again when it asks for it. `domain` defaults to [`ClientConfig::domain`].
+    ///
+    /// A greeting or EHLO that is not positive closes the connection and is returned as
+    /// [`SmtpError::Reply`]. Under [`TlsPolicy::StartTls`] a server without STARTTLS is an
+    /// [`SmtpError::Tls`] and the connection is closed before any other command is sent.
+    pub fn greet(&mut self, domain: Option<&str>) -> Result<&Capabilities, SmtpError> {
+        self.ensure_usable()?;
+        if self.greeting.is_none() {
+            let reply = self.read_reply()?;
+            self.ensure_nothing_pending()?;
+            if !reply.is_positive_completion() {
+                // RFC 5321 §3.1: a 554 greeting means no service; nothing else may follow.
+                return Err(self.fail(SmtpError::greeting_refused(reply)));
+            }
+            self.greeting = Some(reply);
+        }
+        let domain = domain.unwrap_or(&self.config.domain).to_owned();
+        self.hello(&domain)?;
+        if !self.encrypted {
+            match self.config.tls {
+                TlsPolicy::StartTls => {
+                    if !self.caps.starttls {
+                        return Err(self.fail(SmtpError::Tls(
+                            "the server does not offer STARTTLS, which the TLS policy requires"
+                                .into(),
+                        )));
+                    }
+                    self.starttls()?;
+                }
+                // Opportunistic: once offered, a STARTTLS that fails is an error, never a silent
+                // fall back to plaintext an attacker could provoke.
+                TlsPolicy::Auto if self.caps.starttls && cfg!(feature = "tls") => {
+                    self.starttls()?;
+                }
+                _ => {}
+            }
+        }
+        Ok(&self.caps)
+    }
+
+    /// Says EHLO `domain`, falling back to HELO on 500/502 when allowed (RFC 5321 §4.1.1.1).
+    fn hello(&mut self, domain: &str) -> Result<(), SmtpError> {
+        let ehlo = Command::Ehlo(domain.to_owned());
+        let reply = self.command(&ehlo)?;
+        if reply.is_positive_completion() {
+            self.caps = Capabilities::from_ehlo(&reply);
+            self.ehlo = Some(reply);
+        } else if self.config.helo_fallback && matches!(reply.code, 500 | 502) {
+            let helo = Command::Helo(domain.to_owned());
+            let reply = self.command(&helo)?;
+            if !reply.is_positive_completion() {
+                return Err(self.fail(SmtpError::refused(&helo, reply)));
+            }
+            self.caps = Capabilities::default();
+            self.ehlo = None;
+        } else {
+            return Err(self.fail(SmtpError::refused(&ehlo, reply)));
+        }
+        self.domain = Some(domain.to_owned());
+        Ok(())
+    }
+
+    /// Sends STARTTLS (RFC 3207), runs the TLS handshake and says EHLO again, since the
+    /// capabilities learnt in plaintext cannot be trusted (RFC 3207 §4.2).
+    ///
+    /// A refusal, any byte the server sent after its `220` (response injection), or a failed
+    /// handshake closes the connection.
+    pub fn starttls(&mut self) -> Result<&Capabilities, SmtpError> {
+        self.ensure_usable()?;
+        if self.encrypted {
+            return Err(SmtpError::InvalidInput(
+                "the connection is already encrypted".into(),
+            ));
+        }
+        let reply = self.command_unchecked(&Command::StartTls)?;
+        if reply.code != 220 {
+            return Err(self.fail(SmtpError::Tls(format!(
+                "the server refused STARTTLS: {}",
+                reply_line(&reply)
+            ))));
+        }
+        if !self.rbuf.is_empty() {
+            // Bytes sent before the handshake would be read as if they came over TLS.
+            return Err(self.fail(SmtpError::Protocol(
+                "the server sent data after its STARTTLS reply (response injection)".into(),
+            )));
+        }
+        self.start_tls_layer()?;
+        self.caps = Capabilities::default();
+        self.ehlo = None;
+        let domain = self
+            .domain
+            .clone()
+            .unwrap_or_else(|| self.config.domain.clone());
+        self.hello(&domain)?;
+        Ok(&self.caps)
+    }
+
+    /// Wraps the transport in TLS.
+    #[cfg(feature = "tls")]
+    fn start_tls_layer(&mut self) -> Result<(), SmtpError> {
+        use super::tls::{TlsSettings, TlsTransport, rustls_error};
+        let settings = TlsSettings {
+            cafile: self.config.cafile.clone(),
+            verify: self.config.verify,
+        };
+        let tls_config = match settings.client_config() {
+            Ok(c) => c,
+            Err(e) => return Err(self.fail(SmtpError::Tls(e.to_string()))),
+        };
+        let Some(inner) = self.transport.take() else {
+            return Err(self.unusable());
+        };
+        match TlsTransport::handshake(inner, tls_config, &self.config.server) {
+            Ok(tls) => {
+                self.transport = Some(Box::new(tls));
+                self.encrypted = true;
+                Ok(())
+            }
+            Err(e) => {
+                let err = if is_timeout(&e) {
+                    SmtpError::timeout("the TLS handshake")
+                } else if let Some(tls) = rustls_error(&e) {
+                    SmtpError::Tls(format!("TLS handshake with {}: {tls}", self.config.server))
+                } else {
+                    SmtpError::Tls(format!("TLS handshake with {}: {e}", self.config.server))
+                };
+                Err(self.fail(err))
+            }
+        }
+    }
+
+    /// Without the `tls` feature, TLS cannot be started.
+    #[cfg(not(feature = "tls"))]
+    fn start_tls_layer(&mut self) -> Result<(), SmtpError> {
+        Err(self.fail(SmtpError::Tls(
+            "mailpump was built without the tls feature".into(),
+        )))
+    }
+
+    /// RSET: abandons the current transaction (RFC 5321 §4.1.1.5).
+    pub fn rset(&mut self) -> Result<Reply, SmtpError> {
+        self.simple(&Command::Rset)
+    }
+
+    /// NOOP: checks that the server is still there (RFC 5321 §4.1.1.9).
+    pub fn noop(&mut self) -> Result<Reply, SmtpError> {
+        self.simple(&Command::Noop)
+    }
+
+    /// QUIT, then closes the connection whatever the reply. A caller that has had its message
+    /// accepted should not treat an error here as a failed delivery.
+    pub fn quit(&mut self) -> Result<Reply, SmtpError> {
+        self.ensure_usable()?;
+        let result = self.command(&Command::Quit);
+        self.close();
+        let reply = result?;
+        if reply.is_positive_completion() {
+            Ok(reply)
+        } else {
+            Err(SmtpError::refused(&Command::Quit, reply))
+        }
+    }
+
+    /// Closes the connection without QUIT. Idempotent; later calls fail.
+    pub fn close(&mut self) {
+        if let Some(mut t) = self.transport.take() {
+            t.shutdown();
+        }
+        if self.closed.is_none() {
+            self.closed = Some(Closed::ByCaller);
+        }
+    }
+
+    /// Sends a one-line command that expects 2xx.
+    fn simple(&mut self, command: &Command) -> Result<Reply, SmtpError> {
+        let reply = self.command(command)?;
+        if reply.is_positive_completion() {
+            Ok(reply)
+        } else {
+            Err(SmtpError::refused(command, reply))
+        }
+    }
+}
+
+/// Whether an I/O error comes from the TLS layer (a bad record, an alert).
+fn is_tls_error(e: &io::Error) -> bool {
+    #[cfg(feature = "tls")]
+    {
+        super::tls::rustls_error(e).is_some()
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = e;
+        false
+    }
+}
+
+/// A reply on one line for error messages: `454 TLS not available`.
+fn reply_line(reply: &Reply) -> String {
+    format!("{} {}", reply.code, reply.text().replace('\n', " "))
+}
+
+/// The client's state must be movable to another thread (a Python session is used from many).
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<Client>();
+};

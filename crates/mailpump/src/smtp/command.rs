@@ -1,1 +1,663 @@
-//! Placeholder: being written.
+//! SMTP commands (RFC 5321 §4.1) and their wire form.
+//!
+//! [`Command::write_to`] checks every argument before it writes a byte: no CR, LF, NUL, other C0
+//! control or DEL can reach the wire inside an argument, so caller data cannot end a command early
+//! and inject another (SMTP command injection; compare smtplib's bpo-43124 and aiosmtplib's
+//! GHSA-v3q9-hj7j-63hq).
+//!
+//! ```
+//! use mailpump::smtp::address::Address;
+//! use mailpump::smtp::command::{Command, MailParams};
+//!
+//! let mut out = Vec::new();
+//! let from = Address::parse("me@example.org").unwrap();
+//! let params = MailParams { size: Some(1024), ..MailParams::default() };
+//! Command::Mail { from, params }.write_to(&mut out).unwrap();
+//! assert_eq!(out, b"MAIL FROM:<me@example.org> SIZE=1024\r\n");
+//! assert!(Command::Ehlo("host\r\nQUIT".into()).write_to(&mut out).is_err());
+//! assert_eq!(out.len(), 38, "nothing more was written");
+//! ```
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::address::Address;
+use super::auth::Mechanism;
+pub use super::auth::Secret;
+use super::error::{ReplyKind, SmtpError};
+
+/// The ESMTP parameters of MAIL FROM.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailParams {
+    /// `SIZE=n` (RFC 1870 §3): the message size, when known and the server offers SIZE.
+    pub size: Option<u64>,
+    /// `BODY=8BITMIME` (RFC 6152 §3): the body has 8-bit data and the server offers 8BITMIME.
+    pub body_8bitmime: bool,
+    /// `SMTPUTF8` (RFC 6531 §3.4): the envelope or headers have UTF-8 and the server offers it.
+    pub smtputf8: bool,
+}
+
+/// A command the client sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `EHLO domain` (RFC 5321 §4.1.1.1): the client's name, a domain or an address literal.
+    Ehlo(String),
+    /// `HELO domain`, for servers that do not know EHLO.
+    Helo(String),
+    /// `STARTTLS` (RFC 3207).
+    StartTls,
+    /// `AUTH mechanism [initial-response]` (RFC 4954 §4).
+    Auth {
+        /// The mechanism.
+        mechanism: Mechanism,
+        /// The base64 initial response; an empty one is written `=`.
+        initial_response: Option<Secret>,
+    },
+    /// A base64 answer to a `334` challenge during AUTH.
+    AuthContinuation(Secret),
+    /// `MAIL FROM:<path> [params]`.
+    Mail {
+        /// The reverse-path; may be the null path.
+        from: Address,
+        /// ESMTP parameters.
+        params: MailParams,
+    },
+    /// `RCPT TO:<path>`.
+    Rcpt {
+        /// The forward-path; never the null path.
+        to: Address,
+    },
+    /// `DATA`.
+    Data,
+    /// `RSET`.
+    Rset,
+    /// `NOOP`.
+    Noop,
+    /// `QUIT`.
+    Quit,
+}
+
+impl Command {
+    /// The command's verb as written on the wire (`AUTH` for a continuation, which has none).
+    #[must_use]
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Self::Ehlo(_) => "EHLO",
+            Self::Helo(_) => "HELO",
+            Self::StartTls => "STARTTLS",
+            Self::Auth { .. } | Self::AuthContinuation(_) => "AUTH",
+            Self::Mail { .. } => "MAIL",
+            Self::Rcpt { .. } => "RCPT",
+            Self::Data => "DATA",
+            Self::Rset => "RSET",
+            Self::Noop => "NOOP",
+            Self::Quit => "QUIT",
+        }
+    }
+
+    /// The [`ReplyKind`] of an error reply to this command.
+    #[must_use]
+    pub fn reply_kind(&self) -> ReplyKind {
+        match self {
+            Self::Ehlo(_) | Self::Helo(_) => ReplyKind::Ehlo,
+            Self::Mail { .. } => ReplyKind::Sender,
+            Self::Rcpt { .. } => ReplyKind::Recipient,
+            Self::Data => ReplyKind::Data,
+            _ => ReplyKind::Other,
+        }
+    }
+
+    /// Checks every argument, then appends the command line with its CRLF to `out`. On error
+    /// nothing is appended.
+    pub fn write_to(&self, out: &mut Vec<u8>) -> Result<(), SmtpError> {
+        self.validate()?;
+        let start = out.len();
+        match self {
+            Self::Ehlo(domain) => push(out, &["EHLO ", domain]),
+            Self::Helo(domain) => push(out, &["HELO ", domain]),
+            Self::Auth {
+                mechanism,
+                initial_response,
+            } => {
+                push(out, &["AUTH ", mechanism.as_str()]);
+                if let Some(response) = initial_response {
+                    // RFC 4954 §4: a zero-length initial response is sent as a single "=".
+                    let response = if response.is_empty() {
+                        "="
+                    } else {
+                        response.expose()
+                    };
+                    push(out, &[" ", response]);
+                }
+            }
+            Self::AuthContinuation(response) => push(out, &[response.expose()]),
+            Self::Mail { from, params } => {
+                push(out, &["MAIL FROM:<", from.as_str(), ">"]);
+                if let Some(size) = params.size {
+                    push(out, &[" SIZE=", &size.to_string()]);
+                }
+                if params.body_8bitmime {
+                    push(out, &[" BODY=8BITMIME"]);
+                }
+                if params.smtputf8 {
+                    push(out, &[" SMTPUTF8"]);
+                }
+            }
+            Self::Rcpt { to } => push(out, &["RCPT TO:<", to.as_str(), ">"]),
+            Self::StartTls | Self::Data | Self::Rset | Self::Noop | Self::Quit => {
+                push(out, &[self.verb()]);
+            }
+        }
+        // Defence in depth: whatever the checks above missed, a line with a control character in
+        // it never leaves this function.
+        if out[start..].iter().any(|&b| is_forbidden(b)) {
+            out.truncate(start);
+            return Err(SmtpError::invalid_input(format!(
+                "the {} command contains a control character",
+                self.verb()
+            )));
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+
+    /// The command line as a transcript shows it, without CRLF: AUTH payloads are `<redacted>`,
+    /// and any control character in an argument is escaped so the line stays one line.
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Ehlo(domain) => format!("EHLO {}", escape(domain)),
+            Self::Helo(domain) => format!("HELO {}", escape(domain)),
+            Self::Auth {
+                mechanism,
+                initial_response: Some(_),
+            } => format!("AUTH {mechanism} <redacted>"),
+            Self::Auth {
+                mechanism,
+                initial_response: None,
+            } => format!("AUTH {mechanism}"),
+            Self::AuthContinuation(_) => "<redacted>".to_owned(),
+            Self::Mail { from, params } => {
+                let mut line = format!("MAIL FROM:{}", from.as_path());
+                if let Some(size) = params.size {
+                    let _ = write!(line, " SIZE={size}");
+                }
+                if params.body_8bitmime {
+                    line.push_str(" BODY=8BITMIME");
+                }
+                if params.smtputf8 {
+                    line.push_str(" SMTPUTF8");
+                }
+                line
+            }
+            Self::Rcpt { to } => format!("RCPT TO:{}", to.as_path()),
+            Self::StartTls | Self::Data | Self::Rset | Self::Noop | Self::Quit => {
+                self.verb().to_owned()
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), SmtpError> {
+        match self {
+            Self::Ehlo(domain) | Self::Helo(domain) => check_client_domain(self.verb(), domain),
+            Self::Auth {
+                initial_response: Some(secret),
+                ..
+            }
+            | Self::AuthContinuation(secret) => {
+                // The message names the problem, never the value.
+                if secret
+                    .expose()
+                    .bytes()
+                    .any(|b| is_forbidden(b) || b == b' ')
+                {
+                    Err(SmtpError::invalid_input(
+                        "an AUTH response contains a space or a control character",
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Self::Mail { from, params } => {
+                // RFC 6531 §3.4: a UTF-8 address needs the SMTPUTF8 parameter.
+                if from.needs_smtputf8() && !params.smtputf8 {
+                    return Err(SmtpError::invalid_input(format!(
+                        "the sender {from} has non-ASCII characters, which need SMTPUTF8"
+                    )));
+                }
+                Ok(())
+            }
+            Self::Rcpt { to } if to.is_null() => Err(SmtpError::invalid_input(
+                "the null path <> is only valid as a sender (MAIL FROM), not as a recipient",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn push(out: &mut Vec<u8>, parts: &[&str]) {
+    for part in parts {
+        out.extend_from_slice(part.as_bytes());
+    }
+}
+
+/// CR, LF, NUL and the other C0 controls (TAB included), and DEL.
+fn is_forbidden(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// The EHLO/HELO argument: a domain name (RFC 5321 §4.1.2 `Domain`, ASCII letters, digits and
+/// hyphens in labels of at most 63 octets, at most 255 in all) or an address literal (§4.1.3:
+/// `[192.0.2.1]`, `[IPv6:2001:db8::1]`, or `[tag:content]`). The name is sent before any extension
+/// is negotiated, so it must be ASCII.
+fn check_client_domain(verb: &str, domain: &str) -> Result<(), SmtpError> {
+    let valid = if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        is_address_literal(literal)
+    } else {
+        is_domain_name(domain)
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(SmtpError::invalid_input(format!(
+            "the {verb} name {domain:?} is not a valid domain name or address literal \
+             (use the host's fully qualified name, or an address like [192.0.2.1])"
+        )))
+    }
+}
+
+fn is_address_literal(literal: &str) -> bool {
+    if literal.parse::<Ipv4Addr>().is_ok() {
+        return true;
+    }
+    let Some((tag, content)) = literal.split_once(':') else {
+        return false;
+    };
+    if tag.eq_ignore_ascii_case("IPv6") {
+        return content.parse::<Ipv6Addr>().is_ok();
+    }
+    // General-address-literal: Standardized-tag ":" 1*dcontent (printable ASCII except [ \ ]).
+    is_domain_label(tag)
+        && !content.is_empty()
+        && content
+            .bytes()
+            .all(|b| (33..=126).contains(&b) && !matches!(b, b'[' | b'\\' | b']'))
+}
+
+fn is_domain_name(domain: &str) -> bool {
+    !domain.is_empty() && domain.len() <= 255 && domain.split('.').all(is_domain_label)
+}
+
+/// `Let-dig [Ldh-str]`, at most 63 octets (RFC 1035 §2.3.4).
+fn is_domain_label(label: &str) -> bool {
+    let bytes = label.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> Address {
+        Address::parse(s).unwrap()
+    }
+
+    fn wire(command: &Command) -> String {
+        let mut out = Vec::new();
+        command
+            .write_to(&mut out)
+            .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Each command is written as expected, and its transcript line is the wire line except for
+    /// AUTH payloads.
+    fn check_wire(cases: &[(Command, &str)]) {
+        for (command, expected) in cases {
+            assert_eq!(wire(command), *expected);
+            let secret = matches!(
+                command,
+                Command::Auth {
+                    initial_response: Some(_),
+                    ..
+                } | Command::AuthContinuation(_)
+            );
+            if !secret {
+                assert_eq!(format!("{}\r\n", command.redacted()), *expected);
+            }
+        }
+    }
+
+    #[test]
+    fn wire_forms() {
+        check_wire(&[
+            (
+                Command::Ehlo("client.example.org".into()),
+                "EHLO client.example.org\r\n",
+            ),
+            (Command::Ehlo("localhost".into()), "EHLO localhost\r\n"),
+            (Command::Ehlo("[192.0.2.1]".into()), "EHLO [192.0.2.1]\r\n"),
+            (Command::Ehlo("[IPv6:::1]".into()), "EHLO [IPv6:::1]\r\n"),
+            (Command::Helo("x-1.example".into()), "HELO x-1.example\r\n"),
+            (Command::StartTls, "STARTTLS\r\n"),
+            (
+                Command::Auth {
+                    mechanism: Mechanism::Login,
+                    initial_response: None,
+                },
+                "AUTH LOGIN\r\n",
+            ),
+            (
+                Command::Auth {
+                    mechanism: Mechanism::Plain,
+                    initial_response: Some("AHVAcA==".into()),
+                },
+                "AUTH PLAIN AHVAcA==\r\n",
+            ),
+            // RFC 4954 §4: an empty initial response is "=".
+            (
+                Command::Auth {
+                    mechanism: Mechanism::XOAuth2,
+                    initial_response: Some("".into()),
+                },
+                "AUTH XOAUTH2 =\r\n",
+            ),
+            (Command::AuthContinuation("dGlt".into()), "dGlt\r\n"),
+            (Command::AuthContinuation(Secret::default()), "\r\n"),
+            (
+                Command::Rcpt {
+                    to: addr("\"x y\"@example.org"),
+                },
+                "RCPT TO:<\"x y\"@example.org>\r\n",
+            ),
+            (Command::Data, "DATA\r\n"),
+            (Command::Rset, "RSET\r\n"),
+            (Command::Noop, "NOOP\r\n"),
+            (Command::Quit, "QUIT\r\n"),
+        ]);
+        // Appends after what is already there.
+        let mut out = b"NOOP\r\n".to_vec();
+        Command::Quit.write_to(&mut out).unwrap();
+        assert_eq!(out, b"NOOP\r\nQUIT\r\n");
+    }
+
+    #[test]
+    fn mail_parameters() {
+        let mail = |from: &str, params| Command::Mail {
+            from: addr(from),
+            params,
+        };
+        let none = MailParams::default();
+        let size0 = MailParams {
+            size: Some(0),
+            ..none
+        };
+        let utf8 = MailParams {
+            smtputf8: true,
+            ..none
+        };
+        let all = MailParams {
+            size: Some(12345),
+            body_8bitmime: true,
+            smtputf8: true,
+        };
+        check_wire(&[
+            (
+                mail("Me <me@example.org>", none),
+                "MAIL FROM:<me@example.org>\r\n",
+            ),
+            (mail("<>", none), "MAIL FROM:<>\r\n"),
+            (
+                mail("me@example.org", size0),
+                "MAIL FROM:<me@example.org> SIZE=0\r\n",
+            ),
+            (mail("a@b", utf8), "MAIL FROM:<a@b> SMTPUTF8\r\n"),
+            (
+                mail("josé@exemplo.br", all),
+                "MAIL FROM:<josé@exemplo.br> SIZE=12345 BODY=8BITMIME SMTPUTF8\r\n",
+            ),
+        ]);
+    }
+
+    /// Every hostile string, applied to every argument that can carry one, is refused and leaves
+    /// `out` as it was.
+    #[test]
+    fn injection_is_refused_before_any_byte() {
+        let mut hostile: Vec<String> = [
+            "\r",
+            "\n",
+            "\r\n",
+            "\r\nRCPT TO:<evil@example.net>",
+            "\r\n.\r\n",
+            "\0",
+        ]
+        .iter()
+        .map(|s| format!("ok{s}tail"))
+        .collect();
+        for c in (0u8..0x20).chain([0x7f]) {
+            hostile.push(format!("ab{}cd", char::from(c)));
+            hostile.push(format!("{}", char::from(c)));
+        }
+        let mut tried = 0;
+        for h in &hostile {
+            let commands = [
+                Command::Ehlo(h.clone()),
+                Command::Ehlo(format!("client.example{h}")),
+                Command::Helo(h.clone()),
+                Command::Auth {
+                    mechanism: Mechanism::Plain,
+                    initial_response: Some(h.as_str().into()),
+                },
+                Command::Auth {
+                    mechanism: Mechanism::XOAuth2,
+                    initial_response: Some(h.as_str().into()),
+                },
+                Command::AuthContinuation(h.as_str().into()),
+            ];
+            for command in &commands {
+                let mut out = b"prior".to_vec();
+                let result = command.write_to(&mut out);
+                assert!(
+                    matches!(result, Err(SmtpError::InvalidInput(_))),
+                    "{command:?} was written"
+                );
+                assert_eq!(out, b"prior", "{command:?} wrote bytes");
+                tried += 1;
+            }
+            // Addresses with it cannot even be made, so no MAIL or RCPT can carry it.
+            for form in [
+                format!("a{h}@b"),
+                format!("a@b{h}"),
+                format!("<a@b>{h}"),
+                format!("N{h} <a@b>"),
+            ] {
+                assert!(Address::parse(&form).is_err(), "{form:?}");
+            }
+        }
+        assert_eq!(tried, hostile.len() * 6);
+    }
+
+    #[test]
+    fn client_names() {
+        let good = [
+            "localhost",
+            "mail.example.com",
+            "a",
+            "x1-2.example",
+            "123.example",
+            "[127.0.0.1]",
+            "[IPv6:2001:db8::1]",
+            "[ipv6:::1]",
+            "[x-tag:content]",
+        ];
+        let longest = ["a"; 128].join(".");
+        let longest_label = "a".repeat(63);
+        for name in good
+            .iter()
+            .copied()
+            .chain([longest.as_str(), &longest_label])
+        {
+            assert!(
+                Command::Ehlo(name.into()).write_to(&mut Vec::new()).is_ok(),
+                "{name:?}"
+            );
+        }
+        let long_label = "a".repeat(64);
+        let long_name = ["a"; 129].join(".");
+        let bad = [
+            "",
+            " ",
+            "a b",
+            "a..b",
+            ".a",
+            "a.",
+            "-a",
+            "a-",
+            "a_b",
+            "exämple.com",
+            "[]",
+            "[127.0.0.1",
+            "[300.0.0.1]",
+            "[IPv6:nonsense]",
+            "[::1]",
+            "[tag:]",
+            "[tag:a b]",
+            "a@b",
+            &long_label,
+            &long_name,
+        ];
+        for name in bad {
+            let mut out = Vec::new();
+            let error = Command::Helo(name.into()).write_to(&mut out).unwrap_err();
+            assert!(
+                error.to_string().contains("not a valid domain name"),
+                "{name:?}: {error}"
+            );
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn mail_and_rcpt_rules() {
+        // RFC 6531 §3.4: a UTF-8 sender needs SMTPUTF8.
+        let mail = Command::Mail {
+            from: addr("josé@exemplo.br"),
+            params: MailParams::default(),
+        };
+        let mut out = Vec::new();
+        assert!(
+            mail.write_to(&mut out)
+                .unwrap_err()
+                .to_string()
+                .contains("SMTPUTF8")
+        );
+        assert!(out.is_empty());
+        // RFC 5321 §4.1.1.3: the null path is not a forward-path.
+        let rcpt = Command::Rcpt {
+            to: Address::null(),
+        };
+        assert!(
+            rcpt.write_to(&mut out)
+                .unwrap_err()
+                .to_string()
+                .contains("only valid as a sender")
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let secret = "dGltAHRpbQB0YW5zdGFhZnRhbnN0YWFm";
+        let commands = [
+            Command::Auth {
+                mechanism: Mechanism::Plain,
+                initial_response: Some(secret.into()),
+            },
+            Command::AuthContinuation(secret.into()),
+            // Even a refused one: the error names the problem, not the value.
+            Command::AuthContinuation(format!("{secret}\r\n").into()),
+        ];
+        for command in &commands {
+            assert!(!command.redacted().contains(secret));
+            assert!(command.redacted().contains("<redacted>"));
+            assert!(!format!("{command:?}").contains(secret));
+            if let Err(e) = command.write_to(&mut Vec::new()) {
+                assert!(!e.to_string().contains(secret) && !format!("{e:?}").contains(secret));
+            }
+        }
+        assert_eq!(commands[0].redacted(), "AUTH PLAIN <redacted>");
+        assert_eq!(commands[1].redacted(), "<redacted>");
+        // The transcript stays one line even for a refused argument.
+        assert_eq!(Command::Ehlo("a\r\nb".into()).redacted(), "EHLO a\\r\\nb");
+    }
+
+    #[test]
+    fn verbs_and_kinds() {
+        let mail = Command::Mail {
+            from: Address::null(),
+            params: MailParams::default(),
+        };
+        let rcpt = Command::Rcpt { to: addr("a@b") };
+        let cases = [
+            (Command::Ehlo("x".into()), "EHLO", ReplyKind::Ehlo),
+            (Command::Helo("x".into()), "HELO", ReplyKind::Ehlo),
+            (mail, "MAIL", ReplyKind::Sender),
+            (rcpt, "RCPT", ReplyKind::Recipient),
+            (Command::Data, "DATA", ReplyKind::Data),
+            (Command::StartTls, "STARTTLS", ReplyKind::Other),
+            (
+                Command::AuthContinuation(Secret::default()),
+                "AUTH",
+                ReplyKind::Other,
+            ),
+            (Command::Quit, "QUIT", ReplyKind::Other),
+        ];
+        for (command, verb, kind) in cases {
+            assert_eq!((command.verb(), command.reply_kind()), (verb, kind));
+        }
+    }
+
+    proptest::proptest! {
+        /// Any argument either gives exactly one line, ended by the only CRLF, or an error with
+        /// nothing written.
+        #[test]
+        fn one_line_or_nothing(arg in "(\\PC|[ \r\n\t\0\x01\x7f.:\\[\\]-]){0,24}") {
+            let commands = [
+                Command::Ehlo(arg.clone()),
+                Command::Helo(arg.clone()),
+                Command::Auth { mechanism: Mechanism::Plain, initial_response: Some(arg.as_str().into()) },
+                Command::AuthContinuation(arg.as_str().into()),
+            ];
+            for command in &commands {
+                let mut out = b"x".to_vec();
+                if command.write_to(&mut out).is_ok() {
+                    let line = &out[1..];
+                    proptest::prop_assert!(line.ends_with(b"\r\n"));
+                    let body = &line[..line.len() - 2];
+                    proptest::prop_assert!(!body.iter().any(|&b| is_forbidden(b)), "{:?}", out);
+                } else {
+                    proptest::prop_assert_eq!(&out, b"x");
+                }
+                proptest::prop_assert!(!command.redacted().contains(['\r', '\n']));
+            }
+        }
+    }
+}

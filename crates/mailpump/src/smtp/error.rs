@@ -1,1 +1,635 @@
-//! Placeholder: being written.
+//! The SMTP client's error type.
+//!
+//! [`SmtpError`] says what went wrong in terms a caller can act on, and carries the data (the
+//! reply, the command in its redacted form, the recipients refused) for programs that decide by
+//! themselves. No message ever contains a password, a token or an AUTH payload: commands are kept
+//! in their redacted form, and credentials are only held in [`crate::smtp::auth::Secret`]s.
+
+use std::fmt;
+use std::io;
+
+use super::command::Command;
+use super::reply::{Reply, ReplyError};
+use crate::{BoxError, MessageError};
+
+/// Which step of the dialogue a refused reply answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReplyKind {
+    /// The server's greeting after connecting (RFC 5321 §4.3.1).
+    Greeting,
+    /// EHLO or HELO.
+    Ehlo,
+    /// MAIL FROM: the sender was refused.
+    Sender,
+    /// RCPT TO: a recipient was refused.
+    Recipient,
+    /// DATA, or the end of the message data.
+    Data,
+    /// Anything else (STARTTLS, RSET, NOOP, QUIT).
+    Other,
+}
+
+/// Everything that can go wrong while talking SMTP.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SmtpError {
+    /// The connection could not be made, or the peer refused, reset or closed it.
+    Connect {
+        /// The host name or address the client was talking to.
+        server: String,
+        /// The port.
+        port: u16,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// An operation did not finish within the timeout; the connection has been given up.
+    Timeout {
+        /// What the client was waiting for ("the greeting", "the reply to DATA", ...).
+        during: String,
+    },
+    /// The TLS handshake or the TLS policy failed (untrusted certificate, STARTTLS required but not
+    /// offered or refused, ...).
+    Tls(String),
+    /// Authentication failed or could not be attempted.
+    Auth {
+        /// The server's reply, when the server refused.
+        reply: Option<Reply>,
+        /// What happened, without any credential.
+        reason: String,
+    },
+    /// The server broke the protocol: an unparseable reply, data where none belongs, plaintext
+    /// injected after STARTTLS.
+    Protocol(String),
+    /// The server answered a command with an error reply.
+    Reply {
+        /// The command, in its redacted form (see [`crate::smtp::command::Command::redacted`]).
+        command: String,
+        /// The reply.
+        reply: Reply,
+        /// Which step it was.
+        kind: ReplyKind,
+    },
+    /// The server refused every recipient; no message data was sent.
+    RecipientsRefused {
+        /// Each refused address with the server's reply.
+        refused: Vec<(String, Reply)>,
+    },
+    /// The message is larger than the limit the server announced with SIZE (RFC 1870).
+    SizeExceeded {
+        /// The message size, in octets.
+        size: u64,
+        /// The server's limit, in octets.
+        limit: u64,
+    },
+    /// An argument was refused before any byte was written (a control character in an address, an
+    /// invalid EHLO domain, ...).
+    InvalidInput(String),
+    /// The message source failed; the message was not completed.
+    Source(BoxError),
+    /// The message could not be encoded.
+    Message(MessageError),
+    /// Another I/O error.
+    Io(io::Error),
+}
+
+impl SmtpError {
+    /// An [`SmtpError::Timeout`] while waiting for `during`.
+    pub fn timeout(during: impl Into<String>) -> Self {
+        Self::Timeout {
+            during: during.into(),
+        }
+    }
+
+    /// An [`SmtpError::InvalidInput`] saying `reason`.
+    pub fn invalid_input(reason: impl Into<String>) -> Self {
+        Self::InvalidInput(reason.into())
+    }
+
+    /// An [`SmtpError::Reply`] for `reply` to `command`, with the command in its redacted form and
+    /// the kind it implies.
+    #[must_use]
+    pub fn refused(command: &Command, reply: Reply) -> Self {
+        Self::Reply {
+            command: command.redacted(),
+            reply,
+            kind: command.reply_kind(),
+        }
+    }
+
+    /// An [`SmtpError::Reply`] for a greeting other than 220 (RFC 5321 §4.3.1: typically 554).
+    #[must_use]
+    pub fn greeting_refused(reply: Reply) -> Self {
+        Self::Reply {
+            command: String::new(),
+            reply,
+            kind: ReplyKind::Greeting,
+        }
+    }
+
+    /// An [`SmtpError::Protocol`] for an unparseable reply.
+    #[must_use]
+    pub fn malformed_reply(error: ReplyError) -> Self {
+        Self::Protocol(error.to_string())
+    }
+
+    /// True when trying again later may succeed: a 4xx reply (RFC 5321 §4.2.1, "transient negative
+    /// completion"), some recipient refused with 4xx, or a connection that failed or timed out.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Reply { reply, .. }
+            | Self::Auth {
+                reply: Some(reply), ..
+            } => reply.is_transient(),
+            Self::RecipientsRefused { refused } => refused.iter().any(|(_, r)| r.is_transient()),
+            Self::Connect { .. } | Self::Timeout { .. } | Self::Io(_) => true,
+            _ => false,
+        }
+    }
+
+    /// True when trying again unchanged will fail again: a 5xx reply, every recipient refused with
+    /// 5xx, a message over the server's size limit, or an argument refused before sending.
+    #[must_use]
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Reply { reply, .. }
+            | Self::Auth {
+                reply: Some(reply), ..
+            } => reply.is_permanent(),
+            Self::RecipientsRefused { refused } => {
+                !refused.is_empty() && refused.iter().all(|(_, r)| r.is_permanent())
+            }
+            Self::SizeExceeded { .. } | Self::InvalidInput(_) | Self::Message(_) => true,
+            _ => false,
+        }
+    }
+
+    /// True when an operation ran out of time.
+    #[must_use]
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Self::Timeout { .. } => true,
+            Self::Connect { source: e, .. } | Self::Io(e) => {
+                matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                )
+            }
+            _ => false,
+        }
+    }
+
+    /// The server's reply behind the error, if there is one (the first refused recipient's for
+    /// [`SmtpError::RecipientsRefused`]).
+    #[must_use]
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Self::Reply { reply, .. }
+            | Self::Auth {
+                reply: Some(reply), ..
+            } => Some(reply),
+            Self::RecipientsRefused { refused } => refused.first().map(|(_, r)| r),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SmtpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connect {
+                server,
+                port,
+                source,
+            } => {
+                // An IPv6 address needs brackets before its port.
+                let host = if server.contains(':') {
+                    format!("[{server}]:{port}")
+                } else {
+                    format!("{server}:{port}")
+                };
+                if never_connected(source.kind()) {
+                    write!(
+                        f,
+                        "could not connect to {host}: {source} (check the server name, the port \
+                         and that the server is running)"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the connection to {host} was lost (reset or closed by the server): \
+                         {source}; nothing more was sent (try again later)"
+                    )
+                }
+            }
+            Self::Timeout { during } => write!(
+                f,
+                "timed out waiting for {during}; the connection was closed \
+                 (the server may be overloaded: try again later or raise the timeout)"
+            ),
+            Self::Tls(reason) => write!(f, "TLS failed: {reason}"),
+            Self::Auth {
+                reply: Some(reply),
+                reason,
+            } => {
+                write!(
+                    f,
+                    "authentication failed: {reason}; the server said: {reply}"
+                )
+            }
+            Self::Auth {
+                reply: None,
+                reason,
+            } => write!(f, "authentication failed: {reason}"),
+            Self::Protocol(reason) => write!(
+                f,
+                "SMTP protocol error: {reason}; the connection was closed because it can no longer \
+                 be trusted"
+            ),
+            Self::Reply {
+                command,
+                reply,
+                kind,
+            } => {
+                let what = match kind {
+                    ReplyKind::Greeting => "the server refused the connection".to_owned(),
+                    ReplyKind::Ehlo => format!("the server refused the greeting {command}"),
+                    ReplyKind::Sender => format!("the server refused the sender ({command})"),
+                    ReplyKind::Recipient => format!("the server refused the recipient ({command})"),
+                    ReplyKind::Data => "the server refused the message data".to_owned(),
+                    ReplyKind::Other => format!("the server refused {command}"),
+                };
+                let advice = if reply.is_transient() {
+                    "a temporary failure: try again later"
+                } else {
+                    "a permanent failure: do not retry unchanged"
+                };
+                write!(f, "{what}: {reply} ({advice})")
+            }
+            Self::RecipientsRefused { refused } => {
+                write!(
+                    f,
+                    "the server refused every recipient, so nothing was sent:"
+                )?;
+                for (i, (address, reply)) in refused.iter().enumerate() {
+                    let sep = if i == 0 { " " } else { "; " };
+                    write!(f, "{sep}{address}: {reply}")?;
+                }
+                Ok(())
+            }
+            Self::SizeExceeded { size, limit } => write!(
+                f,
+                "the message is {size} octets but the server accepts at most {limit} \
+                 (RFC 1870 SIZE); nothing was sent: make the message smaller"
+            ),
+            Self::InvalidInput(reason) => write!(f, "invalid argument, nothing was sent: {reason}"),
+            Self::Source(e) => write!(
+                f,
+                "the message source failed, so the message was abandoned and the connection \
+                 closed without ending the data: {e}"
+            ),
+            Self::Message(e) => write!(f, "the message cannot be encoded: {e}"),
+            Self::Io(e) => write!(f, "I/O error: {e}"),
+        }
+    }
+}
+
+/// Whether an I/O error means the connection was never made, as opposed to lost on the way.
+fn never_connected(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::NotFound
+            | io::ErrorKind::AddrNotAvailable
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::InvalidInput
+    )
+}
+
+impl std::error::Error for SmtpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Connect { source, .. } => Some(source),
+            Self::Source(e) => Some(e.as_ref()),
+            Self::Message(e) => Some(e),
+            Self::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<MessageError> for SmtpError {
+    fn from(e: MessageError) -> Self {
+        Self::Message(e)
+    }
+}
+
+impl From<crate::Error> for SmtpError {
+    fn from(e: crate::Error) -> Self {
+        match e {
+            crate::Error::Message(e) => Self::Message(e),
+            crate::Error::Source(e) => Self::Source(e),
+        }
+    }
+}
+
+impl From<ReplyError> for SmtpError {
+    fn from(e: ReplyError) -> Self {
+        Self::malformed_reply(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::smtp::auth::Mechanism;
+
+    fn reply(code: u16, text: &str) -> Reply {
+        Reply::new(code, vec![text.to_owned()])
+    }
+
+    fn refused(kind: ReplyKind, code: u16) -> SmtpError {
+        SmtpError::Reply {
+            command: "RCPT TO:<a@b>".into(),
+            reply: reply(code, "x"),
+            kind,
+        }
+    }
+
+    #[test]
+    #[allow(clippy::too_many_lines)] // A table with one row per case.
+    fn predicates() {
+        let io = |kind| io::Error::new(kind, "boom");
+        let connect = |kind| SmtpError::Connect {
+            server: "mx".into(),
+            port: 25,
+            source: io(kind),
+        };
+        let rcpts = |codes: &[u16]| SmtpError::RecipientsRefused {
+            refused: codes
+                .iter()
+                .map(|&c| (format!("r{c}@x"), reply(c, "no")))
+                .collect(),
+        };
+        // (error, transient, permanent, timeout, has a reply)
+        let cases = [
+            (refused(ReplyKind::Recipient, 450), true, false, false, true),
+            (refused(ReplyKind::Sender, 550), false, true, false, true),
+            (refused(ReplyKind::Greeting, 421), true, false, false, true),
+            (
+                SmtpError::Auth {
+                    reply: Some(reply(454, "4.7.0 later")),
+                    reason: "r".into(),
+                },
+                true,
+                false,
+                false,
+                true,
+            ),
+            (
+                SmtpError::Auth {
+                    reply: Some(reply(535, "5.7.8 bad")),
+                    reason: "r".into(),
+                },
+                false,
+                true,
+                false,
+                true,
+            ),
+            (
+                SmtpError::Auth {
+                    reply: None,
+                    reason: "no mechanism".into(),
+                },
+                false,
+                false,
+                false,
+                false,
+            ),
+            (rcpts(&[550, 553]), false, true, false, true),
+            (rcpts(&[550, 451]), true, false, false, true),
+            (rcpts(&[]), false, false, false, false),
+            (
+                connect(io::ErrorKind::ConnectionRefused),
+                true,
+                false,
+                false,
+                false,
+            ),
+            (connect(io::ErrorKind::TimedOut), true, false, true, false),
+            (SmtpError::timeout("the greeting"), true, false, true, false),
+            (
+                SmtpError::Io(io(io::ErrorKind::WouldBlock)),
+                true,
+                false,
+                true,
+                false,
+            ),
+            (
+                SmtpError::Io(io(io::ErrorKind::UnexpectedEof)),
+                true,
+                false,
+                false,
+                false,
+            ),
+            (
+                SmtpError::Tls("untrusted certificate".into()),
+                false,
+                false,
+                false,
+                false,
+            ),
+            (
+                SmtpError::Protocol("garbage".into()),
+                false,
+                false,
+                false,
+                false,
+            ),
+            (
+                SmtpError::SizeExceeded { size: 10, limit: 5 },
+                false,
+                true,
+                false,
+                false,
+            ),
+            (SmtpError::invalid_input("bad"), false, true, false, false),
+            (
+                SmtpError::Message(MessageError::in_part("message", "bad")),
+                false,
+                true,
+                false,
+                false,
+            ),
+            (SmtpError::Source("disk".into()), false, false, false, false),
+        ];
+        for (error, transient, permanent, timeout, has_reply) in &cases {
+            let got = (
+                error.is_transient(),
+                error.is_permanent(),
+                error.is_timeout(),
+                error.reply().is_some(),
+            );
+            assert_eq!(
+                got,
+                (*transient, *permanent, *timeout, *has_reply),
+                "{error:?}"
+            );
+        }
+        assert_eq!(rcpts(&[550, 451]).reply().unwrap().code, 550);
+    }
+
+    #[test]
+    fn messages_say_what_happened_and_what_to_do() {
+        let cases = [
+            (
+                refused(ReplyKind::Recipient, 550),
+                "the server refused the recipient (RCPT TO:<a@b>): 550 x",
+            ),
+            (refused(ReplyKind::Recipient, 451), "try again later"),
+            (
+                refused(ReplyKind::Sender, 553),
+                "the server refused the sender",
+            ),
+            (
+                refused(ReplyKind::Greeting, 554),
+                "the server refused the connection: 554 x",
+            ),
+            (
+                refused(ReplyKind::Data, 552),
+                "the server refused the message data",
+            ),
+            (refused(ReplyKind::Ehlo, 501), "refused the greeting RCPT"),
+            (refused(ReplyKind::Other, 502), "do not retry unchanged"),
+            (
+                SmtpError::Connect {
+                    server: "mx.example".into(),
+                    port: 587,
+                    source: io::ErrorKind::ConnectionRefused.into(),
+                },
+                "could not connect to mx.example:587",
+            ),
+            (
+                SmtpError::Connect {
+                    server: "::1".into(),
+                    port: 25,
+                    source: io::ErrorKind::UnexpectedEof.into(),
+                },
+                "the connection to [::1]:25 was lost (reset or closed by the server)",
+            ),
+            (
+                SmtpError::timeout("the reply to DATA"),
+                "timed out waiting for the reply to DATA",
+            ),
+            (
+                SmtpError::SizeExceeded {
+                    size: 2000,
+                    limit: 1000,
+                },
+                "the message is 2000 octets but the server accepts at most 1000",
+            ),
+            (
+                SmtpError::RecipientsRefused {
+                    refused: vec![
+                        ("a@x".into(), reply(550, "no")),
+                        ("b@x".into(), reply(551, "gone")),
+                    ],
+                },
+                "every recipient, so nothing was sent: a@x: 550 no; b@x: 551 gone",
+            ),
+            (
+                SmtpError::malformed_reply(ReplyError::LineTooLong),
+                "SMTP protocol error: malformed SMTP reply",
+            ),
+            (
+                SmtpError::Source("disk on fire".into()),
+                "without ending the data: disk on fire",
+            ),
+            (
+                SmtpError::invalid_input("bad address"),
+                "nothing was sent: bad address",
+            ),
+            (
+                SmtpError::Tls("certificate not trusted".into()),
+                "TLS failed: certificate not trusted",
+            ),
+        ];
+        for (error, expected) in &cases {
+            let shown = error.to_string();
+            assert!(shown.contains(expected), "{shown:?} lacks {expected:?}");
+        }
+    }
+
+    #[test]
+    fn no_credential_reaches_a_message() {
+        let payload = "AHRpbQB0YW5zdGFhZnRhbnN0YWFm";
+        let command = Command::Auth {
+            mechanism: Mechanism::Plain,
+            initial_response: Some(payload.into()),
+        };
+        let error = SmtpError::refused(
+            &command,
+            reply(535, "5.7.8 Authentication credentials invalid"),
+        );
+        for shown in [error.to_string(), format!("{error:?}")] {
+            assert!(!shown.contains(payload), "{shown}");
+            assert!(shown.contains("AUTH PLAIN <redacted>"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn constructors() {
+        let rcpt = Command::Rcpt {
+            to: "a@b".parse().unwrap(),
+        };
+        let SmtpError::Reply {
+            command,
+            reply: r,
+            kind,
+        } = SmtpError::refused(&rcpt, reply(550, "no"))
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (command.as_str(), r.code, kind),
+            ("RCPT TO:<a@b>", 550, ReplyKind::Recipient)
+        );
+        let greeting = SmtpError::greeting_refused(reply(554, "go away"));
+        assert_eq!(
+            greeting.to_string(),
+            "the server refused the connection: 554 go away (a permanent failure: do not retry unchanged)"
+        );
+    }
+
+    #[test]
+    fn sources_are_chained() {
+        let error = SmtpError::from(crate::Error::Source("the file vanished".into()));
+        assert!(matches!(error, SmtpError::Source(_)));
+        assert_eq!(error.source().unwrap().to_string(), "the file vanished");
+        let message = MessageError::in_header("message", "Subject", "contains CR");
+        let error = SmtpError::from(crate::Error::Message(message.clone()));
+        assert_eq!(error.source().unwrap().to_string(), message.to_string());
+        assert!(matches!(SmtpError::from(message), SmtpError::Message(_)));
+        let error = SmtpError::Connect {
+            server: "h".into(),
+            port: 25,
+            source: io::ErrorKind::ConnectionReset.into(),
+        };
+        let io = error.source().unwrap().downcast_ref::<io::Error>().unwrap();
+        assert_eq!(io.kind(), io::ErrorKind::ConnectionReset);
+        assert!(SmtpError::from(ReplyError::Code).source().is_none());
+        assert!(matches!(
+            SmtpError::from(ReplyError::BareCr),
+            SmtpError::Protocol(_)
+        ));
+    }
+
+    #[test]
+    fn errors_cross_threads() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<SmtpError>();
+    }
+}

@@ -1,1 +1,152 @@
-//! Placeholder: being written.
+//! Transports: the byte streams an SMTP client talks over.
+//!
+//! The client never touches a socket directly: it drives a [`Transport`], so the same dialogue runs
+//! over plain TCP ([`TcpTransport`]), over TLS wrapped around any transport
+//! ([`crate::smtp::tls::TlsTransport`]), or over a stream the caller supplies (the Python bindings
+//! adapt a `create()` socket factory to this trait).
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// A bidirectional byte stream with per-operation timeouts.
+///
+/// Every read and write must give up with an [`io::ErrorKind::TimedOut`] or
+/// [`io::ErrorKind::WouldBlock`] error once the timeout set by [`Transport::set_timeout`] has
+/// passed without progress (`LuaSocket`'s blocking `'b'` timeout mode: a limit per I/O call).
+pub trait Transport: Read + Write + Send {
+    /// Sets the limit for each later read and write; `None` blocks without limit.
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Closes the stream in both directions, ignoring errors: the client calls it when it gives up
+    /// on a connection it can no longer trust.
+    fn shutdown(&mut self);
+
+    /// Whether the peer is on this machine. Credentials may cross an unencrypted connection only
+    /// to a loopback peer (unless the caller explicitly allows it).
+    fn peer_is_loopback(&self) -> bool;
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        (**self).set_timeout(timeout)
+    }
+
+    fn shutdown(&mut self) {
+        (**self).shutdown();
+    }
+
+    fn peer_is_loopback(&self) -> bool {
+        (**self).peer_is_loopback()
+    }
+}
+
+/// A TCP connection with Nagle's algorithm off and read and write timeouts.
+#[derive(Debug)]
+pub struct TcpTransport {
+    stream: TcpStream,
+    peer: SocketAddr,
+}
+
+impl TcpTransport {
+    /// Connects to `host:port`, trying every address the name resolves to in turn, each attempt
+    /// bounded by `timeout`, which also becomes the read and write timeout. Returns the last
+    /// attempt's error when none succeeds.
+    ///
+    /// Name resolution itself uses the system resolver, which has its own limits.
+    pub fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<Self> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the timeout must be greater than zero",
+            ));
+        }
+        // A bracketed IPv6 literal ("[::1]") is accepted as written in URLs.
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let mut last = None;
+        for addr in (host, port).to_socket_addrs()? {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(stream) => {
+                    let mut transport = Self::from_stream(stream)?;
+                    transport.set_timeout(Some(timeout))?;
+                    return Ok(transport);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{host} resolves to no address"),
+            )
+        }))
+    }
+
+    /// Wraps a connected stream (turning Nagle's algorithm off: the client writes whole commands
+    /// and large body blocks, and must not wait 40 ms for an ACK before the end-of-data mark).
+    pub fn from_stream(stream: TcpStream) -> io::Result<Self> {
+        stream.set_nodelay(true)?;
+        let peer = stream.peer_addr()?;
+        Ok(Self { stream, peer })
+    }
+
+    /// The address of the peer.
+    #[must_use]
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+}
+
+impl Read for TcpTransport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.read(buf)
+    }
+}
+
+impl Write for TcpTransport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.stream.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl Transport for TcpTransport {
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        // std refuses a zero duration; the smallest positive one is the closest meaning.
+        let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
+        self.stream.set_read_timeout(timeout)?;
+        self.stream.set_write_timeout(timeout)
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    fn peer_is_loopback(&self) -> bool {
+        match self.peer {
+            SocketAddr::V4(a) => a.ip().is_loopback(),
+            SocketAddr::V6(a) => {
+                a.ip().is_loopback() || a.ip().to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        }
+    }
+}
+
+/// Whether an I/O error means that a timeout expired (the two kinds platforms use for it).
+#[must_use]
+pub fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}

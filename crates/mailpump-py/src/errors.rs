@@ -1,0 +1,297 @@
+//! The one place where core errors become Python exceptions.
+//!
+//! The exception classes live in `mailpump/errors.py` (so that users can subclass and pickle them
+//! like any Python exception); each is imported once and cached. A Python exception raised by a
+//! source or filter travels through the core as a [`PythonError`] and comes back out as itself.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Mutex, MutexGuard};
+
+use mailpump::smtp::error::{ReplyKind, SmtpError};
+use mailpump::smtp::reply::Reply;
+use mailpump::{BoxError, Error, MessageError};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::{MutexExt, PyOnceLock};
+use pyo3::types::{PyDict, PyType};
+
+/// Declares a function returning one cached class of `mailpump.errors`.
+macro_rules! exception_class {
+    ($func:ident, $name:literal) => {
+        #[doc = concat!("`mailpump.errors.", $name, "`, imported once.")]
+        pub(crate) fn $func(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+            static CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+            CLASS.import(py, "mailpump.errors", $name)
+        }
+    };
+}
+
+exception_class!(mailpump_error, "MailpumpError");
+exception_class!(message_error_class, "MessageError");
+exception_class!(smtp_error, "SMTPError");
+exception_class!(connect_error, "SMTPConnectError");
+exception_class!(timeout_error, "SMTPTimeoutError");
+exception_class!(tls_error, "SMTPTLSError");
+exception_class!(auth_error, "SMTPAuthError");
+exception_class!(protocol_error, "SMTPProtocolError");
+exception_class!(reply_error, "SMTPReplyError");
+exception_class!(sender_refused, "SMTPSenderRefused");
+exception_class!(recipients_refused, "SMTPRecipientsRefused");
+exception_class!(data_refused, "SMTPDataRefused");
+
+/// A Python exception carried through the core's `BoxError` channel (a source or filter written in
+/// Python raised it). It is re-raised unchanged when the error reaches Python again.
+#[derive(Debug)]
+pub struct PythonError(pub PyErr);
+
+impl fmt::Display for PythonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Python source or filter raised an exception")
+    }
+}
+
+impl std::error::Error for PythonError {}
+
+impl From<PyErr> for PythonError {
+    fn from(e: PyErr) -> Self {
+        Self(e)
+    }
+}
+
+/// Instantiates `class(message, **kwargs)` as a `PyErr`.
+pub(crate) fn new_exception(
+    class: PyResult<&Bound<'_, PyType>>,
+    message: String,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyErr {
+    let made = class.and_then(|cls| cls.call((message,), kwargs));
+    match made {
+        Ok(value) => PyErr::from_value(value),
+        // The errors module itself failed to import or construct: report that instead.
+        Err(e) => e,
+    }
+}
+
+/// `mailpump.errors.MailpumpError(message)`.
+pub(crate) fn mailpump_err(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    new_exception(mailpump_error(py), message.into(), None)
+}
+
+/// `MessageError` with its `part`, `header` and `reason` attributes.
+pub(crate) fn message_err(py: Python<'_>, e: &MessageError) -> PyErr {
+    let kwargs = PyDict::new(py);
+    let filled = kwargs
+        .set_item("part", &e.part)
+        .and_then(|()| kwargs.set_item("header", e.header.as_deref()))
+        .and_then(|()| kwargs.set_item("reason", &e.reason));
+    if let Err(err) = filled {
+        return err;
+    }
+    new_exception(message_error_class(py), e.to_string(), Some(&kwargs))
+}
+
+/// Maps an error of the message encoder.
+pub(crate) fn error_to_pyerr(py: Python<'_>, e: Error) -> PyErr {
+    match e {
+        Error::Message(m) => message_err(py, &m),
+        Error::Source(inner) => box_to_pyerr(py, inner),
+    }
+}
+
+/// Maps any error that came through a `BoxError`: a Python exception comes back as itself, an I/O
+/// error becomes the matching `OSError` subclass, the core's own errors their classes.
+pub(crate) fn box_to_pyerr(py: Python<'_>, e: BoxError) -> PyErr {
+    let e = match e.downcast::<PythonError>() {
+        Ok(p) => return p.0,
+        Err(e) => e,
+    };
+    let e = match e.downcast::<Error>() {
+        Ok(inner) => return error_to_pyerr(py, *inner),
+        Err(e) => e,
+    };
+    let e = match e.downcast::<MessageError>() {
+        Ok(m) => return message_err(py, &m),
+        Err(e) => e,
+    };
+    match e.downcast::<io::Error>() {
+        Ok(io_err) => {
+            // A Python error may have been wrapped into an io::Error by a reader adapter.
+            if io_err
+                .get_ref()
+                .is_some_and(<dyn std::error::Error + Send + Sync>::is::<PythonError>)
+            {
+                if let Some(inner) = io_err.into_inner() {
+                    return box_to_pyerr(py, inner);
+                }
+                return mailpump_err(py, "I/O error");
+            }
+            PyErr::from(*io_err)
+        }
+        Err(other) => mailpump_err(py, other.to_string()),
+    }
+}
+
+/// An I/O error about `path` as the matching `OSError` subclass, with its `filename` set.
+pub(crate) fn os_error(py: Python<'_>, e: io::Error, path: &std::path::Path) -> PyErr {
+    let Some(errno) = e.raw_os_error() else {
+        return PyErr::from(e);
+    };
+    let strerror = e.kind().to_string();
+    // `OSError(errno, strerror, filename)` picks the subclass (FileNotFoundError, ...) itself.
+    let made = py
+        .import("builtins")
+        .and_then(|b| b.getattr("OSError"))
+        .and_then(|cls| cls.call1((errno, strerror, path)));
+    match made {
+        Ok(value) => PyErr::from_value(value),
+        Err(err) => err,
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown panic")
+}
+
+/// Runs `f` without the GIL (other Python threads run meanwhile). A panic inside `f` becomes a
+/// `MailpumpError` instead of unwinding into the interpreter.
+pub(crate) fn detach<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    py.detach(|| std::panic::catch_unwind(AssertUnwindSafe(f)))
+        .map_err(|payload| {
+            mailpump_err(
+                py,
+                format!(
+                    "internal error in mailpump (please report it): {}",
+                    panic_message(&*payload)
+                ),
+            )
+        })
+}
+
+/// Locks `mutex` without holding the GIL while waiting (so the holder can re-attach to Python).
+/// A poisoned lock is recovered: every state it guards is left consistent between calls.
+pub(crate) fn lock<'a, T>(py: Python<'_>, mutex: &'a Mutex<T>) -> MutexGuard<'a, T> {
+    mutex
+        .lock_py_attached(py)
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The `ValueError` for a native object that was already moved into a chain or message.
+pub(crate) fn moved_err(what: &str) -> PyErr {
+    PyValueError::new_err(format!(
+        "this {what} was moved into a chain, a message or a session when it was used there; use that instead"
+    ))
+}
+
+/// Sets `cause` as the `__cause__` of `err` (`raise err from cause`).
+fn with_cause(py: Python<'_>, err: PyErr, cause: Option<PyErr>) -> PyErr {
+    if let Some(cause) = cause {
+        err.set_cause(py, Some(cause));
+    }
+    err
+}
+
+/// The Python exception inside an I/O error made by a `create()` socket, if any.
+fn python_cause(e: io::Error) -> Option<PyErr> {
+    let inner = e.into_inner()?;
+    inner.downcast::<PythonError>().ok().map(|p| p.0)
+}
+
+/// Fills `code`, `enhanced`, `text` (and `command`) from a reply.
+fn reply_kwargs<'py>(
+    py: Python<'py>,
+    reply: &Reply,
+    command: Option<&str>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("code", reply.code)?;
+    kwargs.set_item("enhanced", reply.enhanced.map(|e| e.to_string()))?;
+    kwargs.set_item("text", reply.text())?;
+    if let Some(command) = command {
+        kwargs.set_item("command", command)?;
+    }
+    Ok(kwargs)
+}
+
+/// Maps an error of the SMTP client to the exceptions of DESIGN.md's Errors section.
+pub(crate) fn smtp_to_pyerr(py: Python<'_>, e: SmtpError) -> PyErr {
+    let message = e.to_string();
+    let timed_out = e.is_timeout();
+    match e {
+        SmtpError::Source(inner) => box_to_pyerr(py, inner),
+        SmtpError::Message(m) => message_err(py, &m),
+        SmtpError::InvalidInput(reason) => PyValueError::new_err(reason),
+        SmtpError::Timeout { .. } => new_exception(timeout_error(py), message, None),
+        SmtpError::Connect { source, .. } | SmtpError::Io(source) => {
+            let class = if timed_out {
+                timeout_error(py)
+            } else {
+                connect_error(py)
+            };
+            let err = new_exception(class, message, None);
+            with_cause(py, err, python_cause(source))
+        }
+        SmtpError::Tls(_) => new_exception(tls_error(py), message, None),
+        SmtpError::Protocol(_) => new_exception(protocol_error(py), message, None),
+        SmtpError::Auth { reply, .. } => {
+            let kwargs = PyDict::new(py);
+            let filled = match &reply {
+                Some(r) => kwargs
+                    .set_item("code", r.code)
+                    .and_then(|()| kwargs.set_item("text", r.text())),
+                None => Ok(()),
+            };
+            match filled {
+                Ok(()) => new_exception(auth_error(py), message, Some(&kwargs)),
+                Err(err) => err,
+            }
+        }
+        SmtpError::Reply {
+            command,
+            reply,
+            kind,
+        } => {
+            let class = match kind {
+                ReplyKind::Sender => sender_refused(py),
+                ReplyKind::Data => data_refused(py),
+                _ => reply_error(py),
+            };
+            let command = (!command.is_empty()).then_some(command.as_str());
+            match reply_kwargs(py, &reply, command) {
+                Ok(kwargs) => new_exception(class, message, Some(&kwargs)),
+                Err(err) => err,
+            }
+        }
+        SmtpError::RecipientsRefused { refused } => {
+            let built = (|| -> PyResult<Bound<'_, PyDict>> {
+                let first = refused.first().map(|(_, r)| r.clone());
+                let map = PyDict::new(py);
+                for (address, reply) in refused {
+                    map.set_item(address, crate::smtp::PyReply::from(&reply))?;
+                }
+                let kwargs = match &first {
+                    Some(r) => reply_kwargs(py, r, Some("RCPT"))?,
+                    None => PyDict::new(py),
+                };
+                kwargs.set_item("refused", map)?;
+                Ok(kwargs)
+            })();
+            match built {
+                Ok(kwargs) => new_exception(recipients_refused(py), message, Some(&kwargs)),
+                Err(err) => err,
+            }
+        }
+        _ => new_exception(smtp_error(py), message, None),
+    }
+}

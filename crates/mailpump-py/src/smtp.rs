@@ -1,0 +1,636 @@
+//! `send()`, `open()` and `Session`: the SMTP client's Python face. Every network call runs with
+//! the GIL released; Python sources are pulled (with the GIL) as the client needs their chunks.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::time::Duration;
+
+use mailpump::BoxError;
+use mailpump::Source;
+use mailpump::smtp::address::Address;
+use mailpump::smtp::auth::{Credentials, Mechanism};
+use mailpump::smtp::client::{Client, ClientConfig, Envelope, MailParams, SendResult, TlsPolicy};
+use mailpump::smtp::error::SmtpError;
+use mailpump::smtp::reply::Reply;
+use mailpump::smtp::transcript::TranscriptFn;
+use mailpump::source::{BytesSource, DEFAULT_CHUNK};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use crate::errors::{PythonError, detach, smtp_to_pyerr};
+use crate::source::{NativeSource, extract_source};
+use crate::transport::PyTransport;
+
+/// An SMTP reply (RFC 5321 §4.2).
+#[pyclass(name = "Reply", module = "mailpump._mailpump", frozen)]
+pub struct PyReply {
+    /// The three-digit code.
+    #[pyo3(get)]
+    code: u16,
+    /// The enhanced status code (RFC 3463), such as `"2.0.0"`.
+    #[pyo3(get)]
+    enhanced: Option<String>,
+    /// The text of each line as received, after the code (the enhanced code still there).
+    lines: Vec<String>,
+    text: String,
+}
+
+impl From<&Reply> for PyReply {
+    fn from(r: &Reply) -> Self {
+        Self {
+            code: r.code,
+            enhanced: r.enhanced.map(|e| e.to_string()),
+            lines: r.lines.clone(),
+            text: r.text(),
+        }
+    }
+}
+
+#[pymethods]
+impl PyReply {
+    /// The text, lines joined with `"\n"`, without the enhanced status code.
+    #[getter]
+    fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The lines as received, after the code.
+    #[getter]
+    fn lines(&self) -> Vec<String> {
+        self.lines.clone()
+    }
+
+    /// A 4xx reply.
+    #[getter]
+    fn transient(&self) -> bool {
+        (400..500).contains(&self.code)
+    }
+
+    /// A 5xx reply.
+    #[getter]
+    fn permanent(&self) -> bool {
+        (500..600).contains(&self.code)
+    }
+
+    fn __str__(&self) -> String {
+        match &self.enhanced {
+            Some(e) => format!("{} {e} {}", self.code, self.text),
+            None => format!("{} {}", self.code, self.text),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Reply {}>", self.__str__())
+    }
+}
+
+/// What became of a message: truthy, with the accepted and refused recipients and the reply.
+#[pyclass(name = "SendResult", module = "mailpump._mailpump", frozen)]
+pub struct PySendResult {
+    /// The recipients the server accepted.
+    #[pyo3(get)]
+    accepted: Py<PyList>,
+    /// The recipients it refused, each with the server's reply.
+    #[pyo3(get)]
+    refused: Py<PyDict>,
+    /// The reply to the end of data; it usually carries the server's queue id.
+    #[pyo3(get)]
+    reply: Py<PyReply>,
+}
+
+impl PySendResult {
+    fn new(py: Python<'_>, r: &SendResult) -> PyResult<Self> {
+        let refused = PyDict::new(py);
+        for (address, reply) in &r.refused {
+            refused.set_item(address, PyReply::from(reply))?;
+        }
+        Ok(Self {
+            accepted: PyList::new(py, &r.accepted)?.unbind(),
+            refused: refused.unbind(),
+            reply: Py::new(py, PyReply::from(&r.reply))?,
+        })
+    }
+}
+
+#[pymethods]
+impl PySendResult {
+    #[allow(clippy::unused_self)] // Python's protocol: a result is always truthy.
+    fn __bool__(&self) -> bool {
+        true
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "<SendResult accepted={} refused={} reply={}>",
+            self.accepted.bind(py).len(),
+            self.refused.bind(py).len(),
+            self.reply.get().__str__()
+        )
+    }
+}
+
+/// The `mailpump` logger, when it records DEBUG: then the transcript goes to it.
+fn transcript(py: Python<'_>) -> PyResult<Option<TranscriptFn>> {
+    static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let logger = LOGGER.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py
+            .import("logging")?
+            .call_method1("getLogger", ("mailpump",))?
+            .unbind())
+    })?;
+    // logging.DEBUG
+    if !logger
+        .bind(py)
+        .call_method1("isEnabledFor", (10,))?
+        .is_truthy()?
+    {
+        return Ok(None);
+    }
+    let logger = logger.clone_ref(py);
+    Ok(Some(Box::new(move |direction, line: &str| {
+        Python::attach(|py| {
+            // A failing log handler must not break the SMTP dialogue.
+            let _ = logger
+                .bind(py)
+                .call_method1("debug", ("%s: %s", direction.to_string(), line));
+        });
+    })))
+}
+
+/// An `email.message.Message`, whose bytes are `bytes(msg)`.
+fn is_email_message(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    static MESSAGE: PyOnceLock<Py<pyo3::types::PyType>> = PyOnceLock::new();
+    let class = MESSAGE.import(obj.py(), "email.message", "Message")?;
+    obj.is_instance(class)
+}
+
+/// A step function (`ltn12.pump.step`-like) driving a source: each pull calls
+/// `step(source, sink)` once and takes what reached the sink.
+struct StepSource {
+    step: Py<PyAny>,
+    source: Py<PyAny>,
+    sink: Py<PyAny>,
+    chunks: Py<PyList>,
+    done: bool,
+}
+
+impl Source for StepSource {
+    fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+        if self.done {
+            return Ok(false);
+        }
+        Python::attach(|py| -> PyResult<bool> {
+            let more = self
+                .step
+                .bind(py)
+                .call1((self.source.bind(py), self.sink.bind(py)))?
+                .is_truthy()?;
+            let chunks = self.chunks.bind(py);
+            for chunk in chunks.iter() {
+                crate::source::append_chunk(&chunk, out, "a step's sink")?;
+            }
+            chunks.call_method0("clear")?;
+            Ok(more)
+        })
+        .map(|more| {
+            self.done = !more;
+            true
+        })
+        .map_err(|e| Box::new(PythonError(e)) as BoxError)
+    }
+}
+
+/// Converts any source DESIGN.md lists for `send()`: a `MessageSource` or native source (moved
+/// in), `bytes`, `str` (as UTF-8), an `email.message.EmailMessage`, a binary file object or an
+/// iterable of bytes; with `step`, pulled through it.
+fn smtp_source(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+    step: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Box<dyn Source>> {
+    let source: Box<dyn Source> = if let Ok(s) = obj.cast::<PyString>() {
+        Box::new(BytesSource::new(s.to_str()?.as_bytes()))
+    } else if is_email_message(obj)? {
+        let bytes = py.import("builtins")?.getattr("bytes")?.call1((obj,))?;
+        Box::new(BytesSource::new(bytes.cast::<PyBytes>()?.as_bytes()))
+    } else {
+        extract_source(obj, DEFAULT_CHUNK)?
+    };
+    let Some(step) = step.filter(|s| !s.is_none()) else {
+        return Ok(source);
+    };
+    let chunks = PyList::empty(py);
+    let sink = chunks.getattr("append")?;
+    let iterator = Py::new(py, NativeSource::new(source, "message"))?;
+    Ok(Box::new(StepSource {
+        step: step.clone().unbind(),
+        source: iterator.into_any(),
+        sink: sink.unbind(),
+        chunks: chunks.unbind(),
+        done: false,
+    }))
+}
+
+/// Parses an envelope address, the core's rules (`a@b`, `<a@b>`, `Name <a@b>`, `""` / `<>`).
+fn address(py: Python<'_>, text: &str) -> PyResult<Address> {
+    Address::parse(text).map_err(|e| smtp_to_pyerr(py, e))
+}
+
+/// `rcpt`: one address or a list of them.
+fn recipients(py: Python<'_>, rcpt: &Bound<'_, PyAny>) -> PyResult<Vec<Address>> {
+    if let Ok(s) = rcpt.cast::<PyString>() {
+        return Ok(vec![address(py, s.to_str()?)?]);
+    }
+    rcpt.try_iter()?
+        .map(|item| {
+            let item = item?;
+            let text = item
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err("rcpt must be a str or a list of str"))?;
+            address(py, text.to_str()?)
+        })
+        .collect()
+}
+
+/// The options shared by `send()` and `open()`.
+#[allow(clippy::too_many_arguments)]
+fn config(
+    server: String,
+    port: u16,
+    tls: &str,
+    timeout: f64,
+    cafile: Option<PathBuf>,
+    verify: bool,
+    domain: String,
+    helo_fallback: bool,
+    allow_insecure_auth: bool,
+) -> PyResult<ClientConfig> {
+    let tls: TlsPolicy = tls
+        .parse()
+        .map_err(|e: SmtpError| PyValueError::new_err(e.to_string()))?;
+    let timeout = Duration::try_from_secs_f64(timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| PyValueError::new_err("timeout must be a positive number of seconds"))?;
+    Ok(ClientConfig {
+        server,
+        port,
+        tls,
+        timeout,
+        cafile,
+        verify,
+        domain,
+        helo_fallback,
+        allow_insecure_auth,
+    })
+}
+
+/// Connects: through `create()` when given, else TCP.
+fn connect(
+    py: Python<'_>,
+    config: &ClientConfig,
+    create: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Client> {
+    let result = match create.filter(|c| !c.is_none()) {
+        Some(create) => {
+            match PyTransport::connect(py, create, &config.server, config.port, config.timeout) {
+                Ok(transport) => {
+                    detach(py, || Client::from_transport(Box::new(transport), config))?
+                }
+                // A timed-out connect keeps its kind: it maps to SMTPTimeoutError.
+                Err(source) => Err(SmtpError::Connect {
+                    server: config.server.clone(),
+                    port: config.port,
+                    source,
+                }),
+            }
+        }
+        None => detach(py, || Client::connect(config))?,
+    };
+    let mut client = result.map_err(|e| smtp_to_pyerr(py, e))?;
+    client.set_transcript(transcript(py)?);
+    Ok(client)
+}
+
+/// Credentials from `user` with `password` or `oauth_token`, and the mechanism asked for.
+fn credentials(
+    user: Option<String>,
+    password: Option<String>,
+    oauth_token: Option<String>,
+    mechanism: Option<&str>,
+) -> PyResult<Option<(Credentials, Option<Mechanism>)>> {
+    let mechanism = mechanism
+        .map(str::parse::<Mechanism>)
+        .transpose()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let (Some(user), secret) = (user, oauth_token.clone().or(password)) else {
+        // LuaSocket skips AUTH when user or password is missing.
+        return Ok(None);
+    };
+    let Some(secret) = secret else {
+        return Ok(None);
+    };
+    let mechanism = mechanism.or(oauth_token.map(|_| Mechanism::XOAuth2));
+    Ok(Some((Credentials::new(user, secret), mechanism)))
+}
+
+/// `send()`: one message over a new connection (LuaSocket's `smtp.send`).
+#[pyfunction]
+#[pyo3(signature = (
+    from_, rcpt, source, *, server, port, domain, timeout, tls = "auto", cafile = None,
+    verify = true, user = None, password = None, auth = None, oauth_token = None,
+    helo_fallback = true, allow_insecure_auth = false, step = None, create = None
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn send(
+    py: Python<'_>,
+    from_: &str,
+    rcpt: &Bound<'_, PyAny>,
+    source: &Bound<'_, PyAny>,
+    server: String,
+    port: u16,
+    domain: String,
+    timeout: f64,
+    tls: &str,
+    cafile: Option<PathBuf>,
+    verify: bool,
+    user: Option<String>,
+    password: Option<String>,
+    auth: Option<&str>,
+    oauth_token: Option<String>,
+    helo_fallback: bool,
+    allow_insecure_auth: bool,
+    step: Option<&Bound<'_, PyAny>>,
+    create: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PySendResult> {
+    let envelope = Envelope::new(address(py, from_)?, recipients(py, rcpt)?);
+    let credentials = credentials(user, password, oauth_token, auth)?;
+    let config = config(
+        server,
+        port,
+        tls,
+        timeout,
+        cafile,
+        verify,
+        domain,
+        helo_fallback,
+        allow_insecure_auth,
+    )?;
+    let mut source = smtp_source(py, source, step)?;
+    let client = connect(py, &config, create)?;
+    let result = detach(py, || {
+        let creds = credentials.as_ref().map(|(c, m)| (c, *m));
+        client.deliver(None, creds, &envelope, &mut *source, None)
+    })?;
+    let result = result.map_err(|e| smtp_to_pyerr(py, e))?;
+    PySendResult::new(py, &result)
+}
+
+/// An SMTP session over one connection (`open()`): many messages, one after the other.
+#[pyclass(name = "Session", module = "mailpump._mailpump", frozen)]
+pub struct Session {
+    client: Mutex<Client>,
+}
+
+impl Session {
+    /// The client, or an error if another thread is using the session right now: interleaving
+    /// two dialogues on one connection would corrupt both.
+    fn client(&self) -> PyResult<MutexGuard<'_, Client>> {
+        match self.client.try_lock() {
+            Ok(guard) => Ok(guard),
+            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(PyRuntimeError::new_err(
+                "this Session is in use by another thread (or by the source it is sending); \
+                 use one Session per thread",
+            )),
+        }
+    }
+
+    /// Runs `f` on the client without the GIL and maps its error.
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Client) -> Result<T, SmtpError> + Send,
+    ) -> PyResult<T> {
+        let mut client = self.client()?;
+        let client: &mut Client = &mut client;
+        detach(py, || f(client))?.map_err(|e| smtp_to_pyerr(py, e))
+    }
+
+    /// A reply as a Python object.
+    fn reply(py: Python<'_>, reply: &Reply) -> PyResult<Py<PyReply>> {
+        Py::new(py, PyReply::from(reply))
+    }
+}
+
+#[pymethods]
+impl Session {
+    /// Greeting, EHLO (HELO fallback), STARTTLS under the TLS policy; returns the EHLO reply.
+    #[pyo3(signature = (domain = None))]
+    fn greet(&self, py: Python<'_>, domain: Option<String>) -> PyResult<Option<Py<PyReply>>> {
+        let reply = self.run(py, |c| {
+            c.greet(domain.as_deref())?;
+            Ok(c.ehlo_reply().or(c.greeting()).cloned())
+        })?;
+        reply.map(|r| Self::reply(py, &r)).transpose()
+    }
+
+    /// STARTTLS, the handshake, and EHLO again; returns the new EHLO reply.
+    fn starttls(&self, py: Python<'_>) -> PyResult<Option<Py<PyReply>>> {
+        let reply = self.run(py, |c| {
+            c.starttls()?;
+            Ok(c.ehlo_reply().cloned())
+        })?;
+        reply.map(|r| Self::reply(py, &r)).transpose()
+    }
+
+    /// AUTH with `password` (or `oauth_token`, for XOAUTH2); `mechanism` forces one.
+    #[pyo3(signature = (user, password = None, *, mechanism = None, oauth_token = None))]
+    fn auth(
+        &self,
+        py: Python<'_>,
+        user: String,
+        password: Option<String>,
+        mechanism: Option<&str>,
+        oauth_token: Option<String>,
+    ) -> PyResult<Py<PyReply>> {
+        let Some((creds, mechanism)) = credentials(Some(user), password, oauth_token, mechanism)?
+        else {
+            return Err(PyValueError::new_err(
+                "auth() needs a password or an oauth_token",
+            ));
+        };
+        let reply = self.run(py, |c| c.auth(&creds, mechanism))?;
+        Self::reply(py, &reply)
+    }
+
+    /// MAIL FROM.
+    fn mail(&self, py: Python<'_>, from_: &str) -> PyResult<Py<PyReply>> {
+        let from = address(py, from_)?;
+        // Envelope::new's default: declaring 8BITMIME for a 7-bit body is harmless.
+        let params = MailParams {
+            size: None,
+            body_8bitmime: true,
+            smtputf8: from.needs_smtputf8(),
+        };
+        let reply = self.run(py, |c| c.mail(&from, params))?;
+        Self::reply(py, &reply)
+    }
+
+    /// RCPT TO.
+    fn rcpt(&self, py: Python<'_>, to: &str) -> PyResult<Py<PyReply>> {
+        let to = address(py, to)?;
+        let reply = self.run(py, |c| c.rcpt(&to))?;
+        Self::reply(py, &reply)
+    }
+
+    /// DATA and the message from `source`; returns the final reply.
+    #[pyo3(signature = (source, step = None))]
+    fn data(
+        &self,
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        step: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyReply>> {
+        let mut source = smtp_source(py, source, step)?;
+        let reply = self.run(py, |c| c.data(&mut *source, None))?;
+        Self::reply(py, &reply)
+    }
+
+    /// One transaction with `send()`'s keys `from`, `rcpt`, `source`, `step`.
+    #[pyo3(signature = (mailt = None, /, **kw))]
+    fn send(
+        &self,
+        py: Python<'_>,
+        mailt: Option<&Bound<'_, PyDict>>,
+        kw: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PySendResult> {
+        let all = PyDict::new(py);
+        for d in [mailt, kw].into_iter().flatten() {
+            for (k, v) in d.iter() {
+                let key: String = k.extract()?;
+                let key = if key == "from_" {
+                    "from".to_owned()
+                } else {
+                    key
+                };
+                if !matches!(key.as_str(), "from" | "rcpt" | "source" | "step") {
+                    return Err(PyTypeError::new_err(format!(
+                        "Session.send() takes from, rcpt, source and step; {key:?} belongs to open()"
+                    )));
+                }
+                all.set_item(key, v)?;
+            }
+        }
+        let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
+            all.get_item(k)?
+                .ok_or_else(|| PyTypeError::new_err(format!("Session.send() needs {k:?}")))
+        };
+        let from: String = get("from")?.extract()?;
+        let envelope = Envelope::new(address(py, &from)?, recipients(py, &get("rcpt")?)?);
+        let step = all.get_item("step")?;
+        let mut source = smtp_source(py, &get("source")?, step.as_ref())?;
+        let result = self.run(py, |c| c.send(&envelope, &mut *source, None))?;
+        PySendResult::new(py, &result)
+    }
+
+    /// RSET.
+    fn rset(&self, py: Python<'_>) -> PyResult<Py<PyReply>> {
+        let reply = self.run(py, Client::rset)?;
+        Self::reply(py, &reply)
+    }
+
+    /// NOOP.
+    fn noop(&self, py: Python<'_>) -> PyResult<Py<PyReply>> {
+        let reply = self.run(py, Client::noop)?;
+        Self::reply(py, &reply)
+    }
+
+    /// QUIT, then close.
+    fn quit(&self, py: Python<'_>) -> PyResult<Py<PyReply>> {
+        let reply = self.run(py, Client::quit)?;
+        Self::reply(py, &reply)
+    }
+
+    /// Closes the connection without QUIT.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py, |c| {
+            c.close();
+            Ok(())
+        })
+    }
+
+    /// Whether the connection is encrypted.
+    #[getter]
+    fn encrypted(&self) -> PyResult<bool> {
+        Ok(self.client()?.is_encrypted())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// QUIT (best effort) and close, whatever happened inside the block.
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.run(py, |c| {
+            if c.is_usable() {
+                let _ = c.quit();
+            }
+            c.close();
+            Ok(())
+        })?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        match self.client.try_lock() {
+            Ok(c) => format!(
+                "<mailpump Session {}:{}{}>",
+                c.config().server,
+                c.config().port,
+                if c.is_usable() { "" } else { " (closed)" }
+            ),
+            Err(_) => "<mailpump Session (busy)>".to_owned(),
+        }
+    }
+}
+
+/// `open()`: connects (nothing is read yet; `greet()` reads the greeting).
+#[pyfunction]
+#[pyo3(signature = (
+    server, port, create = None, *, domain, timeout, tls = "auto", cafile = None, verify = true,
+    helo_fallback = true, allow_insecure_auth = false
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn open(
+    py: Python<'_>,
+    server: String,
+    port: u16,
+    create: Option<&Bound<'_, PyAny>>,
+    domain: String,
+    timeout: f64,
+    tls: &str,
+    cafile: Option<PathBuf>,
+    verify: bool,
+    helo_fallback: bool,
+    allow_insecure_auth: bool,
+) -> PyResult<Session> {
+    let config = config(
+        server,
+        port,
+        tls,
+        timeout,
+        cafile,
+        verify,
+        domain,
+        helo_fallback,
+        allow_insecure_auth,
+    )?;
+    let client = connect(py, &config, create)?;
+    Ok(Session {
+        client: Mutex::new(client),
+    })
+}

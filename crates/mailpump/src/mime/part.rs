@@ -1,0 +1,421 @@
+//! The message tree: parts, bodies, header values, and the builders of common parts.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+
+use crate::error::{Error, MessageError};
+use crate::mime::headers;
+use crate::mime::message::TransferEncoding;
+use crate::source::{ReaderSource, Source};
+
+/// A header value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderValue {
+    /// Text: non-ASCII words become RFC 2047 encoded-words, long values are folded. In address
+    /// headers (`From`, `To`, `Cc`, `Reply-To`, `Sender`, `Resent-*`) it is read as a list of
+    /// `Name <addr>` items separated by commas, and only display names are encoded.
+    Text(String),
+    /// A list of addresses (or of values, for other headers), joined with `, `.
+    Addresses(Vec<String>),
+    /// Bytes written as given: ASCII, no line breaks, one line of at most 998 octets.
+    Raw(Vec<u8>),
+}
+
+impl HeaderValue {
+    /// Whether the value is empty or only whitespace (an empty `Bcc` is dropped).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::Text(t) => t.trim().is_empty(),
+            Self::Addresses(items) => items.iter().all(|i| i.trim().is_empty()),
+            Self::Raw(b) => b.iter().all(u8::is_ascii_whitespace),
+        }
+    }
+
+    /// The value as one string: addresses joined with `, `, raw bytes checked to be valid ASCII.
+    pub fn as_text(&self) -> Result<Cow<'_, str>, String> {
+        match self {
+            Self::Text(t) => Ok(Cow::Borrowed(t)),
+            Self::Addresses(items) => Ok(Cow::Owned(items.join(", "))),
+            Self::Raw(b) => headers::check_raw(b).map(Cow::Borrowed),
+        }
+    }
+
+    /// The domain of the first address, for the default `Message-ID`.
+    pub(crate) fn first_domain(&self) -> Option<String> {
+        headers::first_domain(&self.as_text().ok()?)
+    }
+}
+
+impl From<&str> for HeaderValue {
+    fn from(s: &str) -> Self {
+        Self::Text(s.to_owned())
+    }
+}
+
+impl From<String> for HeaderValue {
+    fn from(s: String) -> Self {
+        Self::Text(s)
+    }
+}
+
+impl From<Vec<String>> for HeaderValue {
+    fn from(items: Vec<String>) -> Self {
+        Self::Addresses(items)
+    }
+}
+
+impl From<Vec<u8>> for HeaderValue {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::Raw(bytes)
+    }
+}
+
+/// A part's body.
+#[derive(Default)]
+pub enum Body {
+    /// No body: the part is its header block and an empty body.
+    #[default]
+    None,
+    /// Text, written as UTF-8; unless an encoding is chosen it gets `7bit` when it can, else
+    /// quoted-printable.
+    Text(String),
+    /// Bytes, written as given unless the part has an encoding.
+    Bytes(Vec<u8>),
+    /// A source pulled chunk by chunk while the message is encoded, never collected.
+    Source(Box<dyn Source>),
+    /// Parts of a multipart (RFC 2046 §5.1).
+    Multipart(Multipart),
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Text(t) => f.debug_tuple("Text").field(t).finish(),
+            Self::Bytes(b) => f.debug_tuple("Bytes").field(&b.len()).finish(),
+            Self::Source(_) => f.write_str("Source(..)"),
+            Self::Multipart(m) => f.debug_tuple("Multipart").field(m).finish(),
+        }
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Self::Text(s)
+    }
+}
+
+impl From<&str> for Body {
+    fn from(s: &str) -> Self {
+        Self::Text(s.to_owned())
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(b: Vec<u8>) -> Self {
+        Self::Bytes(b)
+    }
+}
+
+impl From<Box<dyn Source>> for Body {
+    fn from(s: Box<dyn Source>) -> Self {
+        Self::Source(s)
+    }
+}
+
+impl From<Multipart> for Body {
+    fn from(m: Multipart) -> Self {
+        Self::Multipart(m)
+    }
+}
+
+/// The body of a multipart: optional preamble and epilogue around the parts (RFC 2046 §5.1.1).
+#[derive(Debug, Default)]
+pub struct Multipart {
+    /// Text before the first part, which MIME readers ignore.
+    pub preamble: Option<String>,
+    /// The parts, in order.
+    pub parts: Vec<Part>,
+    /// Text after the last part, which MIME readers ignore.
+    pub epilogue: Option<String>,
+}
+
+impl Multipart {
+    /// A multipart of `parts`, without preamble or epilogue.
+    #[must_use]
+    pub fn new(parts: Vec<Part>) -> Self {
+        Self {
+            preamble: None,
+            parts,
+            epilogue: None,
+        }
+    }
+
+    /// Sets the preamble.
+    #[must_use]
+    pub fn preamble(mut self, text: impl Into<String>) -> Self {
+        self.preamble = Some(text.into());
+        self
+    }
+
+    /// Sets the epilogue.
+    #[must_use]
+    pub fn epilogue(mut self, text: impl Into<String>) -> Self {
+        self.epilogue = Some(text.into());
+        self
+    }
+}
+
+impl Drop for Multipart {
+    /// Takes deep trees apart with a loop, so that dropping one cannot overflow the stack.
+    fn drop(&mut self) {
+        let mut pending = std::mem::take(&mut self.parts);
+        while let Some(mut part) = pending.pop() {
+            if let Body::Multipart(inner) = &mut part.body {
+                pending.append(&mut inner.parts);
+            }
+        }
+    }
+}
+
+/// A message or one of its parts: headers, a body, and how to encode the body.
+#[derive(Debug, Default)]
+pub struct Part {
+    /// Header fields in the order they are written; names are case-insensitive.
+    pub headers: Vec<(String, HeaderValue)>,
+    /// The body.
+    pub body: Body,
+    /// Encode the body on the fly with this Content-Transfer-Encoding and write the header.
+    pub encoding: Option<TransferEncoding>,
+}
+
+impl Part {
+    /// An empty part.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<HeaderValue>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    #[must_use]
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sets the transfer encoding applied to the body.
+    #[must_use]
+    pub fn encoding(mut self, encoding: TransferEncoding) -> Self {
+        self.encoding = Some(encoding);
+        self
+    }
+
+    /// A text part: `text/<subtype>; charset="utf-8"`, 7bit or quoted-printable as the text needs.
+    #[must_use]
+    pub fn text(text: impl Into<String>, subtype: &str) -> Self {
+        Self::new()
+            .header("Content-Type", format!("text/{subtype}; charset=\"utf-8\""))
+            .body(Body::Text(text.into()))
+    }
+
+    /// An attachment: base64-encoded `body` with `Content-Disposition: attachment` and the file name
+    /// (RFC 2231 for non-ASCII or long names). The content type is `content_type`, else guessed
+    /// from the file name, else `application/octet-stream`.
+    pub fn attachment(
+        body: impl Into<Body>,
+        filename: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Result<Self, MessageError> {
+        let disposition = match filename {
+            Some(name) => format!("attachment; {}", filename_param(name)?),
+            None => "attachment".to_owned(),
+        };
+        let content_type = content_type.map_or_else(
+            || {
+                filename
+                    .and_then(|n| mime_guess::from_path(n).first_raw())
+                    .unwrap_or("application/octet-stream")
+                    .to_owned()
+            },
+            str::to_owned,
+        );
+        Ok(Self::new()
+            .header("Content-Type", content_type)
+            .header("Content-Disposition", disposition)
+            .body(body)
+            .encoding(TransferEncoding::Base64))
+    }
+
+    /// An attachment read from the file at `path`: opened now (so a missing file fails here), read
+    /// chunk by chunk while the message is encoded. The file name defaults to the path's last part.
+    pub fn attachment_file(
+        path: impl AsRef<Path>,
+        filename: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Result<Self, Error> {
+        let path = path.as_ref();
+        // The error stays an `io::Error` of the same kind (a binding maps NotFound to its own
+        // exception by downcasting), with the path in its message.
+        let source = ReaderSource::open(path).map_err(|e| {
+            let context = io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()));
+            Error::Source(Box::new(context))
+        })?;
+        let default_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = filename.or(default_name.as_deref());
+        Ok(Self::attachment(
+            Body::Source(Box::new(source)),
+            name,
+            content_type,
+        )?)
+    }
+}
+
+/// The `filename` parameter of a Content-Disposition (RFC 2183 §2.3): quoted when the name is plain
+/// ASCII and short, else RFC 2231 `filename*=utf-8''...` with continuations when long.
+fn filename_param(name: &str) -> Result<String, MessageError> {
+    /// The longest parameter value piece, so that each fits a folded 78-octet line.
+    const PIECE: usize = 60;
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        return Err(MessageError::in_header(
+            "attachment",
+            "Content-Disposition",
+            format!("the file name holds the control character {c:?}"),
+        ));
+    }
+    if name.is_ascii() {
+        // Quoted-string pieces (RFC 2045 §5.1), each at most PIECE octets once escaped.
+        let mut pieces = vec![String::new()];
+        for c in name.chars() {
+            let escaped = matches!(c, '"' | '\\');
+            let last = pieces.last_mut().expect("never empty");
+            if last.len() + 1 + usize::from(escaped) > PIECE {
+                pieces.push(String::new());
+            }
+            let last = pieces.last_mut().expect("never empty");
+            if escaped {
+                last.push('\\');
+            }
+            last.push(c);
+        }
+        if let [only] = pieces.as_slice() {
+            return Ok(format!("filename=\"{only}\""));
+        }
+        // RFC 2231 §3: a long name in numbered quoted pieces, still readable.
+        let pieces: Vec<String> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, piece)| format!("filename*{i}=\"{piece}\""))
+            .collect();
+        return Ok(pieces.join("; "));
+    }
+    // RFC 2231 §4: percent-encode every octet outside attribute-char; one unit per character so
+    // that a continuation never splits a UTF-8 sequence.
+    let units: Vec<String> = name
+        .chars()
+        .map(|c| {
+            let mut buf = [0; 4];
+            c.encode_utf8(&mut buf)
+                .bytes()
+                .fold(String::new(), |mut unit, b| {
+                    if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                        unit.push(char::from(b));
+                    } else {
+                        let _ = write!(unit, "%{b:02X}");
+                    }
+                    unit
+                })
+        })
+        .collect();
+    let total: usize = units.iter().map(String::len).sum();
+    if total + "utf-8''".len() <= PIECE {
+        return Ok(format!("filename*=utf-8''{}", units.concat()));
+    }
+    // RFC 2231 §3: numbered continuations, the charset only in the first.
+    let mut pieces: Vec<String> = Vec::new();
+    let mut current = "utf-8''".to_owned();
+    for unit in units {
+        if current.len() + unit.len() > PIECE {
+            pieces.push(format!("filename*{}*={current}", pieces.len()));
+            current.clear();
+        }
+        current.push_str(&unit);
+    }
+    pieces.push(format!("filename*{}*={current}", pieces.len()));
+    Ok(pieces.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_plain_names_are_continued_in_quoted_pieces() {
+        let name = format!("{}\"{}", "a".repeat(59), "b".repeat(70));
+        let param = filename_param(&name).unwrap();
+        assert_eq!(
+            param,
+            format!(
+                "filename*0=\"{}\"; filename*1=\"\\\"{}\"; filename*2=\"{}\"",
+                "a".repeat(59),
+                "b".repeat(58),
+                "b".repeat(12)
+            )
+        );
+    }
+
+    #[test]
+    fn plain_names_are_quoted() {
+        assert_eq!(
+            filename_param("report.pdf").unwrap(),
+            "filename=\"report.pdf\""
+        );
+        assert_eq!(
+            filename_param("a \"b\\c\".txt").unwrap(),
+            "filename=\"a \\\"b\\\\c\\\".txt\""
+        );
+    }
+
+    #[test]
+    fn non_ascii_names_use_rfc_2231() {
+        assert_eq!(
+            filename_param("résumé.pdf").unwrap(),
+            "filename*=utf-8''r%C3%A9sum%C3%A9.pdf"
+        );
+        let long = filename_param(&"ü".repeat(30)).unwrap();
+        assert!(long.starts_with("filename*0*=utf-8''%C3%BC"), "{long}");
+        assert!(long.contains("; filename*1*=%C3%BC"), "{long}");
+        for piece in long.split("; ") {
+            let value = piece.split_once('=').unwrap().1;
+            assert!(value.ends_with("%C3%BC"), "no character is split: {piece}");
+        }
+    }
+
+    #[test]
+    fn control_characters_in_names_are_errors() {
+        for bad in ["a\r\nb", "a\nb", "a\0b", "a\u{2028}"] {
+            assert!(filename_param(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn deep_trees_drop_without_recursion() {
+        let mut part = Part::new();
+        for _ in 0..200_000 {
+            part = Part::new().body(Multipart::new(vec![part]));
+        }
+        drop(part);
+    }
+}

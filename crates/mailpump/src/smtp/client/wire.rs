@@ -1,0 +1,185 @@
+//! The I/O primitives every exchange goes through: writing commands, reading replies, and
+//! giving up on a connection for good.
+
+use std::io::{self, Read, Write};
+
+use super::{Client, Closed, MAX_BUFFERED_REPLY, READ_CHUNK, is_tls_error};
+use crate::smtp::command::Command;
+use crate::smtp::error::SmtpError;
+use crate::smtp::reply::{Parsed, Reply};
+use crate::smtp::transport::is_timeout;
+
+impl Client {
+    /// Fails when the client is closed or broken.
+    pub(super) fn ensure_usable(&self) -> Result<(), SmtpError> {
+        match (&self.closed, &self.transport) {
+            (None, Some(_)) => Ok(()),
+            _ => Err(self.unusable()),
+        }
+    }
+
+    /// The error for any use after close or after an error.
+    pub(super) fn unusable(&self) -> SmtpError {
+        let why = match &self.closed {
+            Some(Closed::Broken(why)) => {
+                format!("the connection was closed after an earlier error: {why}")
+            }
+            _ => "the session was closed by quit or close; open a new one".into(),
+        };
+        self.connect_error(io::Error::new(io::ErrorKind::NotConnected, why))
+    }
+
+    /// A [`SmtpError::Connect`] for this client's server.
+    pub(super) fn connect_error(&self, source: io::Error) -> SmtpError {
+        SmtpError::Connect {
+            server: self.config.server.clone(),
+            port: self.config.port,
+            source,
+        }
+    }
+
+    /// Shuts the connection down for good and returns `err` for the caller to raise.
+    pub(super) fn fail(&mut self, err: SmtpError) -> SmtpError {
+        if let Some(mut t) = self.transport.take() {
+            t.shutdown();
+        }
+        if self.closed.is_none() {
+            self.closed = Some(Closed::Broken(err.to_string()));
+        }
+        self.rbuf.clear();
+        self.parser.reset();
+        err
+    }
+
+    /// Turns an I/O error into the client's error and closes the connection. `during` names
+    /// what the client was doing or waiting for.
+    pub(super) fn io_failure(&mut self, e: io::Error, during: &str) -> SmtpError {
+        let err = if is_timeout(&e) {
+            SmtpError::timeout(during)
+        } else if is_tls_error(&e) {
+            SmtpError::Tls(format!("{during}: {e}"))
+        } else {
+            self.connect_error(e)
+        };
+        self.fail(err)
+    }
+
+    /// Writes all of `bytes` and flushes.
+    pub(super) fn write_all(&mut self, bytes: &[u8], during: &str) -> Result<(), SmtpError> {
+        let Some(t) = self.transport.as_mut() else {
+            return Err(self.unusable());
+        };
+        match t.write_all(bytes).and_then(|()| t.flush()) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.io_failure(e, during)),
+        }
+    }
+
+    /// Formats `command` into the write buffer (every argument is validated before a byte is
+    /// written) and logs its redacted form; does not write.
+    pub(super) fn queue(&mut self, command: &Command) -> Result<(), SmtpError> {
+        command.write_to(&mut self.wbuf)?;
+        if self.transcript.is_enabled() {
+            self.transcript.client(&command.redacted());
+        }
+        Ok(())
+    }
+
+    /// Writes the queued commands in one write.
+    pub(super) fn flush_queue(&mut self) -> Result<(), SmtpError> {
+        let buf = std::mem::take(&mut self.wbuf);
+        let result = self.write_all(&buf, "sending a command");
+        self.wbuf = buf;
+        self.wbuf.clear();
+        result
+    }
+
+    /// Sends one command and reads its reply, which must be the last thing the server sent.
+    pub(super) fn command(&mut self, command: &Command) -> Result<Reply, SmtpError> {
+        let reply = self.command_unchecked(command)?;
+        self.ensure_nothing_pending()?;
+        Ok(reply)
+    }
+
+    /// Sends one command and reads its reply, leaving any further buffered bytes alone.
+    pub(super) fn command_unchecked(&mut self, command: &Command) -> Result<Reply, SmtpError> {
+        self.ensure_usable()?;
+        self.wbuf.clear();
+        self.queue(command)?;
+        self.flush_queue()?;
+        self.read_reply()
+    }
+
+    /// A reply with more bytes behind it that no command asked for means that the dialogue is
+    /// out of step, or that someone is injecting replies: stop.
+    pub(super) fn ensure_nothing_pending(&mut self) -> Result<(), SmtpError> {
+        if self.rbuf.is_empty() {
+            Ok(())
+        } else {
+            Err(self.fail(SmtpError::Protocol(
+                "the server sent data that no command asked for".into(),
+            )))
+        }
+    }
+
+    /// Reads one complete reply, refilling the buffer as needed. The parser bounds the length
+    /// and number of lines, so a hostile server cannot make the buffer grow without limit.
+    pub(super) fn read_reply(&mut self) -> Result<Reply, SmtpError> {
+        self.ensure_usable()?;
+        loop {
+            match self.parser.parse(&self.rbuf) {
+                Ok(Parsed::Complete { reply, consumed }) => {
+                    self.rbuf.drain(..consumed);
+                    self.transcript.server(&reply);
+                    if reply.code == 421 {
+                        // RFC 5321 §3.8: the server is closing the transmission channel; the
+                        // caller still gets the reply, but nothing more can be sent.
+                        let why = format!("the server is closing the session: {reply}");
+                        self.fail(SmtpError::Protocol(why));
+                    }
+                    return Ok(reply);
+                }
+                Ok(Parsed::Partial) => {}
+                Err(e) => return Err(self.fail(SmtpError::malformed_reply(e))),
+            }
+            if self.rbuf.len() > MAX_BUFFERED_REPLY {
+                return Err(self.fail(SmtpError::Protocol("the server's reply is too long".into())));
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Reads whatever the transport has (at least one byte) into the reply buffer.
+    fn fill(&mut self) -> Result<(), SmtpError> {
+        let Some(t) = self.transport.as_mut() else {
+            return Err(self.unusable());
+        };
+        let start = self.rbuf.len();
+        self.rbuf.resize(start + READ_CHUNK, 0);
+        let result = loop {
+            match t.read(&mut self.rbuf[start..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        match result {
+            Ok(0) => {
+                self.rbuf.truncate(start);
+                let eof = io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                );
+                let err = self.connect_error(eof);
+                Err(self.fail(err))
+            }
+            Ok(n) => {
+                self.rbuf.truncate(start + n);
+                Ok(())
+            }
+            Err(e) => {
+                self.rbuf.truncate(start);
+                Err(self.io_failure(e, "the server's reply"))
+            }
+        }
+    }
+}

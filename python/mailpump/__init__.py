@@ -1,0 +1,68 @@
+"""mailpump: build e-mail messages as a stream and send them over SMTP.
+
+LuaSocket's ``socket.smtp``, ``mime`` and ``ltn12`` for Python, with a Rust core: messages are
+encoded lazily chunk by chunk (constant memory for any attachment size) with the GIL released.
+
+>>> import mailpump
+>>> msg = mailpump.message({"headers": {"subject": "hi"}, "body": "Hello"})
+>>> raw = b"".join(msg)
+"""
+
+from __future__ import annotations
+
+from . import errors, ltn12, mime, smtp
+from ._mailpump import (
+    MessageSource,
+    Part,
+    Reply,
+    SendResult,
+    Session,
+    __version__,
+    attachment,
+    text,
+)
+from .errors import (
+    MailpumpError,
+    MessageError,
+    SMTPAuthError,
+    SMTPConnectError,
+    SMTPDataRefused,
+    SMTPError,
+    SMTPProtocolError,
+    SMTPRecipientsRefused,
+    SMTPReplyError,
+    SMTPSenderRefused,
+    SMTPTimeoutError,
+    SMTPTLSError,
+)
+from .smtp import message, open, send
+
+__all__ = [
+    "MailpumpError",
+    "MessageError",
+    "MessageSource",
+    "Part",
+    "Reply",
+    "SMTPAuthError",
+    "SMTPConnectError",
+    "SMTPDataRefused",
+    "SMTPError",
+    "SMTPProtocolError",
+    "SMTPRecipientsRefused",
+    "SMTPReplyError",
+    "SMTPSenderRefused",
+    "SMTPTLSError",
+    "SMTPTimeoutError",
+    "SendResult",
+    "Session",
+    "__version__",
+    "attachment",
+    "errors",
+    "ltn12",
+    "message",
+    "mime",
+    "open",
+    "send",
+    "smtp",
+    "text",
+]

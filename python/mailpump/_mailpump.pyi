@@ -1,0 +1,443 @@
+"""The Rust extension behind mailpump. Import the public names from ``mailpump``,
+``mailpump.mime`` and ``mailpump.ltn12`` instead of from here.
+
+Native objects (``Source``, ``Filter``, ``Part``, ``MessageSource``) are *moved* into whatever
+they are used in (a chain, a message, a session): afterwards the original object is spent, and
+using it raises ``ValueError``. This is what lets a chain of native pieces run entirely in Rust.
+"""
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from os import PathLike
+from typing import Any, Final, Protocol, TypeAlias, final
+
+__version__: Final[str]
+
+__all__ = [
+    "Filter",
+    "MessageSource",
+    "Part",
+    "Reply",
+    "SendResult",
+    "Session",
+    "Sink",
+    "Source",
+    "__version__",
+    "attachment",
+    "b64",
+    "decode",
+    "dot",
+    "encode",
+    "eol",
+    "filter_chain",
+    "message",
+    "normalize",
+    "open",
+    "pump_native",
+    "qp",
+    "qpwrp",
+    "send",
+    "sink_file",
+    "sink_list",
+    "sink_null",
+    "source_cat",
+    "source_chain",
+    "source_empty",
+    "source_file",
+    "source_string",
+    "stuff",
+    "text",
+    "unb64",
+    "unqp",
+    "wrap",
+    "wrp",
+]
+
+class _BinaryReader(Protocol):
+    def read(self, n: int, /) -> bytes: ...
+
+class _BinaryWriter(Protocol):
+    def write(self, b: bytes, /) -> object: ...
+
+_Path: TypeAlias = str | PathLike[str]
+_Data: TypeAlias = bytes | bytearray | str
+_SourceLike: TypeAlias = (
+    Source | MessageSource | bytes | bytearray | _BinaryReader | Iterable[bytes]
+)
+_FilterLike: TypeAlias = Filter | Any
+_Mesgt: TypeAlias = Mapping[str, Any] | Part
+
+# --- messages ---------------------------------------------------------------------------------
+
+@final
+class MessageSource:
+    """An encoded message: an iterator of ``bytes`` chunks of about ``chunk_size`` bytes (a body
+    chunk that an encoding expands, such as base64, may make one larger).
+
+    Each ``next()`` produces the next chunk in Rust with the GIL released, so other threads run
+    while a message is encoded; a body that is a Python iterable is pulled (with the GIL) as the
+    encoder reaches it. Nothing is read before the first ``next()``. The iterator is fused: after
+    its end or an error it yields nothing more, and any file it was reading is closed.
+
+    A body source that raises makes ``next()`` raise that same exception. A ``MessageSource`` can
+    be used as the body of another message, in ``ltn12.source.chain``/``cat``, or as the source
+    of ``send()``: it is then moved there.
+    """
+
+    def __iter__(self) -> MessageSource: ...
+    def __next__(self) -> bytes: ...
+
+@final
+class Part:
+    """An opaque message part made by :func:`text` or :func:`attachment`.
+
+    Use it wherever a part dict is accepted: in a multipart's ``parts`` (or numbered keys), or as
+    the whole message. It is moved into the first message it is used in.
+    """
+
+def message(
+    mesgt: _Mesgt, *, chunk_size: int = 65536, zone: str | None = None
+) -> MessageSource:
+    """Describes a message; returns a :class:`MessageSource` of its bytes.
+
+    ``mesgt`` is ``{"headers": {...}, "body": BODY, "encoding": ENC}`` (every key optional):
+
+    - ``headers``: names are case-insensitive and written in canonical capitalisation
+      (``Content-Type``, ``MIME-Version``, ``Message-ID``, unknown names in Train-Case); values are
+      ``str`` (non-ASCII becomes RFC 2047 encoded-words; folded at 78 columns), a list of
+      addresses (joined with ``", "``), ``bytes`` (written as given, after validation), or
+      ``None`` (the header is left out). CR, LF or NUL in a name or value, and a non-empty
+      ``Bcc``, raise :class:`~mailpump.MessageError`.
+    - ``body``: ``str`` (UTF-8; 7bit or quoted-printable as needed), ``bytes`` (as given), any
+      source (an iterable of ``bytes``, a binary file object, a native ``Source`` or another
+      ``MessageSource``), or a multipart: ``{"preamble": str, "parts": [mesgt, ...],
+      "epilogue": str}``, the same with Lua-style keys ``1..n`` instead of ``"parts"``, or a bare
+      list of parts. Parts nest to any depth; a part may be a :class:`Part`.
+    - ``encoding``: ``"base64"``, ``"quoted-printable"``, ``"7bit"``, ``"8bit"`` or ``"binary"``:
+      the body is encoded on the fly and the matching Content-Transfer-Encoding header written.
+
+    The top level gets ``Date`` (in ``zone``, such as ``"+0200"``, or the real local offset),
+    ``Message-ID``, ``MIME-Version`` and ``X-Mailer`` unless given. The whole description is
+    validated here, before any byte is produced: :class:`~mailpump.MessageError` names the part
+    (``message.parts[1]``) and header at fault. Bodies are written as given, exactly as LuaSocket
+    does: no line-ending translation, no dot-stuffing (``send()`` does that).
+    """
+
+def text(s: str, subtype: str = "plain") -> Part:
+    """A text part: ``Content-Type: text/<subtype>; charset="utf-8"``, transfer encoding chosen
+    from the content (7bit or quoted-printable)."""
+
+def attachment(
+    data: _Path | bytes | _BinaryReader | _SourceLike,
+    filename: str | None = None,
+    content_type: str | None = None,
+) -> Part:
+    """An attachment part, base64-encoded while the message is read.
+
+    ``data`` is a path (opened at once, so a missing file raises ``FileNotFoundError`` here, and
+    read in chunks while the message is iterated, never whole), ``bytes``, a binary file object or
+    any source. ``filename`` defaults to the file's name; non-ASCII names are written with RFC 2231.
+    ``content_type`` defaults to a guess from the filename, else ``application/octet-stream``.
+    """
+
+# --- LTN12 ------------------------------------------------------------------------------------
+
+@final
+class Source:
+    """A source made by mailpump (``ltn12.source.*``): an iterator of ``bytes`` chunks produced
+    in Rust with the GIL released. Fused: after its end or an error it yields nothing more."""
+
+    def __iter__(self) -> Source: ...
+    def __next__(self) -> bytes: ...
+
+@final
+class Filter:
+    """A filter made by mailpump (``mime.*``, ``ltn12.filter.chain``).
+
+    ``f(chunk)`` returns the filtered bytes available so far (maybe ``b""``); ``f(None)`` (or
+    ``f()``) returns what was held back and resets the filter for a new stream. The output is
+    the same however the input is split into chunks. Large chunks are filtered with the GIL
+    released.
+    """
+
+    def __call__(self, chunk: bytes | bytearray | None = None, /) -> bytes: ...
+
+@final
+class Sink:
+    """A sink made by mailpump (``ltn12.sink.*``): ``s(chunk)`` consumes a chunk, ``s(None)``
+    ends the data (a file sink then flushes and closes its file)."""
+
+    def __call__(self, chunk: bytes | bytearray | None = None, /) -> None: ...
+    @property
+    def list(self) -> list[bytes] | None:
+        """The list a ``sink.list()`` appends to; ``None`` for other sinks."""
+
+def source_string(s: _Data, chunk_size: int = 65536) -> Source:
+    """``ltn12.source.string(s)``: ``s`` (``str`` as UTF-8) in chunks of ``chunk_size``."""
+
+def source_file(
+    file: _Path | _BinaryReader, mode: str = "rb", chunk_size: int = 65536
+) -> Source:
+    """``ltn12.source.file(path | file, mode="rb")``.
+
+    A path is opened at once (a missing file raises ``FileNotFoundError`` here) and read in Rust
+    without the GIL, closed at its end. An open binary file object is read with ``read(n)`` and,
+    as LTN12 does, closed at its end. ``mode`` must be ``"rb"`` (``"r"`` is accepted as the same).
+    """
+
+def source_empty() -> Source:
+    """``ltn12.source.empty()``: a source with no data."""
+
+def source_cat(*sources: _SourceLike) -> Source:
+    """``ltn12.source.cat(*sources)``: the sources one after the other."""
+
+def source_chain(src: _SourceLike, *filters: _FilterLike) -> Source:
+    """``ltn12.source.chain(src, *filters)``: ``src``'s data through the filters, in order.
+
+    When every piece is native the whole chain runs in Rust; Python iterables and callables mix
+    in, called once per chunk.
+    """
+
+def filter_chain(*filters: _FilterLike) -> Filter:
+    """``ltn12.filter.chain(*filters)``: one filter applying each in turn, built in Rust."""
+
+def sink_list(lst: list[bytes] | None = None) -> Sink:
+    """``ltn12.sink.list(lst=None)``: appends each chunk to ``lst`` (a new list when omitted; see
+    :attr:`Sink.list`)."""
+
+def sink_file(file: _Path | _BinaryWriter, mode: str = "wb") -> Sink:
+    """``ltn12.sink.file(path | file, mode="wb")``: writes each chunk; ``None`` closes it.
+
+    A path is written from Rust (``mode`` ``"wb"`` truncates, ``"ab"`` appends); a binary file
+    object gets ``write(chunk)`` and ``close()`` at the end, as LTN12 does.
+    """
+
+def pump_native(src: object, snk: object) -> bool:
+    """``ltn12.pump.all``'s fast path: when ``src`` is a native source or message and ``snk`` a
+    native file or null sink, pumps everything in Rust with the GIL released and returns
+    ``True``; otherwise touches nothing and returns ``False``."""
+
+def sink_null() -> Sink:
+    """``ltn12.sink.null()``: discards everything."""
+
+# --- mime -------------------------------------------------------------------------------------
+
+def normalize(marker: _Data | None = None) -> Filter:
+    """``mime.normalize(marker=b"\\r\\n")``: every CR, LF, CRLF or LFCR becomes ``marker``."""
+
+def encode(name: str, mode: str = "text") -> Filter:
+    """``mime.encode("base64")`` or ``mime.encode("quoted-printable", mode)``, mode ``"text"`` or
+    ``"binary"``. Raises ``ValueError("unknown key (name)")`` for any other name."""
+
+def decode(name: str) -> Filter:
+    """``mime.decode("base64" | "quoted-printable")``."""
+
+def wrap(kind: str = "text", length: int = 76) -> Filter:
+    """``mime.wrap(kind, length)`` without LuaSocket's argument shifting (see ``mailpump.mime``)."""
+
+def stuff() -> Filter:
+    """``mime.stuff()``: LuaSocket's SMTP dot-stuffing (a ``.`` after CRLF is doubled)."""
+
+def b64(
+    c: _Data | None, d: _Data | None = None, /
+) -> tuple[bytes | None, bytes | None]:
+    """``A, B = b64(C, D)``: base64 of the longest prefix of ``C + D`` whose length is a multiple
+    of 3, and the 0-2 bytes left over. With ``D`` ``None`` the rest is padded and ``B`` is
+    ``None``; an empty result is ``None``."""
+
+def unb64(
+    c: _Data | None, d: _Data | None = None, /
+) -> tuple[bytes | None, bytes | None]:
+    """``A, B = unb64(C, D)``: base64 decoding that skips bytes outside the alphabet; with ``D``
+    ``None`` an incomplete final group is dropped."""
+
+def qp(
+    c: _Data | None, d: _Data | None = None, marker: _Data | None = None, /
+) -> tuple[bytes | None, bytes | None]:
+    """``A, B = qp(C, D, marker)``: quoted-printable encoding; CRLF becomes ``marker``
+    (``b"\\r\\n"`` by default); ``B`` holds the bytes whose encoding depends on what follows."""
+
+def unqp(
+    c: _Data | None, d: _Data | None = None, /
+) -> tuple[bytes | None, bytes | None]:
+    """``A, B = unqp(C, D)``: quoted-printable decoding, LuaSocket's rules."""
+
+def wrp(n: int, c: _Data | None, length: int = 76, /) -> tuple[bytes | None, int]:
+    """``A, m = wrp(n, C, length)``: line wrapping with ``n`` bytes left on the current line."""
+
+def qpwrp(n: int, c: _Data | None, length: int = 76, /) -> tuple[bytes | None, int]:
+    """``A, m = qpwrp(n, C, length)``: quoted-printable soft line breaks, never splitting ``=XX``."""
+
+def eol(
+    ctx: int, c: _Data | None, marker: _Data | None = None, /
+) -> tuple[bytes | None, int]:
+    """``A, ctx = eol(ctx, C, marker)``: end-of-line normalisation; ``ctx`` is the code of a
+    pending CR or LF from the previous chunk (0 at the start)."""
+
+def dot(m: int, c: _Data | None, /) -> tuple[bytes | None, int]:
+    """``A, m = dot(m, C)``: SMTP dot-stuffing; ``m`` is the state (2 at the start of the data)."""
+
+# --- smtp -------------------------------------------------------------------------------------
+
+class _SocketLike(Protocol):
+    def settimeout(self, t: float | None, /) -> object: ...
+    def connect(self, address: tuple[str, int], /) -> object: ...
+    def sendall(self, data: bytes, /) -> object: ...
+    def recv(self, n: int, /) -> bytes: ...
+    def close(self) -> object: ...
+
+_SmtpSource: TypeAlias = _SourceLike | str | Any
+_Step: TypeAlias = Callable[[Iterator[bytes], Callable[[bytes | None], object]], bool]
+
+@final
+class Reply:
+    """An SMTP reply (RFC 5321 §4.2)."""
+
+    @property
+    def code(self) -> int:
+        """The three-digit reply code."""
+    @property
+    def enhanced(self) -> str | None:
+        """The enhanced status code (RFC 3463) such as ``"2.0.0"``, or ``None``."""
+    @property
+    def text(self) -> str:
+        """The text: the lines joined with ``"\\n"``, without the enhanced status code."""
+    @property
+    def lines(self) -> list[str]:
+        """Each line as received, after the code (the enhanced status code still there)."""
+    @property
+    def transient(self) -> bool:
+        """A 4xx reply."""
+    @property
+    def permanent(self) -> bool:
+        """A 5xx reply."""
+
+@final
+class SendResult:
+    """What became of a message. Always truthy."""
+
+    @property
+    def accepted(self) -> list[str]:
+        """The recipients the server accepted (``a@b``)."""
+    @property
+    def refused(self) -> dict[str, Reply]:
+        """The recipients the server refused, each with its reply."""
+    @property
+    def reply(self) -> Reply:
+        """The reply to the end of data; it usually carries the server's queue id."""
+    def __bool__(self) -> bool: ...
+
+@final
+class Session:
+    """An SMTP session over one connection, made by ``mailpump.open()``; a context manager that
+    says QUIT and closes at the end of the ``with`` block.
+
+    Every network call releases the GIL, so sessions in different threads run in parallel. One
+    session used from two threads at once raises ``RuntimeError`` rather than mixing two
+    dialogues on one connection. After a timeout or a protocol error the connection is closed
+    and every later call raises :class:`~mailpump.SMTPConnectError`.
+
+    The ``mailpump`` logger records the dialogue at DEBUG level (AUTH payloads as
+    ``<redacted>``, never the body) if it is enabled for DEBUG when the session is opened.
+    """
+
+    def greet(self, domain: str | None = None) -> Reply | None:
+        """Reads the greeting, says EHLO (HELO when EHLO is refused), then applies the TLS policy
+        (STARTTLS and EHLO again). Returns the EHLO reply (the greeting after HELO)."""
+    def starttls(self) -> Reply | None:
+        """STARTTLS, the TLS handshake and EHLO again; returns the new EHLO reply."""
+    def auth(
+        self,
+        user: str,
+        password: str | None = None,
+        *,
+        mechanism: str | None = None,
+        oauth_token: str | None = None,
+    ) -> Reply:
+        """AUTH (RFC 4954): CRAM-MD5, PLAIN or LOGIN, the best offered; XOAUTH2 with
+        ``oauth_token``; ``mechanism`` forces one. Credentials are refused over an unencrypted
+        connection to a non-loopback server unless the session allows insecure auth.
+        Raises :class:`~mailpump.SMTPAuthError`; the session stays usable."""
+    def mail(self, from_: str) -> Reply:
+        """MAIL FROM. Raises :class:`~mailpump.SMTPSenderRefused` on refusal."""
+    def rcpt(self, to: str) -> Reply:
+        """RCPT TO. Raises :class:`~mailpump.SMTPReplyError` on refusal."""
+    def data(self, source: _SmtpSource, step: _Step | None = None) -> Reply:
+        """DATA, the message (normalised to CRLF, dot-stuffed, ended with one CRLF.CRLF) and the
+        final reply. A source that raises closes the connection without the end-of-data mark and
+        its exception propagates."""
+    def send(self, mailt: Mapping[str, Any] | None = None, /, **kw: Any) -> SendResult:
+        """One transaction (MAIL, RCPT for each recipient, DATA; pipelined when offered) with
+        ``send()``'s keys ``from`` (or ``from_``), ``rcpt``, ``source`` and ``step``."""
+    def rset(self) -> Reply:
+        """RSET."""
+    def noop(self) -> Reply:
+        """NOOP."""
+    def quit(self) -> Reply:
+        """QUIT, then close."""
+    def close(self) -> None:
+        """Closes the connection without QUIT."""
+    @property
+    def encrypted(self) -> bool:
+        """Whether the connection is encrypted."""
+    def __enter__(self) -> Session: ...
+    def __exit__(self, *exc: object) -> bool: ...
+
+def send(
+    from_: str,
+    rcpt: str | Iterable[str],
+    source: _SmtpSource,
+    *,
+    server: str,
+    port: int,
+    domain: str,
+    timeout: float,
+    tls: str = "auto",
+    cafile: str | PathLike[str] | None = None,
+    verify: bool = True,
+    user: str | None = None,
+    password: str | None = None,
+    auth: str | None = None,
+    oauth_token: str | None = None,
+    helo_fallback: bool = True,
+    allow_insecure_auth: bool = False,
+    step: _Step | None = None,
+    create: Callable[[], _SocketLike] | None = None,
+) -> SendResult:
+    """Sends one message over a new connection; use ``mailpump.send``, which takes LuaSocket's
+    dict or keywords and fills ``server``, ``port``, ``domain`` and ``timeout`` from the
+    ``mailpump.smtp`` constants.
+
+    - ``from_``, ``rcpt``: envelope addresses as ``a@b``, ``<a@b>`` or ``Name <a@b>``, sent as
+      ``<a@b>``; ``""`` is the null reverse-path. Control characters, CR, LF or spaces outside
+      quotes raise ``ValueError`` before any byte is written.
+    - ``source``: a ``MessageSource`` (sent entirely in Rust, GIL released), any iterable of
+      bytes, ``bytes``/``str``, a binary file object, or an ``email.message.EmailMessage``. The
+      body goes out with every bare CR or LF made CRLF, lines starting with ``.`` stuffed, and
+      exactly one CRLF.CRLF at its end.
+    - ``tls``: ``"auto"`` (implicit TLS on port 465, else STARTTLS whenever offered),
+      ``"starttls"`` (required), ``"implicit"`` or ``"none"``; ``cafile`` adds a CA;
+      ``verify=False`` turns certificate checks off.
+    - ``user`` with ``password`` (or ``oauth_token``) authenticates; ``auth`` forces a mechanism.
+    - ``step(source, sink) -> bool``: LuaSocket's pump step, called for every chunk.
+    - ``create()``: returns a socket-like object used instead of a TCP socket (TLS runs over it).
+
+    Recipients the server refuses are reported in the result; if all are refused nothing is
+    sent and :class:`~mailpump.SMTPRecipientsRefused` is raised. A QUIT refused after the
+    message was accepted does not fail the send.
+    """
+
+def open(
+    server: str,
+    port: int,
+    create: Callable[[], _SocketLike] | None = None,
+    *,
+    domain: str,
+    timeout: float,
+    tls: str = "auto",
+    cafile: str | PathLike[str] | None = None,
+    verify: bool = True,
+    helo_fallback: bool = True,
+    allow_insecure_auth: bool = False,
+) -> Session:
+    """Connects and returns a :class:`Session` (nothing is read until ``greet()``); use
+    ``mailpump.open``, which fills the defaults from the ``mailpump.smtp`` constants."""

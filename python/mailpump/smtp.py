@@ -1,0 +1,109 @@
+"""LuaSocket's ``socket.smtp``: describe a message with :func:`message`, send it with :func:`send`.
+
+The module constants are read at call time, so assigning them changes every later call:
+
+``DOMAIN``
+    the name to greet the server with (EHLO); ``$SERVER_NAME`` or ``"localhost"``.
+``PORT``
+    the default port, 25.
+``SERVER``
+    the default server, ``"localhost"``.
+``TIMEOUT``
+    the timeout, in seconds, of every I/O operation, 60.
+``ZONE``
+    the zone of the default ``Date`` header, such as ``"+0200"``; ``None`` (the default) uses
+    the machine's real local offset.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from . import _mailpump
+from ._mailpump import MessageSource, SendResult, Session
+
+_T = TypeVar("_T")
+
+__all__ = ["DOMAIN", "PORT", "SERVER", "TIMEOUT", "ZONE", "message", "open", "send"]
+
+DOMAIN: str = os.environ.get("SERVER_NAME") or "localhost"
+PORT: int = 25
+SERVER: str = "localhost"
+TIMEOUT: float = 60
+ZONE: str | None = None
+
+
+def message(mesgt: Any, *, chunk_size: int = 65536) -> MessageSource:
+    """Describes a message; returns a :class:`~mailpump.MessageSource` of its bytes.
+
+    See :func:`mailpump._mailpump.message` for the description's format. The description is
+    validated at once (a :class:`~mailpump.MessageError` is raised before any byte); nothing is
+    read or encoded until the result is iterated.
+    """
+    return _mailpump.message(mesgt, chunk_size=chunk_size, zone=ZONE)
+
+
+_SEND_KEYS = frozenset(
+    {
+        "from", "rcpt", "source", "user", "password", "server", "port", "domain", "step",
+        "create", "tls", "timeout", "cafile", "verify", "auth", "oauth_token", "helo_fallback",
+        "allow_insecure_auth",
+    }
+)  # fmt: skip
+
+
+def send(mailt: Mapping[str, Any] | None = None, /, **kw: Any) -> SendResult:
+    """Sends one message over a new connection (LuaSocket's ``smtp.send``).
+
+    Takes LuaSocket's table as a dict, ``send({"from": ..., "rcpt": ..., "source": ...})``, or
+    keywords (``from_=``, ``rcpt=``, ``source=``), or both (keywords win). See the stub
+    (``mailpump._mailpump.send``) for every key. ``server``, ``port``, ``domain`` and
+    ``timeout`` default to this module's constants, read now.
+    """
+    args: dict[str, Any] = dict(mailt or {})
+    for key, value in kw.items():
+        args["from" if key == "from_" else key] = value
+    unknown = set(args) - _SEND_KEYS
+    if unknown:
+        raise TypeError(f"send() got unknown keys: {', '.join(sorted(unknown))}")
+    for key in ("from", "rcpt", "source"):
+        if key not in args:
+            raise TypeError(f"send() needs {key!r}")
+    return _mailpump.send(
+        args.pop("from"),
+        args.pop("rcpt"),
+        args.pop("source"),
+        server=_or(args.pop("server", None), SERVER),
+        port=_or(args.pop("port", None), PORT),
+        domain=_or(args.pop("domain", None), DOMAIN),
+        timeout=_or(args.pop("timeout", None), TIMEOUT),
+        **{k: v for k, v in args.items() if v is not None},
+    )
+
+
+def open(
+    server: str | None = None,
+    port: int | None = None,
+    create: Callable[[], Any] | None = None,
+    **options: Any,
+) -> Session:
+    """Opens an SMTP session: a context manager sending many messages over one connection.
+
+    ``options``: ``tls``, ``timeout``, ``cafile``, ``verify``, ``domain``, ``helo_fallback``,
+    ``allow_insecure_auth``; ``server``, ``port``, ``domain`` and ``timeout`` default to this
+    module's constants, read now. Nothing is read from the server until ``greet()``.
+    """
+    return _mailpump.open(
+        _or(server, SERVER),
+        _or(port, PORT),
+        create,
+        domain=_or(options.pop("domain", None), DOMAIN),
+        timeout=_or(options.pop("timeout", None), TIMEOUT),
+        **{k: v for k, v in options.items() if v is not None},
+    )
+
+
+def _or(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
