@@ -31,19 +31,6 @@ fn put_run(mut run: &[u8], left: &mut i64, length: i64, limit: i64, brk: &[u8], 
     }
 }
 
-/// The position of the first CR, LF or `=` in `input` (its length if none). Encoded binary has an
-/// `=` every third byte, so the first bytes are looked at one by one before calling `memchr3`.
-fn find_qp_break(input: &[u8]) -> usize {
-    let special = |c: &u8| matches!(c, b'\r' | b'\n' | b'=');
-    let head = input.len().min(16);
-    match input[..head].iter().position(special) {
-        Some(i) => i,
-        None => {
-            head + memchr::memchr3(b'\r', b'\n', b'=', &input[head..]).unwrap_or(input.len() - head)
-        }
-    }
-}
-
 /// LuaSocket's `mime.wrap("text" | "base64", length)` (`wrp`): lines of at most `length` bytes.
 ///
 /// CR is dropped, LF becomes CRLF and starts a new line; any other byte that would make the line
@@ -142,41 +129,45 @@ impl QpWrap {
 
     /// [`Filter::update`] without the `Result`.
     pub(crate) fn wrap(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        // Each line of output costs at most 3 bytes of soft break beyond its input.
+        out.reserve(input.len() + input.len() / 24 + 3);
         while !input.is_empty() {
-            let end = find_qp_break(input);
-            put_run(&input[..end], &mut self.left, self.length, 1, b"=\r\n", out);
+            let end = memchr::memchr2(b'\r', b'\n', input).unwrap_or(input.len());
+            self.put_line_bytes(&input[..end], out);
             if end == input.len() {
                 break;
             }
-            match input[end] {
-                b'\n' => {
-                    out.extend_from_slice(b"\r\n");
-                    self.left = self.length;
-                }
-                b'=' => {
-                    if self.left <= 3 {
-                        out.extend_from_slice(b"=\r\n");
-                        self.left = self.length;
-                    }
-                    // An escape `=XY` followed by two ordinary bytes goes out whole: with room
-                    // for the `=` and lines of 4 or more, the machine breaks before neither X
-                    // nor Y.
-                    if let [_, x, y, ..] = input[end..]
-                        && self.length >= 4
-                        && !matches!(x, b'\r' | b'\n' | b'=')
-                        && !matches!(y, b'\r' | b'\n' | b'=')
-                    {
-                        out.extend_from_slice(&input[end..end + 3]);
-                        self.left -= 3;
-                        input = &input[end + 3..];
-                        continue;
-                    }
-                    out.push(b'=');
-                    self.left -= 1;
-                }
-                _ => {} // CR
+            if input[end] == b'\n' {
+                out.extend_from_slice(b"\r\n");
+                self.left = self.length;
             }
+            // A CR is dropped.
             input = &input[end + 1..];
+        }
+    }
+
+    /// Writes a run without CR or LF, inserting soft breaks where LuaSocket's machine does: before
+    /// an `=` when `left <= 3` (an `=XX` escape is never split), before any other byte when
+    /// `left <= 1`. While `left > 3` neither can happen, so the bytes up to that point are copied
+    /// whole: one copy and a few single steps per line, whatever mix of escapes the run holds.
+    fn put_line_bytes(&mut self, mut run: &[u8], out: &mut Vec<u8>) {
+        while let Some(&c) = run.first() {
+            if self.left > 3 {
+                let free = usize::try_from(self.left - 3).unwrap_or(usize::MAX);
+                let take = free.min(run.len());
+                out.extend_from_slice(&run[..take]);
+                self.left -= i64::try_from(take).unwrap_or(i64::MAX);
+                run = &run[take..];
+                continue;
+            }
+            let limit = if c == b'=' { 3 } else { 1 };
+            if self.left <= limit {
+                out.extend_from_slice(b"=\r\n");
+                self.left = self.length;
+            }
+            out.push(c);
+            self.left -= 1;
+            run = &run[1..];
         }
     }
 
