@@ -6,8 +6,8 @@ use std::io;
 use std::path::Path;
 
 use crate::error::{Error, MessageError};
-use crate::mime::headers;
 use crate::mime::message::TransferEncoding;
+use crate::mime::{address_header, headers};
 use crate::source::{ReaderSource, Source};
 
 /// A header value.
@@ -45,7 +45,7 @@ impl HeaderValue {
 
     /// The domain of the first address, for the default `Message-ID`.
     pub(crate) fn first_domain(&self) -> Option<String> {
-        headers::first_domain(&self.as_text().ok()?)
+        address_header::first_domain(&self.as_text().ok()?)
     }
 }
 
