@@ -10,6 +10,31 @@ use crate::BoxError;
 ///
 /// Native filters never fail; the `Result` exists so that filters written in another language (a
 /// Python callable, say) can report their errors through the same chain.
+///
+/// ```
+/// use mailpump::{BoxError, Chain, Filter};
+/// use mailpump::mime::eol::Normalize;
+///
+/// /// Upper-cases ASCII; holds nothing back.
+/// struct Upper;
+///
+/// impl Filter for Upper {
+///     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
+///         out.extend(input.iter().map(u8::to_ascii_uppercase));
+///         Ok(())
+///     }
+///     fn finish(&mut self, _out: &mut Vec<u8>) -> Result<(), BoxError> {
+///         Ok(())
+///     }
+/// }
+///
+/// let mut chain = Chain::new(vec![Box::new(Normalize::crlf()), Box::new(Upper)]);
+/// let mut out = Vec::new();
+/// chain.update(b"a\nb", &mut out)?;
+/// chain.finish(&mut out)?;
+/// assert_eq!(out, b"A\r\nB");
+/// # Ok::<(), BoxError>(())
+/// ```
 pub trait Filter: Send {
     /// Transforms `input`, appending what is ready to `out`. Bytes the filter must see more input
     /// to decide on are held back until the next call or [`Filter::finish`].
@@ -30,6 +55,21 @@ impl<F: Filter + ?Sized> Filter for Box<F> {
 }
 
 /// Filters applied one after the other (LTN12's `filter.chain`).
+///
+/// ```
+/// use mailpump::{Chain, Filter};
+/// use mailpump::mime::base64::Base64Encoder;
+/// use mailpump::mime::wrap::LineWrap;
+///
+/// let mut chain = Chain::new(vec![Box::new(Base64Encoder::new())]);
+/// chain.push(Box::new(LineWrap::new(76)));
+/// assert_eq!(chain.len(), 2);
+/// let mut out = Vec::new();
+/// chain.update(b"hi", &mut out)?;
+/// chain.finish(&mut out)?;
+/// assert_eq!(out, b"aGk=\r\n");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Default)]
 pub struct Chain {
     filters: Vec<Box<dyn Filter>>,

@@ -14,6 +14,28 @@ use crate::filter::{Chain, Filter};
 pub const DEFAULT_CHUNK: usize = 64 * 1024;
 
 /// A producer of byte chunks.
+///
+/// ```
+/// use mailpump::{BoxError, Source};
+/// use mailpump::source::collect;
+///
+/// /// Counts from 0 to 9, one line per chunk.
+/// struct Counter(u8);
+///
+/// impl Source for Counter {
+///     fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+///         if self.0 == 10 {
+///             return Ok(false);
+///         }
+///         out.extend_from_slice(format!("{}\r\n", self.0).as_bytes());
+///         self.0 += 1;
+///         Ok(true)
+///     }
+/// }
+///
+/// assert_eq!(collect(&mut Counter(8))?, b"8\r\n9\r\n");
+/// # Ok::<(), BoxError>(())
+/// ```
 pub trait Source: Send {
     /// Appends the next chunk to `out`. Returns `Ok(false)` once the source is exhausted, and keeps
     /// returning it. A call that returns `Ok(true)` may append nothing (a filter holding bytes back).
@@ -35,6 +57,18 @@ impl<S: Source + ?Sized> Source for Box<S> {
 }
 
 /// A source over bytes held in memory, handed out in slices of at most `chunk` bytes.
+///
+/// ```
+/// use mailpump::Source;
+/// use mailpump::source::BytesSource;
+///
+/// let mut source = BytesSource::with_chunk(b"abcde".to_vec(), 2);
+/// assert_eq!(source.remaining_hint(), Some(5));
+/// let mut chunk = Vec::new();
+/// assert!(source.pull(&mut chunk)?);
+/// assert_eq!(chunk, b"ab");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 pub struct BytesSource {
     data: Vec<u8>,
     pos: usize,
@@ -76,6 +110,17 @@ impl Source for BytesSource {
 }
 
 /// A source that reads from any [`Read`] (a file, a pipe) `chunk` bytes at a time.
+///
+/// ```no_run
+/// use mailpump::source::{ReaderSource, collect};
+///
+/// // A file, read lazily in 64 KiB chunks (`open` fails at once if the file is missing).
+/// let mut file = ReaderSource::open("/var/log/report.csv")?;
+/// // Any `Read`, in chunks of the size asked for.
+/// let mut stdin = ReaderSource::new(std::io::stdin()).chunk(4096);
+/// # let _ = (collect(&mut file), collect(&mut stdin));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct ReaderSource<R> {
     reader: Option<R>,
     chunk: usize,
@@ -157,6 +202,13 @@ impl<R: Read + Send> Source for ReaderSource<R> {
 }
 
 /// A source that yields nothing.
+///
+/// ```
+/// use mailpump::source::{EmptySource, collect};
+///
+/// assert!(collect(&mut EmptySource)?.is_empty());
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 pub struct EmptySource;
 
 impl Source for EmptySource {
@@ -169,6 +221,17 @@ impl Source for EmptySource {
 }
 
 /// Several sources, one after the other (LTN12's `source.cat`).
+///
+/// ```
+/// use mailpump::source::{BytesSource, CatSource, collect};
+///
+/// let mut source = CatSource::new(vec![
+///     Box::new(BytesSource::new(b"head ".to_vec())),
+///     Box::new(BytesSource::new(b"tail".to_vec())),
+/// ]);
+/// assert_eq!(collect(&mut source)?, b"head tail");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 pub struct CatSource {
     sources: std::collections::VecDeque<Box<dyn Source>>,
 }
@@ -200,6 +263,16 @@ impl Source for CatSource {
 }
 
 /// A source whose chunks pass through a filter (LTN12's `source.chain`).
+///
+/// ```
+/// use mailpump::mime::base64::Base64LineEncoder;
+/// use mailpump::source::{BytesSource, FilteredSource, collect};
+///
+/// let raw = Box::new(BytesSource::new(b"hello".to_vec()));
+/// let mut encoded = FilteredSource::new(raw, Box::new(Base64LineEncoder::new(76)));
+/// assert_eq!(collect(&mut encoded)?, b"aGVsbG8=\r\n");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 pub struct FilteredSource {
     inner: Box<dyn Source>,
     filter: Chain,
@@ -242,6 +315,13 @@ impl Source for FilteredSource {
 }
 
 /// Pulls `source` to the end, collecting everything (for tests and small data only).
+///
+/// ```
+/// use mailpump::source::{BytesSource, collect};
+///
+/// assert_eq!(collect(&mut BytesSource::with_chunk(b"abc".to_vec(), 1))?, b"abc");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 pub fn collect(source: &mut dyn Source) -> Result<Vec<u8>, BoxError> {
     let mut out = Vec::new();
     while source.pull(&mut out)? {}

@@ -14,6 +14,24 @@ fn candidate(c: u8) -> bool {
 }
 
 /// LuaSocket's `mime.normalize(marker)`: every line break becomes `marker`.
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::mime::eol::Normalize;
+///
+/// let mut crlf = Normalize::crlf();
+/// let mut out = Vec::new();
+/// crlf.update(b"unix\nmac\rdos\r\n", &mut out)?;
+/// crlf.finish(&mut out)?;
+/// assert_eq!(out, b"unix\r\nmac\r\ndos\r\n");
+///
+/// let mut lf = Normalize::new(b"\n");
+/// out.clear();
+/// lf.update(b"a\r\nb\r", &mut out)?;
+/// lf.finish(&mut out)?;
+/// assert_eq!(out, b"a\nb\n");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Normalize {
     marker: Vec<u8>,

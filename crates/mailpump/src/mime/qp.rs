@@ -87,6 +87,22 @@ fn encode_dense(input: &[u8], out: &mut Vec<u8>) -> usize {
 }
 
 /// How line breaks are encoded.
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::mime::qp::{QpEncoder, QpMode};
+///
+/// let mut text = QpEncoder::new(QpMode::Text);
+/// let mut binary = QpEncoder::new(QpMode::Binary);
+/// let (mut a, mut b) = (Vec::new(), Vec::new());
+/// text.update(b"1\r\n2\r\n", &mut a)?;
+/// text.finish(&mut a)?;
+/// binary.update(b"1\r\n2\r\n", &mut b)?;
+/// binary.finish(&mut b)?;
+/// assert_eq!(a, b"1\r\n2\r\n");
+/// assert_eq!(b, b"1=0D=0A2=0D=0A");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QpMode {
     /// CRLF is a line break and stays CRLF (`mime.encode("quoted-printable")`); the input should
@@ -102,6 +118,20 @@ pub enum QpMode {
 /// (RFC 2045 §6.7 rule 3); CRLF becomes the mode's marker; every other byte becomes `=XX`. At the
 /// end the 1–2 bytes still held are written (PLAIN ones literally, others quoted) followed by a
 /// soft break `=CRLF`, as LuaSocket's `qppad` does.
+///
+/// ```
+/// use mailpump::{Chain, Filter};
+/// use mailpump::mime::qp::{QpEncoder, QpMode};
+/// use mailpump::mime::wrap::QpWrap;
+///
+/// // The encoder does not limit line length: chain it with `QpWrap`, as message bodies are.
+/// let mut qp = Chain::new(vec![Box::new(QpEncoder::new(QpMode::Text)), Box::new(QpWrap::new(76))]);
+/// let mut out = Vec::new();
+/// qp.update("café = coffee \r\n".as_bytes(), &mut out)?;
+/// qp.finish(&mut out)?;
+/// assert_eq!(out, b"caf=C3=A9 =3D coffee=20\r\n");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct QpEncoder {
     marker: Vec<u8>,
@@ -112,6 +142,13 @@ pub struct QpEncoder {
 
 impl QpEncoder {
     /// A new encoder in `mode`.
+    ///
+    /// ```
+    /// use mailpump::mime::qp::{QpEncoder, QpMode};
+    ///
+    /// let encoder = QpEncoder::new(QpMode::Binary);
+    /// # drop(encoder);
+    /// ```
     #[must_use]
     pub fn new(mode: QpMode) -> Self {
         Self::with_marker(match mode {
@@ -263,6 +300,18 @@ fn unescape(atom: [u8; 3], out: &mut Vec<u8>) {
 /// with any other two bytes is kept as those three bytes; CRLF is kept; a CR followed by anything
 /// else is dropped together with that byte; TAB and 32–126 are kept; every other byte is dropped;
 /// an incomplete escape at the end is dropped. Trailing whitespace is not removed.
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::mime::qp::QpDecoder;
+///
+/// let mut decoder = QpDecoder::new();
+/// let mut out = Vec::new();
+/// decoder.update(b"caf=C3=A9 is a lo=\r\nng word\r\n", &mut out)?;
+/// decoder.finish(&mut out)?;
+/// assert_eq!(out, "café is a long word\r\n".as_bytes());
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct QpDecoder {
     atom: [u8; 3],

@@ -36,6 +36,18 @@ fn put_run(mut run: &[u8], left: &mut i64, length: i64, limit: i64, brk: &[u8], 
 /// CR is dropped, LF becomes CRLF and starts a new line; any other byte that would make the line
 /// longer than `length` is preceded by CRLF. At the end, CRLF is added unless the output already
 /// ends a line, so a wrapped base64 body always ends with CRLF.
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::mime::wrap::LineWrap;
+///
+/// let mut wrap = LineWrap::new(4);
+/// let mut out = Vec::new();
+/// wrap.update(b"abcdefg\nhi", &mut out)?;
+/// wrap.finish(&mut out)?;
+/// assert_eq!(out, b"abcd\r\nefg\r\nhi\r\n");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct LineWrap {
     left: i64,
@@ -103,6 +115,19 @@ impl Filter for LineWrap {
 /// CR is dropped, LF becomes CRLF (a hard break); a soft break `=CRLF` is inserted before an `=`
 /// when fewer than 4 characters are left, so an `=XX` escape is never split, and before any other
 /// byte when fewer than 2 are left. At the end `=CRLF` is added unless the output ends a line.
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::mime::wrap::QpWrap;
+///
+/// let mut wrap = QpWrap::new(8);
+/// let mut out = Vec::new();
+/// wrap.update(b"abcd=C3=A9xyz", &mut out)?;
+/// wrap.finish(&mut out)?;
+/// // Lines of at most 8 characters with the soft break's `=`; escapes are never split.
+/// assert_eq!(out, b"abcd=C3=\r\n=A9xyz=\r\n");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct QpWrap {
     left: i64,

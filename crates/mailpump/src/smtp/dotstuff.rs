@@ -25,6 +25,18 @@ enum Dot {
 /// Only CRLF starts a line: `"\n.\n"` passes unchanged. The start of the input counts as the start
 /// of a line (the CRLF that ends the DATA command). Nothing is held back and nothing is added at the
 /// end; the caller writes the end-of-data mark.
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::smtp::dotstuff::DotStuff;
+///
+/// let mut stuff = DotStuff::new();
+/// let mut out = Vec::new();
+/// stuff.update(b".start\r\n.\r\nlone\n.dot", &mut out)?;
+/// stuff.finish(&mut out)?;
+/// assert_eq!(out, b"..start\r\n..\r\nlone\n.dot");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct DotStuff {
     state: Dot,
@@ -140,6 +152,17 @@ impl Filter for DotStuff {
 ///
 /// `bytes_in()` and `bytes_out()` count the current message: they keep their values after `finish`
 /// (`bytes_out()` then includes the end-of-data mark) and restart from zero with the next message.
+///
+/// ```
+/// use mailpump::smtp::dotstuff::WireEncoder;
+///
+/// let mut wire = WireEncoder::new();
+/// let mut out = Vec::new();
+/// wire.encode(b"Subject: x\n\n.hidden\r\n.\r\nend", &mut out);
+/// wire.end(&mut out);
+/// assert_eq!(out, b"Subject: x\r\n\r\n..hidden\r\n..\r\nend\r\n.\r\n");
+/// assert_eq!((wire.bytes_in(), wire.bytes_out()), (27, out.len() as u64));
+/// ```
 #[derive(Debug, Clone)]
 pub struct WireEncoder {
     /// The last byte was a CR, already written as CRLF: an LF right after it is part of that
