@@ -31,6 +31,14 @@ use super::reply::Reply;
 
 /// A password, token or AUTH payload. Its `Debug` and `Display` print `<redacted>`, so it cannot
 /// leak into a log or an error message by accident; [`Secret::expose`] gives the value.
+///
+/// ```
+/// use mailpump::smtp::auth::Secret;
+///
+/// let password = Secret::new("hunter2");
+/// assert_eq!(format!("{password} {password:?}"), "<redacted> <redacted>");
+/// assert_eq!(password.expose(), "hunter2");
+/// ```
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
@@ -88,6 +96,15 @@ impl Drop for Secret {
 }
 
 /// An SASL mechanism for SMTP AUTH.
+///
+/// ```
+/// use mailpump::Mechanism;
+///
+/// let mechanism: Mechanism = "cram-md5".parse()?;
+/// assert_eq!(mechanism, Mechanism::CramMd5);
+/// assert_eq!(mechanism.as_str(), "CRAM-MD5");
+/// # Ok::<(), mailpump::smtp::auth::UnknownMechanism>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mechanism {
     /// PLAIN (RFC 4616): user and password in one base64 payload.
@@ -149,6 +166,14 @@ impl FromStr for Mechanism {
 
 /// Picks the mechanism to use among those the server offered: for an OAuth token, XOAUTH2; for a
 /// password, CRAM-MD5, then PLAIN, then LOGIN. `None` when nothing suitable is offered.
+///
+/// ```
+/// use mailpump::Mechanism;
+/// use mailpump::smtp::auth::choose;
+///
+/// assert_eq!(choose(&[Mechanism::Login, Mechanism::CramMd5], false), Some(Mechanism::CramMd5));
+/// assert_eq!(choose(&[Mechanism::XOAuth2], false), None);
+/// ```
 #[must_use]
 pub fn choose(offered: &[Mechanism], has_token: bool) -> Option<Mechanism> {
     let preference: &[Mechanism] = if has_token {
@@ -160,6 +185,20 @@ pub fn choose(offered: &[Mechanism], has_token: bool) -> Option<Mechanism> {
 }
 
 /// A user name with its password, or with its OAuth 2.0 token for XOAUTH2.
+///
+/// ```
+/// use mailpump::Credentials;
+///
+/// let credentials = Credentials::new("tim", "tanstaaftanstaaf");
+/// assert_eq!(credentials.plain_response()?.expose(), "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
+/// // RFC 2195's example exchange.
+/// let challenge = "PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+";
+/// assert_eq!(
+///     credentials.cram_md5_response(challenge)?.expose(),
+///     "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw"
+/// );
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The user (authentication identity).
@@ -261,6 +300,16 @@ fn encode_and_wipe(mut payload: Vec<u8>) -> Secret {
 const MAX_CHALLENGES: usize = 5;
 
 /// One AUTH exchange, without I/O.
+///
+/// ```
+/// use mailpump::smtp::auth::Authenticator;
+/// use mailpump::{Credentials, Mechanism};
+///
+/// let mut plain = Authenticator::new(Mechanism::Plain, Credentials::new("tim", "secret"))?;
+/// // PLAIN sends everything as the initial response: the command line carries it, redacted.
+/// assert_eq!(plain.command()?.redacted(), "AUTH PLAIN <redacted>");
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug)]
 pub struct Authenticator {
     mechanism: Mechanism,

@@ -18,6 +18,18 @@ use super::reply::Reply;
 
 /// What the server supports, read from its EHLO reply. A HELO session has none
 /// ([`Capabilities::default`]).
+///
+/// ```
+/// use mailpump::Reply;
+/// use mailpump::smtp::capability::Capabilities;
+///
+/// let ehlo = Reply::new(250, vec!["mx.example.org".into(), "8BITMIME".into(), "X-CUSTOM a b".into()]);
+/// let caps = Capabilities::from_ehlo(&ehlo);
+/// assert!(caps.eight_bit_mime && !caps.pipelining);
+/// assert!(caps.has("x-custom"));
+/// assert_eq!(caps.params("X-CUSTOM"), Some(&["a".to_owned(), "b".to_owned()][..]));
+/// assert_eq!(caps.keywords().collect::<Vec<_>>(), ["8BITMIME", "X-CUSTOM"]);
+/// ```
 // One flag per extension, named as the RFCs name them: a plain, documented shape for callers.
 #[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

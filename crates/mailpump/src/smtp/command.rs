@@ -27,6 +27,17 @@ pub use super::auth::Secret;
 use super::error::{ReplyKind, SmtpError};
 
 /// The ESMTP parameters of MAIL FROM.
+///
+/// ```
+/// use mailpump::Address;
+/// use mailpump::smtp::command::{Command, MailParams};
+///
+/// let params = MailParams { size: Some(5000), body_8bitmime: true, smtputf8: false };
+/// let mut out = Vec::new();
+/// Command::Mail { from: Address::parse("a@example.com")?, params }.write_to(&mut out)?;
+/// assert_eq!(out, b"MAIL FROM:<a@example.com> SIZE=5000 BODY=8BITMIME\r\n");
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MailParams {
     /// `SIZE=n` (RFC 1870 §3): the message size, when known and the server offers SIZE.
@@ -38,6 +49,18 @@ pub struct MailParams {
 }
 
 /// A command the client sends.
+///
+/// ```
+/// use mailpump::smtp::command::Command;
+/// use mailpump::smtp::error::ReplyKind;
+///
+/// let mut out = Vec::new();
+/// Command::Ehlo("client.example.com".into()).write_to(&mut out)?;
+/// assert_eq!(out, b"EHLO client.example.com\r\n");
+/// assert_eq!(Command::Data.verb(), "DATA");
+/// assert_eq!(Command::Data.reply_kind(), ReplyKind::Data);
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// `EHLO domain` (RFC 5321 §4.1.1.1): the client's name, a domain or an address literal.
@@ -163,6 +186,14 @@ impl Command {
 
     /// The command line as a transcript shows it, without CRLF: AUTH payloads are `<redacted>`,
     /// and any control character in an argument is escaped so the line stays one line.
+    ///
+    /// ```
+    /// use mailpump::smtp::command::{Command, Secret};
+    ///
+    /// let continuation = Command::AuthContinuation(Secret::new("cGFzc3dvcmQ="));
+    /// assert_eq!(continuation.redacted(), "<redacted>");
+    /// assert_eq!(Command::Quit.redacted(), "QUIT");
+    /// ```
     #[must_use]
     pub fn redacted(&self) -> String {
         match self {

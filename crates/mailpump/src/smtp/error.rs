@@ -13,6 +13,21 @@ use super::reply::{Reply, ReplyError};
 use crate::{BoxError, MessageError};
 
 /// Which step of the dialogue a refused reply answered.
+///
+/// ```
+/// use mailpump::SmtpError;
+/// use mailpump::smtp::error::ReplyKind;
+///
+/// fn describe(error: &SmtpError) -> &'static str {
+///     match error {
+///         SmtpError::Reply { kind: ReplyKind::Sender, .. } => "the sender was refused",
+///         SmtpError::Reply { kind: ReplyKind::Recipient, .. } => "a recipient was refused",
+///         SmtpError::Reply { .. } => "the server refused",
+///         _ => "something else",
+///     }
+/// }
+/// # let _ = describe;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReplyKind {
     /// The server's greeting after connecting (RFC 5321 §4.3.1).
@@ -30,6 +45,17 @@ pub enum ReplyKind {
 }
 
 /// Everything that can go wrong while talking SMTP.
+///
+/// ```
+/// use mailpump::{Reply, SmtpError};
+/// use mailpump::smtp::command::Command;
+///
+/// let busy = SmtpError::refused(&Command::Data, Reply::new(451, vec!["4.3.0 Try again later".into()]));
+/// assert!(busy.is_transient() && !busy.is_permanent());
+/// assert_eq!(busy.reply().map(|r| r.code), Some(451));
+/// assert!(SmtpError::timeout("the greeting").is_timeout());
+/// assert!(SmtpError::invalid_input("bad domain").is_permanent());
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SmtpError {

@@ -22,6 +22,15 @@
 use std::fmt;
 
 /// An enhanced mail system status code (RFC 3463 §2), such as `5.1.1`.
+///
+/// ```
+/// use mailpump::Reply;
+///
+/// let reply = Reply::new(452, vec!["4.2.2 Mailbox full".into()]);
+/// let code = reply.enhanced.unwrap();
+/// assert_eq!((code.class, code.subject, code.detail), (4, 2, 2));
+/// assert_eq!(code.to_string(), "4.2.2");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EnhancedCode {
     /// The class: 2 (success), 4 (persistent transient failure) or 5 (permanent failure).
@@ -90,6 +99,16 @@ impl fmt::Display for EnhancedCode {
 }
 
 /// A complete SMTP reply: a code and one or more lines of text (RFC 5321 §4.2).
+///
+/// ```
+/// use mailpump::Reply;
+///
+/// let reply = Reply::new(250, vec!["2.0.0 Ok: queued as 4B7A1".into()]);
+/// assert!(reply.is_positive_completion());
+/// assert_eq!(reply.class(), 2);
+/// assert_eq!(reply.text(), "Ok: queued as 4B7A1");
+/// assert_eq!(reply.to_string(), "250 2.0.0 Ok: queued as 4B7A1");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The three-digit reply code, 200 to 599.
@@ -195,6 +214,13 @@ impl fmt::Display for Reply {
 }
 
 /// Bounds on what the parser accepts, so a hostile server cannot exhaust memory.
+///
+/// ```
+/// use mailpump::smtp::reply::{ReplyError, ReplyLimits, parse_reply};
+///
+/// let strict = ReplyLimits { max_line: 16, ..ReplyLimits::default() };
+/// assert_eq!(parse_reply(b"250 a very long line indeed\r\n", &strict), Err(ReplyError::LineTooLong));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyLimits {
     /// The longest line, in octets, without its line ending. RFC 5321 §4.5.3.1.5 allows 512
@@ -214,6 +240,17 @@ impl Default for ReplyLimits {
 }
 
 /// The outcome of a successful parse.
+///
+/// ```
+/// use mailpump::smtp::reply::{Parsed, ReplyParser};
+///
+/// let mut parser = ReplyParser::new();
+/// assert_eq!(parser.parse(b"250-first\r\n250 la"), Ok(Parsed::Partial));
+/// let Ok(Parsed::Complete { reply, consumed }) = parser.parse(b"250-first\r\n250 last\r\n") else {
+///     panic!("a whole reply")
+/// };
+/// assert_eq!((reply.lines.len(), consumed), (2, 21));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     /// A whole reply, which used the first `consumed` bytes of the input.
@@ -228,6 +265,13 @@ pub enum Parsed {
 }
 
 /// Why the input is not an SMTP reply. Any of these means the connection can no longer be trusted.
+///
+/// ```
+/// use mailpump::smtp::reply::{ReplyError, ReplyParser};
+///
+/// assert_eq!(ReplyParser::new().parse(b"250-a\r\n550 b\r\n"), Err(ReplyError::MixedCodes));
+/// assert_eq!(ReplyParser::new().parse(b"hello\r\n"), Err(ReplyError::Code));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReplyError {
     /// A line does not start with three digits.
@@ -272,6 +316,13 @@ impl std::error::Error for ReplyError {}
 
 /// Parses one reply at the start of `buf` with fresh state. See [`ReplyParser`] for a parser that
 /// does not rescan complete lines when it is called again with more data.
+///
+/// ```
+/// use mailpump::smtp::reply::{Parsed, ReplyLimits, parse_reply};
+///
+/// let parsed = parse_reply(b"221 Bye\r\n", &ReplyLimits::default());
+/// assert!(matches!(parsed, Ok(Parsed::Complete { ref reply, consumed: 9 }) if reply.code == 221));
+/// ```
 pub fn parse_reply(buf: &[u8], limits: &ReplyLimits) -> Result<Parsed, ReplyError> {
     ReplyParser::with_limits(*limits).parse(buf)
 }
@@ -283,6 +334,24 @@ pub fn parse_reply(buf: &[u8], limits: &ReplyLimits) -> Result<Parsed, ReplyErro
 /// bytes at the front). It remembers the lines it has already checked, so each call only scans the
 /// unfinished line. After `Complete` or an error it starts afresh: drop the `consumed` bytes and
 /// call it with the rest for the next reply.
+///
+/// ```
+/// use mailpump::smtp::reply::{Parsed, ReplyParser};
+///
+/// // Bytes arrive in pieces; the same growing buffer is passed each time.
+/// let mut parser = ReplyParser::new();
+/// let mut buf = Vec::new();
+/// let mut replies = Vec::new();
+/// for piece in [&b"220 mx ESMTP\r"[..], b"\n250 ok\r\n"] {
+///     buf.extend_from_slice(piece);
+///     while let Parsed::Complete { reply, consumed } = parser.parse(&buf)? {
+///         buf.drain(..consumed);
+///         replies.push(reply.code);
+///     }
+/// }
+/// assert_eq!(replies, [220, 250]);
+/// # Ok::<(), mailpump::smtp::reply::ReplyError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ReplyParser {
     limits: ReplyLimits,

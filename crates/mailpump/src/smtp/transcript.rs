@@ -8,6 +8,18 @@ use std::fmt::{self, Write as _};
 use super::reply::Reply;
 
 /// Who sent a transcript line.
+///
+/// ```no_run
+/// use mailpump::{Client, ClientConfig};
+/// use mailpump::smtp::transcript::Direction;
+///
+/// let mut client = Client::connect(&ClientConfig::default())?;
+/// client.set_transcript(Some(Box::new(|direction: Direction, line: &str| {
+///     eprintln!("{direction}: {line}"); // "C: EHLO localhost", "S: 250-mx.example.org\n250 8BITMIME"
+/// })));
+/// client.greet(None)?;
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// A command the client sent, in its redacted form (AUTH payloads read `<redacted>`).
@@ -70,6 +82,14 @@ impl Transcript {
 }
 
 /// A reply as the server wrote it, without the CRLFs: `250-first\n250 last`.
+///
+/// ```
+/// use mailpump::Reply;
+/// use mailpump::smtp::transcript::format_reply;
+///
+/// let reply = Reply::new(250, vec!["mx.example.org".into(), "PIPELINING".into()]);
+/// assert_eq!(format_reply(&reply), "250-mx.example.org\n250 PIPELINING");
+/// ```
 #[must_use]
 pub fn format_reply(reply: &Reply) -> String {
     let last = reply.lines.len().saturating_sub(1);
