@@ -79,6 +79,15 @@ pub struct Chain {
 
 impl Chain {
     /// A chain of `filters`, applied first to last.
+    ///
+    /// ```
+    /// use mailpump::Chain;
+    /// use mailpump::mime::eol::Normalize;
+    /// use mailpump::smtp::dotstuff::DotStuff;
+    ///
+    /// let chain = Chain::new(vec![Box::new(Normalize::crlf()), Box::new(DotStuff::new())]);
+    /// assert_eq!(chain.len(), 2);
+    /// ```
     #[must_use]
     pub fn new(filters: Vec<Box<dyn Filter>>) -> Self {
         let links = vec![Vec::new(); filters.len().saturating_sub(1)];
@@ -86,6 +95,16 @@ impl Chain {
     }
 
     /// Appends `filter` at the end of the chain.
+    ///
+    /// ```
+    /// use mailpump::Chain;
+    /// use mailpump::mime::eol::Normalize;
+    ///
+    /// let mut chain = Chain::default();
+    /// assert!(chain.is_empty());
+    /// chain.push(Box::new(Normalize::crlf()));
+    /// assert_eq!(chain.len(), 1);
+    /// ```
     pub fn push(&mut self, filter: Box<dyn Filter>) {
         if !self.filters.is_empty() {
             self.links.push(Vec::new());

@@ -77,12 +77,30 @@ pub struct BytesSource {
 
 impl BytesSource {
     /// A source over `data`, in chunks of [`DEFAULT_CHUNK`].
+    ///
+    /// ```
+    /// use mailpump::source::{BytesSource, collect};
+    ///
+    /// assert_eq!(collect(&mut BytesSource::new("hi"))?, b"hi");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new(data: impl Into<Vec<u8>>) -> Self {
         Self::with_chunk(data, DEFAULT_CHUNK)
     }
 
     /// A source over `data`, in chunks of at most `chunk` bytes (at least 1).
+    ///
+    /// ```
+    /// use mailpump::Source;
+    /// use mailpump::source::BytesSource;
+    ///
+    /// let mut source = BytesSource::with_chunk(vec![0u8; 10], 4);
+    /// let mut out = Vec::new();
+    /// source.pull(&mut out)?;
+    /// assert_eq!(out.len(), 4);
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn with_chunk(data: impl Into<Vec<u8>>, chunk: usize) -> Self {
         Self {
@@ -129,6 +147,14 @@ pub struct ReaderSource<R> {
 
 impl<R: Read + Send> ReaderSource<R> {
     /// A source over `reader`, read [`DEFAULT_CHUNK`] bytes at a time.
+    ///
+    /// ```
+    /// use mailpump::source::{ReaderSource, collect};
+    ///
+    /// let mut source = ReaderSource::new(&b"any io::Read"[..]);
+    /// assert_eq!(collect(&mut source)?, b"any io::Read");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     pub fn new(reader: R) -> Self {
         Self {
             reader: Some(reader),
@@ -138,6 +164,17 @@ impl<R: Read + Send> ReaderSource<R> {
     }
 
     /// Sets how many bytes each pull reads at most (at least 1).
+    ///
+    /// ```
+    /// use mailpump::Source;
+    /// use mailpump::source::ReaderSource;
+    ///
+    /// let mut source = ReaderSource::new(&b"abcdef"[..]).chunk(2);
+    /// let mut out = Vec::new();
+    /// source.pull(&mut out)?;
+    /// assert_eq!(out, b"ab");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn chunk(mut self, chunk: usize) -> Self {
         self.chunk = chunk.max(1);
@@ -147,6 +184,20 @@ impl<R: Read + Send> ReaderSource<R> {
 
 impl ReaderSource<File> {
     /// Opens the file at `path`; it is read lazily, while the source is pulled, and closed at its end.
+    ///
+    /// ```
+    /// use mailpump::Source;
+    /// use mailpump::source::{ReaderSource, collect};
+    ///
+    /// let path = std::env::temp_dir().join("mailpump-doc-open.txt");
+    /// std::fs::write(&path, "hello")?;
+    /// let mut source = ReaderSource::open(&path)?;
+    /// assert_eq!(source.remaining_hint(), Some(5));
+    /// assert_eq!(collect(&mut source)?, b"hello");
+    /// assert!(ReaderSource::open("/no/such/file").is_err());
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> io::Result<Self> {
         let file = File::open(path)?;
         let remaining = file
@@ -238,6 +289,14 @@ pub struct CatSource {
 
 impl CatSource {
     /// The concatenation of `sources`.
+    ///
+    /// ```
+    /// use mailpump::Source;
+    /// use mailpump::source::{BytesSource, CatSource};
+    ///
+    /// let cat = CatSource::new(vec![Box::new(BytesSource::new("ab")), Box::new(BytesSource::new("cde"))]);
+    /// assert_eq!(cat.remaining_hint(), Some(5));
+    /// ```
     #[must_use]
     pub fn new(sources: Vec<Box<dyn Source>>) -> Self {
         Self {
@@ -282,6 +341,15 @@ pub struct FilteredSource {
 
 impl FilteredSource {
     /// `inner`'s data passed through `filter`.
+    ///
+    /// ```
+    /// use mailpump::mime::eol::Normalize;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("a\nb")), Box::new(Normalize::crlf()));
+    /// assert_eq!(collect(&mut source)?, b"a\r\nb");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new(inner: Box<dyn Source>, filter: Box<dyn Filter>) -> Self {
         Self {

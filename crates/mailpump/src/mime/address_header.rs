@@ -6,6 +6,12 @@ use super::headers::{
 };
 
 /// Splits an address list at commas outside quoted strings, angle brackets and comments.
+///
+/// ```
+/// use mailpump::mime::address_header::split_addresses;
+///
+/// assert_eq!(split_addresses("\"Doe, J.\" <j@x.org>, b@y.org,"), ["\"Doe, J.\" <j@x.org>", "b@y.org"]);
+/// ```
 #[must_use]
 pub fn split_addresses(value: &str) -> Vec<&str> {
     split_outside_quotes(value, b',')
@@ -16,6 +22,15 @@ pub fn split_addresses(value: &str) -> Vec<&str> {
 }
 
 /// A mailbox split into its display name (unquoted, if any) and its address.
+///
+/// ```
+/// use mailpump::mime::address_header::{Mailbox, parse_mailbox};
+///
+/// assert_eq!(
+///     parse_mailbox("\"Doe, J.\" <j@x.org>"),
+///     Some(Mailbox { name: "Doe, J.".into(), addr: "j@x.org" })
+/// );
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct Mailbox<'a> {
     /// The display name, without quotes or escapes; empty when there is none.
@@ -26,6 +41,13 @@ pub struct Mailbox<'a> {
 
 /// Parses `Name <addr>`, `"Quoted, Name" <addr>`, `<addr>` or a bare `addr`; `None` for anything
 /// else (groups, comments), which is then written as it is.
+///
+/// ```
+/// use mailpump::mime::address_header::parse_mailbox;
+///
+/// assert_eq!(parse_mailbox("Zoë <zoe@example.com>").map(|m| m.addr), Some("zoe@example.com"));
+/// assert_eq!(parse_mailbox("team: a@x.org, b@x.org;"), None); // a group is written as it is
+/// ```
 #[must_use]
 pub fn parse_mailbox(item: &str) -> Option<Mailbox<'_>> {
     let item = item.trim();
@@ -60,6 +82,12 @@ pub fn parse_mailbox(item: &str) -> Option<Mailbox<'_>> {
 }
 
 /// The domain of the first mailbox in an address header value, if it is a plain ASCII domain.
+///
+/// ```
+/// use mailpump::mime::address_header::first_domain;
+///
+/// assert_eq!(first_domain("Me <me@Example.COM>, you@example.org"), Some("example.com".into()));
+/// ```
 #[must_use]
 pub fn first_domain(value: &str) -> Option<String> {
     let first = split_addresses(value).into_iter().next()?;
@@ -75,6 +103,15 @@ pub fn first_domain(value: &str) -> Option<String> {
 /// Writes an address field: each mailbox's display name is kept readable when it is plain ASCII,
 /// quoted when it holds specials, and encoded (RFC 2047 §5(3)) when it is not ASCII; items are
 /// joined with `, `.
+///
+/// ```
+/// use mailpump::mime::address_header::write_addresses;
+///
+/// let mut out = String::new();
+/// write_addresses(&mut out, "To", ["Zoë <zoe@example.com>", "J. Doe <j@x.org>"])?;
+/// assert_eq!(out, "To: =?utf-8?Q?Zo=C3=AB?= <zoe@example.com>, \"J. Doe\" <j@x.org>\r\n");
+/// # Ok::<(), String>(())
+/// ```
 pub fn write_addresses<'v>(
     out: &mut String,
     name: &str,

@@ -59,6 +59,15 @@ pub struct Base64Encoder {
 
 impl Base64Encoder {
     /// A new encoder.
+    ///
+    /// ```
+    /// use mailpump::mime::base64::Base64Encoder;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("hi")), Box::new(Base64Encoder::new()));
+    /// assert_eq!(collect(&mut source)?, b"aGk=");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -162,6 +171,16 @@ pub struct Base64LineEncoder {
 
 impl Base64LineEncoder {
     /// A new encoder writing lines of `line_len` characters (76 for MIME bodies).
+    ///
+    /// ```
+    /// use mailpump::mime::base64::Base64LineEncoder;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new(vec![0u8; 60])), Box::new(Base64LineEncoder::new(76)));
+    /// let encoded = collect(&mut source)?;
+    /// assert!(encoded.split(|&b| b == b'\n').all(|line| line.len() <= 77)); // 76 and the CR
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new(line_len: usize) -> Self {
         Self {

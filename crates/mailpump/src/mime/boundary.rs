@@ -16,6 +16,15 @@ use crate::mime::headers::split_params;
 pub const MAX_LEN: usize = 70;
 
 /// A source of random bytes: the operating system's, or a fixed sequence for reproducible tests.
+///
+/// ```
+/// use mailpump::mime::boundary::{Random, generate, is_valid};
+///
+/// let boundary = generate(&mut Random::os())?;
+/// assert!(is_valid(&boundary) && boundary.starts_with("=_"));
+/// assert_eq!(Random::seeded(7).hex(4)?, Random::seeded(7).hex(4)?);
+/// # Ok::<(), getrandom::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Random {
     /// `Some(state)`: a deterministic `SplitMix64` stream (tests only); `None`: `getrandom`.
@@ -79,6 +88,15 @@ pub fn is_valid(boundary: &str) -> bool {
 }
 
 /// The `boundary` parameter of a Content-Type value, unquoted, if there is one.
+///
+/// ```
+/// use mailpump::mime::boundary::{find, media_type, parameter};
+///
+/// let value = "Multipart/Mixed; boundary=\"b 1\"; charset=utf-8";
+/// assert_eq!(find(value).as_deref(), Some("b 1"));
+/// assert_eq!(parameter(value, "CHARSET").as_deref(), Some("utf-8"));
+/// assert_eq!(media_type(value), "multipart/mixed");
+/// ```
 #[must_use]
 pub fn find(content_type: &str) -> Option<String> {
     parameter(content_type, "boundary")
@@ -120,6 +138,13 @@ pub fn media_type(content_type: &str) -> String {
 }
 
 /// Whether `content` holds `--boundary` anywhere (a conservative test for caller-chosen boundaries).
+///
+/// ```
+/// use mailpump::mime::boundary::occurs_in;
+///
+/// assert!(occurs_in(b"text\r\n--b1\r\n", "b1"));
+/// assert!(!occurs_in(b"text b1", "b1"));
+/// ```
 #[must_use]
 pub fn occurs_in(content: &[u8], boundary: &str) -> bool {
     let mut needle = Vec::with_capacity(boundary.len() + 2);

@@ -40,6 +40,17 @@ fn b_cost(n: usize) -> usize {
 }
 
 /// A text being cut into encoded-words, one word per call.
+///
+/// ```
+/// use mailpump::mime::encoded_word::{EncodedWords, Scheme};
+///
+/// let mut words = EncodedWords::new("café");
+/// assert_eq!(words.scheme(), Scheme::B); // shorter than Q here
+/// let mut out = String::new();
+/// assert!(words.next_word(75, &mut out));
+/// assert_eq!(out, "=?utf-8?B?Y2Fmw6k=?=");
+/// assert!(words.is_done() && !words.next_word(75, &mut out));
+/// ```
 #[derive(Debug)]
 pub struct EncodedWords<'a> {
     rest: &'a str,
@@ -131,6 +142,13 @@ impl<'a> EncodedWords<'a> {
 }
 
 /// `text` as encoded-words of at most [`MAX_WORD`] characters each (for tests and short texts).
+///
+/// ```
+/// use mailpump::mime::encoded_word::{MAX_WORD, encode_all};
+///
+/// let words = encode_all(&"ü".repeat(100));
+/// assert!(words.len() > 1 && words.iter().all(|w| w.len() <= MAX_WORD));
+/// ```
 #[must_use]
 pub fn encode_all(text: &str) -> Vec<String> {
     let mut words = EncodedWords::new(text);

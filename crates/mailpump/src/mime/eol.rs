@@ -41,12 +41,30 @@ pub struct Normalize {
 
 impl Normalize {
     /// A normaliser writing `marker` for each line break.
+    ///
+    /// ```
+    /// use mailpump::mime::eol::Normalize;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("a\r\nb\n")), Box::new(Normalize::new(b"\n")));
+    /// assert_eq!(collect(&mut source)?, b"a\nb\n");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new(marker: &[u8]) -> Self {
         Self::with_state(0, marker)
     }
 
     /// A normaliser to CRLF, the canonical form of RFC 5322 §2.3.
+    ///
+    /// ```
+    /// use mailpump::mime::eol::Normalize;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("a\nb\r")), Box::new(Normalize::crlf()));
+    /// assert_eq!(collect(&mut source)?, b"a\r\nb\r\n");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn crlf() -> Self {
         Self::new(b"\r\n")

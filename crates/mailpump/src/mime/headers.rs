@@ -40,6 +40,14 @@ const SPECIAL_NAMES: &[&str] = &[
 ];
 
 /// How a header's value is written.
+///
+/// ```
+/// use mailpump::mime::headers::{Kind, kind};
+///
+/// assert_eq!(kind("reply-to"), Kind::Addresses);
+/// assert_eq!(kind("content-type"), Kind::Structured);
+/// assert_eq!(kind("subject"), Kind::Unstructured);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// A list of mailboxes: only display names are encoded (RFC 2047 §5(3)).
@@ -79,6 +87,13 @@ pub fn kind(lower: &str) -> Kind {
 
 /// The canonical spelling of a header name: `LuaSocket`'s special cases, Train-Case otherwise
 /// (`x-custom-header` becomes `X-Custom-Header`).
+///
+/// ```
+/// use mailpump::mime::headers::canonical_name;
+///
+/// assert_eq!(canonical_name("message-id"), "Message-ID");
+/// assert_eq!(canonical_name("x-mailer"), "X-Mailer");
+/// ```
 #[must_use]
 pub fn canonical_name(name: &str) -> String {
     if let Some(special) = SPECIAL_NAMES.iter().find(|s| s.eq_ignore_ascii_case(name)) {
@@ -98,6 +113,13 @@ pub fn canonical_name(name: &str) -> String {
 }
 
 /// Checks a header name: 1 to [`MAX_NAME`] printable ASCII characters other than `:` (RFC 5322 §2.2 ftext).
+///
+/// ```
+/// use mailpump::mime::headers::check_name;
+///
+/// assert!(check_name("X-Priority").is_ok());
+/// assert!(check_name("X-Priority: 1\r\nBcc").is_err());
+/// ```
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the header name is empty".into());
@@ -140,6 +162,13 @@ fn forbidden(c: char) -> Option<&'static str> {
 }
 
 /// Checks a text value: no line breaks of any kind and no control characters other than TAB.
+///
+/// ```
+/// use mailpump::mime::headers::check_text;
+///
+/// assert!(check_text("Grüße\tfrom Köln").is_ok());
+/// assert!(check_text("hi\r\nBcc: victim@example.com").is_err());
+/// ```
 pub fn check_text(value: &str) -> Result<(), String> {
     match value
         .char_indices()
@@ -154,6 +183,13 @@ pub fn check_text(value: &str) -> Result<(), String> {
 }
 
 /// Checks a raw value, written as given: ASCII, and the same characters as [`check_text`].
+///
+/// ```
+/// use mailpump::mime::headers::check_raw;
+///
+/// assert_eq!(check_raw(b"<id@example.com>"), Ok("<id@example.com>"));
+/// assert!(check_raw("é".as_bytes()).is_err());
+/// ```
 pub fn check_raw(value: &[u8]) -> Result<&str, String> {
     if let Some(i) = value.iter().position(|b| !b.is_ascii()) {
         return Err(format!(
@@ -167,6 +203,12 @@ pub fn check_raw(value: &[u8]) -> Result<&str, String> {
 }
 
 /// Splits `value` at `;` outside quoted strings (MIME parameters, RFC 2045 §5.1).
+///
+/// ```
+/// use mailpump::mime::headers::split_params;
+///
+/// assert_eq!(split_params("text/plain; name=\"a;b\"; x=1"), ["text/plain", " name=\"a;b\"", " x=1"]);
+/// ```
 #[must_use]
 pub fn split_params(value: &str) -> Vec<&str> {
     split_outside_quotes(value, b';')
@@ -288,6 +330,14 @@ fn is_wsp(c: char) -> bool {
 /// Writes an unstructured field (RFC 5322 §3.2.5 `unstructured`): ASCII words stay readable,
 /// other words become encoded-words; adjacent encoded words share one run, the whitespace between
 /// them encoded inside, since decoders drop whitespace between encoded-words (RFC 2047 §6.2).
+///
+/// ```
+/// use mailpump::mime::headers::write_unstructured;
+///
+/// let mut out = String::new();
+/// write_unstructured(&mut out, "Subject", "Grüße aus Köln");
+/// assert_eq!(out, "Subject: =?utf-8?B?R3LDvMOfZQ==?= aus =?utf-8?B?S8O2bG4=?=\r\n");
+/// ```
 pub fn write_unstructured(out: &mut String, name: &str, value: &str) {
     let mut folder = Folder::new(out, name);
     write_words(&mut folder, value, false, |word| !needs_encoding(word));
@@ -380,6 +430,16 @@ fn offset(whole: &str, part: &str) -> usize {
 }
 
 /// Writes a structured field: ASCII only, folded at whitespace outside quoted strings and comments.
+///
+/// ```
+/// use mailpump::mime::headers::write_structured;
+///
+/// let mut out = String::new();
+/// write_structured(&mut out, "Content-Type", "text/plain; charset=\"utf-8\"")?;
+/// assert_eq!(out, "Content-Type: text/plain; charset=\"utf-8\"\r\n");
+/// assert!(write_structured(&mut out, "Content-Type", "text/plain; name=\"é\"").is_err());
+/// # Ok::<(), String>(())
+/// ```
 pub fn write_structured(out: &mut String, name: &str, value: &str) -> Result<(), String> {
     if let Some(c) = value.chars().find(|c| !c.is_ascii()) {
         return Err(format!(
@@ -443,6 +503,15 @@ pub(super) fn check_lines(field: &str) -> Result<(), String> {
 }
 
 /// Writes a raw field as given; its single line must fit in [`MAX_LINE`] octets.
+///
+/// ```
+/// use mailpump::mime::headers::write_raw;
+///
+/// let mut out = String::new();
+/// write_raw(&mut out, "X-Raw", "as  given")?;
+/// assert_eq!(out, "X-Raw: as  given\r\n");
+/// # Ok::<(), String>(())
+/// ```
 pub fn write_raw(out: &mut String, name: &str, value: &str) -> Result<(), String> {
     let line = name.len() + 2 + value.len();
     if line > MAX_LINE {

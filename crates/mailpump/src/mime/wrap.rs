@@ -56,6 +56,15 @@ pub struct LineWrap {
 
 impl LineWrap {
     /// A new wrapper for lines of `length` bytes (76 for base64 bodies).
+    ///
+    /// ```
+    /// use mailpump::mime::wrap::LineWrap;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("abcdef")), Box::new(LineWrap::new(3)));
+    /// assert_eq!(collect(&mut source)?, b"abc\r\ndef\r\n");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new(length: usize) -> Self {
         let length = i64::try_from(length).unwrap_or(i64::MAX);

@@ -131,6 +131,14 @@ impl Address {
     }
 
     /// The display name given with the address, if any.
+    ///
+    /// ```
+    /// use mailpump::Address;
+    ///
+    /// assert_eq!(Address::parse("\"Doe, J.\" <j@example.com>")?.display_name(), Some("Doe, J."));
+    /// assert_eq!(Address::parse("j@example.com")?.display_name(), None);
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     #[must_use]
     pub fn display_name(&self) -> Option<&str> {
         self.name.as_deref()

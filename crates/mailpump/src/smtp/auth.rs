@@ -209,6 +209,13 @@ pub struct Credentials {
 
 impl Credentials {
     /// Credentials for `user` with `secret`.
+    ///
+    /// ```
+    /// use mailpump::Credentials;
+    ///
+    /// let credentials = Credentials::new("me@example.com", std::env::var("SMTP_PASSWORD").unwrap_or_default());
+    /// assert_eq!(credentials.user, "me@example.com");
+    /// ```
     pub fn new(user: impl Into<String>, secret: impl Into<Secret>) -> Self {
         Self {
             user: user.into(),
@@ -234,6 +241,14 @@ impl Credentials {
     }
 
     /// The first LOGIN response: the user name in base64.
+    ///
+    /// ```
+    /// use mailpump::Credentials;
+    ///
+    /// let credentials = Credentials::new("tim", "secret");
+    /// assert_eq!(credentials.login_user().expose(), "dGlt");
+    /// assert_eq!(credentials.login_password().expose(), "c2VjcmV0");
+    /// ```
     #[must_use]
     pub fn login_user(&self) -> Secret {
         Secret(base64_simd::STANDARD.encode_to_string(self.user.as_bytes()))
@@ -270,6 +285,14 @@ impl Credentials {
 
     /// The XOAUTH2 initial response: base64 of `user=USER ^A auth=Bearer TOKEN ^A ^A`. A `^A`
     /// (0x01) in the user or token would shift the fields, so it is refused.
+    ///
+    /// ```
+    /// use mailpump::Credentials;
+    ///
+    /// let credentials = Credentials::new("me@example.com", "ya29.token");
+    /// assert!(credentials.xoauth2_response()?.expose().starts_with("dXNlcj1tZUBleGFtcGxlLmNvbQFhdXRo"));
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn xoauth2_response(&self) -> Result<Secret, SmtpError> {
         if self.user.contains('\x01') || self.secret.expose().contains('\x01') {
             return Err(SmtpError::invalid_input(
@@ -322,6 +345,13 @@ impl Authenticator {
     /// An exchange for `mechanism` with `credentials`. Credentials that the mechanism cannot carry
     /// (a NUL for PLAIN, 0x01 for XOAUTH2, a control character in a CRAM-MD5 user name) are refused
     /// here, before anything is sent.
+    ///
+    /// ```
+    /// use mailpump::smtp::auth::Authenticator;
+    /// use mailpump::{Credentials, Mechanism};
+    ///
+    /// assert!(Authenticator::new(Mechanism::Plain, Credentials::new("a\0b", "x")).is_err());
+    /// ```
     pub fn new(mechanism: Mechanism, credentials: Credentials) -> Result<Self, SmtpError> {
         match mechanism {
             Mechanism::Plain => {
@@ -371,6 +401,17 @@ impl Authenticator {
     /// word it differently). PLAIN answers its payload again, for a server that ignored the initial
     /// response. XOAUTH2's second `334` carries an error description; the answer is an empty line,
     /// after which the server sends its final error reply.
+    ///
+    /// ```
+    /// use mailpump::smtp::auth::Authenticator;
+    /// use mailpump::{Credentials, Mechanism, Reply};
+    ///
+    /// let mut login = Authenticator::new(Mechanism::Login, Credentials::new("tim", "secret"))?;
+    /// let user = login.respond(&Reply::new(334, vec!["VXNlcm5hbWU6".into()]))?;
+    /// let password = login.respond(&Reply::new(334, vec!["UGFzc3dvcmQ6".into()]))?;
+    /// assert_eq!((user.expose(), password.expose()), ("dGlt", "c2VjcmV0"));
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn respond(&mut self, challenge: &Reply) -> Result<Secret, SmtpError> {
         if challenge.code != 334 {
             return Err(SmtpError::Auth {

@@ -63,6 +63,15 @@ impl Capabilities {
     /// Reads the EHLO reply: every line after the first (which holds the server's name and
     /// greeting) is a keyword followed by parameters separated by spaces. Keywords are
     /// case-insensitive; lines that are not keywords are ignored.
+    ///
+    /// ```
+    /// use mailpump::Reply;
+    /// use mailpump::smtp::capability::Capabilities;
+    ///
+    /// let caps = Capabilities::from_ehlo(&Reply::new(250, vec!["mx".into(), "SMTPUTF8".into(), "SIZE".into()]));
+    /// assert!(caps.smtputf8);
+    /// assert_eq!((caps.size, caps.size_limit()), (Some(None), None)); // SIZE without a limit
+    /// ```
     #[must_use]
     pub fn from_ehlo(reply: &Reply) -> Self {
         let mut caps = Self::default();

@@ -132,6 +132,16 @@ impl Command {
 
     /// Checks every argument, then appends the command line with its CRLF to `out`. On error
     /// nothing is appended.
+    ///
+    /// ```
+    /// use mailpump::Address;
+    /// use mailpump::smtp::command::Command;
+    ///
+    /// let mut out = Vec::new();
+    /// Command::Rcpt { to: Address::parse("b@example.org")? }.write_to(&mut out)?;
+    /// assert_eq!(out, b"RCPT TO:<b@example.org>\r\n");
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn write_to(&self, out: &mut Vec<u8>) -> Result<(), SmtpError> {
         self.validate()?;
         let start = out.len();

@@ -208,6 +208,16 @@ impl WireEncoder {
     }
 
     /// Encodes `input`, appending the wire bytes to `out`.
+    ///
+    /// ```
+    /// use mailpump::smtp::dotstuff::WireEncoder;
+    ///
+    /// let mut wire = WireEncoder::new();
+    /// let mut out = Vec::new();
+    /// wire.encode(b"a\r", &mut out);
+    /// wire.encode(b"\n.", &mut out); // the CRLF split across calls stays one line break
+    /// assert_eq!(out, b"a\r\n..");
+    /// ```
     pub fn encode(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         if self.finished {
             self.finished = false;
@@ -244,6 +254,15 @@ impl WireEncoder {
     }
 
     /// Appends the end-of-data mark and returns to the start of a message.
+    ///
+    /// ```
+    /// use mailpump::smtp::dotstuff::WireEncoder;
+    ///
+    /// let mut wire = WireEncoder::new();
+    /// let mut out = Vec::new();
+    /// wire.end(&mut out);
+    /// assert_eq!(out, b".\r\n"); // an empty message
+    /// ```
     pub fn end(&mut self, out: &mut Vec<u8>) {
         if self.finished {
             // A second finish in a row is a new, empty message.

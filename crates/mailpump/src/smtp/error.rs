@@ -133,6 +133,18 @@ impl SmtpError {
 
     /// An [`SmtpError::Reply`] for `reply` to `command`, with the command in its redacted form and
     /// the kind it implies.
+    ///
+    /// ```
+    /// use mailpump::smtp::command::Command;
+    /// use mailpump::smtp::error::ReplyKind;
+    /// use mailpump::{Address, Reply, SmtpError};
+    ///
+    /// let rcpt = Command::Rcpt { to: Address::parse("x@example.org")? };
+    /// let error = SmtpError::refused(&rcpt, Reply::new(550, vec!["no such user".into()]));
+    /// assert!(matches!(error, SmtpError::Reply { kind: ReplyKind::Recipient, ref command, .. } if command == "RCPT TO:<x@example.org>"));
+    /// assert!(error.is_permanent());
+    /// # Ok::<(), SmtpError>(())
+    /// ```
     #[must_use]
     pub fn refused(command: &Command, reply: Reply) -> Self {
         Self::Reply {

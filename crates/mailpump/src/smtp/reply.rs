@@ -124,6 +124,15 @@ pub struct Reply {
 impl Reply {
     /// A reply with `code` and `lines`; the enhanced status code is read from the first line, as
     /// the parser does. Meant for tests and for replies made up by the client.
+    ///
+    /// ```
+    /// use mailpump::Reply;
+    /// use mailpump::smtp::reply::EnhancedCode;
+    ///
+    /// let reply = Reply::new(550, vec!["5.7.1 Relaying denied".into()]);
+    /// assert_eq!(reply.enhanced, Some(EnhancedCode { class: 5, subject: 7, detail: 1 }));
+    /// assert!(reply.is_permanent());
+    /// ```
     #[must_use]
     pub fn new(code: u16, lines: Vec<String>) -> Self {
         let enhanced = lines.first().and_then(|l| enhanced_for(code, l.as_bytes()));
@@ -135,6 +144,13 @@ impl Reply {
     }
 
     /// The text of the reply: the lines joined by `\n`, each without its enhanced status code.
+    ///
+    /// ```
+    /// use mailpump::Reply;
+    ///
+    /// let reply = Reply::new(250, vec!["2.0.0 first".into(), "2.0.0 second".into()]);
+    /// assert_eq!(reply.text(), "first\nsecond");
+    /// ```
     #[must_use]
     pub fn text(&self) -> String {
         let mut text = String::new();
@@ -371,6 +387,13 @@ impl ReplyParser {
     }
 
     /// A parser with `limits`.
+    ///
+    /// ```
+    /// use mailpump::smtp::reply::{ReplyLimits, ReplyParser};
+    ///
+    /// let parser = ReplyParser::with_limits(ReplyLimits { max_lines: 10, ..ReplyLimits::default() });
+    /// assert_eq!(parser.limits().max_lines, 10);
+    /// ```
     #[must_use]
     pub fn with_limits(limits: ReplyLimits) -> Self {
         Self {
@@ -393,6 +416,14 @@ impl ReplyParser {
     }
 
     /// Parses the reply at the start of `buf`; see the type's documentation for the protocol.
+    ///
+    /// ```
+    /// use mailpump::smtp::reply::{Parsed, ReplyParser};
+    ///
+    /// let mut parser = ReplyParser::new();
+    /// let Ok(Parsed::Complete { reply, consumed }) = parser.parse(b"354 go ahead\r\nextra") else { panic!() };
+    /// assert_eq!((reply.code, consumed), (354, 14));
+    /// ```
     pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed, ReplyError> {
         if buf.len() < self.checked {
             // Not the same buffer as last time: start over rather than trust stale offsets.

@@ -77,6 +77,15 @@ impl TcpTransport {
     /// attempt's error when none succeeds.
     ///
     /// Name resolution itself uses the system resolver, which has its own limits.
+    ///
+    /// ```no_run
+    /// use mailpump::smtp::transport::TcpTransport;
+    /// use std::time::Duration;
+    ///
+    /// let tcp = TcpTransport::connect("[::1]", 25, Duration::from_secs(5))?;
+    /// # drop(tcp);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<Self> {
         if timeout.is_zero() {
             return Err(io::Error::new(
