@@ -113,12 +113,31 @@ impl Chain {
     }
 
     /// The number of filters in the chain.
+    ///
+    /// ```
+    /// use mailpump::Chain;
+    /// use mailpump::mime::qp::QpDecoder;
+    ///
+    /// assert_eq!(Chain::new(vec![Box::new(QpDecoder::new())]).len(), 1);
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
         self.filters.len()
     }
 
     /// Whether the chain has no filter (it then copies its input).
+    ///
+    /// ```
+    /// use mailpump::{Chain, Filter};
+    ///
+    /// // An empty chain passes its input through.
+    /// let mut chain = Chain::new(Vec::new());
+    /// assert!(chain.is_empty());
+    /// let mut out = Vec::new();
+    /// chain.update(b"as is", &mut out)?;
+    /// assert_eq!(out, b"as is");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.filters.is_empty()

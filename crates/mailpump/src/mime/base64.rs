@@ -287,6 +287,15 @@ pub struct Base64Decoder {
 
 impl Base64Decoder {
     /// A new decoder.
+    ///
+    /// ```
+    /// use mailpump::mime::base64::Base64Decoder;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("aGk=")), Box::new(Base64Decoder::new()));
+    /// assert_eq!(collect(&mut source)?, b"hi");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()

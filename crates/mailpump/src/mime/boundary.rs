@@ -33,12 +33,27 @@ pub struct Random {
 
 impl Random {
     /// Random bytes from the operating system.
+    ///
+    /// ```
+    /// use mailpump::mime::boundary::Random;
+    ///
+    /// let mut bytes = [0u8; 16];
+    /// Random::os().fill(&mut bytes)?;
+    /// # Ok::<(), getrandom::Error>(())
+    /// ```
     #[must_use]
     pub fn os() -> Self {
         Self { seeded: None }
     }
 
     /// A reproducible byte stream derived from `seed`. Not random: for tests and golden files only.
+    ///
+    /// ```
+    /// use mailpump::mime::boundary::{Random, generate};
+    ///
+    /// assert_eq!(generate(&mut Random::seeded(1))?, generate(&mut Random::seeded(1))?);
+    /// # Ok::<(), getrandom::Error>(())
+    /// ```
     #[must_use]
     pub fn seeded(seed: u64) -> Self {
         Self { seeded: Some(seed) }
@@ -62,6 +77,14 @@ impl Random {
     }
 
     /// `n` random bytes as lowercase hexadecimal.
+    ///
+    /// ```
+    /// use mailpump::mime::boundary::Random;
+    ///
+    /// let hex = Random::os().hex(8)?;
+    /// assert!(hex.len() == 16 && hex.bytes().all(|c| c.is_ascii_hexdigit()));
+    /// # Ok::<(), getrandom::Error>(())
+    /// ```
     pub fn hex(&mut self, n: usize) -> Result<String, getrandom::Error> {
         let mut bytes = vec![0; n];
         self.fill(&mut bytes)?;
@@ -78,6 +101,13 @@ pub fn generate(random: &mut Random) -> Result<String, getrandom::Error> {
 }
 
 /// Whether `boundary` is one RFC 2046 §5.1.1 allows: 1 to 70 `bchars`, not ending in a space.
+///
+/// ```
+/// use mailpump::mime::boundary::is_valid;
+///
+/// assert!(is_valid("simple boundary"));
+/// assert!(!is_valid("ends with space ") && !is_valid("") && !is_valid(&"x".repeat(71)));
+/// ```
 #[must_use]
 pub fn is_valid(boundary: &str) -> bool {
     let bchar = |b: u8| b.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&b);

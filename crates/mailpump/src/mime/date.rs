@@ -26,6 +26,13 @@ pub struct Zone {
 
 impl Zone {
     /// Parses `+hhmm` / `-hhmm` (hours 00-23, minutes 00-59); `None` for anything else.
+    ///
+    /// ```
+    /// use mailpump::mime::date::Zone;
+    ///
+    /// assert!(Zone::parse("-0800").is_some());
+    /// assert!(Zone::parse("PST").is_none());
+    /// ```
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
         let bytes = text.as_bytes();

@@ -320,6 +320,15 @@ pub struct QpDecoder {
 
 impl QpDecoder {
     /// A new decoder.
+    ///
+    /// ```
+    /// use mailpump::mime::qp::QpDecoder;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("a=3Db")), Box::new(QpDecoder::new()));
+    /// assert_eq!(collect(&mut source)?, b"a=b");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()

@@ -145,6 +145,15 @@ pub struct QpWrap {
 
 impl QpWrap {
     /// A new wrapper for lines of `length` characters (76 in MIME).
+    ///
+    /// ```
+    /// use mailpump::mime::wrap::QpWrap;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("=C3=A9t=C3=A9")), Box::new(QpWrap::new(6)));
+    /// assert_eq!(collect(&mut source)?, b"=C3=\r\n=A9t=\r\n=C3=\r\n=A9=\r\n");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new(length: usize) -> Self {
         let length = i64::try_from(length).unwrap_or(i64::MAX);

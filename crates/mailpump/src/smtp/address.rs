@@ -113,6 +113,16 @@ impl Address {
     }
 
     /// `local@domain`, without brackets; empty for the null path.
+    ///
+    /// ```
+    /// use mailpump::Address;
+    ///
+    /// let address = Address::parse("<\"john smith\"@example.com>")?;
+    /// assert_eq!(address.as_str(), "\"john smith\"@example.com");
+    /// assert_eq!(address.local_part(), "\"john smith\"");
+    /// assert_eq!(address.domain(), "example.com");
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.mailbox

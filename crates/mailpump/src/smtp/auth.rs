@@ -44,6 +44,14 @@ pub struct Secret(String);
 
 impl Secret {
     /// Wraps `value`.
+    ///
+    /// ```
+    /// use mailpump::smtp::auth::Secret;
+    ///
+    /// let token = Secret::new(String::from("ya29.token"));
+    /// assert!(!token.is_empty());
+    /// assert_eq!(token.expose(), "ya29.token");
+    /// ```
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
@@ -137,6 +145,13 @@ impl fmt::Display for Mechanism {
 }
 
 /// The error of [`Mechanism::from_str`]: a mechanism mailpump does not implement.
+///
+/// ```
+/// use mailpump::Mechanism;
+///
+/// let error = "GSSAPI".parse::<Mechanism>().unwrap_err();
+/// assert_eq!(error.0, "GSSAPI");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownMechanism(pub String);
 
@@ -375,6 +390,16 @@ impl Authenticator {
     }
 
     /// The mechanism in use.
+    ///
+    /// ```
+    /// use mailpump::smtp::auth::Authenticator;
+    /// use mailpump::{Credentials, Mechanism};
+    ///
+    /// let exchange = Authenticator::new(Mechanism::CramMd5, Credentials::new("tim", "secret"))?;
+    /// assert_eq!(exchange.mechanism(), Mechanism::CramMd5);
+    /// assert_eq!(exchange.command()?.redacted(), "AUTH CRAM-MD5");
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     #[must_use]
     pub fn mechanism(&self) -> Mechanism {
         self.mechanism

@@ -143,6 +143,17 @@ impl Capabilities {
     }
 
     /// Whether the server announced `keyword` (case-insensitive), known to this type or not.
+    ///
+    /// ```
+    /// use mailpump::Reply;
+    /// use mailpump::smtp::capability::Capabilities;
+    ///
+    /// let caps = Capabilities::from_ehlo(&Reply::new(250, vec!["mx".into(), "VRFY".into(), "SIZE 1000".into()]));
+    /// assert!(caps.has("vrfy") && !caps.has("ETRN"));
+    /// assert_eq!(caps.params("size"), Some(&["1000".to_owned()][..]));
+    /// assert_eq!(caps.size_limit(), Some(1000));
+    /// assert_eq!(caps.keywords().collect::<Vec<_>>(), ["VRFY", "SIZE"]);
+    /// ```
     #[must_use]
     pub fn has(&self, keyword: &str) -> bool {
         self.params(keyword).is_some()

@@ -153,6 +153,13 @@ impl Default for ClientConfig {
 
 impl ClientConfig {
     /// Whether TLS starts with the connection rather than after STARTTLS.
+    ///
+    /// ```
+    /// use mailpump::{ClientConfig, TlsPolicy};
+    ///
+    /// assert!(ClientConfig { tls: TlsPolicy::Implicit, port: 2465, ..ClientConfig::default() }.implicit_tls());
+    /// assert!(!ClientConfig { tls: TlsPolicy::StartTls, port: 465, ..ClientConfig::default() }.implicit_tls());
+    /// ```
     #[must_use]
     pub fn implicit_tls(&self) -> bool {
         self.tls == TlsPolicy::Implicit
@@ -369,6 +376,18 @@ impl Client {
     }
 
     /// The server's capabilities from the last EHLO (empty before it, or after HELO).
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig};
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// client.greet(None)?;
+    /// println!("{:?}", client.greeting().map(|r| r.text()));
+    /// println!("{:?}", client.ehlo_reply().map(|r| r.lines.len()));
+    /// println!("{} over {}", client.capabilities().pipelining, client.config().server);
+    /// println!("encrypted: {}, usable: {}", client.is_encrypted(), client.is_usable());
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     #[must_use]
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps

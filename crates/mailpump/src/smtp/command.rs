@@ -102,6 +102,12 @@ pub enum Command {
 
 impl Command {
     /// The command's verb as written on the wire (`AUTH` for a continuation, which has none).
+    ///
+    /// ```
+    /// use mailpump::smtp::command::Command;
+    ///
+    /// assert_eq!(Command::Helo("h".into()).verb(), "HELO");
+    /// ```
     #[must_use]
     pub fn verb(&self) -> &'static str {
         match self {
@@ -119,6 +125,13 @@ impl Command {
     }
 
     /// The [`ReplyKind`] of an error reply to this command.
+    ///
+    /// ```
+    /// use mailpump::smtp::command::Command;
+    /// use mailpump::smtp::error::ReplyKind;
+    ///
+    /// assert_eq!(Command::Ehlo("h".into()).reply_kind(), ReplyKind::Ehlo);
+    /// ```
     #[must_use]
     pub fn reply_kind(&self) -> ReplyKind {
         match self {

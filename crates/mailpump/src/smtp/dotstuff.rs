@@ -51,6 +51,15 @@ impl Default for DotStuff {
 
 impl DotStuff {
     /// A new stuffer, at the start of a line.
+    ///
+    /// ```
+    /// use mailpump::smtp::dotstuff::DotStuff;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new(".\r\n")), Box::new(DotStuff::new()));
+    /// assert_eq!(collect(&mut source)?, b"..\r\n");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::with_state(2)
@@ -184,6 +193,15 @@ impl Default for WireEncoder {
 
 impl WireEncoder {
     /// A new encoder, at the start of a message.
+    ///
+    /// ```
+    /// use mailpump::smtp::dotstuff::WireEncoder;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("hi")), Box::new(WireEncoder::new()));
+    /// assert_eq!(collect(&mut source)?, b"hi\r\n.\r\n");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self {
@@ -196,6 +214,14 @@ impl WireEncoder {
     }
 
     /// Bytes of message read so far (the body as given).
+    ///
+    /// ```
+    /// use mailpump::smtp::dotstuff::WireEncoder;
+    ///
+    /// let mut wire = WireEncoder::new();
+    /// wire.encode(b"a\n", &mut Vec::new());
+    /// assert_eq!((wire.bytes_in(), wire.bytes_out()), (2, 3));
+    /// ```
     #[must_use]
     pub fn bytes_in(&self) -> u64 {
         self.bytes_in

@@ -175,6 +175,15 @@ impl Reply {
     }
 
     /// The first digit of the code: 2, 3, 4 or 5.
+    ///
+    /// ```
+    /// use mailpump::Reply;
+    ///
+    /// let reply = Reply::new(354, vec!["go ahead".into()]);
+    /// assert_eq!(reply.class(), 3);
+    /// assert!(reply.is_positive_intermediate() && !reply.is_positive_completion());
+    /// assert!(Reply::new(421, vec![]).is_transient());
+    /// ```
     #[must_use]
     pub fn class(&self) -> u16 {
         self.code / 100
@@ -381,6 +390,15 @@ pub struct ReplyParser {
 
 impl ReplyParser {
     /// A parser with the default [`ReplyLimits`].
+    ///
+    /// ```
+    /// use mailpump::smtp::reply::{Parsed, ReplyParser};
+    ///
+    /// let mut parser = ReplyParser::new();
+    /// assert_eq!(parser.parse(b"250-a\r\n"), Ok(Parsed::Partial));
+    /// parser.reset(); // the connection was replaced: forget the partial reply
+    /// assert_eq!(parser.limits().max_line, 2048);
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()

@@ -56,6 +56,13 @@ impl TlsSettings {
     /// Without a CA file the configuration is built once per process and shared, which also
     /// shares rustls' session cache: later connections to the same server resume their TLS
     /// session instead of running a full handshake.
+    ///
+    /// ```
+    /// use mailpump::smtp::tls::TlsSettings;
+    ///
+    /// let settings = TlsSettings { cafile: Some("/no/such/ca.pem".into()), ..TlsSettings::default() };
+    /// assert!(settings.client_config().is_err());
+    /// ```
     pub fn client_config(&self) -> io::Result<Arc<ClientConfig>> {
         static VERIFYING: OnceLock<Arc<ClientConfig>> = OnceLock::new();
         static UNVERIFIED: OnceLock<Arc<ClientConfig>> = OnceLock::new();
@@ -188,6 +195,19 @@ impl TlsTransport {
     /// matched against the certificate, or an IP address matched against its IP SANs). Each I/O
     /// step is bounded by the transport's timeout. A failed handshake returns an error of kind
     /// [`io::ErrorKind::InvalidData`] carrying the rustls error, or the transport's own error.
+    ///
+    /// ```no_run
+    /// use mailpump::smtp::tls::{TlsSettings, TlsTransport};
+    /// use mailpump::smtp::transport::TcpTransport;
+    /// use std::time::Duration;
+    ///
+    /// let tcp = TcpTransport::connect("192.0.2.1", 465, Duration::from_secs(30))?;
+    /// let config = TlsSettings::default().client_config()?;
+    /// // An IP address is matched against the certificate's IP SANs.
+    /// let tls = TlsTransport::handshake(Box::new(tcp), config, "192.0.2.1")?;
+    /// assert!(tls.protocol_version().is_some());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn handshake(
         mut inner: Box<dyn Transport>,
         config: Arc<ClientConfig>,

@@ -38,9 +38,36 @@ impl fmt::Display for Direction {
 }
 
 /// The callback type: `(direction, line)`.
+///
+/// ```
+/// use mailpump::smtp::transcript::{Direction, TranscriptFn};
+/// use std::sync::{Arc, Mutex};
+///
+/// let lines = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&lines);
+/// let transcript: TranscriptFn = Box::new(move |direction: Direction, line: &str| {
+///     sink.lock().unwrap().push(format!("{direction}: {line}"));
+/// });
+/// # drop(transcript);
+/// ```
 pub type TranscriptFn = Box<dyn FnMut(Direction, &str) + Send>;
 
 /// Holds the callback, if any, and formats what it is given.
+///
+/// ```
+/// use mailpump::Reply;
+/// use mailpump::smtp::transcript::Transcript;
+/// use std::sync::{Arc, Mutex};
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&seen);
+/// let mut transcript = Transcript::default();
+/// assert!(!transcript.is_enabled());
+/// transcript.set(Some(Box::new(move |d, line| sink.lock().unwrap().push(format!("{d}: {line}")))));
+/// transcript.client("EHLO localhost");
+/// transcript.server(&Reply::new(250, vec!["mx".into(), "8BITMIME".into()]));
+/// assert_eq!(*seen.lock().unwrap(), ["C: EHLO localhost", "S: 250-mx\n250 8BITMIME"]);
+/// ```
 #[derive(Default)]
 pub struct Transcript {
     sink: Option<TranscriptFn>,

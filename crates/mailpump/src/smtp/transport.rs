@@ -135,6 +135,17 @@ impl TcpTransport {
     }
 
     /// The address of the peer.
+    ///
+    /// ```
+    /// use mailpump::smtp::transport::{TcpTransport, Transport};
+    /// use std::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let transport = TcpTransport::from_stream(TcpStream::connect(listener.local_addr()?)?)?;
+    /// assert_eq!(transport.peer_addr(), listener.local_addr()?);
+    /// assert!(transport.peer_is_loopback());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[must_use]
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer

@@ -63,6 +63,14 @@ pub struct Envelope {
 
 impl Envelope {
     /// An envelope from `from` to `rcpt`, with `eight_bit` set.
+    ///
+    /// ```
+    /// use mailpump::{Address, Envelope};
+    ///
+    /// let bounce = Envelope::new(Address::null(), vec![Address::parse("postmaster@example.org")?]);
+    /// assert!(bounce.from.is_null() && bounce.eight_bit);
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     #[must_use]
     pub fn new(from: Address, rcpt: Vec<Address>) -> Self {
         Self {
