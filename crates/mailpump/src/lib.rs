@@ -94,6 +94,11 @@ pub use smtp::error::SmtpError;
 pub use smtp::reply::Reply;
 pub use source::Source;
 
+/// The README's examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// The crate's version, as written in the default `X-Mailer` header.
 ///
 /// ```
