@@ -22,9 +22,9 @@ BODY = b"Subject: fault test\r\n\r\nline one\r\n.line two\r\n"
 STAGES = ["greeting", "ehlo", "mail", "rcpt", "data", "eod"]
 
 
-def send(server: ScriptedServer, **kw: Any) -> Any:
-    options: dict[str, Any] = {"from_": FROM, "rcpt": RCPT, "source": BODY, "server": server.host,
-                               "port": server.port, "tls": "none", "timeout": 5}  # fmt: skip
+def send(target: ScriptedServer, **kw: Any) -> Any:
+    options: dict[str, Any] = {"from_": FROM, "rcpt": RCPT, "source": BODY, "server": target.host,
+                               "port": target.port, "tls": "none", "timeout": 5}  # fmt: skip
     options.update(kw)
     return mailpump.send(**options)
 
@@ -421,3 +421,17 @@ def test_unsolicited_replies_are_a_protocol_error(
         send(server, rcpt=RCPT[0])
     [conn] = server.finished()
     assert not delivered(conn)
+
+
+@pytest.mark.parametrize(("server_name", "sni"), [("localhost", "localhost"), ("127.0.0.1", None)])
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_sni_names_the_host_and_never_an_ip_literal(
+    scripted: Callable[..., ScriptedServer], pki: Pki, tls: str, server_name: str, sni: str | None
+) -> None:
+    # RFC 6066 §3: the client names the host it verifies; a literal IP address is not sent.
+    context = pki.server.server_context()
+    script = {"tls": context} if tls == "starttls" else {"implicit_tls": context}
+    server = scripted(**script)
+    send(server, server=server_name, tls=tls, cafile=str(pki.ca))
+    server.finished()
+    assert server.sni_names == [sni]

@@ -264,9 +264,18 @@ class ScriptedServer:
         self._stopping = False
         self._accepted = threading.Condition(self._lock)
         self._queued = 0
+        self.sni_names: list[str | None] = []
+        """The server name each TLS client asked for (RFC 6066 §3), None when it sent none."""
+        for ctx in (self.script.tls, self.script.implicit_tls):
+            if ctx is not None:
+                ctx.sni_callback = self._record_sni
         acceptor = threading.Thread(target=self._accept_loop, name="scripted-accept", daemon=True)
         acceptor.start()
         self._threads.append(acceptor)
+
+    def _record_sni(self, sock: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: object) -> None:
+        with self._lock:
+            self.sni_names.append(name)
 
     def __enter__(self) -> ScriptedServer:
         return self
