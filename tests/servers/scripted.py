@@ -423,25 +423,28 @@ class ScriptedServer:
                 if self.script.hold_mail_until_data:
                     conn.wait_for(b"DATA\r\n", self.script.probe_timeout)
                 conn.unanswered_at_mail.append(conn._buf)
-                reply = self.script.replies.get("mail", DEFAULT_REPLIES["mail"])
-                if _is_positive(reply):
+                mail_reply = self.script.replies.get("mail", DEFAULT_REPLIES["mail"])
+                if _is_positive(mail_reply):
                     mail_from = _path(line)
-                self._answer(conn, reply)
+                self._answer(conn, mail_reply)
             elif verb == b"RCPT" and mail_from is None:
                 conn.send(b"503 5.5.1 Error: need MAIL command\r\n")  # RFC 5321 §4.1.4
             elif verb == b"RCPT":
                 address = _path(line)
                 special = self.script.rcpt_replies.get(address.decode("utf-8", "replace"))
-                reply = special if special is not None else self.script.replies.get("rcpt")
-                if reply is None:
-                    reply = DEFAULT_REPLIES["rcpt"]
-                if _is_positive(reply):
+                rcpt_reply: Reply = (
+                    special
+                    if special is not None
+                    else self.script.replies.get("rcpt", DEFAULT_REPLIES["rcpt"])
+                )
+                if _is_positive(rcpt_reply):
                     rcpts.append(address)
-                self._answer(conn, reply)
-            elif verb == b"DATA" and mail_from is None:
-                conn.send(b"503 5.5.1 Error: need MAIL command\r\n")
+                self._answer(conn, rcpt_reply)
             elif verb == b"DATA":
-                self._data(conn, mail_from, rcpts)
+                if mail_from is None:
+                    conn.send(b"503 5.5.1 Error: need MAIL command\r\n")
+                else:
+                    self._data(conn, mail_from, rcpts)
                 mail_from, rcpts = None, []
             elif verb == b"RSET":
                 mail_from, rcpts = None, []
