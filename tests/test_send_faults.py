@@ -435,3 +435,24 @@ def test_sni_names_the_host_and_never_an_ip_literal(
     send(server, server=server_name, tls=tls, cafile=str(pki.ca))
     server.finished()
     assert server.sni_names == [sni]
+
+
+def test_non_ascii_address_uses_smtputf8_when_offered(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    server = scripted(extensions=["PIPELINING", "SMTPUTF8", "8BITMIME"])
+    assert send(server, rcpt=["<j\u00f6rg@example.test>"])
+    [conn] = server.finished()
+    [mail] = [c for c in conn.commands if c.upper().startswith(b"MAIL")]
+    assert b"SMTPUTF8" in mail.upper()  # RFC 6531 §3.4
+    assert conn.transactions[0].rcpt_tos == ["j\u00f6rg@example.test".encode()]
+
+
+def test_non_ascii_address_without_smtputf8_fails_before_mail(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    server = scripted(extensions=["PIPELINING", "8BITMIME"])
+    with pytest.raises((ValueError, mailpump.MailpumpError)):
+        send(server, rcpt=["<j\u00f6rg@example.test>"])
+    [conn] = server.finished()
+    assert b"MAIL" not in verbs(conn) and conn.transactions == []
