@@ -57,7 +57,9 @@ def test_recipients_refused_carries_the_refusals() -> None:
     "exc",
     [
         errors.MessageError("m", part="message", header="to", reason="bad"),
-        errors.SMTPReplyError("r", code=554, enhanced="5.0.0", text="t", command="DATA"),
+        errors.SMTPReplyError(
+            "r", code=554, enhanced="5.0.0", text="t", command="DATA"
+        ),
         errors.SMTPRecipientsRefused("r", refused={"a@x": "no"}, code=550),
         errors.SMTPAuthError("a", code=535, text="bad credentials"),
         errors.SMTPConnectError("refused"),
@@ -72,7 +74,9 @@ def test_exceptions_pickle(exc: Exception) -> None:
 
 def test_message_error_from_rust_has_its_attributes() -> None:
     with pytest.raises(mailpump.MessageError) as info:
-        mailpump.message({"body": [{"body": "x"}, {"headers": {"X-Bad": "a\r\nb"}, "body": "y"}]})
+        mailpump.message(
+            {"body": [{"body": "x"}, {"headers": {"X-Bad": "a\r\nb"}, "body": "y"}]}
+        )
     e = info.value
     assert type(e) is errors.MessageError
     assert e.part == "message.parts[1]"
@@ -88,7 +92,9 @@ def test_python_filter_error_comes_back_as_itself_through_a_native_chain() -> No
             raise boom
         return b""
 
-    src = ltn12.source.chain(ltn12.source.string(b"abc"), mime.encode("base64"), bad_filter)
+    src = ltn12.source.chain(
+        ltn12.source.string(b"abc"), mime.encode("base64"), bad_filter
+    )
     with pytest.raises(KeyError) as info:
         list(src)
     assert info.value is boom
@@ -102,7 +108,9 @@ def test_python_source_error_inside_cat_and_message() -> None:
         yield b"ok"
         raise boom
 
-    msg = mailpump.message({"body": ltn12.source.cat(ltn12.source.string(b"a"), failing())})
+    msg = mailpump.message(
+        {"body": ltn12.source.cat(ltn12.source.string(b"a"), failing())}
+    )
     with pytest.raises(OSError) as info:
         b"".join(msg)
     assert info.value is boom

@@ -111,7 +111,9 @@ def test_sink_list() -> None:
 
 def test_sink_file_path_and_object(tmp_path: Path) -> None:
     p = tmp_path / "out.bin"
-    ltn12.pump.all(ltn12.source.string(b"abc" * 10000, chunk_size=7), ltn12.sink.file(p))
+    ltn12.pump.all(
+        ltn12.source.string(b"abc" * 10000, chunk_size=7), ltn12.sink.file(p)
+    )
     assert p.read_bytes() == b"abc" * 10000
     ltn12.pump.all([b"more"], ltn12.sink.file(str(p), "ab"))
     assert p.read_bytes().endswith(b"abcmore")
@@ -186,7 +188,9 @@ def test_pump_all_of_native_pieces_runs_in_rust(tmp_path: Path) -> None:
     data = bytes(range(256)) * 4000
     src_path, out = tmp_path / "in.bin", tmp_path / "out.b64"
     src_path.write_bytes(data)
-    src = ltn12.source.chain(ltn12.source.file(src_path), mime.encode("base64"), mime.wrap())
+    src = ltn12.source.chain(
+        ltn12.source.file(src_path), mime.encode("base64"), mime.wrap()
+    )
     ltn12.pump.all(src, ltn12.sink.file(out))
     import base64
 

@@ -38,7 +38,9 @@ def test_message_source_is_a_fused_iterator_of_bytes() -> None:
 def test_chunk_size_sets_the_size_of_chunks() -> None:
     body = os.urandom(10_000)
     headers = {"content-type": "application/octet-stream"}
-    msg = mailpump.message({"headers": headers, "body": body, "encoding": "binary"}, chunk_size=512)
+    msg = mailpump.message(
+        {"headers": headers, "body": body, "encoding": "binary"}, chunk_size=512
+    )
     chunks = list(msg)
     # Bytes given as they are come out in chunks of exactly chunk_size (the last one shorter).
     assert len(chunks) >= 10_000 // 512
@@ -65,7 +67,9 @@ def test_every_body_kind_is_accepted() -> None:
             "headers": {"content-type": "text/plain"},
         },
         {
-            "body": mailpump.message({"headers": {"subject": "inner"}, "body": "inner body"}),
+            "body": mailpump.message(
+                {"headers": {"subject": "inner"}, "body": "inner body"}
+            ),
             "headers": {"content-type": "message/rfc822"},
         },
         mailpump.text("a text part"),
@@ -103,7 +107,9 @@ def test_multipart_spellings(body: dict[object, object]) -> None:
 
 
 def test_bare_list_and_nesting() -> None:
-    tree = {"body": [{"body": "a"}, {"body": [{"body": "b"}, {"body": [{"body": "c"}]}]}]}
+    tree = {
+        "body": [{"body": "a"}, {"body": [{"body": "b"}, {"body": [{"body": "c"}]}]}]
+    }
     msg = parse(b"".join(mailpump.message(tree)))
     flat = [p.get_content().strip() for p in msg.walk() if not p.is_multipart()]
     assert flat == ["a", "b", "c"]
@@ -269,7 +275,9 @@ def test_iteration_releases_the_gil_while_rust_waits(tmp_path: Path) -> None:
 
     def reader() -> None:
         try:
-            src = ltn12.source.file(str(fifo))  # blocks in open() until the writer opens
+            src = ltn12.source.file(
+                str(fifo)
+            )  # blocks in open() until the writer opens
             msg = mailpump.message({"body": src, "encoding": "base64"})
             result["raw"] = b"".join(msg)
         except Exception as e:  # noqa: BLE001 - reported by the main thread below

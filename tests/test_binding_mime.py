@@ -52,8 +52,12 @@ def test_factories_make_native_filters(name: str) -> None:
 
 @pytest.mark.parametrize("name", FACTORIES)
 @settings(max_examples=40, deadline=None)
-@given(data=st.binary(max_size=300), cuts=st.lists(st.integers(min_value=0), max_size=8))
-def test_output_does_not_depend_on_chunking(name: str, data: bytes, cuts: list[int]) -> None:
+@given(
+    data=st.binary(max_size=300), cuts=st.lists(st.integers(min_value=0), max_size=8)
+)
+def test_output_does_not_depend_on_chunking(
+    name: str, data: bytes, cuts: list[int]
+) -> None:
     whole = run(FACTORIES[name](), [data])
     assert run(FACTORIES[name](), split(data, cuts)) == whole
     assert run(FACTORIES[name](), [bytes([b]) for b in data]) == whole
@@ -128,7 +132,9 @@ def test_used_filter_is_moved_into_the_chain() -> None:
 
 
 def test_a_filter_returning_none_is_treated_as_empty() -> None:
-    src = ltn12.source.chain(ltn12.source.string(b"abc"), lambda c: None if c is None else c)
+    src = ltn12.source.chain(
+        ltn12.source.string(b"abc"), lambda c: None if c is None else c
+    )
     assert b"".join(src) == b"abc"
 
 

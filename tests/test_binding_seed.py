@@ -35,9 +35,15 @@ def check(raw: bytes, png: bytes) -> None:
     assert msg["subject"] == "Here is a message with attachments"
     assert msg.get_content_type() == "multipart/mixed"
     assert msg.preamble is not None
-    assert msg.preamble.startswith("If your client doesn't understand attachments, \r\n")
-    assert "Preamble will probably appear even in a MIME enabled client." in msg.preamble
-    assert (msg.epilogue or "").strip() == "This might also show up, but after the attachments"
+    assert msg.preamble.startswith(
+        "If your client doesn't understand attachments, \r\n"
+    )
+    assert (
+        "Preamble will probably appear even in a MIME enabled client." in msg.preamble
+    )
+    assert (
+        msg.epilogue or ""
+    ).strip() == "This might also show up, but after the attachments"
     text, image = list(msg.iter_parts())
     assert text.get_content_type() == "text/plain"
     expected = mime.eol(0, TEXT)[0]

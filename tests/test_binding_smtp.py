@@ -43,7 +43,9 @@ class Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+    async def handle_DATA(
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
         data = envelope.original_content or b""
         self.messages.append((envelope.mail_from or "", list(envelope.rcpt_tos), data))
         return "250 2.0.0 OK queued as TEST1"
@@ -141,11 +143,15 @@ def test_bad_arguments_raise_before_connecting() -> None:
             mailpump.send(from_=bad, rcpt="b@example.test", source=BODY, server="127.0.0.1",
                           port=9, timeout=5)  # fmt: skip
     with pytest.raises(TypeError, match="unknown keys"):
-        mailpump.send(from_="a@example.test", rcpt="b@example.test", source=BODY, bogus=1)
+        mailpump.send(
+            from_="a@example.test", rcpt="b@example.test", source=BODY, bogus=1
+        )
     with pytest.raises(TypeError, match="needs 'rcpt'"):
         mailpump.send(from_="a@example.test", source=BODY)
     with pytest.raises(ValueError, match="TLS policy"):
-        mailpump.send(from_="a@example.test", rcpt="b@example.test", source=BODY, tls="maybe")
+        mailpump.send(
+            from_="a@example.test", rcpt="b@example.test", source=BODY, tls="maybe"
+        )
 
 
 def test_source_exception_propagates_as_itself(
@@ -309,7 +315,9 @@ def test_transcript_goes_to_the_logger_redacted(
         mailpump.send(from_="a@example.test", rcpt="b@example.test",
                       source=b"Subject: t\r\n\r\nthe body text\r\n", **opts(controller))  # fmt: skip
     lines = [r.getMessage() for r in caplog.records if r.name == "mailpump"]
-    assert all(r.levelno == logging.DEBUG for r in caplog.records if r.name == "mailpump")
+    assert all(
+        r.levelno == logging.DEBUG for r in caplog.records if r.name == "mailpump"
+    )
     assert any(line.startswith("C: MAIL FROM:<a@example.test>") for line in lines)
     assert any(line.startswith("S: 250") for line in lines)
     assert not any("the body text" in line for line in lines)
