@@ -10,6 +10,12 @@ use std::fmt::Write as _;
 
 use crate::mime::encoded_word::{EncodedWords, MAX_WORD, MIN_WORD};
 
+/// The address-field functions lived here before they got their own module; their old paths stay.
+#[doc(no_inline)]
+pub use super::address_header::{
+    Mailbox, first_domain, parse_mailbox, split_addresses, write_addresses,
+};
+
 /// Lines are folded to at most this many octets where whitespace allows (RFC 5322 §2.1.1).
 pub const FOLD_AT: usize = 78;
 /// No line may ever be longer than this many octets (RFC 5322 §2.1.1).
