@@ -17,7 +17,7 @@ use crate::mime::message::{TransferEncoding, UnknownEncoding};
 use crate::mime::part::{Body, HeaderValue, Part};
 use crate::mime::qp::{QpEncoder, QpMode};
 use crate::mime::wrap::QpWrap;
-use crate::mime::{boundary, date};
+use crate::mime::{address_header, boundary, date};
 use crate::source::{BytesSource, Source};
 
 /// One piece of the output.
@@ -526,11 +526,19 @@ fn content_type_value(
     // A text body is written as UTF-8: a text type without a charset would be read as US-ASCII
     // (RFC 2045 §5.2), so non-ASCII text gets the charset it is written in.
     if let Body::Text(body) = body {
-        if !body.is_ascii()
-            && media.starts_with("text/")
-            && boundary::parameter(&text, "charset").is_none()
-        {
-            text.push_str("; charset=\"utf-8\"");
+        if !body.is_ascii() && media.starts_with("text/") {
+            match boundary::parameter(&text, "charset") {
+                None => text.push_str("; charset=\"utf-8\""),
+                Some(charset)
+                    if !matches!(charset.to_ascii_lowercase().as_str(), "utf-8" | "utf8") =>
+                {
+                    return Err(format!(
+                        "a text body is written as UTF-8, but this header says charset {charset:?}; \
+                         give the body as bytes in that charset, or say utf-8"
+                    ));
+                }
+                Some(_) => {}
+            }
         }
     }
     Ok((text, chosen))
@@ -573,9 +581,11 @@ fn write_value(
         HeaderValue::Text(text) => {
             headers::check_text(text)?;
             match headers::kind(lower) {
-                Kind::Addresses => {
-                    headers::write_addresses(block, canonical, headers::split_addresses(text))
-                }
+                Kind::Addresses => address_header::write_addresses(
+                    block,
+                    canonical,
+                    address_header::split_addresses(text),
+                ),
                 Kind::Structured => headers::write_structured(block, canonical, text),
                 Kind::Unstructured => {
                     headers::write_unstructured(block, canonical, text);
@@ -588,9 +598,11 @@ fn write_value(
                 headers::check_text(item)?;
             }
             match headers::kind(lower) {
-                Kind::Addresses => {
-                    headers::write_addresses(block, canonical, items.iter().map(String::as_str))
-                }
+                Kind::Addresses => address_header::write_addresses(
+                    block,
+                    canonical,
+                    items.iter().map(String::as_str),
+                ),
                 Kind::Structured => {
                     // Message identifiers are separated by whitespace (RFC 5322 §3.6.4), not commas.
                     let sep = if matches!(lower, "references" | "in-reply-to") {

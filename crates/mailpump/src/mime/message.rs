@@ -21,6 +21,15 @@ use crate::source::{DEFAULT_CHUNK, Source};
 pub use crate::mime::part::{Body, HeaderValue, Multipart, Part};
 
 /// A Content-Transfer-Encoding (RFC 2045 §6.1) that the encoder applies to a body on the fly.
+///
+/// ```
+/// use mailpump::TransferEncoding;
+///
+/// let encoding: TransferEncoding = "Quoted-Printable".parse()?;
+/// assert_eq!(encoding, TransferEncoding::QuotedPrintable);
+/// assert!("uuencode".parse::<TransferEncoding>().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransferEncoding {
     /// `base64`, in 76-column CRLF lines (RFC 2045 §6.8).
@@ -37,6 +46,13 @@ pub enum TransferEncoding {
 
 impl TransferEncoding {
     /// The header value, as RFC 2045 §6.1 spells it.
+    ///
+    /// ```
+    /// use mailpump::TransferEncoding;
+    ///
+    /// assert_eq!(TransferEncoding::SevenBit.as_str(), "7bit");
+    /// assert_eq!(TransferEncoding::Base64.to_string(), "base64");
+    /// ```
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,6 +77,13 @@ impl std::fmt::Display for TransferEncoding {
 }
 
 /// The error of parsing an unknown transfer encoding name.
+///
+/// ```
+/// use mailpump::TransferEncoding;
+///
+/// let error = "x-uue".parse::<TransferEncoding>().unwrap_err();
+/// assert_eq!(error.0, "x-uue");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownEncoding(pub String);
 
@@ -95,9 +118,22 @@ impl FromStr for TransferEncoding {
 }
 
 /// Options of [`MessageEncoder`].
+///
+/// ```
+/// use mailpump::{MessageEncoder, MessageOptions, Part};
+///
+/// let options = MessageOptions {
+///     chunk_size: 16 * 1024,
+///     zone: Some("+0100".into()),
+///     ..MessageOptions::default()
+/// };
+/// let mut encoder = MessageEncoder::new(Part::text("hi\r\n", "plain"), options)?;
+/// assert!(encoder.next_chunk()?.is_some_and(|chunk| chunk.len() <= 16 * 1024));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct MessageOptions {
-    /// The size of the chunks produced, roughly (a body source's chunk may make one larger).
+    /// The largest chunk produced; every chunk but the last has exactly this size.
     pub chunk_size: usize,
     /// The zone of the default `Date` header, `+hhmm` or `-hhmm` (`LuaSocket`'s `ZONE`); the time is
     /// converted to it. `None`: the machine's local zone.
@@ -161,10 +197,10 @@ enum State {
 pub struct MessageEncoder {
     segments: VecDeque<Segment>,
     chunk_size: usize,
-    /// The chunk handed out by `next_chunk`, reused.
-    chunk: Vec<u8>,
-    /// How much of `chunk` `Read::read` has already handed out.
-    read_pos: usize,
+    /// Encoded bytes not yet handed out, from `pos` on. A body's filter may produce more than a
+    /// chunk at once; the rest waits here, so that no chunk is larger than `chunk_size`.
+    buf: Vec<u8>,
+    pos: usize,
     /// Scratch for a filtered body's raw input, reused.
     input: Vec<u8>,
     state: State,
@@ -184,6 +220,15 @@ impl MessageEncoder {
     /// Validates `root` and prepares its encoding. Nothing is read from body sources yet.
     ///
     /// The tree is walked with an explicit stack, so any nesting depth works.
+    ///
+    /// ```
+    /// use mailpump::{MessageEncoder, MessageOptions, Part};
+    ///
+    /// // A line break in a value is refused before any byte is produced: no header injection.
+    /// let bad = Part::text("hi\r\n", "plain").header("Subject", "hi\r\nBcc: victim@example.com");
+    /// let error = MessageEncoder::new(bad, MessageOptions::default()).unwrap_err();
+    /// assert_eq!(error.header.as_deref(), Some("Subject"));
+    /// ```
     pub fn new(root: Part, options: MessageOptions) -> Result<Self, MessageError> {
         let MessageOptions {
             chunk_size,
@@ -206,36 +251,59 @@ impl MessageEncoder {
         Ok(Self {
             segments,
             chunk_size: chunk_size.max(1),
-            chunk: Vec::new(),
-            read_pos: 0,
+            buf: Vec::new(),
+            pos: 0,
             input: Vec::new(),
             state: State::Running,
         })
     }
 
-    /// The next chunk of the message, or `None` at its end. After an error, every call fails.
+    /// The next chunk of the message, at most `chunk_size` bytes, or `None` at its end. After an
+    /// error, every call fails.
+    ///
+    /// ```
+    /// use mailpump::{MessageEncoder, MessageOptions, Part};
+    ///
+    /// let options = MessageOptions { chunk_size: 100, ..MessageOptions::default() };
+    /// let mut encoder = MessageEncoder::new(Part::text("line\r\n".repeat(200), "plain"), options)?;
+    /// let mut total = Vec::new();
+    /// while let Some(chunk) = encoder.next_chunk()? {
+    ///     assert!(chunk.len() <= 100);
+    ///     total.extend_from_slice(chunk);
+    /// }
+    /// assert!(total.ends_with(b"line\r\nline\r\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next_chunk(&mut self) -> Result<Option<&[u8]>, Error> {
-        if self.read_pos < self.chunk.len() && self.read_pos > 0 {
-            // `Read::read` left part of the last chunk: hand out the rest first.
-            self.chunk.drain(..self.read_pos);
-            self.read_pos = 0;
-            return Ok(Some(&self.chunk));
+        self.ensure(self.chunk_size)?;
+        let n = (self.buf.len() - self.pos).min(self.chunk_size);
+        if n == 0 {
+            return Ok(None);
         }
-        let mut chunk = std::mem::take(&mut self.chunk);
-        chunk.clear();
-        let result = self.fill(&mut chunk);
-        self.chunk = chunk;
-        self.read_pos = 0;
-        result?;
-        Ok(if self.chunk.is_empty() {
-            None
-        } else {
-            Some(&self.chunk)
-        })
+        let start = self.pos;
+        self.pos += n;
+        Ok(Some(&self.buf[start..start + n]))
     }
 
-    /// Appends about `chunk_size` bytes of the message to `out`.
-    fn fill(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+    /// Encodes until `want` bytes wait in `buf` or the message ends.
+    fn ensure(&mut self, want: usize) -> Result<(), Error> {
+        let waiting = self.buf.len() - self.pos;
+        if waiting >= want {
+            return Ok(());
+        }
+        // Move the few bytes left over to the front; the buffer is reused, never grown past
+        // `chunk_size` plus one pull of a body.
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = self.fill(&mut buf, want - waiting);
+        self.buf = buf;
+        result
+    }
+
+    /// Appends at least `limit` bytes of the message to `out` (fewer at its end; more when a body
+    /// hands out a larger piece).
+    fn fill(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), Error> {
         match self.state {
             State::Done => return Ok(()),
             State::Failed => {
@@ -246,7 +314,6 @@ impl MessageEncoder {
             State::Running => {}
         }
         let start = out.len();
-        let limit = self.chunk_size;
         let result = (|| -> Result<(), BoxError> {
             while out.len() - start < limit {
                 let Some(segment) = self.segments.front_mut() else {
@@ -293,31 +360,26 @@ impl MessageEncoder {
 }
 
 impl io::Read for MessageEncoder {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.read_pos >= self.chunk.len() {
-            self.chunk.clear();
-            self.read_pos = 0;
-            let mut chunk = std::mem::take(&mut self.chunk);
-            let result = self.fill(&mut chunk);
-            self.chunk = chunk;
-            result.map_err(io::Error::other)?;
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.buf.len() {
+            self.ensure(self.chunk_size).map_err(io::Error::other)?;
         }
-        let n = buf.len().min(self.chunk.len() - self.read_pos);
-        buf[..n].copy_from_slice(&self.chunk[self.read_pos..self.read_pos + n]);
-        self.read_pos += n;
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
     }
 }
 
 impl Source for MessageEncoder {
+    /// Appends the next chunk (at most `chunk_size` bytes).
     fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
-        if self.read_pos < self.chunk.len() {
-            out.extend_from_slice(&self.chunk[self.read_pos..]);
-            self.read_pos = self.chunk.len();
-            return Ok(true);
+        match self.next_chunk()? {
+            Some(chunk) => {
+                out.extend_from_slice(chunk);
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        let start = out.len();
-        self.fill(out)?;
-        Ok(out.len() > start)
     }
 }
