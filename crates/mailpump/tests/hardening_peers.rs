@@ -11,7 +11,8 @@
 //! parameters are typed: SIZE, BODY, SMTPUTF8), and no BDAT path, so those halves of the
 //! bpo-43124 and smuggling rows have nothing to test.
 
-#![cfg(feature = "tls")]
+// The tests that need TLS on both sides are gated on the `tls` feature one by one; the
+// others also run in the build without it.
 
 mod client_support;
 mod hardening_support;
@@ -20,7 +21,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use client_support::{Recording, Server, TestTls};
+#[cfg(feature = "tls")]
+use client_support::TestTls;
+use client_support::{Recording, Server};
 use hardening_support::{
     ChunkedSource, crlf_normalise, decode_2047, encode, envelope, field, header_fields, names,
     strict_data,
@@ -28,7 +31,9 @@ use hardening_support::{
 use mailpump::mime::message::{Body, HeaderValue, Part};
 use mailpump::smtp::address::Address;
 use mailpump::smtp::auth::{Credentials, Mechanism};
-use mailpump::smtp::client::{Client, ClientConfig, Envelope, TlsPolicy};
+#[cfg(feature = "tls")]
+use mailpump::smtp::client::ClientConfig;
+use mailpump::smtp::client::{Client, Envelope, TlsPolicy};
 use mailpump::smtp::command::Command;
 use mailpump::smtp::error::SmtpError;
 use mailpump::smtp::transcript::Direction;
@@ -47,6 +52,7 @@ fn holds_sensitive_command(bytes: &[u8]) -> bool {
         .any(|c| text.contains(c))
 }
 
+#[cfg(feature = "tls")]
 fn tls_config(server: &Server, tls: &TestTls, policy: TlsPolicy) -> ClientConfig {
     ClientConfig {
         server: "localhost".into(),
@@ -92,6 +98,7 @@ fn cve_2016_0772_starttls_stripping_missing_offer_aborts_before_any_command() {
     assert!(!holds_sensitive_command(&received), "{received:?}");
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn cve_2016_0772_starttls_stripping_refused_starttls_aborts_454_and_500() {
     for (reply, policy) in [
@@ -119,6 +126,7 @@ fn cve_2016_0772_starttls_stripping_refused_starttls_aborts_454_and_500() {
     }
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn cve_2016_0772_starttls_stripping_failed_handshake_aborts() {
     let tls = TestTls::new();
@@ -485,6 +493,7 @@ fn mail_builder_bcc_header_never_in_generated_message() {
 // ---------------------------------------------------------------------------------------------
 // STARTTLS response injection (aiosmtplib GHSA-vxj7-4xrp-5vr4, nodemailer PR#1835, CVE-2011-0411).
 
+#[cfg(feature = "tls")]
 #[test]
 fn starttls_response_injection_ghsa_vxj7_4xrp_5vr4_injected_replies_fail() {
     for injected in [
@@ -519,6 +528,7 @@ fn starttls_response_injection_ghsa_vxj7_4xrp_5vr4_injected_replies_fail() {
     }
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn starttls_response_injection_ghsa_vxj7_4xrp_5vr4_capabilities_come_from_tls_side() {
     let tls = TestTls::new();
@@ -700,6 +710,7 @@ fn smtp_smuggling_cve_2023_51764_end_of_data_lookalikes_every_split() {
 // ---------------------------------------------------------------------------------------------
 // Certificate verification off by default (CPython smtplib's unverified context).
 
+#[cfg(feature = "tls")]
 #[test]
 fn unverified_certificate_self_signed_and_wrong_host_fail_by_default() {
     let tls = TestTls::new();
@@ -726,6 +737,7 @@ fn unverified_certificate_self_signed_and_wrong_host_fail_by_default() {
     }
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn unverified_certificate_sni_is_sent_and_opt_out_is_explicit() {
     use std::io::{BufRead, BufReader, Write};
