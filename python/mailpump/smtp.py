@@ -49,7 +49,7 @@ _SEND_KEYS = frozenset(
     {
         "from", "rcpt", "source", "user", "password", "server", "port", "domain", "step",
         "create", "tls", "timeout", "cafile", "verify", "auth", "oauth_token", "helo_fallback",
-        "allow_insecure_auth",
+        "allow_insecure_auth", "progress",
     }
 )  # fmt: skip
 
