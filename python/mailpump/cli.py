@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import IO, Any, Final
 
 from . import smtp
@@ -233,8 +234,22 @@ def _send(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     password = _password(args.user)
-    if args.verbose:
-        _transcript_to_stderr()
+    dialogue = _Dialogue()
+    undo = dialogue.watch(verbose=args.verbose)
+    try:
+        return _deliver(args, message, estimate, rcpt, password, dialogue)
+    finally:
+        undo()
+
+
+def _deliver(
+    args: argparse.Namespace,
+    message: MessageSource,
+    estimate: int,
+    rcpt: list[str],
+    password: str | None,
+    dialogue: _Dialogue,
+) -> int:
     progress = _progress_bar(args.progress, estimate)
     server = args.server or smtp.SERVER
     port = args.port or smtp.PORT
@@ -262,7 +277,7 @@ def _send(args: argparse.Namespace) -> int:
     except MailpumpError as e:
         if progress is not None:
             progress.end()
-        code, hint = explain(e, port=port, tls=args.tls)
+        code, hint = explain(e, port=port, tls=args.tls, greeted=dialogue.greeted)
         _say(f"mailpump send: {e}")
         if hint:
             _say(f"hint: {hint}")
@@ -335,8 +350,11 @@ def build_message(args: argparse.Namespace) -> tuple[MessageSource, int]:
     return smtp.message({"headers": merged, "body": content["body"]}), estimate
 
 
-def explain(error: MailpumpError, *, port: int, tls: str) -> tuple[int, str | None]:
+def explain(
+    error: MailpumpError, *, port: int, tls: str, greeted: bool = True
+) -> tuple[int, str | None]:
     """The exit code for ``error`` and a hint saying what to do about it, if there is one.
+    ``greeted`` says whether the server had said anything when the error happened.
 
     The most common configuration failure gets its own hints: port 465 speaks TLS from the
     first byte (implicit TLS, RFC 8314 §3.3) while 587 and 25 start in plain text and upgrade
@@ -365,7 +383,7 @@ def explain(error: MailpumpError, *, port: int, tls: str) -> tuple[int, str | No
         )
     if isinstance(error, SMTPReplyError):
         return EXIT_REFUSED, _reply_hint(error, None)
-    if isinstance(error, SMTPTimeoutError) and "greeting" in message and not implicit:
+    if isinstance(error, SMTPTimeoutError) and not greeted and not implicit:
         if port == 465:
             return EXIT_NETWORK, (
                 "port 465 speaks TLS from the first byte (SMTPS): use --tls implicit "
@@ -384,7 +402,12 @@ def explain(error: MailpumpError, *, port: int, tls: str) -> tuple[int, str | No
             f"port {port} starts in plain text (submission is 587, relay 25): use --tls "
             "starttls (or --tls auto); --tls implicit is for port 465"
         )
-    if isinstance(error, SMTPProtocolError) and port == 465 and not implicit:
+    if (
+        isinstance(error, SMTPProtocolError)
+        and not greeted
+        and port == 465
+        and not implicit
+    ):
         return EXIT_NETWORK, (
             "port 465 speaks TLS from the first byte (SMTPS): use --tls implicit (or --tls auto)"
         )
@@ -454,12 +477,39 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _transcript_to_stderr() -> None:
-    logger = logging.getLogger("mailpump")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+class _Dialogue(logging.Handler):
+    """Watches the transcript (the ``mailpump`` logger's DEBUG records, one per line): whether
+    the server said anything tells a missing greeting from a later stall."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.greeted = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # The binding logs ("%s: %s", direction, line); "S" is the server.
+        if isinstance(record.args, tuple) and record.args[:1] == ("S",):
+            self.greeted = True
+
+    def watch(self, *, verbose: bool) -> Callable[[], None]:
+        """Attaches itself (and, with ``verbose``, a handler printing the transcript on
+        standard error) to the ``mailpump`` logger; returns the function that undoes it."""
+        logger = logging.getLogger("mailpump")
+        handlers: list[logging.Handler] = [self]
+        if verbose:
+            printer = logging.StreamHandler(sys.stderr)
+            printer.setFormatter(logging.Formatter("%(message)s"))
+            handlers.append(printer)
+        level = logger.level
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+
+        def undo() -> None:
+            for handler in handlers:
+                logger.removeHandler(handler)
+            logger.setLevel(level)
+
+        return undo
 
 
 class ProgressBar:
