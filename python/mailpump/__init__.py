@@ -35,7 +35,7 @@ from .errors import (
     SMTPTimeoutError,
     SMTPTLSError,
 )
-from .smtp import message, open, send
+from .smtp import message, open, send, to_email
 
 __all__ = [
     "MailpumpError",
@@ -65,4 +65,5 @@ __all__ = [
     "send",
     "smtp",
     "text",
+    "to_email",
 ]

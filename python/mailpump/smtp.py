@@ -18,7 +18,10 @@ The module constants are read at call time, so assigning them changes every late
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from email.message import EmailMessage
+from email.parser import BytesFeedParser
+from email.policy import default as _default_policy
 from typing import Any, TypeVar
 
 from . import _mailpump
@@ -26,7 +29,17 @@ from ._mailpump import MessageSource, SendResult, Session
 
 _T = TypeVar("_T")
 
-__all__ = ["DOMAIN", "PORT", "SERVER", "TIMEOUT", "ZONE", "message", "open", "send"]
+__all__ = [
+    "DOMAIN",
+    "PORT",
+    "SERVER",
+    "TIMEOUT",
+    "ZONE",
+    "message",
+    "open",
+    "send",
+    "to_email",
+]
 
 DOMAIN: str = os.environ.get("SERVER_NAME") or "localhost"
 PORT: int = 25
@@ -103,6 +116,30 @@ def open(
         timeout=_or(options.pop("timeout", None), TIMEOUT),
         **{k: v for k, v in options.items() if v is not None},
     )
+
+
+def to_email(source: Iterable[bytes]) -> EmailMessage:
+    """Parses a message into an :class:`email.message.EmailMessage`, to inspect it with the
+    standard library (``msg["Subject"]``, ``msg.iter_attachments()``, ...).
+
+    ``source`` is a :class:`~mailpump.MessageSource` or any iterable of ``bytes`` chunks; it is
+    consumed (a native source is spent afterwards, as when it is sent). The chunks are fed to
+    :class:`email.parser.BytesFeedParser` (policy ``email.policy.default``) as they come, but
+    the result holds the whole message in memory: use it for inspection, not for sending a huge
+    one (send the ``MessageSource`` itself for that).
+
+    >>> import mailpump
+    >>> msg = mailpump.to_email(mailpump.message({"headers": {"subject": "hi"}, "body": "Hello"}))
+    >>> msg["Subject"], msg.get_content()
+    ('hi', 'Hello')
+    """
+    parser = BytesFeedParser(policy=_default_policy)
+    for chunk in source:
+        parser.feed(chunk)
+    msg = parser.close()
+    # The default policy's message factory is EmailMessage.
+    assert isinstance(msg, EmailMessage)
+    return msg
 
 
 def _or(value: _T | None, default: _T) -> _T:
