@@ -6,12 +6,11 @@ import logging
 from collections.abc import Callable
 from email.message import EmailMessage
 
+import mailpump
 import pytest
+from mailpump import smtp
 from servers.recording import RecordingServer
 from servers.scripted import ScriptedServer
-
-import mailpump
-from mailpump import smtp
 
 FROM = "sender@example.com"
 TO = "rcpt@example.com"
