@@ -108,6 +108,17 @@ def print_demo() -> int:
     return 0
 
 
+class _DemoHandler:
+    """The embedded server's aiosmtpd handler: keeps each message it accepts."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.received.append(envelope.original_content or b"")
+        return "250 2.0.0 OK: queued"
+
+
 def send_demo() -> int:
     """Sends the demo message through an embedded SMTP server on loopback and prints the
     transcript and what the server received (needs aiosmtpd: ``pip install mailpump[demo]``)."""
@@ -120,19 +131,13 @@ def send_demo() -> int:
         )
         return print_demo()
 
-    received: list[bytes] = []
-
-    class Handler:
-        async def handle_DATA(
-            self, server: object, session: object, envelope: Any
-        ) -> str:
-            received.append(envelope.original_content or b"")
-            return "250 2.0.0 OK: queued"
+    handler_ = _DemoHandler()
+    received = handler_.received
 
     with socket.socket() as probe:  # aiosmtpd's Controller wants a concrete port
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller = Controller(handler_, hostname="127.0.0.1", port=port)
     logger = logging.getLogger("mailpump")
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))

@@ -30,6 +30,7 @@ from .errors import (
     SMTPTimeoutError,
     SMTPTLSError,
 )
+from .types import Mailt
 
 __all__ = [
     "EXIT_AUTH",
@@ -253,7 +254,7 @@ def _deliver(
     progress = _progress_bar(args.progress, estimate)
     server = args.server or smtp.SERVER
     port = args.port or smtp.PORT
-    mailt: dict[str, Any] = {
+    mailt: Mailt = {
         "from": args.from_,
         "rcpt": rcpt,
         "source": message,

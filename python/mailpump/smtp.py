@@ -22,10 +22,15 @@ from collections.abc import Callable, Iterable, Mapping
 from email.message import EmailMessage
 from email.parser import BytesFeedParser
 from email.policy import default as _default_policy
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import _mailpump
-from ._mailpump import MessageSource, SendResult, Session
+from ._mailpump import MessageSource, Part, SendResult, Session
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from .types import Mailt, Mesgt, OpenOptions, SendOptions, SmtpSource, SocketLike
 
 _T = TypeVar("_T")
 
@@ -48,7 +53,7 @@ TIMEOUT: float = 60
 ZONE: str | None = None
 
 
-def message(mesgt: Any, *, chunk_size: int = 65536) -> MessageSource:
+def message(mesgt: Mesgt | Part, *, chunk_size: int = 65536) -> MessageSource:
     """Describes a message; returns a :class:`~mailpump.MessageSource` of its bytes.
 
     See :func:`mailpump._mailpump.message` for the description's format. The description is
@@ -67,7 +72,19 @@ _SEND_KEYS = frozenset(
 )  # fmt: skip
 
 
-def send(mailt: Mapping[str, Any] | None = None, /, **kw: Any) -> SendResult:
+@overload
+def send(mailt: Mailt, /, **kw: Unpack[SendOptions]) -> SendResult: ...
+@overload
+def send(
+    mailt: None = None,
+    /,
+    *,
+    from_: str,
+    rcpt: str | Iterable[str],
+    source: SmtpSource,
+    **kw: Unpack[SendOptions],
+) -> SendResult: ...
+def send(mailt: Mailt | Mapping[str, Any] | None = None, /, **kw: Any) -> SendResult:
     """Sends one message over a new connection (LuaSocket's ``smtp.send``).
 
     Takes LuaSocket's table as a dict, ``send({"from": ..., "rcpt": ..., "source": ...})``, or
@@ -99,8 +116,8 @@ def send(mailt: Mapping[str, Any] | None = None, /, **kw: Any) -> SendResult:
 def open(
     server: str | None = None,
     port: int | None = None,
-    create: Callable[[], Any] | None = None,
-    **options: Any,
+    create: Callable[[], SocketLike] | None = None,
+    **options: Unpack[OpenOptions],
 ) -> Session:
     """Opens an SMTP session: a context manager sending many messages over one connection.
 
@@ -108,13 +125,14 @@ def open(
     ``allow_insecure_auth``; ``server``, ``port``, ``domain`` and ``timeout`` default to this
     module's constants, read now. Nothing is read from the server until ``greet()``.
     """
+    given: dict[str, Any] = dict(options)
     return _mailpump.open(
         _or(server, SERVER),
         _or(port, PORT),
         create,
-        domain=_or(options.pop("domain", None), DOMAIN),
-        timeout=_or(options.pop("timeout", None), TIMEOUT),
-        **{k: v for k, v in options.items() if v is not None},
+        domain=_or(given.pop("domain", None), DOMAIN),
+        timeout=_or(given.pop("timeout", None), TIMEOUT),
+        **{k: v for k, v in given.items() if v is not None},
     )
 
 
