@@ -15,6 +15,7 @@ import pytest
 from mailpump import cli
 from mailpump.__main__ import main
 from mailpump.errors import (
+    MailpumpError,
     SMTPConnectError,
     SMTPProtocolError,
     SMTPRecipientsRefused,
@@ -273,7 +274,7 @@ def test_implicit_tls_on_a_plain_port_gets_the_starttls_hint(
     ],
 )  # fmt: skip
 def test_explain_maps_errors_to_exit_codes_and_hints(
-    error: cli.MailpumpError, port: int, tls: str, greeted: bool, code: int, hint: str | None
+    error: MailpumpError, port: int, tls: str, greeted: bool, code: int, hint: str | None
 ) -> None:
     got_code, got_hint = cli.explain(error, port=port, tls=tls, greeted=greeted)
     assert got_code == code

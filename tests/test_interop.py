@@ -113,7 +113,7 @@ def test_progress_must_be_callable(scripted: Callable[..., ScriptedServer]) -> N
     server = scripted()
     with pytest.raises(TypeError, match="progress"):
         mailpump.send(from_=FROM, rcpt=TO, source=b"x", server=server.host,
-                      port=server.port, tls="none", progress=42)  # fmt: skip
+                      port=server.port, tls="none", progress=42)  # type: ignore[call-overload]  # fmt: skip
 
 
 def test_to_email_parses_a_message_source() -> None:

@@ -395,7 +395,14 @@ class Session:
         its exception propagates. ``progress(sent, total)`` is called as for ``send()``."""
     @overload
     def send(
-        self, mailt: Transaction, /, **kw: Unpack[TransactionOptions]
+        self,
+        mailt: Transaction,
+        /,
+        *,
+        from_: str = ...,
+        rcpt: str | Iterable[str] = ...,
+        source: _SmtpSource = ...,
+        **kw: Unpack[TransactionOptions],
     ) -> SendResult: ...
     @overload
     def send(

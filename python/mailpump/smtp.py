@@ -73,7 +73,15 @@ _SEND_KEYS = frozenset(
 
 
 @overload
-def send(mailt: Mailt, /, **kw: Unpack[SendOptions]) -> SendResult: ...
+def send(
+    mailt: Mailt,
+    /,
+    *,
+    from_: str = ...,
+    rcpt: str | Iterable[str] = ...,
+    source: SmtpSource = ...,
+    **kw: Unpack[SendOptions],
+) -> SendResult: ...
 @overload
 def send(
     mailt: None = None,

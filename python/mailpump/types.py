@@ -14,15 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from email.message import Message
 from os import PathLike
-from typing import (
-    TYPE_CHECKING,
-    Literal,
-    NotRequired,
-    Protocol,
-    Required,
-    TypeAlias,
-    TypedDict,
-)
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias, TypedDict
 
 if TYPE_CHECKING:
     from ._mailpump import MessageSource, Part, Source
@@ -30,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthMechanism",
     "Body",
+    "BodySource",
     "Codec",
     "HeaderValue",
     "Mailt",
@@ -104,10 +97,16 @@ class Multipart(TypedDict, total=False):
 
 
 Body: TypeAlias = (
-    "str | SourceLike | Multipart | Sequence[Mesgt | Part] | Mapping[int | str, object]"
+    "str | BodySource | Multipart | Sequence[Mesgt | Part] | Mapping[int | str, object]"
 )
-"""A body: ``str``, bytes or any source, a :class:`Multipart`, a bare list of parts, or the
+"""A body: ``str``, bytes or a source, a :class:`Multipart`, a bare list of parts, or the
 LuaSocket spelling with parts under integer keys ``1..n`` (``Mapping[int | str, object]``)."""
+
+BodySource: TypeAlias = (
+    "Source | MessageSource | bytes | bytearray | _BinaryReader | Iterator[bytes | bytearray]"
+)
+"""A body's data: a native source or message, bytes, a binary file object or an iterator of
+``bytes`` chunks (a generator, ``iter(chunks)``; a list is a list of parts)."""
 
 
 class SocketLike(Protocol):
@@ -175,20 +174,23 @@ class TransactionOptions(TypedDict, total=False):
 Transaction = TypedDict(
     "Transaction",
     {
-        "from": Required[str],
-        "rcpt": Required["str | Sequence[str]"],
-        "source": Required["SmtpSource"],
-        "step": NotRequired["Step | None"],
-        "progress": NotRequired["Progress | None"],
+        "from": str,
+        "rcpt": "str | Sequence[str]",
+        "source": "SmtpSource",
+        "step": "Step | None",
+        "progress": "Progress | None",
     },
+    total=False,
 )
-"""One transaction for ``Session.send()``: ``from``, ``rcpt``, ``source`` and, optionally,
-``step`` and ``progress``."""
+"""One transaction for ``Session.send()``: ``from``, ``rcpt``, ``source`` (each needed, in the
+dict or as a keyword: ``from_=``, ``rcpt=``, ``source=``) and, optionally, ``step`` and
+``progress``."""
 
 
 class Mailt(Transaction, total=False):
     """LuaSocket's ``mailt`` table, ``send()``'s dict: a :class:`Transaction` (``from``,
-    ``rcpt``, ``source``) and the connection's options (``None`` means the default)."""
+    ``rcpt``, ``source``, each needed here or as a keyword) and the connection's options
+    (``None`` means the default)."""
 
     user: str | None
     password: str | None

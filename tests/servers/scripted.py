@@ -423,15 +423,18 @@ class ScriptedServer:
             elif verb == b"RCPT":
                 address = _path(line)
                 special = self.script.rcpt_replies.get(address.decode("utf-8", "replace"))
-                reply = special if special is not None else self.script.replies.get("rcpt")
-                if reply is None:
-                    reply = DEFAULT_REPLIES["rcpt"]
+                reply = (
+                    special
+                    if special is not None
+                    else self.script.replies.get("rcpt", DEFAULT_REPLIES["rcpt"])
+                )
                 if _is_positive(reply):
                     rcpts.append(address)
                 self._answer(conn, reply)
             elif verb == b"DATA" and mail_from is None:
                 conn.send(b"503 5.5.1 Error: need MAIL command\r\n")
             elif verb == b"DATA":
+                assert mail_from is not None  # the branch above answered 503
                 self._data(conn, mail_from, rcpts)
                 mail_from, rcpts = None, []
             elif verb == b"RSET":
