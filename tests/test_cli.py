@@ -50,7 +50,9 @@ def test_sends_text_attachment_cc_and_hidden_bcc(
     server = aiosmtpd_server(tls="none", auth=False)
     payload = bytes(range(256)) * 40
     (tmp_path / "data.bin").write_bytes(payload)
-    (tmp_path / "body.txt").write_text("Olá,\r\n.a line with a leading dot\r\n", "utf-8")
+    (tmp_path / "body.txt").write_text(
+        "Olá,\r\n.a line with a leading dot\r\n", "utf-8"
+    )
     code = run(
         "--server", server.host, "--port", str(server.port), "--tls", "none",
         "--from", f"Sender <{FROM}>", "--to", TO, "--cc", "cc@example.com",
@@ -71,7 +73,10 @@ def test_sends_text_attachment_cc_and_hidden_bcc(
     assert "hidden@example.com" not in received.data.decode("ascii", "replace")
     text_part, attached = list(msg.iter_parts())
     assert isinstance(text_part, EmailMessage) and isinstance(attached, EmailMessage)
-    assert text_part.get_content().replace("\r\n", "\n") == "Olá,\n.a line with a leading dot\n"
+    assert (
+        text_part.get_content().replace("\r\n", "\n")
+        == "Olá,\n.a line with a leading dot\n"
+    )
     assert attached.get_filename() == "data.bin"
     assert attached.get_payload(decode=True) == payload
 
@@ -153,7 +158,10 @@ def test_dry_run_prints_the_message_and_connects_nowhere(
     ("argv", "needle"),
     [
         (["--from", FROM, "--body", "x"], "no recipient"),
-        (["--from", FROM, "--to", TO, "--attach", "/nonexistent/file"], "/nonexistent/file"),
+        (
+            ["--from", FROM, "--to", TO, "--attach", "/nonexistent/file"],
+            "/nonexistent/file",
+        ),
         (["--from", FROM, "--to", TO, "--header", "no colon"], "Name: value"),
         (["--from", FROM, "--to", TO, "--header", "Bcc: x@example.com"], "--bcc"),
         (["--from", FROM, "--to", TO, "--header", "X-A: b\rc"], "X-A"),
@@ -274,7 +282,12 @@ def test_implicit_tls_on_a_plain_port_gets_the_starttls_hint(
     ],
 )  # fmt: skip
 def test_explain_maps_errors_to_exit_codes_and_hints(
-    error: MailpumpError, port: int, tls: str, greeted: bool, code: int, hint: str | None
+    error: MailpumpError,
+    port: int,
+    tls: str,
+    greeted: bool,
+    code: int,
+    hint: str | None,
 ) -> None:
     got_code, got_hint = cli.explain(error, port=port, tls=tls, greeted=greeted)
     assert got_code == code
@@ -285,7 +298,9 @@ def test_explain_maps_errors_to_exit_codes_and_hints(
 
 
 def test_progress_always_draws_a_bar_on_stderr(
-    scripted: Callable[..., ScriptedServer], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    scripted: Callable[..., ScriptedServer],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     (tmp_path / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
     server = scripted()
@@ -301,7 +316,9 @@ def test_progress_always_draws_a_bar_on_stderr(
 
 
 def test_progress_never_and_auto_off_a_terminal_draw_nothing(
-    scripted: Callable[..., ScriptedServer], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    scripted: Callable[..., ScriptedServer],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     (tmp_path / "big.bin").write_bytes(os.urandom(5 * 1024 * 1024))
     server = scripted()
@@ -320,7 +337,9 @@ def test_the_console_script_and_python_m_share_the_help() -> None:
     if script.exists():
         runs.append([str(script), "send", "--help"])
     for argv in runs:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=60, check=True
+        )
         assert "exit codes:" in done.stdout
         assert cli.PASSWORD_ENV in done.stdout
         assert "--password" not in done.stdout
