@@ -12,7 +12,7 @@ import email
 import email.policy
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import mailpump
 import pytest
@@ -23,6 +23,9 @@ from mailpump.__main__ import small_png
 from readme_examples import README, python_blocks, relative_files
 from servers.certs import Pki
 from servers.recording import Received, Recorder, free_port
+
+if TYPE_CHECKING:
+    from mailpump.types import Mailt
 
 
 def accept_anyone(
@@ -103,7 +106,7 @@ def redirect(
             args["from" if key == "from_" else key] = value
         server, mode = target(args.get("port") or smtp.PORT, args.get("tls"))
         args.update(server="localhost", port=server.port, tls=mode, cafile=str(pki.ca))
-        return original_send(args)
+        return original_send(cast("Mailt", args))
 
     def open_(
         server: str | None = None,
