@@ -10,7 +10,7 @@ encoded lazily chunk by chunk (constant memory for any attachment size) with the
 
 from __future__ import annotations
 
-from . import errors, ltn12, mime, smtp
+from . import errors, ltn12, mime, smtp, types
 from ._mailpump import (
     MessageSource,
     Part,
@@ -66,4 +66,5 @@ __all__ = [
     "smtp",
     "text",
     "to_email",
+    "types",
 ]
