@@ -418,7 +418,13 @@ pub fn send(
     let result = detach(py, || {
         let creds = credentials.as_ref().map(|(c, m)| (c, *m));
         let mut report = progress.as_ref().map(|p| move |s, t| p.call(s, t));
-        client.deliver(None, creds, &envelope, &mut *source, as_progress(&mut report))
+        client.deliver(
+            None,
+            creds,
+            &envelope,
+            &mut *source,
+            as_progress(&mut report),
+        )
     })?;
     let result = result.map_err(|e| smtp_to_pyerr(py, e))?;
     PySendResult::new(py, &result)
