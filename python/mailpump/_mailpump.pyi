@@ -77,7 +77,8 @@ class _BinaryWriter(Protocol):
 _Path: TypeAlias = str | PathLike[str]
 _Data: TypeAlias = bytes | bytearray | str
 _SourceLike: TypeAlias = SourceLike
-_FilterLike: TypeAlias = Filter | Callable[[bytes | None], bytes | bytearray]
+# A Python filter may return None for "nothing now" (Lua's nil).
+_FilterLike: TypeAlias = Filter | Callable[[bytes | None], bytes | bytearray | None]
 _Mesgt: TypeAlias = Mesgt | Part
 
 # --- messages ---------------------------------------------------------------------------------
