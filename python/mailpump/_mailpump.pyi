@@ -95,7 +95,8 @@ class MessageSource:
 
     A body source that raises makes ``next()`` raise that same exception. A ``MessageSource`` can
     be used as the body of another message, in ``ltn12.source.chain``/``cat``, or as the source
-    of ``send()``: it is then moved there.
+    of ``send()``: it is then moved there. ``mailpump.to_email(msg)`` parses it into an
+    ``email.message.EmailMessage`` to inspect it (consuming it).
     """
 
     def __iter__(self) -> MessageSource: ...

@@ -97,8 +97,14 @@ def send(mailt: Mailt | Mapping[str, Any] | None = None, /, **kw: Any) -> SendRe
 
     Takes LuaSocket's table as a dict, ``send({"from": ..., "rcpt": ..., "source": ...})``, or
     keywords (``from_=``, ``rcpt=``, ``source=``), or both (keywords win). See the stub
-    (``mailpump._mailpump.send``) for every key. ``server``, ``port``, ``domain`` and
-    ``timeout`` default to this module's constants, read now.
+    (``mailpump._mailpump.send``) for every key; :class:`mailpump.types.Mailt` types the dict.
+    ``server``, ``port``, ``domain`` and ``timeout`` default to this module's constants, read
+    now.
+
+    ``progress=callable(sent, total)`` is called from the sending thread as the body goes out
+    (``total`` is ``None`` when the size is not known in advance, as for a message being
+    encoded); raising from it aborts the message without its end-of-data mark, and the
+    exception propagates.
     """
     args: dict[str, Any] = dict(mailt or {})
     for key, value in kw.items():
