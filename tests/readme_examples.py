@@ -14,6 +14,13 @@ type-checks them with ``mypy --strict``):
   created, with small made-up content, in the directory the blocks run in.
 - A block whose info string is ```python is run; there is no way to skip one.
 
+In ```sh blocks, every command that runs mailpump's command line (``mailpump ...``,
+``.venv/bin/mailpump ...``, ``python -m mailpump ...``, after any ``NAME=value`` environment
+prefix; lines joined at a trailing backslash) runs too, with ``--server``, ``--port`` and
+``--cafile`` appended to point it at the same local servers (later options win in argparse) and
+``MAILPUMP_PASSWORD`` set; it must exit 0. The other shell commands (making the virtualenv,
+``pip install``, ``bash .ci/test``) are what CI itself runs (.ci/run, tests/test_packaging.py).
+
 ``python tests/readme_examples.py [README] [--out FILE]`` writes the Python blocks as one module
 (to standard output by default), each preceded by a comment giving its line in the README.
 """
@@ -23,12 +30,15 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+README = Path(os.environ.get("MAILPUMP_README") or ROOT / "README.md")
+"""The README checked; MAILPUMP_README=path checks a draft instead."""
 
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
 
@@ -93,20 +103,71 @@ def as_module(text: str) -> str:
     return "".join(parts)
 
 
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """A mailpump command line found in a shell block."""
+
+    line: int
+    argv: list[str]
+    """The arguments after the program (``["send", "--to", ...]``)."""
+    env: dict[str, str]
+    """``NAME=value`` assignments written before the command."""
+
+
+def mailpump_commands(text: str) -> list[Command]:
+    """The mailpump command lines of the ```sh (bash, shell, console) blocks."""
+    found: list[Command] = []
+    for block in blocks(text):
+        if block.language not in ("sh", "bash", "shell", "console"):
+            continue
+        logical: list[tuple[int, str]] = []
+        pending = ""
+        start = block.line
+        for offset, raw in enumerate(block.code.splitlines()):
+            line = raw.removeprefix("$ ") if block.language == "console" else raw
+            if not pending:
+                start = block.line + offset
+            if line.endswith("\\"):
+                pending += line[:-1] + " "
+                continue
+            logical.append((start, pending + line))
+            pending = ""
+        for number, line in logical:
+            for command in re.split(r"&&|;", line):
+                words = shlex.split(command, comments=True)
+                env: dict[str, str] = {}
+                while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0]):
+                    name, _, value = words.pop(0).partition("=")
+                    env[name] = value
+                if words and Path(words[0]).name == "mailpump":
+                    found.append(Command(number, words[1:], env))
+                elif (
+                    len(words) > 2
+                    and Path(words[0]).name.startswith("python")
+                    and words[1:3] == ["-m", "mailpump"]
+                ):
+                    found.append(Command(number, words[3:], env))
+    return found
+
+
+_FILE_NAME = re.compile(r"[\w.-]+\.(pdf|png|jpg|jpeg|gif|txt|csv|html|zip|bin|iso)")
+
+
 def relative_files(code: str) -> list[str]:
     """Relative file names in a block's string literals (``"report.pdf"``): the files the
     runner creates before the blocks run."""
-    names: list[str] = []
-    for node in ast.walk(ast.parse(code)):
-        if (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, str)
-            and re.fullmatch(
-                r"[\w.-]+\.(pdf|png|jpg|jpeg|gif|txt|csv|html|zip|bin|iso)", node.value
-            )
-        ):
-            names.append(node.value)
-    return names
+    return [
+        node.value
+        for node in ast.walk(ast.parse(code))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and _FILE_NAME.fullmatch(node.value)
+    ]
+
+
+def command_files(command: Command) -> list[str]:
+    """Relative file names among a command's arguments (``--attach report.pdf``)."""
+    return [word for word in command.argv if _FILE_NAME.fullmatch(word)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from mailpump import smtp
+from mailpump.__main__ import main as command_line
 from mailpump.__main__ import small_png
-from readme_examples import README, python_blocks, relative_files
+from readme_examples import (
+    README,
+    command_files,
+    mailpump_commands,
+    python_blocks,
+    relative_files,
+)
 from servers.certs import Pki
 from servers.recording import Received, Recorder, free_port
 
@@ -170,3 +177,45 @@ def test_every_python_block_runs(
         assert received.auth_user is not None
         msg = email.message_from_bytes(received.data, policy=email.policy.default)
         assert not msg.defects, msg.defects
+
+
+def test_every_mailpump_command_runs(
+    local_servers: tuple[Local, Local],
+    pki: Pki,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    starttls, implicit = local_servers
+    monkeypatch.chdir(tmp_path)
+    commands = mailpump_commands(README.read_text("utf-8"))
+    assert commands, "the README shows no mailpump command"
+    for command in commands:
+        for name in command_files(command):
+            if not (tmp_path / name).exists():
+                make_file(tmp_path / name)
+        monkeypatch.setenv("MAILPUMP_PASSWORD", "placeholder")
+        for name, value in command.env.items():
+            monkeypatch.setenv(name, value)
+        argv = list(command.argv)
+        if argv[:1] == ["send"]:
+            port = argv[argv.index("--port") + 1] if "--port" in argv else "25"
+            tls = argv[argv.index("--tls") + 1] if "--tls" in argv else "auto"
+            to_implicit = tls == "implicit" or (tls == "auto" and port == "465")
+            local = implicit if to_implicit else starttls
+            # argparse keeps an option's last value: these win over the README's.
+            argv += [
+                "--server",
+                "localhost",
+                "--port",
+                str(local.port),
+                "--cafile",
+                str(pki.ca),
+            ]
+            if to_implicit:
+                argv += ["--tls", "implicit"]
+        code = command_line(argv)
+        _, err = capfd.readouterr()
+        assert code == 0, (
+            f"README line {command.line}: mailpump {' '.join(command.argv)}\n{err}"
+        )

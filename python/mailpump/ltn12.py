@@ -42,7 +42,7 @@ class _Sources:
     empty = staticmethod(_mailpump.source_empty)
 
 
-source = _Sources()
+source: _Sources = _Sources()
 """Source factories: ``string(s)``, ``file(path | file, mode="rb")``, ``chain(src, *filters)``,
 ``cat(*sources)``, ``empty()``."""
 
@@ -53,7 +53,7 @@ class _Sinks:
     null = staticmethod(_mailpump.sink_null)
 
 
-sink = _Sinks()
+sink: _Sinks = _Sinks()
 """Sink factories: ``list(lst=None)``, ``file(path | file, mode="wb")``, ``null()``."""
 
 
@@ -61,7 +61,7 @@ class _Filters:
     chain = staticmethod(_mailpump.filter_chain)
 
 
-filter = _Filters()
+filter: _Filters = _Filters()
 """Filter combinators: ``chain(*filters)``."""
 
 
@@ -93,5 +93,5 @@ class _Pumps:
     all = staticmethod(_all)
 
 
-pump = _Pumps()
+pump: _Pumps = _Pumps()
 """Pumps: ``step(src, snk) -> bool`` (``src`` an iterator) and ``all(src, snk, step=None)``."""
