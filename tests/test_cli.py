@@ -354,3 +354,27 @@ def test_stalled_server_times_out_with_exit_4(
     _, err = capfd.readouterr()
     assert code == cli.EXIT_NETWORK
     assert "timed out" in err
+
+
+def test_ctrl_c_during_the_body_exits_130_and_delivers_nothing(
+    scripted: Callable[..., ScriptedServer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # Ctrl-C while the body goes out reaches Python in the progress callback (it runs with the
+    # GIL); here the callback raises it itself, as the signal handler would.
+    def interrupted(self: cli.ProgressBar, sent: int, total: int | None) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.ProgressBar, "__call__", interrupted)
+    (tmp_path / "big.bin").write_bytes(os.urandom(1024 * 1024))
+    server = scripted()
+    code = run("--server", server.host, "--port", str(server.port), "--tls", "none",
+               "--from", FROM, "--to", TO, "--attach", str(tmp_path / "big.bin"),
+               "--progress", "always")  # fmt: skip
+    _, err = capfd.readouterr()
+    assert code == cli.EXIT_INTERRUPTED
+    assert "interrupted" in err
+    [conn] = server.finished()
+    assert all(not t.complete for t in conn.transactions)

@@ -41,8 +41,10 @@ __all__ = [
     "EXIT_REFUSED",
     "EXIT_USAGE",
     "PASSWORD_ENV",
+    "ProgressBar",
     "add_send_command",
     "build_message",
+    "explain",
     "run_send",
 ]
 
