@@ -314,7 +314,8 @@ def build_message(args: argparse.Namespace) -> tuple[MessageSource, int]:
     if args.body_file is not None:
         body_text = _read_text(args.body_file)
     html = _read_text(args.html_file) if args.html_file is not None else None
-    # UTF-8 and quoted-printable at worst triple a character; plain ASCII stays as it is.
+    # Text counts at its length: non-ASCII text grows when encoded, and the bar copes with an
+    # estimate that falls short (its total becomes the bytes sent).
     estimate = 1024 + sum(len(v) for v in headers.values() if isinstance(v, str))
     estimate += len(body_text or "") + len(html or "")
 
