@@ -23,6 +23,7 @@ from mailpump.__main__ import main as command_line
 from mailpump.__main__ import small_png
 from readme_examples import (
     README,
+    ROOT,
     blocks,
     command_files,
     mailpump_commands,
@@ -226,7 +227,7 @@ def test_rust_blocks_are_the_crate_readmes() -> None:
     # `cargo test --doc` compiles crates/mailpump/README.md (lib.rs includes it); the top-level
     # README cannot be included from the crate (it lies outside the package), so each of its
     # Rust blocks must be one of the crate README's, word for word.
-    crate_readme = README.parent / "crates" / "mailpump" / "README.md"
+    crate_readme = ROOT / "crates" / "mailpump" / "README.md"
     compiled = {b.code.strip() for b in blocks(crate_readme.read_text("utf-8"))}
     for block in blocks(README.read_text("utf-8")):
         if block.language == "rust":
