@@ -8,7 +8,11 @@
 //!
 //! Every I/O call is bounded by [`ClientConfig::timeout`]. After a timeout, an I/O error or a
 //! protocol violation the connection is shut down and every later call fails with
-//! [`SmtpError::Connect`]: a dialogue that may be out of step is never continued.
+//! [`SmtpError::Connect`]: a dialogue that may be out of step is never continued. Before each
+//! command (or pipelined batch) the client also checks, without blocking, that the server has
+//! sent nothing unasked since its last reply; data that is waiting is a protocol error, since it
+//! would otherwise be taken for the reply to the next command (see
+//! [`Transport::has_pending_input`](super::transport::Transport::has_pending_input)).
 //!
 //! ```no_run
 //! use mailpump::smtp::address::Address;
@@ -423,7 +427,8 @@ impl Client {
     ///
     /// A greeting or EHLO that is not positive closes the connection and is returned as
     /// [`SmtpError::Reply`]. Under [`TlsPolicy::StartTls`] a server without STARTTLS is an
-    /// [`SmtpError::Tls`] and the connection is closed before any other command is sent.
+    /// [`SmtpError::Tls`] and the connection is closed before any other command is sent; so is
+    /// a build without the `tls` feature, before STARTTLS is sent.
     ///
     /// ```no_run
     /// use mailpump::{Client, ClientConfig};
@@ -495,7 +500,8 @@ impl Client {
     /// capabilities learnt in plaintext cannot be trusted (RFC 3207 §4.2).
     ///
     /// A refusal, any byte the server sent after its `220` (response injection), or a failed
-    /// handshake closes the connection.
+    /// handshake closes the connection. Built without the `tls` feature, it fails with
+    /// [`SmtpError::Tls`] and closes the connection before STARTTLS is sent.
     ///
     /// ```no_run
     /// use mailpump::{Client, ClientConfig, TlsPolicy};
@@ -515,6 +521,13 @@ impl Client {
             return Err(SmtpError::InvalidInput(
                 "the connection is already encrypted".into(),
             ));
+        }
+        if !cfg!(feature = "tls") {
+            // Once the server has said 220 it expects a TLS handshake (RFC 3207 §4); a build that
+            // cannot start one must not ask, and the policy that wanted TLS fails closed.
+            return Err(self.fail(SmtpError::Tls(
+                "mailpump was built without the tls feature, so STARTTLS cannot be used".into(),
+            )));
         }
         let reply = self.command_unchecked(&Command::StartTls)?;
         if reply.code != 220 {

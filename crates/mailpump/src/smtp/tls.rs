@@ -277,7 +277,42 @@ impl Transport for TlsTransport {
     fn peer_is_loopback(&self) -> bool {
         self.stream.sock.peer_is_loopback()
     }
+
+    /// Decrypted application data counts; TLS records that carry none do not. A TLS 1.3 server
+    /// may send `NewSessionTicket` messages after the handshake, when the client is already
+    /// writing EHLO, and a `KeyUpdate` at any time (RFC 8446 §4.6.1, §4.6.3): rustls consumes
+    /// them here, and their arrival is no reason to distrust the SMTP dialogue. A `close_notify`
+    /// or the end of the inner stream counts as pending: the next read reports it.
+    fn has_pending_input(&mut self) -> io::Result<bool> {
+        let StreamOwned { conn, sock } = &mut self.stream;
+        // Each round consumes what the inner transport holds, so a peer that keeps sending
+        // non-application records cannot hold the client here: after a few rounds the
+        // records left are processed by the next read.
+        for _ in 0..MAX_PENDING_ROUNDS {
+            let state = conn
+                .process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() {
+                return Ok(true);
+            }
+            if !sock.has_pending_input()? {
+                return Ok(false);
+            }
+            // The inner transport has bytes, so this read does not block.
+            match conn.read_tls(sock) {
+                Ok(0) => return Ok(true),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
+    }
 }
+
+/// How many reads of TLS records [`TlsTransport::has_pending_input`] makes at most.
+const MAX_PENDING_ROUNDS: usize = 16;
 
 /// The rustls error inside an I/O error from a handshake or a read, if there is one.
 ///

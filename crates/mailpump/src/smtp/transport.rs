@@ -38,6 +38,45 @@ pub trait Transport: Read + Write + Send {
     /// Whether the peer is on this machine. Credentials may cross an unencrypted connection only
     /// to a loopback peer (unless the caller explicitly allows it).
     fn peer_is_loopback(&self) -> bool;
+
+    /// Whether the peer has sent something that a read would return at once, found out without
+    /// blocking and without consuming it. The client asks before it writes a command (or a
+    /// pipelined batch of commands): the server speaks only when spoken to (RFC 5321 §4.2,
+    /// RFC 2920 §3.1), so anything already waiting was sent unasked and would otherwise be taken
+    /// for the reply to the next command.
+    ///
+    /// The end of the stream counts as pending (the next read reports it). Only data the client
+    /// would read counts: bytes of a lower layer that carry none (a TLS session ticket or key
+    /// update) do not.
+    ///
+    /// The default returns `Ok(false)`, "cannot tell", for transports with no non-blocking way
+    /// to look. Over such a transport (the Python bindings' `create()` socket adapter is one) the
+    /// client still catches extra bytes that arrive together with a reply, but not a reply sent
+    /// unasked between two commands.
+    ///
+    /// ```
+    /// use mailpump::smtp::transport::{TcpTransport, Transport};
+    /// use std::io::{Read, Write};
+    /// use std::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = TcpTransport::from_stream(TcpStream::connect(listener.local_addr()?)?)?;
+    /// let (mut server, _) = listener.accept()?;
+    /// assert!(!client.has_pending_input()?); // nothing sent: no wait, no data
+    /// server.write_all(b"250 unasked\r\n")?;
+    /// let mut first = [0; 1];
+    /// client.read_exact(&mut first)?; // waits for the segment...
+    /// assert!(client.has_pending_input()?); // ...whose other bytes are still there
+    /// client.read_exact(&mut [0; 12])?;
+    /// assert!(!client.has_pending_input()?);
+    /// drop(server);
+    /// assert_eq!(client.read(&mut first)?, 0); // the end of the stream...
+    /// assert!(client.has_pending_input()?); // ...counts as pending
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    fn has_pending_input(&mut self) -> io::Result<bool> {
+        Ok(false)
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -51,6 +90,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn peer_is_loopback(&self) -> bool {
         (**self).peer_is_loopback()
+    }
+
+    fn has_pending_input(&mut self) -> io::Result<bool> {
+        (**self).has_pending_input()
     }
 }
 
@@ -192,6 +235,49 @@ impl Transport for TcpTransport {
             }
         }
     }
+
+    /// A one-byte `MSG_PEEK`, non-blocking for this call only (`MSG_DONTWAIT` where there is
+    /// one, else the socket is switched to non-blocking around the peek). The read timeout is
+    /// untouched. Two system calls per command batch on Linux.
+    fn has_pending_input(&mut self) -> io::Result<bool> {
+        // Acknowledge what has been read before looking. A server's small unasked write can be
+        // held back by its own Nagle algorithm (RFC 896) until the client acknowledges the last
+        // reply, and the client delays that ACK (RFC 1122 §4.2.3.2) until it has data to send:
+        // the command, after which the unasked bytes would arrive as its reply. Best effort: a
+        // peer further away than loopback still has the bytes in flight.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = socket2::SockRef::from(&self.stream).set_tcp_quickack(true);
+        let peeked = loop {
+            match peek_now(&self.stream) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        match peeked {
+            // Data, or 0 for the end of the stream, which the next read reports.
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Peeks at one byte without waiting: `WouldBlock` when there is none.
+#[cfg(unix)]
+fn peek_now(stream: &TcpStream) -> io::Result<usize> {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    socket2::SockRef::from(stream).recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+}
+
+/// Peeks at one byte without waiting: `WouldBlock` when there is none.
+#[cfg(not(unix))]
+fn peek_now(stream: &TcpStream) -> io::Result<usize> {
+    stream.set_nonblocking(true)?;
+    let peeked = stream.peek(&mut [0u8; 1]);
+    // Restored before the result is used: every other call relies on blocking reads bounded
+    // by the timeout.
+    stream.set_nonblocking(false)?;
+    peeked
 }
 
 /// Whether an I/O error means that a timeout expired (the two kinds platforms use for it).

@@ -254,7 +254,10 @@ impl Client {
             for command in std::iter::once(&mail).chain(&rcpts).chain([&Command::Data]) {
                 self.queue(command)?;
             }
-            self.flush_queue()?;
+            if let Some(notice) = self.flush_queue()? {
+                // RFC 5321 §3.8: the server's asynchronous 421 answers the batch's first command.
+                return Err(SmtpError::refused(&mail, notice));
+            }
             self.pipelined_replies(envelope, &mail, source, progress)
         } else {
             self.stepwise(envelope, &mail, &rcpts, source, progress)
@@ -410,6 +413,10 @@ impl Client {
             return Ok(());
         }
         if data_open {
+            // The lone `.` is a command like any other: nothing may be waiting before it.
+            if self.check_unsolicited()?.is_some() {
+                return Ok(());
+            }
             self.transcript.client(".");
             self.write_all(b".\r\n", "sending the end of data")?;
             self.read_reply()?;

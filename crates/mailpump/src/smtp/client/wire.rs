@@ -85,13 +85,23 @@ impl Client {
         Ok(())
     }
 
-    /// Writes the queued commands in one write.
-    pub(super) fn flush_queue(&mut self) -> Result<(), SmtpError> {
+    /// Writes the queued commands in one write, once [`Client::check_unsolicited`] has found
+    /// nothing waiting from the server. When what is waiting is the server's 421 closing notice,
+    /// nothing is written and the notice is returned: it stands as the reply to the first queued
+    /// command.
+    pub(super) fn flush_queue(&mut self) -> Result<Option<Reply>, SmtpError> {
+        match self.check_unsolicited() {
+            Ok(None) => {}
+            other => {
+                self.wbuf.clear();
+                return other;
+            }
+        }
         let buf = std::mem::take(&mut self.wbuf);
         let result = self.write_all(&buf, "sending a command");
         self.wbuf = buf;
         self.wbuf.clear();
-        result
+        result.map(|()| None)
     }
 
     /// Sends one command and reads its reply, which must be the last thing the server sent.
@@ -106,8 +116,55 @@ impl Client {
         self.ensure_usable()?;
         self.wbuf.clear();
         self.queue(command)?;
-        self.flush_queue()?;
+        if let Some(notice) = self.flush_queue()? {
+            return Ok(notice);
+        }
         self.read_reply()
+    }
+
+    /// Called before the client writes a command or a pipelined batch: the server speaks only
+    /// when spoken to (RFC 5321 §4.2; with PIPELINING, one reply per command, in order, RFC 2920
+    /// §3.1), so anything it has sent since its last reply was sent unasked. Read as the reply
+    /// to the next command, it would put every later reply one command out of step: the reply
+    /// to RSET taken for MAIL's, a recipient accepted that was refused. The look is
+    /// non-blocking and costs a few system calls per batch ([`Transport::has_pending_input`]).
+    ///
+    /// Unasked data fails the connection with [`SmtpError::Protocol`], with one exception: a
+    /// complete 421 reply, which RFC 5321 §3.8 lets a server that is shutting down send
+    /// "asynchronously from command receipt (on the assumption that the client will receive it
+    /// after the next command is issued)". That notice is returned as the reply to the next
+    /// command; the connection is closed all the same, as after any 421. The end of the stream
+    /// fails as "the server closed the connection", as the read of the next reply would have.
+    ///
+    /// [`Transport::has_pending_input`]: crate::smtp::transport::Transport::has_pending_input
+    pub(super) fn check_unsolicited(&mut self) -> Result<Option<Reply>, SmtpError> {
+        self.ensure_usable()?;
+        if self.rbuf.is_empty() {
+            let Some(t) = self.transport.as_mut() else {
+                return Err(self.unusable());
+            };
+            match t.has_pending_input() {
+                Ok(false) => return Ok(None),
+                Ok(true) => {}
+                Err(e) => return Err(self.io_failure(e, "checking for unasked server data")),
+            }
+            // Does not block: data or the end of the stream is waiting.
+            self.fill()?;
+        }
+        // Only what is already here is looked at: the client waits for no more of it.
+        if let Ok(Parsed::Complete { reply, .. }) = self.parser.parse(&self.rbuf) {
+            self.transcript.server(&reply);
+            if reply.code == 421 {
+                let why = format!("the server is closing the session: {reply}");
+                self.fail(SmtpError::Protocol(why));
+                return Ok(Some(reply));
+            }
+        }
+        let what = excerpt(&self.rbuf);
+        Err(self.fail(SmtpError::Protocol(format!(
+            "the server sent data that no command asked for (\"{what}\"); the dialogue is out \
+             of step and the connection was closed"
+        ))))
     }
 
     /// A reply with more bytes behind it that no command asked for means that the dialogue is
@@ -182,4 +239,16 @@ impl Client {
             }
         }
     }
+}
+
+/// The start of unasked data, printable, for an error message.
+fn excerpt(bytes: &[u8]) -> String {
+    const MAX: usize = 80;
+    let mut text: String = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)])
+        .escape_debug()
+        .collect();
+    if bytes.len() > MAX {
+        text.push('…');
+    }
+    text
 }
