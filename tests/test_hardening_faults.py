@@ -18,6 +18,8 @@ byte (anything that makes the dialogue untrustworthy).
 from __future__ import annotations
 
 import dataclasses
+import logging
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -69,20 +71,20 @@ STAGES = [
     Stage("handshake", "", (0, 0), None, faults=("disconnect", "stall", "garbage"), tls=True),
     Stage("auth", "334 VXNlcm5hbWU6", (454, 504), mailpump.SMTPAuthError, in_step_after_refusal=True),
     Stage("auth-user", "334 UGFzc3dvcmQ6", (454, 535), mailpump.SMTPAuthError,
-          in_step_after_refusal=True),  # fmt: skip
+          in_step_after_refusal=True),
     Stage("auth-password", "235 2.7.0 Authentication successful", (454, 535),
-          mailpump.SMTPAuthError, in_step_after_refusal=True),  # fmt: skip
+          mailpump.SMTPAuthError, in_step_after_refusal=True),
     Stage("mail", "250 2.1.0 Sender ok", (451, 550), mailpump.SMTPSenderRefused,
-          in_step_after_refusal=True),  # fmt: skip
+          in_step_after_refusal=True),
     Stage("rcpt", "250 2.1.5 Recipient ok", (450, 550), mailpump.SMTPRecipientsRefused,
-          in_step_after_refusal=True),  # fmt: skip
+          in_step_after_refusal=True),
     Stage("rcpt-2", "250 2.1.5 Recipient ok", (450, 550), None, in_step_after_refusal=True),
     Stage("data", "354 End data with <CR><LF>.<CR><LF>", (451, 554), mailpump.SMTPDataRefused,
-          in_step_after_refusal=True),  # fmt: skip
+          in_step_after_refusal=True),
     Stage("body", "250 2.0.0 Ok: queued", (452, 552), mailpump.SMTPDataRefused,
-          in_step_after_refusal=True),  # fmt: skip
+          in_step_after_refusal=True),
     Stage("eod", "250 2.0.0 Ok: queued as S1", (451, 554), mailpump.SMTPDataRefused,
-          in_step_after_refusal=True),  # fmt: skip
+          in_step_after_refusal=True),
     Stage("quit", "221 2.0.0 Bye", (421, 500), None),
 ]
 
@@ -310,3 +312,60 @@ def test_fault_through_session(
     if not want.in_step:
         assert b"NOOP" not in verbs(conn)
 
+
+
+class _RepliesAfterData(logging.Handler):
+    """Counts the server replies the client read after it sent DATA (from the DEBUG transcript)."""
+
+    def __init__(self, wanted: int) -> None:
+        super().__init__(logging.DEBUG)
+        self.wanted = wanted
+        self.seen: int | None = None
+        self.reached = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = record.getMessage()
+        if line == "C: DATA":
+            self.seen = 0
+        elif line.startswith("S: ") and self.seen is not None:
+            self.seen += 1
+            if self.seen >= self.wanted:
+                self.reached.set()
+
+
+@pytest.mark.parametrize("extra", ["250 2.0.0 unsolicited", "550 5.0.0 unsolicited"])
+def test_unsolicited_reply_in_a_pipeline_never_desynchronises(
+    fault_server: Callable[[FaultScript], FaultServer], extra: str
+) -> None:
+    # PEERS.md §4 (aiosmtplib, unsolicited-data desync), made deterministic: the server answers
+    # the pipelined MAIL with two replies, and holds its 354 to DATA until the client has read the
+    # four replies it expects. Every reply is then one step late: the client takes RCPT's 250 for
+    # DATA's answer. It must see that the dialogue is out of step (a 2xx to DATA, a 354 to RSET)
+    # and give the connection up, not go on with a server that takes its commands as message data.
+    watcher = _RepliesAfterData(wanted=4)
+    script = FaultScript(replies={"mail": ["250 2.1.0 Sender ok", extra]})
+    script.on_command = lambda _conn, line: (
+        watcher.reached.wait(10) if line.upper() == b"DATA" else None
+    )
+    server = fault_server(script)
+    logger = logging.getLogger("mailpump")
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(watcher)
+    try:
+        session = mailpump.open(server.host, server.port, tls="none", timeout=TIMEOUT)
+        try:
+            with pytest.raises(mailpump.SMTPError) as info:
+                session.send({"from": FROM, "rcpt": RCPT, "source": BODY})
+            assert watcher.reached.is_set()
+            assert type(info.value) is mailpump.SMTPProtocolError, repr(info.value)
+            with pytest.raises(mailpump.SMTPConnectError, match="closed"):
+                session.noop()
+        finally:
+            session.close()
+    finally:
+        logger.removeHandler(watcher)
+        logger.setLevel(old_level)
+    [conn] = server.finished()
+    assert not any(t.complete for t in conn.transactions)
+    assert b"NOOP" not in verbs(conn)
