@@ -113,6 +113,11 @@ fn by_chunks(part: Part, chunk_size: usize) -> Vec<u8> {
     let mut encoder = MessageEncoder::new(part, options(chunk_size)).unwrap();
     let mut out = Vec::new();
     while let Some(chunk) = encoder.next_chunk().unwrap() {
+        assert!(
+            !chunk.is_empty() && chunk.len() <= chunk_size,
+            "a chunk of {} bytes",
+            chunk.len()
+        );
         out.extend_from_slice(chunk);
     }
     out

@@ -554,12 +554,30 @@ fn non_ascii_text_gets_a_charset() {
     );
     let out = encode(
         Part::new()
+            .header("Content-Type", "text/html; charset=UTF-8")
+            .body("<p>é</p>"),
+    );
+    assert!(
+        out.contains("Content-Type: text/html; charset=UTF-8\r\n"),
+        "the caller's charset is kept: {out}"
+    );
+    let err = error(
+        Part::new()
             .header("Content-Type", "text/html; charset=latin-1")
             .body("<p>é</p>"),
     );
     assert!(
-        out.contains("Content-Type: text/html; charset=latin-1\r\n"),
-        "the caller's charset is kept: {out}"
+        err.reason.contains("latin-1"),
+        "a str body cannot be declared in another charset: {err}"
+    );
+    let out = encode(
+        Part::new()
+            .header("Content-Type", "text/html; charset=latin-1")
+            .body("<p>e</p>"),
+    );
+    assert!(
+        out.contains("charset=latin-1"),
+        "ASCII reads the same in any such charset: {out}"
     );
     let out = encode(
         Part::new()

@@ -526,11 +526,19 @@ fn content_type_value(
     // A text body is written as UTF-8: a text type without a charset would be read as US-ASCII
     // (RFC 2045 §5.2), so non-ASCII text gets the charset it is written in.
     if let Body::Text(body) = body {
-        if !body.is_ascii()
-            && media.starts_with("text/")
-            && boundary::parameter(&text, "charset").is_none()
-        {
-            text.push_str("; charset=\"utf-8\"");
+        if !body.is_ascii() && media.starts_with("text/") {
+            match boundary::parameter(&text, "charset") {
+                None => text.push_str("; charset=\"utf-8\""),
+                Some(charset)
+                    if !matches!(charset.to_ascii_lowercase().as_str(), "utf-8" | "utf8") =>
+                {
+                    return Err(format!(
+                        "a text body is written as UTF-8, but this header says charset {charset:?}; \
+                         give the body as bytes in that charset, or say utf-8"
+                    ));
+                }
+                Some(_) => {}
+            }
         }
     }
     Ok((text, chosen))

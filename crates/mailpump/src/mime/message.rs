@@ -97,7 +97,7 @@ impl FromStr for TransferEncoding {
 /// Options of [`MessageEncoder`].
 #[derive(Debug, Clone)]
 pub struct MessageOptions {
-    /// The size of the chunks produced, roughly (a body source's chunk may make one larger).
+    /// The largest chunk produced; every chunk but the last has exactly this size.
     pub chunk_size: usize,
     /// The zone of the default `Date` header, `+hhmm` or `-hhmm` (`LuaSocket`'s `ZONE`); the time is
     /// converted to it. `None`: the machine's local zone.
@@ -161,10 +161,10 @@ enum State {
 pub struct MessageEncoder {
     segments: VecDeque<Segment>,
     chunk_size: usize,
-    /// The chunk handed out by `next_chunk`, reused.
-    chunk: Vec<u8>,
-    /// How much of `chunk` `Read::read` has already handed out.
-    read_pos: usize,
+    /// Encoded bytes not yet handed out, from `pos` on. A body's filter may produce more than a
+    /// chunk at once; the rest waits here, so that no chunk is larger than `chunk_size`.
+    buf: Vec<u8>,
+    pos: usize,
     /// Scratch for a filtered body's raw input, reused.
     input: Vec<u8>,
     state: State,
@@ -206,36 +206,45 @@ impl MessageEncoder {
         Ok(Self {
             segments,
             chunk_size: chunk_size.max(1),
-            chunk: Vec::new(),
-            read_pos: 0,
+            buf: Vec::new(),
+            pos: 0,
             input: Vec::new(),
             state: State::Running,
         })
     }
 
-    /// The next chunk of the message, or `None` at its end. After an error, every call fails.
+    /// The next chunk of the message, at most `chunk_size` bytes, or `None` at its end. After an
+    /// error, every call fails.
     pub fn next_chunk(&mut self) -> Result<Option<&[u8]>, Error> {
-        if self.read_pos < self.chunk.len() && self.read_pos > 0 {
-            // `Read::read` left part of the last chunk: hand out the rest first.
-            self.chunk.drain(..self.read_pos);
-            self.read_pos = 0;
-            return Ok(Some(&self.chunk));
+        self.ensure(self.chunk_size)?;
+        let n = (self.buf.len() - self.pos).min(self.chunk_size);
+        if n == 0 {
+            return Ok(None);
         }
-        let mut chunk = std::mem::take(&mut self.chunk);
-        chunk.clear();
-        let result = self.fill(&mut chunk);
-        self.chunk = chunk;
-        self.read_pos = 0;
-        result?;
-        Ok(if self.chunk.is_empty() {
-            None
-        } else {
-            Some(&self.chunk)
-        })
+        let start = self.pos;
+        self.pos += n;
+        Ok(Some(&self.buf[start..start + n]))
     }
 
-    /// Appends about `chunk_size` bytes of the message to `out`.
-    fn fill(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+    /// Encodes until `want` bytes wait in `buf` or the message ends.
+    fn ensure(&mut self, want: usize) -> Result<(), Error> {
+        let waiting = self.buf.len() - self.pos;
+        if waiting >= want {
+            return Ok(());
+        }
+        // Move the few bytes left over to the front; the buffer is reused, never grown past
+        // `chunk_size` plus one pull of a body.
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = self.fill(&mut buf, want - waiting);
+        self.buf = buf;
+        result
+    }
+
+    /// Appends at least `limit` bytes of the message to `out` (fewer at its end; more when a body
+    /// hands out a larger piece).
+    fn fill(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), Error> {
         match self.state {
             State::Done => return Ok(()),
             State::Failed => {
@@ -246,7 +255,6 @@ impl MessageEncoder {
             State::Running => {}
         }
         let start = out.len();
-        let limit = self.chunk_size;
         let result = (|| -> Result<(), BoxError> {
             while out.len() - start < limit {
                 let Some(segment) = self.segments.front_mut() else {
@@ -293,31 +301,26 @@ impl MessageEncoder {
 }
 
 impl io::Read for MessageEncoder {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.read_pos >= self.chunk.len() {
-            self.chunk.clear();
-            self.read_pos = 0;
-            let mut chunk = std::mem::take(&mut self.chunk);
-            let result = self.fill(&mut chunk);
-            self.chunk = chunk;
-            result.map_err(io::Error::other)?;
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.buf.len() {
+            self.ensure(self.chunk_size).map_err(io::Error::other)?;
         }
-        let n = buf.len().min(self.chunk.len() - self.read_pos);
-        buf[..n].copy_from_slice(&self.chunk[self.read_pos..self.read_pos + n]);
-        self.read_pos += n;
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
     }
 }
 
 impl Source for MessageEncoder {
+    /// Appends the next chunk (at most `chunk_size` bytes).
     fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
-        if self.read_pos < self.chunk.len() {
-            out.extend_from_slice(&self.chunk[self.read_pos..]);
-            self.read_pos = self.chunk.len();
-            return Ok(true);
+        match self.next_chunk()? {
+            Some(chunk) => {
+                out.extend_from_slice(chunk);
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        let start = out.len();
-        self.fill(out)?;
-        Ok(out.len() > start)
     }
 }
