@@ -37,7 +37,9 @@ FROM = "sender@example.test"
 RCPT = ["one@example.test", "two@example.test"]
 USER, PASSWORD = "fault-user", "fault password"
 BODY = b"Subject: fault table\r\n\r\n" + b"line of the message body\r\n" * 40
-BIG_BODY = b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 8192  # 8 MiB: a body fault is mid-body
+BIG_BODY = (
+    b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 8192
+)  # 8 MiB: a body fault is mid-body
 TIMEOUT = 10.0
 STALL_TIMEOUT = 0.5
 """The client's timeout when the server stalls; everything before the stall is local and quick."""
@@ -69,22 +71,59 @@ STAGES = [
     Stage("ehlo", "250 scripted.test", (451, 554), mailpump.SMTPReplyError),
     Stage("starttls", "220 2.0.0 Ready to start TLS", (454, 554), mailpump.SMTPTLSError, tls=True),
     Stage("handshake", "", (0, 0), None, faults=("disconnect", "stall", "garbage"), tls=True),
-    Stage("auth", "334 VXNlcm5hbWU6", (454, 504), mailpump.SMTPAuthError, in_step_after_refusal=True),
-    Stage("auth-user", "334 UGFzc3dvcmQ6", (454, 535), mailpump.SMTPAuthError,
-          in_step_after_refusal=True),
-    Stage("auth-password", "235 2.7.0 Authentication successful", (454, 535),
-          mailpump.SMTPAuthError, in_step_after_refusal=True),
-    Stage("mail", "250 2.1.0 Sender ok", (451, 550), mailpump.SMTPSenderRefused,
-          in_step_after_refusal=True),
-    Stage("rcpt", "250 2.1.5 Recipient ok", (450, 550), mailpump.SMTPRecipientsRefused,
-          in_step_after_refusal=True),
+    Stage(
+        "auth", "334 VXNlcm5hbWU6", (454, 504), mailpump.SMTPAuthError, in_step_after_refusal=True
+    ),
+    Stage(
+        "auth-user",
+        "334 UGFzc3dvcmQ6",
+        (454, 535),
+        mailpump.SMTPAuthError,
+        in_step_after_refusal=True,
+    ),
+    Stage(
+        "auth-password",
+        "235 2.7.0 Authentication successful",
+        (454, 535),
+        mailpump.SMTPAuthError,
+        in_step_after_refusal=True,
+    ),
+    Stage(
+        "mail",
+        "250 2.1.0 Sender ok",
+        (451, 550),
+        mailpump.SMTPSenderRefused,
+        in_step_after_refusal=True,
+    ),
+    Stage(
+        "rcpt",
+        "250 2.1.5 Recipient ok",
+        (450, 550),
+        mailpump.SMTPRecipientsRefused,
+        in_step_after_refusal=True,
+    ),
     Stage("rcpt-2", "250 2.1.5 Recipient ok", (450, 550), None, in_step_after_refusal=True),
-    Stage("data", "354 End data with <CR><LF>.<CR><LF>", (451, 554), mailpump.SMTPDataRefused,
-          in_step_after_refusal=True),
-    Stage("body", "250 2.0.0 Ok: queued", (452, 552), mailpump.SMTPDataRefused,
-          in_step_after_refusal=True),
-    Stage("eod", "250 2.0.0 Ok: queued as S1", (451, 554), mailpump.SMTPDataRefused,
-          in_step_after_refusal=True),
+    Stage(
+        "data",
+        "354 End data with <CR><LF>.<CR><LF>",
+        (451, 554),
+        mailpump.SMTPDataRefused,
+        in_step_after_refusal=True,
+    ),
+    Stage(
+        "body",
+        "250 2.0.0 Ok: queued",
+        (452, 552),
+        mailpump.SMTPDataRefused,
+        in_step_after_refusal=True,
+    ),
+    Stage(
+        "eod",
+        "250 2.0.0 Ok: queued as S1",
+        (451, 554),
+        mailpump.SMTPDataRefused,
+        in_step_after_refusal=True,
+    ),
     Stage("quit", "221 2.0.0 Bye", (421, 500), None),
 ]
 
@@ -127,8 +166,12 @@ def script_for(stage: Stage, fault: str, pki: Pki) -> FaultScript:
     elif stage.key == "rcpt-2":
         script.rcpt_replies = {RCPT[1]: reply}
     elif stage.key == "ehlo" and fault == "inject":
-        script.replies["ehlo"] = ["250-scripted.test", "250-PIPELINING", "250 AUTH LOGIN PLAIN",
-                                  "250 2.0.0 unsolicited"]  # fmt: skip
+        script.replies["ehlo"] = [
+            "250-scripted.test",
+            "250-PIPELINING",
+            "250 AUTH LOGIN PLAIN",
+            "250 2.0.0 unsolicited",
+        ]
     elif stage.key == "starttls" and fault == "inject":
         script.replies["starttls"] = b"220 2.0.0 go ahead\r\n250-evil.example\r\n250 AUTH PLAIN\r\n"
     else:
@@ -191,9 +234,13 @@ def verbs(conn: Connection) -> list[bytes]:
 
 def run_send(host: str, port: int, stage: Stage, fault: str, pki: Pki) -> Any:
     options: dict[str, Any] = {
-        "from_": FROM, "rcpt": RCPT, "source": BIG_BODY if stage.key == "body" else BODY,
-        "server": host, "port": port, "timeout": STALL_TIMEOUT if fault == "stall" else TIMEOUT,
-    }  # fmt: skip
+        "from_": FROM,
+        "rcpt": RCPT,
+        "source": BIG_BODY if stage.key == "body" else BODY,
+        "server": host,
+        "port": port,
+        "timeout": STALL_TIMEOUT if fault == "stall" else TIMEOUT,
+    }
     if stage.tls:
         options.update(tls="starttls", cafile=str(pki.ca))
     else:
@@ -313,7 +360,6 @@ def test_fault_through_session(
         assert b"NOOP" not in verbs(conn)
 
 
-
 class _RepliesAfterData(logging.Handler):
     """Counts the server replies the client read after it sent DATA (from the DEBUG transcript)."""
 
@@ -344,9 +390,12 @@ def test_unsolicited_reply_in_a_pipeline_never_desynchronises(
     # and give the connection up, not go on with a server that takes its commands as message data.
     watcher = _RepliesAfterData(wanted=4)
     script = FaultScript(replies={"mail": ["250 2.1.0 Sender ok", extra]})
-    script.on_command = lambda _conn, line: (
-        watcher.reached.wait(10) if line.upper() == b"DATA" else None
-    )
+
+    def hold_data(_conn: Connection, line: bytes) -> None:
+        if line.upper() == b"DATA":
+            watcher.reached.wait(10)
+
+    script.on_command = hold_data
     server = fault_server(script)
     logger = logging.getLogger("mailpump")
     old_level = logger.level

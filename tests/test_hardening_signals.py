@@ -99,8 +99,15 @@ def assert_acknowledged_nothing(server: FaultServer, point: str) -> None:
 def test_ctrl_c_during_send(fault_server: Callable[..., FaultServer], point: str) -> None:
     server = fault_server(**POINTS[point])
     with pytest.raises(KeyboardInterrupt):
-        mailpump.send(from_="a@example.test", rcpt=["b@example.test"], source=BIG_BODY,
-                      server=server.host, port=server.port, tls="none", timeout=IO_TIMEOUT)  # fmt: skip
+        mailpump.send(
+            from_="a@example.test",
+            rcpt=["b@example.test"],
+            source=BIG_BODY,
+            server=server.host,
+            port=server.port,
+            tls="none",
+            timeout=IO_TIMEOUT,
+        )
     server.release.set()
     assert_acknowledged_nothing(server, point)
 
@@ -136,8 +143,15 @@ def test_ctrl_c_reaches_a_python_source() -> None:
     server = FaultServer()
     try:
         with pytest.raises(KeyboardInterrupt):
-            mailpump.send(from_="a@example.test", rcpt="b@example.test", source=source(),
-                          server=server.host, port=server.port, tls="none", timeout=IO_TIMEOUT)  # fmt: skip
+            mailpump.send(
+                from_="a@example.test",
+                rcpt="b@example.test",
+                source=source(),
+                server=server.host,
+                port=server.port,
+                tls="none",
+                timeout=IO_TIMEOUT,
+            )
         [conn] = server.finished()
         assert all(not t.complete for t in conn.transactions)
     finally:

@@ -38,7 +38,18 @@ SMUGGLED = (
 ATOMS = st.one_of(
     st.sampled_from(FAKE_ENDS),
     st.sampled_from(
-        [b".", b"..", b"\x00", b"\r", b"\n", b"\r\n", b"\xff\xfe", b"\xe9t\xe9", SMUGGLED, b"QUIT\r\n"]
+        [
+            b".",
+            b"..",
+            b"\x00",
+            b"\r",
+            b"\n",
+            b"\r\n",
+            b"\xff\xfe",
+            b"\xe9t\xe9",
+            SMUGGLED,
+            b"QUIT\r\n",
+        ]
     ),
     st.binary(max_size=12),
 )
@@ -90,8 +101,15 @@ def wire_server() -> Iterator[ScriptedServer]:
 
 
 def send_to(server: Any, source: Any) -> Any:
-    return mailpump.send(from_=FROM, rcpt=RCPT, source=source, server=server.host,
-                         port=server.port, tls="none", timeout=30)  # fmt: skip
+    return mailpump.send(
+        from_=FROM,
+        rcpt=RCPT,
+        source=source,
+        server=server.host,
+        port=server.port,
+        tls="none",
+        timeout=30,
+    )
 
 
 def assert_one_message(server: RecordingServer, before: int, content: bytes) -> None:
@@ -104,7 +122,9 @@ def assert_one_message(server: RecordingServer, before: int, content: bytes) -> 
 
 @PROPERTY
 @given(body=BODIES, cuts=st.lists(st.integers(min_value=0), max_size=12))
-def test_python_source_in_random_chunks(smtpd: RecordingServer, body: bytes, cuts: list[int]) -> None:
+def test_python_source_in_random_chunks(
+    smtpd: RecordingServer, body: bytes, cuts: list[int]
+) -> None:
     before = len(smtpd.messages)
     result = send_to(smtpd, chunked(body, cuts))
     assert result and sorted(result.accepted) == sorted(RCPT)
@@ -117,8 +137,14 @@ def test_message_source_in_random_chunks(
     smtpd: RecordingServer, body: bytes, chunk_size: int
 ) -> None:
     # Date and Message-ID fixed, so that two encodings of the description are the same bytes.
-    mesgt = {"headers": {"subject": "smuggling", "date": "Sat, 28 Nov 2026 12:00:00 +0000",
-                         "message-id": "<fixed@example.test>"}, "body": body}  # fmt: skip
+    mesgt = {
+        "headers": {
+            "subject": "smuggling",
+            "date": "Sat, 28 Nov 2026 12:00:00 +0000",
+            "message-id": "<fixed@example.test>",
+        },
+        "body": body,
+    }
     expected = b"".join(mailpump.message(mesgt))
     before = len(smtpd.messages)
     assert send_to(smtpd, mailpump.message(mesgt, chunk_size=chunk_size))

@@ -161,4 +161,3 @@ class FaultServer(ScriptedServer):
         if self.script.on_body is not None:
             self.script.on_body(conn)
         return self.script.body
-

@@ -10,6 +10,7 @@ use mailpump::Source;
 use mailpump::smtp::address::Address;
 use mailpump::smtp::auth::{Credentials, Mechanism};
 use mailpump::smtp::client::{Client, ClientConfig, Envelope, MailParams, SendResult, TlsPolicy};
+use mailpump::smtp::command::Command;
 use mailpump::smtp::error::SmtpError;
 use mailpump::smtp::reply::Reply;
 use mailpump::smtp::transcript::TranscriptFn;
@@ -272,6 +273,11 @@ fn config(
     let tls: TlsPolicy = tls
         .parse()
         .map_err(|e: SmtpError| PyValueError::new_err(e.to_string()))?;
+    // The EHLO name is checked now, before connecting: the client would refuse it only after the
+    // greeting, having made a connection for nothing.
+    Command::Ehlo(domain.clone())
+        .write_to(&mut Vec::new())
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let timeout = Duration::try_from_secs_f64(timeout)
         .ok()
         .filter(|t| !t.is_zero())
