@@ -18,6 +18,7 @@ import gc
 import itertools
 import os
 import threading
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -43,7 +44,9 @@ def usage() -> tuple[int, int, int]:
     """(open file descriptors, OS threads, RSS in bytes) of this process, from /proc."""
     fds = len(os.listdir("/proc/self/fd"))
     status = dict(
-        line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line
+        line.split(":", 1)
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if ":" in line
     )
     threads = int(status["Threads"])
     rss = int(status["VmRSS"].split()[0]) * 1024
