@@ -18,8 +18,8 @@ import gc
 import itertools
 import os
 import threading
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
