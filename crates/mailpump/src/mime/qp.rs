@@ -48,6 +48,44 @@ fn quote(c: u8, out: &mut Vec<u8>) {
     out.extend_from_slice(&[b'=', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]);
 }
 
+/// What the encoder writes for each byte that needs no look-ahead: the byte itself (PLAIN) or its
+/// `=XX` (QUOTED), padded to 3 bytes, with the length to keep; 0 for TAB, SPACE and CR.
+const DENSE: [([u8; 3], u8); 256] = {
+    let mut table = [([0u8; 3], 0u8); 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = match b {
+            b'\t' | b' ' | b'\r' => ([0; 3], 0),
+            33..=60 | 62..=126 => ([b, 0, 0], 1),
+            _ => ([b'=', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]], 3),
+        };
+        c += 1;
+    }
+    table
+};
+
+/// Encodes the bytes of `input` that need no look-ahead, up to the first TAB, SPACE or CR or
+/// 256 bytes, without a branch per byte; returns how many were consumed.
+fn encode_dense(input: &[u8], out: &mut Vec<u8>) -> usize {
+    let input = &input[..input.len().min(256)];
+    let start = out.len();
+    out.resize(start + input.len() * 3, 0);
+    let buf = &mut out[start..];
+    let (mut read, mut written) = (0, 0);
+    for &c in input {
+        let (bytes, len) = DENSE[usize::from(c)];
+        if len == 0 {
+            break;
+        }
+        buf[written..written + 3].copy_from_slice(&bytes);
+        written += usize::from(len);
+        read += 1;
+    }
+    out.truncate(start + written);
+    read
+}
+
 /// How line breaks are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QpMode {
@@ -153,13 +191,17 @@ impl QpEncoder {
             } else if run > 0 && input[run - 1] == b' ' {
                 copy = run - 1;
             }
+            let at_special = copy == run && run < input.len();
             out.extend_from_slice(&input[..copy]);
-            let rest = &input[copy..];
-            let Some((&c, rest)) = rest.split_first() else {
-                break;
-            };
-            self.push(c, out);
-            input = rest;
+            input = &input[copy..];
+            if at_special {
+                // Binary-like data: PLAIN and QUOTED bytes need no look-ahead.
+                input = &input[encode_dense(input, out)..];
+            }
+            if let Some((&c, rest)) = input.split_first() {
+                self.push(c, out);
+                input = rest;
+            }
         }
     }
 
@@ -201,6 +243,20 @@ fn unhex(c: u8) -> u8 {
     }
 }
 
+/// Decodes `=XY` (LuaSocket's `qpdecode` for an atom that starts with `=`).
+fn unescape(atom: [u8; 3], out: &mut Vec<u8>) {
+    let [_, a, b] = atom;
+    if a == b'\r' && b == b'\n' {
+        return; // a soft line break
+    }
+    let (hi, lo) = (unhex(a), unhex(b));
+    if hi > 15 || lo > 15 {
+        out.extend_from_slice(&atom);
+    } else {
+        out.push((hi << 4) | lo);
+    }
+}
+
 /// LuaSocket's quoted-printable decoder (`mime.decode("quoted-printable")`, `mime.unqp`).
 ///
 /// `=CRLF` (a soft break) is removed; `=XX` with hex digits of either case becomes the byte; `=`
@@ -234,15 +290,7 @@ impl QpDecoder {
                 if self.atom_len < 3 {
                     return;
                 }
-                let [_, a, b] = self.atom;
-                if !(a == b'\r' && b == b'\n') {
-                    let (hi, lo) = (unhex(a), unhex(b));
-                    if hi > 15 || lo > 15 {
-                        out.extend_from_slice(&self.atom);
-                    } else {
-                        out.push((hi << 4) | lo);
-                    }
-                }
+                unescape(self.atom, out);
             }
             b'\r' => {
                 if self.atom_len < 2 {
@@ -270,6 +318,12 @@ impl QpDecoder {
                 let run = find_special(input);
                 out.extend_from_slice(&input[..run]);
                 input = &input[run..];
+                if let [b'=', a, b, ..] = *input {
+                    // A whole escape: what the machine does with nothing held.
+                    unescape([b'=', a, b], out);
+                    input = &input[3..];
+                    continue;
+                }
                 if input.is_empty() {
                     break;
                 }

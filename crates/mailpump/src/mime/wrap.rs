@@ -31,6 +31,19 @@ fn put_run(mut run: &[u8], left: &mut i64, length: i64, limit: i64, brk: &[u8], 
     }
 }
 
+/// The position of the first CR, LF or `=` in `input` (its length if none). Encoded binary has an
+/// `=` every third byte, so the first bytes are looked at one by one before calling `memchr3`.
+fn find_qp_break(input: &[u8]) -> usize {
+    let special = |c: &u8| matches!(c, b'\r' | b'\n' | b'=');
+    let head = input.len().min(16);
+    match input[..head].iter().position(special) {
+        Some(i) => i,
+        None => {
+            head + memchr::memchr3(b'\r', b'\n', b'=', &input[head..]).unwrap_or(input.len() - head)
+        }
+    }
+}
+
 /// LuaSocket's `mime.wrap("text" | "base64", length)` (`wrp`): lines of at most `length` bytes.
 ///
 /// CR is dropped, LF becomes CRLF and starts a new line; any other byte that would make the line
@@ -130,7 +143,7 @@ impl QpWrap {
     /// [`Filter::update`] without the `Result`.
     pub(crate) fn wrap(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         while !input.is_empty() {
-            let end = memchr::memchr3(b'\r', b'\n', b'=', input).unwrap_or(input.len());
+            let end = find_qp_break(input);
             put_run(&input[..end], &mut self.left, self.length, 1, b"=\r\n", out);
             if end == input.len() {
                 break;
@@ -144,6 +157,19 @@ impl QpWrap {
                     if self.left <= 3 {
                         out.extend_from_slice(b"=\r\n");
                         self.left = self.length;
+                    }
+                    // An escape `=XY` followed by two ordinary bytes goes out whole: with room
+                    // for the `=` and lines of 4 or more, the machine breaks before neither X
+                    // nor Y.
+                    if let [_, x, y, ..] = input[end..]
+                        && self.length >= 4
+                        && !matches!(x, b'\r' | b'\n' | b'=')
+                        && !matches!(y, b'\r' | b'\n' | b'=')
+                    {
+                        out.extend_from_slice(&input[end..end + 3]);
+                        self.left -= 3;
+                        input = &input[end + 3..];
+                        continue;
                     }
                     out.push(b'=');
                     self.left -= 1;
