@@ -25,10 +25,11 @@ from servers.scripted import Connection, Fault
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
-pytestmark = pytest.mark.api("send", "open")
+pytestmark = [pytest.mark.api("send", "open"), pytest.mark.timeout(20)]
 
-IO_TIMEOUT = 30.0
-"""Much longer than the test's own bound: an interrupt noticed only at the timeout fails the test."""
+IO_TIMEOUT = 60.0
+"""Three times the test's own bound (pytest-timeout, 20 s): an interrupt noticed only at the
+I/O timeout fails the test."""
 
 BIG_BODY = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 8192  # 8 MiB: more than any buffer
 
