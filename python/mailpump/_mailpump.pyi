@@ -12,6 +12,9 @@ from typing import Any, Final, Protocol, TypeAlias, final
 
 __version__: Final[str]
 
+def _panic_for_tests() -> None:
+    """Private test hook: a panic inside the panic-catching helper (raises MailpumpError)."""
+
 __all__ = [
     "Filter",
     "MessageSource",
@@ -22,6 +25,7 @@ __all__ = [
     "Sink",
     "Source",
     "__version__",
+    "_panic_for_tests",
     "attachment",
     "b64",
     "decode",
