@@ -22,9 +22,9 @@ BODY = b"Subject: fault test\r\n\r\nline one\r\n.line two\r\n"
 STAGES = ["greeting", "ehlo", "mail", "rcpt", "data", "eod"]
 
 
-def send(server: ScriptedServer, **kw: Any) -> Any:
-    options: dict[str, Any] = {"from_": FROM, "rcpt": RCPT, "source": BODY, "server": server.host,
-                               "port": server.port, "tls": "none", "timeout": 5}  # fmt: skip
+def send(target: ScriptedServer, **kw: Any) -> Any:
+    options: dict[str, Any] = {"from_": FROM, "rcpt": RCPT, "source": BODY, "server": target.host,
+                               "port": target.port, "tls": "none", "timeout": 5}  # fmt: skip
     options.update(kw)
     return mailpump.send(**options)
 
@@ -421,3 +421,38 @@ def test_unsolicited_replies_are_a_protocol_error(
         send(server, rcpt=RCPT[0])
     [conn] = server.finished()
     assert not delivered(conn)
+
+
+@pytest.mark.parametrize(("server_name", "sni"), [("localhost", "localhost"), ("127.0.0.1", None)])
+@pytest.mark.parametrize("tls", ["starttls", "implicit"])
+def test_sni_names_the_host_and_never_an_ip_literal(
+    scripted: Callable[..., ScriptedServer], pki: Pki, tls: str, server_name: str, sni: str | None
+) -> None:
+    # RFC 6066 §3: the client names the host it verifies; a literal IP address is not sent.
+    context = pki.server.server_context()
+    script = {"tls": context} if tls == "starttls" else {"implicit_tls": context}
+    server = scripted(**script)
+    send(server, server=server_name, tls=tls, cafile=str(pki.ca))
+    server.finished()
+    assert server.sni_names == [sni]
+
+
+def test_non_ascii_address_uses_smtputf8_when_offered(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    server = scripted(extensions=["PIPELINING", "SMTPUTF8", "8BITMIME"])
+    assert send(server, rcpt=["<j\u00f6rg@example.test>"])
+    [conn] = server.finished()
+    [mail] = [c for c in conn.commands if c.upper().startswith(b"MAIL")]
+    assert b"SMTPUTF8" in mail.upper()  # RFC 6531 §3.4
+    assert conn.transactions[0].rcpt_tos == ["j\u00f6rg@example.test".encode()]
+
+
+def test_non_ascii_address_without_smtputf8_fails_before_mail(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    server = scripted(extensions=["PIPELINING", "8BITMIME"])
+    with pytest.raises((ValueError, mailpump.MailpumpError)):
+        send(server, rcpt=["<j\u00f6rg@example.test>"])
+    [conn] = server.finished()
+    assert b"MAIL" not in verbs(conn) and conn.transactions == []

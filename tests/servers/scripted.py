@@ -264,9 +264,18 @@ class ScriptedServer:
         self._stopping = False
         self._accepted = threading.Condition(self._lock)
         self._queued = 0
+        self.sni_names: list[str | None] = []
+        """The server name each TLS client asked for (RFC 6066 §3), None when it sent none."""
+        for ctx in (self.script.tls, self.script.implicit_tls):
+            if ctx is not None:
+                ctx.sni_callback = self._record_sni
         acceptor = threading.Thread(target=self._accept_loop, name="scripted-accept", daemon=True)
         acceptor.start()
         self._threads.append(acceptor)
+
+    def _record_sni(self, sock: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: object) -> None:
+        with self._lock:
+            self.sni_names.append(name)
 
     def __enter__(self) -> ScriptedServer:
         return self
@@ -414,25 +423,28 @@ class ScriptedServer:
                 if self.script.hold_mail_until_data:
                     conn.wait_for(b"DATA\r\n", self.script.probe_timeout)
                 conn.unanswered_at_mail.append(conn._buf)
-                reply = self.script.replies.get("mail", DEFAULT_REPLIES["mail"])
-                if _is_positive(reply):
+                mail_reply = self.script.replies.get("mail", DEFAULT_REPLIES["mail"])
+                if _is_positive(mail_reply):
                     mail_from = _path(line)
-                self._answer(conn, reply)
+                self._answer(conn, mail_reply)
             elif verb == b"RCPT" and mail_from is None:
                 conn.send(b"503 5.5.1 Error: need MAIL command\r\n")  # RFC 5321 §4.1.4
             elif verb == b"RCPT":
                 address = _path(line)
                 special = self.script.rcpt_replies.get(address.decode("utf-8", "replace"))
-                reply = special if special is not None else self.script.replies.get("rcpt")
-                if reply is None:
-                    reply = DEFAULT_REPLIES["rcpt"]
-                if _is_positive(reply):
+                rcpt_reply: Reply = (
+                    special
+                    if special is not None
+                    else self.script.replies.get("rcpt", DEFAULT_REPLIES["rcpt"])
+                )
+                if _is_positive(rcpt_reply):
                     rcpts.append(address)
-                self._answer(conn, reply)
-            elif verb == b"DATA" and mail_from is None:
-                conn.send(b"503 5.5.1 Error: need MAIL command\r\n")
+                self._answer(conn, rcpt_reply)
             elif verb == b"DATA":
-                self._data(conn, mail_from, rcpts)
+                if mail_from is None:
+                    conn.send(b"503 5.5.1 Error: need MAIL command\r\n")
+                else:
+                    self._data(conn, mail_from, rcpts)
                 mail_from, rcpts = None, []
             elif verb == b"RSET":
                 mail_from, rcpts = None, []
