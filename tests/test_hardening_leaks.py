@@ -86,23 +86,24 @@ def run(sinks: dict[str, SmtpSink], closed_port: int, count: int) -> dict[str, i
         "tls": "none",
         "timeout": 10,
     }
+
+    def to(port: int, source: Any = BODY, **over: Any) -> Callable[[], Any]:
+        return lambda: mailpump.send(port=port, source=source, **{**common, **over})
+
     failures: list[tuple[str, Callable[[], Any]]] = [
-        (name, lambda s=sinks[name]: mailpump.send(port=s.port, source=BODY, **common))
+        (name, to(sinks[name].port))
         for name in ("mail-5xx", "rcpt-4xx", "eod-5xx", "data-drop", "eod-421")
     ]
-    failures += [
-        ("refused", lambda: mailpump.send(port=closed_port, source=BODY, **common)),
-        ("source", lambda: mailpump.send(port=ok.port, source=failing_source(), **common)),
-    ]
-    stall = {**common, "timeout": STALL_TIMEOUT}
+    failures += [("refused", to(closed_port))]
+    stall = ("stall", to(sinks["ehlo-stall"].port, timeout=STALL_TIMEOUT))
     counts: dict[str, int] = {}
     kinds = itertools.cycle(failures)
     for i in range(count):
         if i % STALL_EVERY == 0:
-            name, call = (
-                "stall",
-                (lambda: mailpump.send(port=sinks["ehlo-stall"].port, source=BODY, **stall)),
-            )
+            name, call = stall
+        elif i % len(failures) == 0:
+            # A fresh generator each time: a source fails only once.
+            name, call = "source", to(ok.port, source=failing_source())
         else:
             name, call = next(kinds)
         with pytest.raises((mailpump.MailpumpError, Failing)):
