@@ -4,8 +4,10 @@ Stages: connect, greeting, EHLO, STARTTLS, the TLS handshake, the three steps of
 RCPT (every recipient, or only the second), DATA, the middle of the body, the end of data, QUIT.
 Faults: a 4xx reply, a 5xx reply, a disconnect, a stall (the client's timeout fires), garbage, an
 oversized reply, and an unsolicited reply injected behind the real one (after STARTTLS: plaintext
-that would be read as if it came over TLS). Pairs that cannot happen are left out of the table
-(`TABLE_SIZE` below counts the rest).
+that would be read as if it came over TLS); at connect, a refused connection or one that is never
+accepted; during the handshake, a disconnect, a stall or plaintext garbage. Pairs that cannot
+happen are left out of the table: `TABLE_SIZE` (96) counts the rest, each run through `send()` and
+through a `Session`.
 
 For each pair: the documented exception class carrying the reply's code (or, where the design says
 so, success: a refused second recipient is reported in the result, a failed QUIT does not fail a
@@ -17,8 +19,10 @@ byte (anything that makes the dialogue untrustworthy).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -66,7 +70,7 @@ class Stage:
 
 
 STAGES = [
-    Stage("connect", "", (0, 0), None, faults=("disconnect",)),
+    Stage("connect", "", (0, 0), None, faults=("refused", "stall")),
     Stage("greeting", "220 scripted.test ESMTP", (421, 554), mailpump.SMTPReplyError),
     Stage("ehlo", "250 scripted.test", (451, 554), mailpump.SMTPReplyError),
     Stage("starttls", "220 2.0.0 Ready to start TLS", (454, 554), mailpump.SMTPTLSError, tls=True),
@@ -190,7 +194,8 @@ class Expected:
 
 def expected(stage: Stage, fault: str, mode: str) -> Expected:
     if stage.key == "connect":
-        return Expected(mailpump.SMTPConnectError, None, False, False)
+        error = mailpump.SMTPTimeoutError if fault == "stall" else mailpump.SMTPConnectError
+        return Expected(error, None, False, False)
     if stage.key == "quit":
         # send(): the message was accepted; a failing QUIT does not fail the delivery.
         if mode == "send":
@@ -212,6 +217,28 @@ def expected(stage: Stage, fault: str, mode: str) -> Expected:
     if stage.key == "starttls" and fault == "inject":
         return Expected(mailpump.SMTPProtocolError, None, False, False)
     return Expected(FAULT_CLASSES[fault], None, False, False)
+
+
+@contextlib.contextmanager
+def unreachable(fault: str) -> Iterator[int]:
+    """A port where connecting is refused, or (stall) never completes: a listener that accepts
+    nothing, its queue filled, so that the kernel drops the client's SYNs (Linux)."""
+    if fault == "refused":
+        yield free_port()
+        return
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = int(listener.getsockname()[1])
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
 
 
 @pytest.fixture
@@ -301,8 +328,8 @@ def test_fault_through_send(
 ) -> None:
     want = expected(stage, fault, "send")
     if stage.key == "connect":
-        with pytest.raises(mailpump.SMTPConnectError):
-            run_send("127.0.0.1", free_port(), stage, fault, pki)
+        with unreachable(fault) as port, pytest.raises(want.error or Exception):
+            run_send("127.0.0.1", port, stage, fault, pki)
         return
     server = fault_server(script_for(stage, fault, pki))
     if want.error is None:
@@ -328,8 +355,8 @@ def test_fault_through_session(
     options: dict[str, Any] = {"timeout": STALL_TIMEOUT if fault == "stall" else TIMEOUT}
     options.update(tls="starttls", cafile=str(pki.ca)) if stage.tls else options.update(tls="none")
     if stage.key == "connect":
-        with pytest.raises(mailpump.SMTPConnectError):
-            mailpump.open("127.0.0.1", free_port(), **options)
+        with unreachable(fault) as port, pytest.raises(want.error or Exception):
+            mailpump.open("127.0.0.1", port, **options)
         return
     server = fault_server(script_for(stage, fault, pki))
     session = mailpump.open(server.host, server.port, **options)
