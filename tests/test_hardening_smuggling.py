@@ -14,7 +14,7 @@ Lines stay under 1,000 octets: aiosmtpd refuses longer ones (RFC 5321 §4.5.3.1.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from servers.recording import RecordingServer
 from servers.scripted import ScriptedServer
+from servers.sink import SmtpSink
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
@@ -203,3 +204,19 @@ def test_every_fake_end_at_every_chunk_boundary(smtpd: RecordingServer, fake_end
         before = len(smtpd.messages)
         assert send_to(smtpd, chunked(body, cuts))
         assert_one_message(smtpd, before, stored(body))
+
+
+@pytest.mark.parametrize("fake_end", FAKE_ENDS)
+def test_postfix_smtp_sink_sees_one_transaction(
+    smtp_sink: Callable[..., SmtpSink], fake_end: bytes
+) -> None:
+    # A second, independent server implementation (Postfix's): one dump per send, with our
+    # envelope, and the body line for line (smtp-sink stores LF line ends).
+    sink = smtp_sink(dump=True)
+    bodies = [b"Subject: hi\r\n\r\nbefore" + fake_end + SMUGGLED + fake_end + b"after", SMUGGLED]
+    for body in bodies:
+        assert send_to(sink, chunked(body, [3, 17, 40]))
+    dumps = sink.messages()
+    envelope = (f"<{FROM}>", [f"<{r}>" for r in RCPT])
+    assert [(d.mail_from, d.rcpt_tos) for d in dumps] == [envelope] * len(bodies)
+    assert [d.message for d in dumps] == [stored(b).replace(b"\r\n", b"\n") for b in bodies]
