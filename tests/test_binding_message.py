@@ -13,6 +13,7 @@ from pathlib import Path
 import mailpump
 import pytest
 from mailpump import ltn12
+from mailpump.types import Body, Mesgt
 
 PARSER = email.parser.BytesParser(policy=email.policy.default)
 
@@ -51,11 +52,11 @@ def test_chunk_size_sets_the_size_of_chunks() -> None:
 
 
 def test_every_body_kind_is_accepted() -> None:
-    def gen() -> Iterator[bytes]:
+    def gen() -> Iterator[bytes | bytearray]:
         yield b"from a "
         yield bytearray(b"generator")
 
-    parts = [
+    parts: list[Mesgt | mailpump.Part] = [
         {"body": "str body"},
         {
             "body": b"bytes body",
@@ -98,7 +99,7 @@ def test_every_body_kind_is_accepted() -> None:
     ],
     ids=["lua-keys", "parts-key"],
 )
-def test_multipart_spellings(body: dict[object, object]) -> None:
+def test_multipart_spellings(body: Body) -> None:
     msg = parse(b"".join(mailpump.message({"body": body})))
     assert msg.is_multipart()
     assert [p.get_content().strip() for p in msg.iter_parts()] == ["one", "two"]
@@ -107,7 +108,7 @@ def test_multipart_spellings(body: dict[object, object]) -> None:
 
 
 def test_bare_list_and_nesting() -> None:
-    tree = {
+    tree: Mesgt = {
         "body": [{"body": "a"}, {"body": [{"body": "b"}, {"body": [{"body": "c"}]}]}]
     }
     msg = parse(b"".join(mailpump.message(tree)))
@@ -166,7 +167,7 @@ def test_bad_descriptions_raise_message_error_before_any_byte(
     mesgt: dict[str, object], part: str, header: str | None
 ) -> None:
     with pytest.raises(mailpump.MessageError) as info:
-        mailpump.message(mesgt)
+        mailpump.message(mesgt)  # type: ignore[arg-type]
     err = info.value
     assert isinstance(err, ValueError)
     assert err.part == part
@@ -182,7 +183,7 @@ def test_validation_reads_no_body() -> None:
         started.append(True)
         yield b"x"
 
-    bad = {"body": [{"body": body()}, {"headers": {"subject": "a\nb"}, "body": "x"}]}
+    bad: Mesgt = {"body": [{"body": body()}, {"headers": {"subject": "a\nb"}, "body": "x"}]}
     with pytest.raises(mailpump.MessageError):
         mailpump.message(bad)
     assert started == []
@@ -204,7 +205,7 @@ def test_python_source_error_comes_back_as_itself() -> None:
 
 
 def test_non_bytes_chunk_is_a_type_error() -> None:
-    msg = mailpump.message({"body": iter(["text chunks are not bytes"])})
+    msg = mailpump.message({"body": iter(["text chunks are not bytes"])})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="bytes"):
         b"".join(msg)
 

@@ -48,7 +48,9 @@ def check(raw: bytes, png: bytes) -> None:
     assert text.get_content_type() == "text/plain"
     expected = mime.eol(0, TEXT)[0]
     assert expected is not None
-    assert text.get_payload(decode=True).rstrip(b"\r\n") == expected.rstrip(b"\r\n")
+    payload = text.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    assert payload.rstrip(b"\r\n") == expected.rstrip(b"\r\n")
     assert image.get_content_type() == "image/png"
     assert image.get_filename() == "image.png"
     assert image["content-description"] == "a beautiful image"

@@ -81,7 +81,7 @@ def test_send_with_dict_and_keywords_returns_a_send_result(
     smtpd: tuple[Controller, Handler],
 ) -> None:
     controller, handler = smtpd
-    r1 = mailpump.send({"from": "a@example.test", "rcpt": "b@example.test", "source": BODY,
+    r1 = mailpump.send({"from": "a@example.test", "rcpt": "b@example.test", "source": BODY,  # type: ignore[call-overload]
                         **opts(controller)})  # fmt: skip
     r2 = mailpump.send(from_="<a@example.test>", rcpt=["c@example.test", "Dee <d@example.test>"],
                        source=mailpump.message({"headers": {"subject": "m"}, "body": "x"}),
@@ -143,13 +143,13 @@ def test_bad_arguments_raise_before_connecting() -> None:
             mailpump.send(from_=bad, rcpt="b@example.test", source=BODY, server="127.0.0.1",
                           port=9, timeout=5)  # fmt: skip
     with pytest.raises(TypeError, match="unknown keys"):
-        mailpump.send(
+        mailpump.send(  # type: ignore[call-overload]
             from_="a@example.test", rcpt="b@example.test", source=BODY, bogus=1
         )
     with pytest.raises(TypeError, match="needs 'rcpt'"):
-        mailpump.send(from_="a@example.test", source=BODY)
+        mailpump.send(from_="a@example.test", source=BODY)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="TLS policy"):
-        mailpump.send(
+        mailpump.send(  # type: ignore[call-overload]
             from_="a@example.test", rcpt="b@example.test", source=BODY, tls="maybe"
         )
 

@@ -10,7 +10,7 @@ encoded lazily chunk by chunk (constant memory for any attachment size) with the
 
 from __future__ import annotations
 
-from . import errors, ltn12, mime, smtp
+from . import errors, ltn12, mime, smtp, types
 from ._mailpump import (
     MessageSource,
     Part,
@@ -35,7 +35,7 @@ from .errors import (
     SMTPTimeoutError,
     SMTPTLSError,
 )
-from .smtp import message, open, send
+from .smtp import message, open, send, to_email
 
 __all__ = [
     "MailpumpError",
@@ -65,4 +65,6 @@ __all__ = [
     "send",
     "smtp",
     "text",
+    "to_email",
+    "types",
 ]

@@ -1,4 +1,4 @@
-"""The command line: ``python -m mailpump demo``.
+"""The command line: ``mailpump send ...`` (see :mod:`mailpump.cli`) and ``mailpump demo``.
 
 ``demo`` builds the first example of LuaSocket's ``socket.smtp`` manual (a multipart message with a
 preamble, a text part normalised with ``mime.eol``, a PNG attachment streamed from a file through
@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__, ltn12, mime, smtp
+from . import __version__, cli, ltn12, mime, smtp
 from ._mailpump import MessageSource
 
 __all__ = ["demo_message", "main", "small_png"]
@@ -108,6 +108,17 @@ def print_demo() -> int:
     return 0
 
 
+class _DemoHandler:
+    """The embedded server's aiosmtpd handler: keeps each message it accepts."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.received.append(envelope.original_content or b"")
+        return "250 2.0.0 OK: queued"
+
+
 def send_demo() -> int:
     """Sends the demo message through an embedded SMTP server on loopback and prints the
     transcript and what the server received (needs aiosmtpd: ``pip install mailpump[demo]``)."""
@@ -120,19 +131,13 @@ def send_demo() -> int:
         )
         return print_demo()
 
-    received: list[bytes] = []
-
-    class Handler:
-        async def handle_DATA(
-            self, server: object, session: object, envelope: Any
-        ) -> str:
-            received.append(envelope.original_content or b"")
-            return "250 2.0.0 OK: queued"
+    handler_ = _DemoHandler()
+    received = handler_.received
 
     with socket.socket() as probe:  # aiosmtpd's Controller wants a concrete port
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller = Controller(handler_, hostname="127.0.0.1", port=port)
     logger = logging.getLogger("mailpump")
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -172,12 +177,15 @@ def send_demo() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m mailpump`` and the ``mailpump`` script."""
     parser = argparse.ArgumentParser(
-        prog="mailpump", description="Streaming e-mail messages over SMTP."
+        prog="mailpump",
+        description="Streaming e-mail messages over SMTP.",
+        epilog="`mailpump send --help` lists the options of send and the exit codes.",
     )
     parser.add_argument(
         "--version", action="version", version=f"mailpump {__version__}"
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    cli.add_send_command(commands)
     demo = commands.add_parser(
         "demo", help="send the seed's first example through an embedded SMTP server"
     )
@@ -185,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--print", action="store_true", help="only print the message, send nothing"
     )
     args = parser.parse_args(argv)
+    if args.command == "send":
+        return cli.run_send(args)
     if args.command == "demo":
         return print_demo() if args.print else send_demo()
     parser.error(f"unknown command {args.command}")

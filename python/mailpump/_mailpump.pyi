@@ -6,9 +6,25 @@ they are used in (a chain, a message, a session): afterwards the original object
 using it raises ``ValueError``. This is what lets a chain of native pieces run entirely in Rust.
 """
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable
 from os import PathLike
-from typing import Any, Final, Protocol, TypeAlias, final
+from typing import Final, Protocol, TypeAlias, Unpack, final, overload
+
+from .types import (
+    AuthMechanism,
+    Codec,
+    Mesgt,
+    Progress,
+    QpMode,
+    SmtpSource,
+    SocketLike,
+    SourceLike,
+    Step,
+    Tls,
+    Transaction,
+    TransactionOptions,
+    WrapKind,
+)
 
 __version__: Final[str]
 
@@ -64,11 +80,10 @@ class _BinaryWriter(Protocol):
 
 _Path: TypeAlias = str | PathLike[str]
 _Data: TypeAlias = bytes | bytearray | str
-_SourceLike: TypeAlias = (
-    Source | MessageSource | bytes | bytearray | _BinaryReader | Iterable[bytes]
-)
-_FilterLike: TypeAlias = Filter | Any
-_Mesgt: TypeAlias = Mapping[str, Any] | Part
+_SourceLike: TypeAlias = SourceLike
+# A Python filter may return None for "nothing now" (Lua's nil).
+_FilterLike: TypeAlias = Filter | Callable[[bytes | None], bytes | bytearray | None]
+_Mesgt: TypeAlias = Mesgt | Part
 
 # --- messages ---------------------------------------------------------------------------------
 
@@ -84,7 +99,8 @@ class MessageSource:
 
     A body source that raises makes ``next()`` raise that same exception. A ``MessageSource`` can
     be used as the body of another message, in ``ltn12.source.chain``/``cat``, or as the source
-    of ``send()``: it is then moved there.
+    of ``send()``: it is then moved there. ``mailpump.to_email(msg)`` parses it into an
+    ``email.message.EmailMessage`` to inspect it (consuming it).
     """
 
     def __iter__(self) -> MessageSource: ...
@@ -228,41 +244,55 @@ def sink_null() -> Sink:
 def normalize(marker: _Data | None = None) -> Filter:
     """``mime.normalize(marker=b"\\r\\n")``: every CR, LF, CRLF or LFCR becomes ``marker``."""
 
-def encode(name: str, mode: str = "text") -> Filter:
+def encode(name: Codec, mode: QpMode = "text") -> Filter:
     """``mime.encode("base64")`` or ``mime.encode("quoted-printable", mode)``, mode ``"text"`` or
     ``"binary"``. Raises ``ValueError("unknown key (name)")`` for any other name."""
 
-def decode(name: str) -> Filter:
+def decode(name: Codec) -> Filter:
     """``mime.decode("base64" | "quoted-printable")``."""
 
-def wrap(kind: str = "text", length: int = 76) -> Filter:
+def wrap(kind: WrapKind = "text", length: int = 76) -> Filter:
     """``mime.wrap(kind, length)`` without LuaSocket's argument shifting (see ``mailpump.mime``)."""
 
 def stuff() -> Filter:
     """``mime.stuff()``: LuaSocket's SMTP dot-stuffing (a ``.`` after CRLF is doubled)."""
 
-def b64(
-    c: _Data | None, d: _Data | None = None, /
-) -> tuple[bytes | None, bytes | None]:
+@overload
+def b64(c: _Data | None, d: None = None, /) -> tuple[bytes | None, None]: ...
+@overload
+def b64(c: _Data | None, d: _Data, /) -> tuple[bytes | None, bytes | None]: ...
+@overload
+def b64(c: _Data | None, d: _Data | None, /) -> tuple[bytes | None, bytes | None]:
     """``A, B = b64(C, D)``: base64 of the longest prefix of ``C + D`` whose length is a multiple
     of 3, and the 0-2 bytes left over. With ``D`` ``None`` the rest is padded and ``B`` is
     ``None``; an empty result is ``None``."""
 
-def unb64(
-    c: _Data | None, d: _Data | None = None, /
-) -> tuple[bytes | None, bytes | None]:
+@overload
+def unb64(c: _Data | None, d: None = None, /) -> tuple[bytes | None, None]: ...
+@overload
+def unb64(c: _Data | None, d: _Data, /) -> tuple[bytes | None, bytes | None]: ...
+@overload
+def unb64(c: _Data | None, d: _Data | None, /) -> tuple[bytes | None, bytes | None]:
     """``A, B = unb64(C, D)``: base64 decoding that skips bytes outside the alphabet; with ``D``
     ``None`` an incomplete final group is dropped."""
 
+@overload
 def qp(
-    c: _Data | None, d: _Data | None = None, marker: _Data | None = None, /
+    c: _Data | None, d: None = None, marker: _Data | None = None, /
+) -> tuple[bytes | None, None]: ...
+@overload
+def qp(
+    c: _Data | None, d: _Data | None, marker: _Data | None = None, /
 ) -> tuple[bytes | None, bytes | None]:
     """``A, B = qp(C, D, marker)``: quoted-printable encoding; CRLF becomes ``marker``
     (``b"\\r\\n"`` by default); ``B`` holds the bytes whose encoding depends on what follows."""
 
-def unqp(
-    c: _Data | None, d: _Data | None = None, /
-) -> tuple[bytes | None, bytes | None]:
+@overload
+def unqp(c: _Data | None, d: None = None, /) -> tuple[bytes | None, None]: ...
+@overload
+def unqp(c: _Data | None, d: _Data, /) -> tuple[bytes | None, bytes | None]: ...
+@overload
+def unqp(c: _Data | None, d: _Data | None, /) -> tuple[bytes | None, bytes | None]:
     """``A, B = unqp(C, D)``: quoted-printable decoding, LuaSocket's rules."""
 
 def wrp(n: int, c: _Data | None, length: int = 76, /) -> tuple[bytes | None, int]:
@@ -282,15 +312,9 @@ def dot(m: int, c: _Data | None, /) -> tuple[bytes | None, int]:
 
 # --- smtp -------------------------------------------------------------------------------------
 
-class _SocketLike(Protocol):
-    def settimeout(self, t: float | None, /) -> object: ...
-    def connect(self, address: tuple[str, int], /) -> object: ...
-    def sendall(self, data: bytes, /) -> object: ...
-    def recv(self, n: int, /) -> bytes: ...
-    def close(self) -> object: ...
-
-_SmtpSource: TypeAlias = _SourceLike | str | Any
-_Step: TypeAlias = Callable[[Iterator[bytes], Callable[[bytes | None], object]], bool]
+_SocketLike: TypeAlias = SocketLike
+_SmtpSource: TypeAlias = SmtpSource
+_Step: TypeAlias = Step
 
 @final
 class Reply:
@@ -354,7 +378,7 @@ class Session:
         user: str,
         password: str | None = None,
         *,
-        mechanism: str | None = None,
+        mechanism: AuthMechanism | None = None,
         oauth_token: str | None = None,
     ) -> Reply:
         """AUTH (RFC 4954): CRAM-MD5, PLAIN or LOGIN, the best offered; XOAUTH2 with
@@ -365,13 +389,41 @@ class Session:
         """MAIL FROM. Raises :class:`~mailpump.SMTPSenderRefused` on refusal."""
     def rcpt(self, to: str) -> Reply:
         """RCPT TO. Raises :class:`~mailpump.SMTPReplyError` on refusal."""
-    def data(self, source: _SmtpSource, step: _Step | None = None) -> Reply:
+    def data(
+        self,
+        source: _SmtpSource,
+        step: _Step | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> Reply:
         """DATA, the message (normalised to CRLF, dot-stuffed, ended with one CRLF.CRLF) and the
         final reply. A source that raises closes the connection without the end-of-data mark and
-        its exception propagates."""
-    def send(self, mailt: Mapping[str, Any] | None = None, /, **kw: Any) -> SendResult:
+        its exception propagates. ``progress(sent, total)`` is called as for ``send()``."""
+    @overload
+    def send(
+        self,
+        mailt: Transaction,
+        /,
+        *,
+        from_: str = ...,
+        rcpt: str | Iterable[str] = ...,
+        source: _SmtpSource = ...,
+        **kw: Unpack[TransactionOptions],
+    ) -> SendResult: ...
+    @overload
+    def send(
+        self,
+        mailt: None = None,
+        /,
+        *,
+        from_: str,
+        rcpt: str | Iterable[str],
+        source: _SmtpSource,
+        **kw: Unpack[TransactionOptions],
+    ) -> SendResult:
         """One transaction (MAIL, RCPT for each recipient, DATA; pipelined when offered) with
-        ``send()``'s keys ``from`` (or ``from_``), ``rcpt``, ``source`` and ``step``."""
+        ``send()``'s keys ``from`` (or ``from_``), ``rcpt``, ``source``, ``step`` and
+        ``progress``, as a dict or keywords."""
     def rset(self) -> Reply:
         """RSET."""
     def noop(self) -> Reply:
@@ -395,17 +447,18 @@ def send(
     port: int,
     domain: str,
     timeout: float,
-    tls: str = "auto",
+    tls: Tls = "auto",
     cafile: str | PathLike[str] | None = None,
     verify: bool = True,
     user: str | None = None,
     password: str | None = None,
-    auth: str | None = None,
+    auth: AuthMechanism | None = None,
     oauth_token: str | None = None,
     helo_fallback: bool = True,
     allow_insecure_auth: bool = False,
     step: _Step | None = None,
     create: Callable[[], _SocketLike] | None = None,
+    progress: Progress | None = None,
 ) -> SendResult:
     """Sends one message over a new connection; use ``mailpump.send``, which takes LuaSocket's
     dict or keywords and fills ``server``, ``port``, ``domain`` and ``timeout`` from the
@@ -424,6 +477,11 @@ def send(
     - ``user`` with ``password`` (or ``oauth_token``) authenticates; ``auth`` forces a mechanism.
     - ``step(source, sink) -> bool``: LuaSocket's pump step, called for every chunk.
     - ``create()``: returns a socket-like object used instead of a TCP socket (TLS runs over it).
+    - ``progress(sent, total)``: called from the sending thread (holding the GIL) as the body
+      goes out, with the message bytes sent so far and the total when it is known (``None``
+      for a message being encoded); the last call comes before the end-of-data mark is
+      written. If it raises, the connection is closed without the end-of-data mark (no
+      truncated message is delivered) and its exception propagates.
 
     Recipients the server refuses are reported in the result; if all are refused nothing is
     sent and :class:`~mailpump.SMTPRecipientsRefused` is raised. A QUIT refused after the
@@ -437,7 +495,7 @@ def open(
     *,
     domain: str,
     timeout: float,
-    tls: str = "auto",
+    tls: Tls = "auto",
     cafile: str | PathLike[str] | None = None,
     verify: bool = True,
     helo_fallback: bool = True,

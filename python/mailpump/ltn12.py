@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Iterable, Iterator
-from types import SimpleNamespace
 
 from . import _mailpump
 
@@ -31,24 +30,38 @@ FilterLike = Callable[[bytes | None], bytes]
 SinkLike = Callable[[bytes | None], object]
 StepLike = Callable[[Iterator[bytes], SinkLike], bool]
 
-source = SimpleNamespace(
-    string=_mailpump.source_string,
-    file=_mailpump.source_file,
-    chain=_mailpump.source_chain,
-    cat=_mailpump.source_cat,
-    empty=_mailpump.source_empty,
-)
+
+class _Sources:
+    """A namespace (a class, rather than a ``SimpleNamespace``, so that type checkers see each
+    factory's signature)."""
+
+    string = staticmethod(_mailpump.source_string)
+    file = staticmethod(_mailpump.source_file)
+    chain = staticmethod(_mailpump.source_chain)
+    cat = staticmethod(_mailpump.source_cat)
+    empty = staticmethod(_mailpump.source_empty)
+
+
+source: _Sources = _Sources()
 """Source factories: ``string(s)``, ``file(path | file, mode="rb")``, ``chain(src, *filters)``,
 ``cat(*sources)``, ``empty()``."""
 
-sink = SimpleNamespace(
-    list=_mailpump.sink_list,
-    file=_mailpump.sink_file,
-    null=_mailpump.sink_null,
-)
+
+class _Sinks:
+    list = staticmethod(_mailpump.sink_list)
+    file = staticmethod(_mailpump.sink_file)
+    null = staticmethod(_mailpump.sink_null)
+
+
+sink: _Sinks = _Sinks()
 """Sink factories: ``list(lst=None)``, ``file(path | file, mode="wb")``, ``null()``."""
 
-filter = SimpleNamespace(chain=_mailpump.filter_chain)
+
+class _Filters:
+    chain = staticmethod(_mailpump.filter_chain)
+
+
+filter: _Filters = _Filters()
 """Filter combinators: ``chain(*filters)``."""
 
 
@@ -75,5 +88,10 @@ def _all(src: SourceLike, snk: SinkLike, step: StepLike | None = None) -> None:
         pass
 
 
-pump = SimpleNamespace(step=_step, all=_all)
+class _Pumps:
+    step = staticmethod(_step)
+    all = staticmethod(_all)
+
+
+pump: _Pumps = _Pumps()
 """Pumps: ``step(src, snk) -> bool`` (``src`` an iterator) and ``all(src, snk, step=None)``."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import _mailpump
 from ._mailpump import Filter, b64, dot, eol, qp, qpwrp, stuff, unb64, unqp, wrp
+from .types import Codec, QpMode, WrapKind
 
 __all__ = [
     "b64",
@@ -36,7 +37,7 @@ def normalize(marker: bytes | str = b"\r\n") -> Filter:
     return _mailpump.normalize(marker)
 
 
-def encode(name: str, mode: str = "text") -> Filter:
+def encode(name: Codec, mode: QpMode = "text") -> Filter:
     """A content-transfer encoder: ``"base64"`` or ``"quoted-printable"``.
 
     For quoted-printable, ``mode="text"`` writes CRLF line breaks as line breaks (normalise the
@@ -49,14 +50,14 @@ def encode(name: str, mode: str = "text") -> Filter:
     return _mailpump.encode(name, mode)
 
 
-def decode(name: str) -> Filter:
+def decode(name: Codec) -> Filter:
     """A content-transfer decoder: ``"base64"`` or ``"quoted-printable"``."""
     if not isinstance(name, str):
         raise TypeError(f"decode() name must be str, not {type(name).__name__}")
     return _mailpump.decode(name)
 
 
-def wrap(kind: str | int = "text", length: int = 76) -> Filter:
+def wrap(kind: WrapKind | int = "text", length: int = 76) -> Filter:
     """A line wrapper: lines of at most ``length`` bytes, broken with CRLF.
 
     ``"text"``, ``"base64"`` and ``"default"`` break anywhere (LuaSocket's ``wrp``); the output of a

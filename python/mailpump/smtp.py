@@ -18,15 +18,33 @@ The module constants are read at call time, so assigning them changes every late
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from email.message import EmailMessage
+from email.parser import BytesFeedParser
+from email.policy import default as _default_policy
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from . import _mailpump
-from ._mailpump import MessageSource, SendResult, Session
+from ._mailpump import MessageSource, Part, SendResult, Session
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from .types import Mailt, Mesgt, OpenOptions, SendOptions, SmtpSource, SocketLike
 
 _T = TypeVar("_T")
 
-__all__ = ["DOMAIN", "PORT", "SERVER", "TIMEOUT", "ZONE", "message", "open", "send"]
+__all__ = [
+    "DOMAIN",
+    "PORT",
+    "SERVER",
+    "TIMEOUT",
+    "ZONE",
+    "message",
+    "open",
+    "send",
+    "to_email",
+]
 
 DOMAIN: str = os.environ.get("SERVER_NAME") or "localhost"
 PORT: int = 25
@@ -35,7 +53,7 @@ TIMEOUT: float = 60
 ZONE: str | None = None
 
 
-def message(mesgt: Any, *, chunk_size: int = 65536) -> MessageSource:
+def message(mesgt: Mesgt | Part, *, chunk_size: int = 65536) -> MessageSource:
     """Describes a message; returns a :class:`~mailpump.MessageSource` of its bytes.
 
     See :func:`mailpump._mailpump.message` for the description's format. The description is
@@ -49,18 +67,44 @@ _SEND_KEYS = frozenset(
     {
         "from", "rcpt", "source", "user", "password", "server", "port", "domain", "step",
         "create", "tls", "timeout", "cafile", "verify", "auth", "oauth_token", "helo_fallback",
-        "allow_insecure_auth",
+        "allow_insecure_auth", "progress",
     }
 )  # fmt: skip
 
 
-def send(mailt: Mapping[str, Any] | None = None, /, **kw: Any) -> SendResult:
+@overload
+def send(
+    mailt: Mailt,
+    /,
+    *,
+    from_: str = ...,
+    rcpt: str | Iterable[str] = ...,
+    source: SmtpSource = ...,
+    **kw: Unpack[SendOptions],
+) -> SendResult: ...
+@overload
+def send(
+    mailt: None = None,
+    /,
+    *,
+    from_: str,
+    rcpt: str | Iterable[str],
+    source: SmtpSource,
+    **kw: Unpack[SendOptions],
+) -> SendResult: ...
+def send(mailt: Mailt | Mapping[str, Any] | None = None, /, **kw: Any) -> SendResult:
     """Sends one message over a new connection (LuaSocket's ``smtp.send``).
 
     Takes LuaSocket's table as a dict, ``send({"from": ..., "rcpt": ..., "source": ...})``, or
     keywords (``from_=``, ``rcpt=``, ``source=``), or both (keywords win). See the stub
-    (``mailpump._mailpump.send``) for every key. ``server``, ``port``, ``domain`` and
-    ``timeout`` default to this module's constants, read now.
+    (``mailpump._mailpump.send``) for every key; :class:`mailpump.types.Mailt` types the dict.
+    ``server``, ``port``, ``domain`` and ``timeout`` default to this module's constants, read
+    now.
+
+    ``progress=callable(sent, total)`` is called from the sending thread as the body goes out
+    (``total`` is ``None`` when the size is not known in advance, as for a message being
+    encoded); raising from it aborts the message without its end-of-data mark, and the
+    exception propagates.
     """
     args: dict[str, Any] = dict(mailt or {})
     for key, value in kw.items():
@@ -86,8 +130,8 @@ def send(mailt: Mapping[str, Any] | None = None, /, **kw: Any) -> SendResult:
 def open(
     server: str | None = None,
     port: int | None = None,
-    create: Callable[[], Any] | None = None,
-    **options: Any,
+    create: Callable[[], SocketLike] | None = None,
+    **options: Unpack[OpenOptions],
 ) -> Session:
     """Opens an SMTP session: a context manager sending many messages over one connection.
 
@@ -95,14 +139,39 @@ def open(
     ``allow_insecure_auth``; ``server``, ``port``, ``domain`` and ``timeout`` default to this
     module's constants, read now. Nothing is read from the server until ``greet()``.
     """
+    given: dict[str, Any] = dict(options)
     return _mailpump.open(
         _or(server, SERVER),
         _or(port, PORT),
         create,
-        domain=_or(options.pop("domain", None), DOMAIN),
-        timeout=_or(options.pop("timeout", None), TIMEOUT),
-        **{k: v for k, v in options.items() if v is not None},
+        domain=_or(given.pop("domain", None), DOMAIN),
+        timeout=_or(given.pop("timeout", None), TIMEOUT),
+        **{k: v for k, v in given.items() if v is not None},
     )
+
+
+def to_email(source: Iterable[bytes]) -> EmailMessage:
+    """Parses a message into an :class:`email.message.EmailMessage`, to inspect it with the
+    standard library (``msg["Subject"]``, ``msg.iter_attachments()``, ...).
+
+    ``source`` is a :class:`~mailpump.MessageSource` or any iterable of ``bytes`` chunks; it is
+    consumed (a native source is spent afterwards, as when it is sent). The chunks are fed to
+    :class:`email.parser.BytesFeedParser` (policy ``email.policy.default``) as they come, but
+    the result holds the whole message in memory: use it for inspection, not for sending a huge
+    one (send the ``MessageSource`` itself for that).
+
+    >>> import mailpump
+    >>> msg = mailpump.to_email(mailpump.message({"headers": {"subject": "hi"}, "body": "Hello"}))
+    >>> msg["Subject"], msg.get_content()
+    ('hi', 'Hello')
+    """
+    parser = BytesFeedParser(policy=_default_policy)
+    for chunk in source:
+        parser.feed(chunk)
+    msg = parser.close()
+    # The default policy's message factory is EmailMessage.
+    assert isinstance(msg, EmailMessage)
+    return msg
 
 
 def _or(value: _T | None, default: _T) -> _T:

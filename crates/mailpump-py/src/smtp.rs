@@ -9,7 +9,9 @@ use mailpump::BoxError;
 use mailpump::Source;
 use mailpump::smtp::address::Address;
 use mailpump::smtp::auth::{Credentials, Mechanism};
-use mailpump::smtp::client::{Client, ClientConfig, Envelope, MailParams, SendResult, TlsPolicy};
+use mailpump::smtp::client::{
+    Client, ClientConfig, Envelope, MailParams, Progress, SendResult, TlsPolicy,
+};
 use mailpump::smtp::command::Command;
 use mailpump::smtp::error::SmtpError;
 use mailpump::smtp::reply::Reply;
@@ -236,6 +238,36 @@ fn smtp_source(
     }))
 }
 
+/// A Python progress callback `progress(sent, total)` as the core's callback: called from the
+/// sending thread with the GIL re-acquired; an exception it raises aborts the message (no
+/// end-of-data mark) and comes back out of the call as itself.
+struct ProgressFn(Py<PyAny>);
+
+impl ProgressFn {
+    fn new(progress: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Self>> {
+        match progress.filter(|p| !p.is_none()) {
+            None => Ok(None),
+            Some(p) if p.is_callable() => Ok(Some(Self(p.clone().unbind()))),
+            Some(_) => Err(PyTypeError::new_err(
+                "progress must be a callable progress(sent, total)",
+            )),
+        }
+    }
+
+    fn call(&self, sent: u64, total: Option<u64>) -> Result<(), BoxError> {
+        Python::attach(|py| self.0.bind(py).call1((sent, total)).map(drop))
+            .map_err(|e| Box::new(PythonError(e)) as BoxError)
+    }
+}
+
+/// The core's `Option<Progress>` borrowed from an optional closure.
+fn as_progress<F>(report: &mut Option<F>) -> Option<Progress<'_>>
+where
+    F: FnMut(u64, Option<u64>) -> Result<(), BoxError>,
+{
+    report.as_mut().map(|r| r as Progress<'_>)
+}
+
 /// Parses an envelope address, the core's rules (`a@b`, `<a@b>`, `Name <a@b>`, `""` / `<>`).
 fn address(py: Python<'_>, text: &str) -> PyResult<Address> {
     Address::parse(text).map_err(|e| smtp_to_pyerr(py, e))
@@ -372,7 +404,8 @@ fn credentials(
 #[pyo3(signature = (
     from_, rcpt, source, *, server, port, domain, timeout, tls = "auto", cafile = None,
     verify = true, user = None, password = None, auth = None, oauth_token = None,
-    helo_fallback = true, allow_insecure_auth = false, step = None, create = None
+    helo_fallback = true, allow_insecure_auth = false, step = None, create = None,
+    progress = None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn send(
@@ -395,7 +428,9 @@ pub fn send(
     allow_insecure_auth: bool,
     step: Option<&Bound<'_, PyAny>>,
     create: Option<&Bound<'_, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PySendResult> {
+    let progress = ProgressFn::new(progress)?;
     let envelope = Envelope::new(address(py, from_)?, recipients(py, rcpt)?);
     let credentials = credentials(user, password, oauth_token, auth)?;
     let config = config(
@@ -413,7 +448,14 @@ pub fn send(
     let client = connect(py, &config, create)?;
     let result = detach(py, || {
         let creds = credentials.as_ref().map(|(c, m)| (c, *m));
-        client.deliver(None, creds, &envelope, &mut *source, None)
+        let mut report = progress.as_ref().map(|p| move |s, t| p.call(s, t));
+        client.deliver(
+            None,
+            creds,
+            &envelope,
+            &mut *source,
+            as_progress(&mut report),
+        )
     })?;
     let result = result.map_err(|e| smtp_to_pyerr(py, e))?;
     PySendResult::new(py, &result)
@@ -518,15 +560,20 @@ impl Session {
     }
 
     /// DATA and the message from `source`; returns the final reply.
-    #[pyo3(signature = (source, step = None))]
+    #[pyo3(signature = (source, step = None, *, progress = None))]
     fn data(
         &self,
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
         step: Option<&Bound<'_, PyAny>>,
+        progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyReply>> {
+        let progress = ProgressFn::new(progress)?;
         let mut source = smtp_source(py, source, step)?;
-        let reply = self.run(py, |c| c.data(&mut *source, None))?;
+        let reply = self.run(py, |c| {
+            let mut report = progress.as_ref().map(|p| move |s, t| p.call(s, t));
+            c.data(&mut *source, as_progress(&mut report))
+        })?;
         Self::reply(py, &reply)
     }
 
@@ -547,9 +594,12 @@ impl Session {
                 } else {
                     key
                 };
-                if !matches!(key.as_str(), "from" | "rcpt" | "source" | "step") {
+                if !matches!(
+                    key.as_str(),
+                    "from" | "rcpt" | "source" | "step" | "progress"
+                ) {
                     return Err(PyTypeError::new_err(format!(
-                        "Session.send() takes from, rcpt, source and step; {key:?} belongs to open()"
+                        "Session.send() takes from, rcpt, source, step and progress; {key:?} belongs to open()"
                     )));
                 }
                 all.set_item(key, v)?;
@@ -562,8 +612,12 @@ impl Session {
         let from: String = get("from")?.extract()?;
         let envelope = Envelope::new(address(py, &from)?, recipients(py, &get("rcpt")?)?);
         let step = all.get_item("step")?;
+        let progress = ProgressFn::new(all.get_item("progress")?.as_ref())?;
         let mut source = smtp_source(py, &get("source")?, step.as_ref())?;
-        let result = self.run(py, |c| c.send(&envelope, &mut *source, None))?;
+        let result = self.run(py, |c| {
+            let mut report = progress.as_ref().map(|p| move |s, t| p.call(s, t));
+            c.send(&envelope, &mut *source, as_progress(&mut report))
+        })?;
         PySendResult::new(py, &result)
     }
 

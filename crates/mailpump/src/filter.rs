@@ -10,6 +10,31 @@ use crate::BoxError;
 ///
 /// Native filters never fail; the `Result` exists so that filters written in another language (a
 /// Python callable, say) can report their errors through the same chain.
+///
+/// ```
+/// use mailpump::{BoxError, Chain, Filter};
+/// use mailpump::mime::eol::Normalize;
+///
+/// /// Upper-cases ASCII; holds nothing back.
+/// struct Upper;
+///
+/// impl Filter for Upper {
+///     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
+///         out.extend(input.iter().map(u8::to_ascii_uppercase));
+///         Ok(())
+///     }
+///     fn finish(&mut self, _out: &mut Vec<u8>) -> Result<(), BoxError> {
+///         Ok(())
+///     }
+/// }
+///
+/// let mut chain = Chain::new(vec![Box::new(Normalize::crlf()), Box::new(Upper)]);
+/// let mut out = Vec::new();
+/// chain.update(b"a\nb", &mut out)?;
+/// chain.finish(&mut out)?;
+/// assert_eq!(out, b"A\r\nB");
+/// # Ok::<(), BoxError>(())
+/// ```
 pub trait Filter: Send {
     /// Transforms `input`, appending what is ready to `out`. Bytes the filter must see more input
     /// to decide on are held back until the next call or [`Filter::finish`].
@@ -30,6 +55,21 @@ impl<F: Filter + ?Sized> Filter for Box<F> {
 }
 
 /// Filters applied one after the other (LTN12's `filter.chain`).
+///
+/// ```
+/// use mailpump::{Chain, Filter};
+/// use mailpump::mime::base64::Base64Encoder;
+/// use mailpump::mime::wrap::LineWrap;
+///
+/// let mut chain = Chain::new(vec![Box::new(Base64Encoder::new())]);
+/// chain.push(Box::new(LineWrap::new(76)));
+/// assert_eq!(chain.len(), 2);
+/// let mut out = Vec::new();
+/// chain.update(b"hi", &mut out)?;
+/// chain.finish(&mut out)?;
+/// assert_eq!(out, b"aGk=\r\n");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Default)]
 pub struct Chain {
     filters: Vec<Box<dyn Filter>>,
@@ -39,6 +79,15 @@ pub struct Chain {
 
 impl Chain {
     /// A chain of `filters`, applied first to last.
+    ///
+    /// ```
+    /// use mailpump::Chain;
+    /// use mailpump::mime::eol::Normalize;
+    /// use mailpump::smtp::dotstuff::DotStuff;
+    ///
+    /// let chain = Chain::new(vec![Box::new(Normalize::crlf()), Box::new(DotStuff::new())]);
+    /// assert_eq!(chain.len(), 2);
+    /// ```
     #[must_use]
     pub fn new(filters: Vec<Box<dyn Filter>>) -> Self {
         let links = vec![Vec::new(); filters.len().saturating_sub(1)];
@@ -46,6 +95,16 @@ impl Chain {
     }
 
     /// Appends `filter` at the end of the chain.
+    ///
+    /// ```
+    /// use mailpump::Chain;
+    /// use mailpump::mime::eol::Normalize;
+    ///
+    /// let mut chain = Chain::default();
+    /// assert!(chain.is_empty());
+    /// chain.push(Box::new(Normalize::crlf()));
+    /// assert_eq!(chain.len(), 1);
+    /// ```
     pub fn push(&mut self, filter: Box<dyn Filter>) {
         if !self.filters.is_empty() {
             self.links.push(Vec::new());
@@ -54,12 +113,31 @@ impl Chain {
     }
 
     /// The number of filters in the chain.
+    ///
+    /// ```
+    /// use mailpump::Chain;
+    /// use mailpump::mime::qp::QpDecoder;
+    ///
+    /// assert_eq!(Chain::new(vec![Box::new(QpDecoder::new())]).len(), 1);
+    /// ```
     #[must_use]
     pub fn len(&self) -> usize {
         self.filters.len()
     }
 
     /// Whether the chain has no filter (it then copies its input).
+    ///
+    /// ```
+    /// use mailpump::{Chain, Filter};
+    ///
+    /// // An empty chain passes its input through.
+    /// let mut chain = Chain::new(Vec::new());
+    /// assert!(chain.is_empty());
+    /// let mut out = Vec::new();
+    /// chain.update(b"as is", &mut out)?;
+    /// assert_eq!(out, b"as is");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.filters.is_empty()

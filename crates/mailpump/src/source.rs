@@ -14,6 +14,28 @@ use crate::filter::{Chain, Filter};
 pub const DEFAULT_CHUNK: usize = 64 * 1024;
 
 /// A producer of byte chunks.
+///
+/// ```
+/// use mailpump::{BoxError, Source};
+/// use mailpump::source::collect;
+///
+/// /// Counts from 0 to 9, one line per chunk.
+/// struct Counter(u8);
+///
+/// impl Source for Counter {
+///     fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+///         if self.0 == 10 {
+///             return Ok(false);
+///         }
+///         out.extend_from_slice(format!("{}\r\n", self.0).as_bytes());
+///         self.0 += 1;
+///         Ok(true)
+///     }
+/// }
+///
+/// assert_eq!(collect(&mut Counter(8))?, b"8\r\n9\r\n");
+/// # Ok::<(), BoxError>(())
+/// ```
 pub trait Source: Send {
     /// Appends the next chunk to `out`. Returns `Ok(false)` once the source is exhausted, and keeps
     /// returning it. A call that returns `Ok(true)` may append nothing (a filter holding bytes back).
@@ -35,6 +57,18 @@ impl<S: Source + ?Sized> Source for Box<S> {
 }
 
 /// A source over bytes held in memory, handed out in slices of at most `chunk` bytes.
+///
+/// ```
+/// use mailpump::Source;
+/// use mailpump::source::BytesSource;
+///
+/// let mut source = BytesSource::with_chunk(b"abcde".to_vec(), 2);
+/// assert_eq!(source.remaining_hint(), Some(5));
+/// let mut chunk = Vec::new();
+/// assert!(source.pull(&mut chunk)?);
+/// assert_eq!(chunk, b"ab");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 pub struct BytesSource {
     data: Vec<u8>,
     pos: usize,
@@ -43,12 +77,30 @@ pub struct BytesSource {
 
 impl BytesSource {
     /// A source over `data`, in chunks of [`DEFAULT_CHUNK`].
+    ///
+    /// ```
+    /// use mailpump::source::{BytesSource, collect};
+    ///
+    /// assert_eq!(collect(&mut BytesSource::new("hi"))?, b"hi");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new(data: impl Into<Vec<u8>>) -> Self {
         Self::with_chunk(data, DEFAULT_CHUNK)
     }
 
     /// A source over `data`, in chunks of at most `chunk` bytes (at least 1).
+    ///
+    /// ```
+    /// use mailpump::Source;
+    /// use mailpump::source::BytesSource;
+    ///
+    /// let mut source = BytesSource::with_chunk(vec![0u8; 10], 4);
+    /// let mut out = Vec::new();
+    /// source.pull(&mut out)?;
+    /// assert_eq!(out.len(), 4);
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn with_chunk(data: impl Into<Vec<u8>>, chunk: usize) -> Self {
         Self {
@@ -76,6 +128,17 @@ impl Source for BytesSource {
 }
 
 /// A source that reads from any [`Read`] (a file, a pipe) `chunk` bytes at a time.
+///
+/// ```no_run
+/// use mailpump::source::{ReaderSource, collect};
+///
+/// // A file, read lazily in 64 KiB chunks (`open` fails at once if the file is missing).
+/// let mut file = ReaderSource::open("/var/log/report.csv")?;
+/// // Any `Read`, in chunks of the size asked for.
+/// let mut stdin = ReaderSource::new(std::io::stdin()).chunk(4096);
+/// # let _ = (collect(&mut file), collect(&mut stdin));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct ReaderSource<R> {
     reader: Option<R>,
     chunk: usize,
@@ -84,6 +147,14 @@ pub struct ReaderSource<R> {
 
 impl<R: Read + Send> ReaderSource<R> {
     /// A source over `reader`, read [`DEFAULT_CHUNK`] bytes at a time.
+    ///
+    /// ```
+    /// use mailpump::source::{ReaderSource, collect};
+    ///
+    /// let mut source = ReaderSource::new(&b"any io::Read"[..]);
+    /// assert_eq!(collect(&mut source)?, b"any io::Read");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     pub fn new(reader: R) -> Self {
         Self {
             reader: Some(reader),
@@ -93,6 +164,17 @@ impl<R: Read + Send> ReaderSource<R> {
     }
 
     /// Sets how many bytes each pull reads at most (at least 1).
+    ///
+    /// ```
+    /// use mailpump::Source;
+    /// use mailpump::source::ReaderSource;
+    ///
+    /// let mut source = ReaderSource::new(&b"abcdef"[..]).chunk(2);
+    /// let mut out = Vec::new();
+    /// source.pull(&mut out)?;
+    /// assert_eq!(out, b"ab");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn chunk(mut self, chunk: usize) -> Self {
         self.chunk = chunk.max(1);
@@ -102,6 +184,20 @@ impl<R: Read + Send> ReaderSource<R> {
 
 impl ReaderSource<File> {
     /// Opens the file at `path`; it is read lazily, while the source is pulled, and closed at its end.
+    ///
+    /// ```
+    /// use mailpump::Source;
+    /// use mailpump::source::{ReaderSource, collect};
+    ///
+    /// let path = std::env::temp_dir().join("mailpump-doc-open.txt");
+    /// std::fs::write(&path, "hello")?;
+    /// let mut source = ReaderSource::open(&path)?;
+    /// assert_eq!(source.remaining_hint(), Some(5));
+    /// assert_eq!(collect(&mut source)?, b"hello");
+    /// assert!(ReaderSource::open("/no/such/file").is_err());
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> io::Result<Self> {
         let file = File::open(path)?;
         let remaining = file
@@ -157,6 +253,13 @@ impl<R: Read + Send> Source for ReaderSource<R> {
 }
 
 /// A source that yields nothing.
+///
+/// ```
+/// use mailpump::source::{EmptySource, collect};
+///
+/// assert!(collect(&mut EmptySource)?.is_empty());
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 pub struct EmptySource;
 
 impl Source for EmptySource {
@@ -169,12 +272,31 @@ impl Source for EmptySource {
 }
 
 /// Several sources, one after the other (LTN12's `source.cat`).
+///
+/// ```
+/// use mailpump::source::{BytesSource, CatSource, collect};
+///
+/// let mut source = CatSource::new(vec![
+///     Box::new(BytesSource::new(b"head ".to_vec())),
+///     Box::new(BytesSource::new(b"tail".to_vec())),
+/// ]);
+/// assert_eq!(collect(&mut source)?, b"head tail");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 pub struct CatSource {
     sources: std::collections::VecDeque<Box<dyn Source>>,
 }
 
 impl CatSource {
     /// The concatenation of `sources`.
+    ///
+    /// ```
+    /// use mailpump::Source;
+    /// use mailpump::source::{BytesSource, CatSource};
+    ///
+    /// let cat = CatSource::new(vec![Box::new(BytesSource::new("ab")), Box::new(BytesSource::new("cde"))]);
+    /// assert_eq!(cat.remaining_hint(), Some(5));
+    /// ```
     #[must_use]
     pub fn new(sources: Vec<Box<dyn Source>>) -> Self {
         Self {
@@ -200,6 +322,16 @@ impl Source for CatSource {
 }
 
 /// A source whose chunks pass through a filter (LTN12's `source.chain`).
+///
+/// ```
+/// use mailpump::mime::base64::Base64LineEncoder;
+/// use mailpump::source::{BytesSource, FilteredSource, collect};
+///
+/// let raw = Box::new(BytesSource::new(b"hello".to_vec()));
+/// let mut encoded = FilteredSource::new(raw, Box::new(Base64LineEncoder::new(76)));
+/// assert_eq!(collect(&mut encoded)?, b"aGVsbG8=\r\n");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 pub struct FilteredSource {
     inner: Box<dyn Source>,
     filter: Chain,
@@ -209,6 +341,15 @@ pub struct FilteredSource {
 
 impl FilteredSource {
     /// `inner`'s data passed through `filter`.
+    ///
+    /// ```
+    /// use mailpump::mime::eol::Normalize;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("a\nb")), Box::new(Normalize::crlf()));
+    /// assert_eq!(collect(&mut source)?, b"a\r\nb");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new(inner: Box<dyn Source>, filter: Box<dyn Filter>) -> Self {
         Self {
@@ -242,6 +383,13 @@ impl Source for FilteredSource {
 }
 
 /// Pulls `source` to the end, collecting everything (for tests and small data only).
+///
+/// ```
+/// use mailpump::source::{BytesSource, collect};
+///
+/// assert_eq!(collect(&mut BytesSource::with_chunk(b"abc".to_vec(), 1))?, b"abc");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 pub fn collect(source: &mut dyn Source) -> Result<Vec<u8>, BoxError> {
     let mut out = Vec::new();
     while source.pull(&mut out)? {}

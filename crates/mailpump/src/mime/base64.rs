@@ -37,6 +37,19 @@ fn encode_tail(tail: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Base64 encoder without line breaks (LuaSocket `mime.encode("base64")`, `mime.b64`).
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::mime::base64::Base64Encoder;
+///
+/// let mut encoder = Base64Encoder::new();
+/// let mut out = Vec::new();
+/// encoder.update(b"hel", &mut out)?;
+/// encoder.update(b"lo", &mut out)?; // any split gives the same bytes
+/// encoder.finish(&mut out)?;
+/// assert_eq!(out, b"aGVsbG8=");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct Base64Encoder {
     /// Input bytes that do not yet make a group of three (0, 1 or 2 of them).
@@ -46,6 +59,15 @@ pub struct Base64Encoder {
 
 impl Base64Encoder {
     /// A new encoder.
+    ///
+    /// ```
+    /// use mailpump::mime::base64::Base64Encoder;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("hi")), Box::new(Base64Encoder::new()));
+    /// assert_eq!(collect(&mut source)?, b"aGk=");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -121,6 +143,18 @@ impl Filter for Base64Encoder {
 ///
 /// Byte-identical to [`Base64Encoder`] followed by [`LineWrap::new(line_len)`](super::wrap::LineWrap):
 /// every line, the last one included, ends with CRLF, and an empty input gives an empty output.
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::mime::base64::Base64LineEncoder;
+///
+/// let mut encoder = Base64LineEncoder::new(8);
+/// let mut out = Vec::new();
+/// encoder.update(b"hello world", &mut out)?;
+/// encoder.finish(&mut out)?;
+/// assert_eq!(out, b"aGVsbG8g\r\nd29ybGQ=\r\n");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Base64LineEncoder {
     encoder: Base64Encoder,
@@ -137,6 +171,16 @@ pub struct Base64LineEncoder {
 
 impl Base64LineEncoder {
     /// A new encoder writing lines of `line_len` characters (76 for MIME bodies).
+    ///
+    /// ```
+    /// use mailpump::mime::base64::Base64LineEncoder;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new(vec![0u8; 60])), Box::new(Base64LineEncoder::new(76)));
+    /// let encoded = collect(&mut source)?;
+    /// assert!(encoded.split(|&b| b == b'\n').all(|line| line.len() <= 77)); // 76 and the CR
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new(line_len: usize) -> Self {
         Self {
@@ -220,6 +264,18 @@ impl Filter for Base64LineEncoder {
 /// Bytes outside the alphabet are skipped; `=` counts as 0; a group of four yields one byte if its
 /// third character is `=`, two if its fourth is, three otherwise; decoding goes on after padding
 /// (`"YQ==YWI="` gives `"aab"`); an incomplete group at the end is dropped.
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::mime::base64::Base64Decoder;
+///
+/// let mut decoder = Base64Decoder::new();
+/// let mut out = Vec::new();
+/// decoder.update(b"aGVs\r\nbG8=\r\n", &mut out)?; // line breaks are skipped
+/// decoder.finish(&mut out)?;
+/// assert_eq!(out, b"hello");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct Base64Decoder {
     /// Accepted characters (alphabet or `=`) of the incomplete group.
@@ -231,6 +287,15 @@ pub struct Base64Decoder {
 
 impl Base64Decoder {
     /// A new decoder.
+    ///
+    /// ```
+    /// use mailpump::mime::base64::Base64Decoder;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("aGk=")), Box::new(Base64Decoder::new()));
+    /// assert_eq!(collect(&mut source)?, b"hi");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()

@@ -16,6 +16,15 @@ use crate::mime::headers::split_params;
 pub const MAX_LEN: usize = 70;
 
 /// A source of random bytes: the operating system's, or a fixed sequence for reproducible tests.
+///
+/// ```
+/// use mailpump::mime::boundary::{Random, generate, is_valid};
+///
+/// let boundary = generate(&mut Random::os())?;
+/// assert!(is_valid(&boundary) && boundary.starts_with("=_"));
+/// assert_eq!(Random::seeded(7).hex(4)?, Random::seeded(7).hex(4)?);
+/// # Ok::<(), getrandom::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Random {
     /// `Some(state)`: a deterministic `SplitMix64` stream (tests only); `None`: `getrandom`.
@@ -24,12 +33,27 @@ pub struct Random {
 
 impl Random {
     /// Random bytes from the operating system.
+    ///
+    /// ```
+    /// use mailpump::mime::boundary::Random;
+    ///
+    /// let mut bytes = [0u8; 16];
+    /// Random::os().fill(&mut bytes)?;
+    /// # Ok::<(), getrandom::Error>(())
+    /// ```
     #[must_use]
     pub fn os() -> Self {
         Self { seeded: None }
     }
 
     /// A reproducible byte stream derived from `seed`. Not random: for tests and golden files only.
+    ///
+    /// ```
+    /// use mailpump::mime::boundary::{Random, generate};
+    ///
+    /// assert_eq!(generate(&mut Random::seeded(1))?, generate(&mut Random::seeded(1))?);
+    /// # Ok::<(), getrandom::Error>(())
+    /// ```
     #[must_use]
     pub fn seeded(seed: u64) -> Self {
         Self { seeded: Some(seed) }
@@ -53,6 +77,14 @@ impl Random {
     }
 
     /// `n` random bytes as lowercase hexadecimal.
+    ///
+    /// ```
+    /// use mailpump::mime::boundary::Random;
+    ///
+    /// let hex = Random::os().hex(8)?;
+    /// assert!(hex.len() == 16 && hex.bytes().all(|c| c.is_ascii_hexdigit()));
+    /// # Ok::<(), getrandom::Error>(())
+    /// ```
     pub fn hex(&mut self, n: usize) -> Result<String, getrandom::Error> {
         let mut bytes = vec![0; n];
         self.fill(&mut bytes)?;
@@ -69,6 +101,13 @@ pub fn generate(random: &mut Random) -> Result<String, getrandom::Error> {
 }
 
 /// Whether `boundary` is one RFC 2046 §5.1.1 allows: 1 to 70 `bchars`, not ending in a space.
+///
+/// ```
+/// use mailpump::mime::boundary::is_valid;
+///
+/// assert!(is_valid("simple boundary"));
+/// assert!(!is_valid("ends with space ") && !is_valid("") && !is_valid(&"x".repeat(71)));
+/// ```
 #[must_use]
 pub fn is_valid(boundary: &str) -> bool {
     let bchar = |b: u8| b.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&b);
@@ -79,6 +118,15 @@ pub fn is_valid(boundary: &str) -> bool {
 }
 
 /// The `boundary` parameter of a Content-Type value, unquoted, if there is one.
+///
+/// ```
+/// use mailpump::mime::boundary::{find, media_type, parameter};
+///
+/// let value = "Multipart/Mixed; boundary=\"b 1\"; charset=utf-8";
+/// assert_eq!(find(value).as_deref(), Some("b 1"));
+/// assert_eq!(parameter(value, "CHARSET").as_deref(), Some("utf-8"));
+/// assert_eq!(media_type(value), "multipart/mixed");
+/// ```
 #[must_use]
 pub fn find(content_type: &str) -> Option<String> {
     parameter(content_type, "boundary")
@@ -120,6 +168,13 @@ pub fn media_type(content_type: &str) -> String {
 }
 
 /// Whether `content` holds `--boundary` anywhere (a conservative test for caller-chosen boundaries).
+///
+/// ```
+/// use mailpump::mime::boundary::occurs_in;
+///
+/// assert!(occurs_in(b"text\r\n--b1\r\n", "b1"));
+/// assert!(!occurs_in(b"text b1", "b1"));
+/// ```
 #[must_use]
 pub fn occurs_in(content: &[u8], boundary: &str) -> bool {
     let mut needle = Vec::with_capacity(boundary.len() + 2);

@@ -7,6 +7,15 @@
 use chrono::{DateTime, FixedOffset, Local, Offset, TimeZone, Utc};
 
 /// A zone for the `Date` header, as written there: `+hhmm` or `-hhmm`.
+///
+/// ```
+/// use mailpump::mime::date::{Zone, format};
+///
+/// let zone = Zone::parse("+0530");
+/// assert!(zone.is_some() && Zone::parse("+2400").is_none());
+/// assert_eq!(format(1_700_000_000, zone), "Wed, 15 Nov 2023 03:43:20 +0530");
+/// assert_eq!(format(1_700_000_000, Zone::parse("-0000")), "Tue, 14 Nov 2023 22:13:20 -0000");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Zone {
     /// East of UTC, in minutes.
@@ -17,6 +26,13 @@ pub struct Zone {
 
 impl Zone {
     /// Parses `+hhmm` / `-hhmm` (hours 00-23, minutes 00-59); `None` for anything else.
+    ///
+    /// ```
+    /// use mailpump::mime::date::Zone;
+    ///
+    /// assert!(Zone::parse("-0800").is_some());
+    /// assert!(Zone::parse("PST").is_none());
+    /// ```
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
         let bytes = text.as_bytes();
@@ -43,6 +59,13 @@ impl Zone {
 }
 
 /// The seconds since the Unix epoch, now.
+///
+/// ```
+/// use mailpump::mime::date::{format, now};
+///
+/// let date = format(now(), None); // the machine's local zone
+/// assert_eq!(date.len(), "Tue, 14 Nov 2023 22:13:20 +0000".len());
+/// ```
 #[must_use]
 pub fn now() -> i64 {
     Utc::now().timestamp()

@@ -17,6 +17,13 @@ const PREFIX_LEN: usize = "=?utf-8?Q?".len();
 const SUFFIX: &str = "?=";
 
 /// How the encoded text is written.
+///
+/// ```
+/// use mailpump::mime::encoded_word::{EncodedWords, Scheme};
+///
+/// assert_eq!(EncodedWords::new("Hello wörld").scheme(), Scheme::Q);
+/// assert_eq!(EncodedWords::new("日本語").scheme(), Scheme::B);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
     /// `Q`: readable for mostly-ASCII text (RFC 2047 §4.2).
@@ -40,6 +47,17 @@ fn b_cost(n: usize) -> usize {
 }
 
 /// A text being cut into encoded-words, one word per call.
+///
+/// ```
+/// use mailpump::mime::encoded_word::{EncodedWords, Scheme};
+///
+/// let mut words = EncodedWords::new("café");
+/// assert_eq!(words.scheme(), Scheme::B); // shorter than Q here
+/// let mut out = String::new();
+/// assert!(words.next_word(75, &mut out));
+/// assert_eq!(out, "=?utf-8?B?Y2Fmw6k=?=");
+/// assert!(words.is_done() && !words.next_word(75, &mut out));
+/// ```
 #[derive(Debug)]
 pub struct EncodedWords<'a> {
     rest: &'a str,
@@ -48,6 +66,13 @@ pub struct EncodedWords<'a> {
 
 impl<'a> EncodedWords<'a> {
     /// Prepares `text`, choosing the shorter of Q and B for it as a whole (Q on a tie).
+    ///
+    /// ```
+    /// use mailpump::mime::encoded_word::EncodedWords;
+    ///
+    /// let words = EncodedWords::new("ü");
+    /// assert_eq!(words.single_len(), "=?utf-8?B?w7w=?=".len());
+    /// ```
     #[must_use]
     pub fn new(text: &'a str) -> Self {
         let q: usize = text.bytes().map(q_cost).sum();
@@ -84,6 +109,20 @@ impl<'a> EncodedWords<'a> {
     /// Appends the next encoded-word, at most `max_len` characters long (clamped to
     /// [`MIN_WORD`]..=[`MAX_WORD`]) and holding at least one character. Returns `false`, appending
     /// nothing, when the text is exhausted.
+    ///
+    /// ```
+    /// use mailpump::mime::encoded_word::EncodedWords;
+    ///
+    /// let text = "ß".repeat(40);
+    /// let mut words = EncodedWords::new(&text);
+    /// let mut lines = Vec::new();
+    /// let mut word = String::new();
+    /// while words.next_word(40, &mut word) {
+    ///     assert!(word.len() <= 40);
+    ///     lines.push(std::mem::take(&mut word));
+    /// }
+    /// assert!(lines.len() > 2);
+    /// ```
     pub fn next_word(&mut self, max_len: usize, out: &mut String) -> bool {
         if self.rest.is_empty() {
             return false;
@@ -131,6 +170,13 @@ impl<'a> EncodedWords<'a> {
 }
 
 /// `text` as encoded-words of at most [`MAX_WORD`] characters each (for tests and short texts).
+///
+/// ```
+/// use mailpump::mime::encoded_word::{MAX_WORD, encode_all};
+///
+/// let words = encode_all(&"ü".repeat(100));
+/// assert!(words.len() > 1 && words.iter().all(|w| w.len() <= MAX_WORD));
+/// ```
 #[must_use]
 pub fn encode_all(text: &str) -> Vec<String> {
     let mut words = EncodedWords::new(text);

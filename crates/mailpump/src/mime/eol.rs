@@ -14,6 +14,24 @@ fn candidate(c: u8) -> bool {
 }
 
 /// LuaSocket's `mime.normalize(marker)`: every line break becomes `marker`.
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::mime::eol::Normalize;
+///
+/// let mut crlf = Normalize::crlf();
+/// let mut out = Vec::new();
+/// crlf.update(b"unix\nmac\rdos\r\n", &mut out)?;
+/// crlf.finish(&mut out)?;
+/// assert_eq!(out, b"unix\r\nmac\r\ndos\r\n");
+///
+/// let mut lf = Normalize::new(b"\n");
+/// out.clear();
+/// lf.update(b"a\r\nb\r", &mut out)?;
+/// lf.finish(&mut out)?;
+/// assert_eq!(out, b"a\nb\n");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Normalize {
     marker: Vec<u8>,
@@ -23,12 +41,30 @@ pub struct Normalize {
 
 impl Normalize {
     /// A normaliser writing `marker` for each line break.
+    ///
+    /// ```
+    /// use mailpump::mime::eol::Normalize;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("a\r\nb\n")), Box::new(Normalize::new(b"\n")));
+    /// assert_eq!(collect(&mut source)?, b"a\nb\n");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new(marker: &[u8]) -> Self {
         Self::with_state(0, marker)
     }
 
     /// A normaliser to CRLF, the canonical form of RFC 5322 §2.3.
+    ///
+    /// ```
+    /// use mailpump::mime::eol::Normalize;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("a\nb\r")), Box::new(Normalize::crlf()));
+    /// assert_eq!(collect(&mut source)?, b"a\r\nb\r\n");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn crlf() -> Self {
         Self::new(b"\r\n")

@@ -1,11 +1,20 @@
 //! Header fields: names, validation, RFC 2047 encoding and RFC 5322 folding.
 //!
+//! Address fields (`From`, `To`, display names) are written by
+//! [`address_header`](super::address_header) with the folding machinery defined here.
+//!
 //! Every function here either writes a complete, safe header line or says why it cannot: a value
 //! can never carry a line break into the output, so header injection is impossible by construction.
 
 use std::fmt::Write as _;
 
 use crate::mime::encoded_word::{EncodedWords, MAX_WORD, MIN_WORD};
+
+/// The address-field functions lived here before they got their own module; their old paths stay.
+#[doc(no_inline)]
+pub use super::address_header::{
+    Mailbox, first_domain, parse_mailbox, split_addresses, write_addresses,
+};
 
 /// Lines are folded to at most this many octets where whitespace allows (RFC 5322 §2.1.1).
 pub const FOLD_AT: usize = 78;
@@ -15,7 +24,7 @@ pub const MAX_LINE: usize = 998;
 pub const MAX_NAME: usize = 76;
 /// A word this long (with the whitespace before it) is written as encoded-words so that its line
 /// stays under [`MAX_LINE`] whatever the header name.
-const LONG_WORD: usize = MAX_LINE - MAX_NAME - 4;
+pub(super) const LONG_WORD: usize = MAX_LINE - MAX_NAME - 4;
 
 /// Names whose canonical spelling is not Train-Case (`LuaSocket`'s `headers.canonic`, LUASOCKET.md §1.5).
 const SPECIAL_NAMES: &[&str] = &[
@@ -37,6 +46,14 @@ const SPECIAL_NAMES: &[&str] = &[
 ];
 
 /// How a header's value is written.
+///
+/// ```
+/// use mailpump::mime::headers::{Kind, kind};
+///
+/// assert_eq!(kind("reply-to"), Kind::Addresses);
+/// assert_eq!(kind("content-type"), Kind::Structured);
+/// assert_eq!(kind("subject"), Kind::Unstructured);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// A list of mailboxes: only display names are encoded (RFC 2047 §5(3)).
@@ -76,6 +93,13 @@ pub fn kind(lower: &str) -> Kind {
 
 /// The canonical spelling of a header name: `LuaSocket`'s special cases, Train-Case otherwise
 /// (`x-custom-header` becomes `X-Custom-Header`).
+///
+/// ```
+/// use mailpump::mime::headers::canonical_name;
+///
+/// assert_eq!(canonical_name("message-id"), "Message-ID");
+/// assert_eq!(canonical_name("x-mailer"), "X-Mailer");
+/// ```
 #[must_use]
 pub fn canonical_name(name: &str) -> String {
     if let Some(special) = SPECIAL_NAMES.iter().find(|s| s.eq_ignore_ascii_case(name)) {
@@ -95,6 +119,13 @@ pub fn canonical_name(name: &str) -> String {
 }
 
 /// Checks a header name: 1 to [`MAX_NAME`] printable ASCII characters other than `:` (RFC 5322 §2.2 ftext).
+///
+/// ```
+/// use mailpump::mime::headers::check_name;
+///
+/// assert!(check_name("X-Priority").is_ok());
+/// assert!(check_name("X-Priority: 1\r\nBcc").is_err());
+/// ```
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the header name is empty".into());
@@ -137,6 +168,13 @@ fn forbidden(c: char) -> Option<&'static str> {
 }
 
 /// Checks a text value: no line breaks of any kind and no control characters other than TAB.
+///
+/// ```
+/// use mailpump::mime::headers::check_text;
+///
+/// assert!(check_text("Grüße\tfrom Köln").is_ok());
+/// assert!(check_text("hi\r\nBcc: victim@example.com").is_err());
+/// ```
 pub fn check_text(value: &str) -> Result<(), String> {
     match value
         .char_indices()
@@ -151,6 +189,13 @@ pub fn check_text(value: &str) -> Result<(), String> {
 }
 
 /// Checks a raw value, written as given: ASCII, and the same characters as [`check_text`].
+///
+/// ```
+/// use mailpump::mime::headers::check_raw;
+///
+/// assert_eq!(check_raw(b"<id@example.com>"), Ok("<id@example.com>"));
+/// assert!(check_raw("é".as_bytes()).is_err());
+/// ```
 pub fn check_raw(value: &[u8]) -> Result<&str, String> {
     if let Some(i) = value.iter().position(|b| !b.is_ascii()) {
         return Err(format!(
@@ -164,22 +209,19 @@ pub fn check_raw(value: &[u8]) -> Result<&str, String> {
 }
 
 /// Splits `value` at `;` outside quoted strings (MIME parameters, RFC 2045 §5.1).
+///
+/// ```
+/// use mailpump::mime::headers::split_params;
+///
+/// assert_eq!(split_params("text/plain; name=\"a;b\"; x=1"), ["text/plain", " name=\"a;b\"", " x=1"]);
+/// ```
 #[must_use]
 pub fn split_params(value: &str) -> Vec<&str> {
     split_outside_quotes(value, b';')
 }
 
-/// Splits an address list at commas outside quoted strings, angle brackets and comments.
-#[must_use]
-pub fn split_addresses(value: &str) -> Vec<&str> {
-    split_outside_quotes(value, b',')
-        .into_iter()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn split_outside_quotes(value: &str, sep: u8) -> Vec<&str> {
+/// Splits `value` at `sep` outside quoted strings and comments (and, for `,`, angle brackets).
+pub(super) fn split_outside_quotes(value: &str, sep: u8) -> Vec<&str> {
     let mut parts = Vec::new();
     let (mut quoted, mut escaped, mut angle, mut comment) = (false, false, false, 0u32);
     let mut start = 0;
@@ -206,65 +248,8 @@ fn split_outside_quotes(value: &str, sep: u8) -> Vec<&str> {
     parts
 }
 
-/// A mailbox split into its display name (unquoted, if any) and its address.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Mailbox<'a> {
-    /// The display name, without quotes or escapes; empty when there is none.
-    pub name: String,
-    /// The `addr-spec`, between the angle brackets if there were any.
-    pub addr: &'a str,
-}
-
-/// Parses `Name <addr>`, `"Quoted, Name" <addr>`, `<addr>` or a bare `addr`; `None` for anything
-/// else (groups, comments), which is then written as it is.
-#[must_use]
-pub fn parse_mailbox(item: &str) -> Option<Mailbox<'_>> {
-    let item = item.trim();
-    let addr_ok = |a: &str| {
-        !a.is_empty() && !a.contains(|c: char| c.is_whitespace() || "<>,;\"()".contains(c))
-    };
-    if let Some(inner) = item.strip_suffix('>') {
-        let lt = inner.rfind('<')?;
-        let addr = inner[lt + 1..].trim();
-        let display = inner[..lt].trim();
-        if !addr_ok(addr) {
-            return None;
-        }
-        let name = if let Some(q) = display.strip_prefix('"').and_then(|d| d.strip_suffix('"')) {
-            let mut out = String::new();
-            let mut chars = q.chars();
-            while let Some(c) = chars.next() {
-                out.push(if c == '\\' { chars.next()? } else { c });
-            }
-            out
-        } else if display.contains(['"', '<', '>', '(', ')', ',', ';', ':', '\\']) {
-            return None;
-        } else {
-            display.to_owned()
-        };
-        return Some(Mailbox { name, addr });
-    }
-    addr_ok(item).then(|| Mailbox {
-        name: String::new(),
-        addr: item,
-    })
-}
-
-/// The domain of the first mailbox in an address header value, if it is a plain ASCII domain.
-#[must_use]
-pub fn first_domain(value: &str) -> Option<String> {
-    let first = split_addresses(value).into_iter().next()?;
-    let mailbox = parse_mailbox(first)?;
-    let domain = mailbox.addr.rsplit_once('@')?.1;
-    let ok = !domain.is_empty()
-        && domain
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-    ok.then(|| domain.to_ascii_lowercase())
-}
-
 /// Writes one header field, folding its value's tokens at whitespace.
-struct Folder<'a> {
+pub(super) struct Folder<'a> {
     out: &'a mut String,
     line_start: usize,
     has_word: bool,
@@ -272,7 +257,7 @@ struct Folder<'a> {
 
 impl<'a> Folder<'a> {
     /// Starts the field `name:` at the end of `out`.
-    fn new(out: &'a mut String, name: &str) -> Self {
+    pub(super) fn new(out: &'a mut String, name: &str) -> Self {
         let line_start = out.len();
         out.push_str(name);
         out.push(':');
@@ -295,7 +280,7 @@ impl<'a> Folder<'a> {
     }
 
     /// Appends whitespace `ws` (a fold point) and `token`, folding first if the line would pass 78.
-    fn push(&mut self, ws: &str, token: &str) {
+    pub(super) fn push(&mut self, ws: &str, token: &str) {
         if self.has_word && !ws.is_empty() && self.column() + ws.len() + token.len() > FOLD_AT {
             self.fold();
         }
@@ -332,7 +317,7 @@ impl<'a> Folder<'a> {
     }
 
     /// Ends the field with CRLF.
-    fn finish(self) {
+    pub(super) fn finish(self) {
         self.out.push_str("\r\n");
     }
 }
@@ -351,6 +336,14 @@ fn is_wsp(c: char) -> bool {
 /// Writes an unstructured field (RFC 5322 §3.2.5 `unstructured`): ASCII words stay readable,
 /// other words become encoded-words; adjacent encoded words share one run, the whitespace between
 /// them encoded inside, since decoders drop whitespace between encoded-words (RFC 2047 §6.2).
+///
+/// ```
+/// use mailpump::mime::headers::write_unstructured;
+///
+/// let mut out = String::new();
+/// write_unstructured(&mut out, "Subject", "Grüße aus Köln");
+/// assert_eq!(out, "Subject: =?utf-8?B?R3LDvMOfZQ==?= aus =?utf-8?B?S8O2bG4=?=\r\n");
+/// ```
 pub fn write_unstructured(out: &mut String, name: &str, value: &str) {
     let mut folder = Folder::new(out, name);
     write_words(&mut folder, value, false, |word| !needs_encoding(word));
@@ -360,7 +353,12 @@ pub fn write_unstructured(out: &mut String, name: &str, value: &str) {
 /// Writes `value` word by word after a space: words `plain` accepts as they are, runs of other
 /// words as encoded-words (the whitespace inside a run encoded with it). In a `phrase`, readers
 /// collapse whitespace between words to one space, so other whitespace goes inside a run.
-fn write_words(folder: &mut Folder<'_>, value: &str, phrase: bool, plain: impl Fn(&str) -> bool) {
+pub(super) fn write_words(
+    folder: &mut Folder<'_>,
+    value: &str,
+    phrase: bool,
+    plain: impl Fn(&str) -> bool,
+) {
     // Tokens: (whitespace before, word).
     let mut tokens: Vec<(&str, &str)> = Vec::new();
     let mut rest = value;
@@ -438,6 +436,16 @@ fn offset(whole: &str, part: &str) -> usize {
 }
 
 /// Writes a structured field: ASCII only, folded at whitespace outside quoted strings and comments.
+///
+/// ```
+/// use mailpump::mime::headers::write_structured;
+///
+/// let mut out = String::new();
+/// write_structured(&mut out, "Content-Type", "text/plain; charset=\"utf-8\"")?;
+/// assert_eq!(out, "Content-Type: text/plain; charset=\"utf-8\"\r\n");
+/// assert!(write_structured(&mut out, "Content-Type", "text/plain; name=\"é\"").is_err());
+/// # Ok::<(), String>(())
+/// ```
 pub fn write_structured(out: &mut String, name: &str, value: &str) -> Result<(), String> {
     if let Some(c) = value.chars().find(|c| !c.is_ascii()) {
         return Err(format!(
@@ -455,7 +463,7 @@ pub fn write_structured(out: &mut String, name: &str, value: &str) -> Result<(),
 }
 
 /// Splits at whitespace outside quoted strings and comments: (whitespace before, token) pairs.
-fn structured_tokens(value: &str) -> Vec<(&str, &str)> {
+pub(super) fn structured_tokens(value: &str) -> Vec<(&str, &str)> {
     let mut tokens = Vec::new();
     let (mut quoted, mut escaped, mut comment) = (false, false, 0u32);
     let mut ws_start = 0;
@@ -490,7 +498,7 @@ fn structured_tokens(value: &str) -> Vec<(&str, &str)> {
 }
 
 /// Checks that no line of a written field passes [`MAX_LINE`] octets.
-fn check_lines(field: &str) -> Result<(), String> {
+pub(super) fn check_lines(field: &str) -> Result<(), String> {
     match field.split("\r\n").map(str::len).max() {
         Some(n) if n > MAX_LINE => Err(format!(
             "the value holds a word that cannot be folded to fit a line of {MAX_LINE} octets (RFC 5322 §2.1.1); \
@@ -500,92 +508,16 @@ fn check_lines(field: &str) -> Result<(), String> {
     }
 }
 
-/// Writes an address field: each mailbox's display name is kept readable when it is plain ASCII,
-/// quoted when it holds specials, and encoded (RFC 2047 §5(3)) when it is not ASCII; items are
-/// joined with `, `.
-pub fn write_addresses<'v>(
-    out: &mut String,
-    name: &str,
-    items: impl IntoIterator<Item = &'v str>,
-) -> Result<(), String> {
-    let items: Vec<&str> = items
-        .into_iter()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    let start = out.len();
-    let mut folder = Folder::new(out, name);
-    let count = items.len();
-    for (n, item) in items.into_iter().enumerate() {
-        let comma = if n + 1 < count { "," } else { "" };
-        let Some(mailbox) = parse_mailbox(item) else {
-            // Groups and other forms: written as given, which must be ASCII.
-            if !item.is_ascii() {
-                return Err(format!(
-                    "cannot read {item:?} as an address (`Name <user@example.com>` or `user@example.com`), \
-                     so its non-ASCII text cannot be encoded"
-                ));
-            }
-            let tokens = structured_tokens(item);
-            let len = tokens.len();
-            for (k, (ws, token)) in tokens.into_iter().enumerate() {
-                let ws = if k == 0 || ws.is_empty() { " " } else { ws };
-                if k + 1 == len {
-                    folder.push(ws, &format!("{token}{comma}"));
-                } else {
-                    folder.push(ws, token);
-                }
-            }
-            continue;
-        };
-        let name = mailbox.name.as_str();
-        if name.is_empty() {
-            folder.push(" ", &format!("{}{comma}", mailbox.addr));
-            continue;
-        }
-        // Readers decode encoded-words even inside quoted strings, so a name that could hold
-        // one is encoded; other ASCII names are atoms or a quoted string, which keeps every space.
-        let may_decode = name
-            .find("=?")
-            .is_some_and(|i| name[i + 2..].contains("?="));
-        if !name.is_ascii() || may_decode || name.len() > LONG_WORD {
-            // RFC 2047 §5(3): encoded-words replace whole words of the phrase; atoms stay
-            // readable, which also keeps the encoded runs (and Python's misreading of split
-            // runs, see `push_encoded`) short.
-            write_words(&mut folder, name, true, |word| {
-                word.bytes().all(is_atext) && !word.contains("=?")
-            });
-        } else if name
-            .split(' ')
-            .all(|w| !w.is_empty() && w.bytes().all(is_atext))
-        {
-            for word in name.split(' ') {
-                folder.push(" ", word);
-            }
-        } else {
-            let mut quoted = String::with_capacity(name.len() + 2);
-            quoted.push('"');
-            for c in name.chars() {
-                if c == '"' || c == '\\' {
-                    quoted.push('\\');
-                }
-                quoted.push(c);
-            }
-            quoted.push('"');
-            folder.push(" ", &quoted);
-        }
-        folder.push(" ", &format!("<{}>{comma}", mailbox.addr));
-    }
-    folder.finish();
-    check_lines(&out[start..])
-}
-
-/// RFC 5322 §3.2.3 atext.
-fn is_atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
-}
-
 /// Writes a raw field as given; its single line must fit in [`MAX_LINE`] octets.
+///
+/// ```
+/// use mailpump::mime::headers::write_raw;
+///
+/// let mut out = String::new();
+/// write_raw(&mut out, "X-Raw", "as  given")?;
+/// assert_eq!(out, "X-Raw: as  given\r\n");
+/// # Ok::<(), String>(())
+/// ```
 pub fn write_raw(out: &mut String, name: &str, value: &str) -> Result<(), String> {
     let line = name.len() + 2 + value.len();
     if line > MAX_LINE {
@@ -689,48 +621,5 @@ mod tests {
             write_structured(&mut String::new(), "Content-Type", "text/plain; name=\"é\"").is_err()
         );
         assert!(write_structured(&mut String::new(), "Message-ID", &"x".repeat(1000)).is_err());
-    }
-
-    #[test]
-    fn addresses_encode_only_display_names() {
-        let mut out = String::new();
-        let items = split_addresses(
-            "\"Jörg Müller\" <j@example.com>, plain@example.com, \"Smith, J.\" <s@x.org>",
-        );
-        write_addresses(&mut out, "To", items).unwrap();
-        assert_eq!(
-            out,
-            "To: =?utf-8?B?SsO2cmcgTcO8bGxlcg==?= <j@example.com>, plain@example.com,\r\n \"Smith, J.\" <s@x.org>\r\n"
-        );
-    }
-
-    #[test]
-    fn mailbox_parsing() {
-        assert_eq!(
-            parse_mailbox("A B <a@b>"),
-            Some(Mailbox {
-                name: "A B".into(),
-                addr: "a@b"
-            })
-        );
-        assert_eq!(
-            parse_mailbox("\"A \\\"q\\\"\" <a@b>"),
-            Some(Mailbox {
-                name: "A \"q\"".into(),
-                addr: "a@b"
-            })
-        );
-        assert_eq!(
-            parse_mailbox("a@b"),
-            Some(Mailbox {
-                name: String::new(),
-                addr: "a@b"
-            })
-        );
-        assert_eq!(parse_mailbox("undisclosed-recipients:;"), None);
-        assert_eq!(
-            first_domain("Name <me@Example.COM>, x@y"),
-            Some("example.com".into())
-        );
     }
 }

@@ -17,7 +17,7 @@ use crate::mime::message::{TransferEncoding, UnknownEncoding};
 use crate::mime::part::{Body, HeaderValue, Part};
 use crate::mime::qp::{QpEncoder, QpMode};
 use crate::mime::wrap::QpWrap;
-use crate::mime::{boundary, date};
+use crate::mime::{address_header, boundary, date};
 use crate::source::{BytesSource, Source};
 
 /// One piece of the output.
@@ -581,9 +581,11 @@ fn write_value(
         HeaderValue::Text(text) => {
             headers::check_text(text)?;
             match headers::kind(lower) {
-                Kind::Addresses => {
-                    headers::write_addresses(block, canonical, headers::split_addresses(text))
-                }
+                Kind::Addresses => address_header::write_addresses(
+                    block,
+                    canonical,
+                    address_header::split_addresses(text),
+                ),
                 Kind::Structured => headers::write_structured(block, canonical, text),
                 Kind::Unstructured => {
                     headers::write_unstructured(block, canonical, text);
@@ -596,9 +598,11 @@ fn write_value(
                 headers::check_text(item)?;
             }
             match headers::kind(lower) {
-                Kind::Addresses => {
-                    headers::write_addresses(block, canonical, items.iter().map(String::as_str))
-                }
+                Kind::Addresses => address_header::write_addresses(
+                    block,
+                    canonical,
+                    items.iter().map(String::as_str),
+                ),
                 Kind::Structured => {
                     // Message identifiers are separated by whitespace (RFC 5322 §3.6.4), not commas.
                     let sep = if matches!(lower, "references" | "in-reply-to") {

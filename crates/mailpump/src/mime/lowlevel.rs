@@ -91,6 +91,13 @@ fn two_part(mut machine: impl TwoPart, c: Option<&[u8]>, d: Option<&[u8]>) -> Pa
 /// `mime.b64(C [, D])`: base64 of the longest prefix of `C..D` whose length is a multiple of 3,
 /// and the 0–2 bytes left over; with `D` nil the rest is padded and the second result is nil.
 /// `b64("")` is `(nil, nil)` while `b64("", "")` is `("", "")`.
+///
+/// ```
+/// use mailpump::mime::lowlevel::b64;
+///
+/// assert_eq!(b64(Some(b"hell"), Some(b"o")), (Some(b"aGVs".to_vec()), Some(b"lo".to_vec())));
+/// assert_eq!(b64(Some(b"lo"), None), (Some(b"bG8=".to_vec()), None));
+/// ```
 #[must_use]
 pub fn b64(c: Option<&[u8]>, d: Option<&[u8]>) -> Pair {
     two_part(Base64Encoder::new(), c, d)
@@ -98,6 +105,12 @@ pub fn b64(c: Option<&[u8]>, d: Option<&[u8]>) -> Pair {
 
 /// `mime.unb64(C [, D])`: decodes `C..D`, skipping bytes outside the alphabet; the second result is
 /// the 0–3 characters of an incomplete group, or nil (and the group is dropped) when `D` is nil.
+///
+/// ```
+/// use mailpump::mime::lowlevel::unb64;
+///
+/// assert_eq!(unb64(Some(b"aGVs"), Some(b"bG")), (Some(b"hel".to_vec()), Some(b"bG".to_vec())));
+/// ```
 #[must_use]
 pub fn unb64(c: Option<&[u8]>, d: Option<&[u8]>) -> Pair {
     two_part(Base64Decoder::new(), c, d)
@@ -106,6 +119,15 @@ pub fn unb64(c: Option<&[u8]>, d: Option<&[u8]>) -> Pair {
 /// `mime.qp(C [, D [, marker]])`: quoted-printable of `C..D`, CRLF written as `marker` (CRLF in
 /// text mode, `=0D=0A` in binary mode); the second result is the 0–2 bytes still held, or nil when
 /// `D` is nil (the held bytes are then written, followed by a soft break).
+///
+/// ```
+/// use mailpump::mime::lowlevel::qp;
+///
+/// // A SPACE is held back: a CRLF after it would make it `=20` (RFC 2045 §6.7 rule 3).
+/// let (encoded, held) = qp(Some("é\r\nok ".as_bytes()), Some(b""), b"\r\n");
+/// assert_eq!(encoded.unwrap(), b"=C3=A9\r\nok");
+/// assert_eq!(held.unwrap(), b" ");
+/// ```
 #[must_use]
 pub fn qp(c: Option<&[u8]>, d: Option<&[u8]>, marker: &[u8]) -> Pair {
     two_part(QpEncoder::with_marker(marker), c, d)
@@ -113,6 +135,12 @@ pub fn qp(c: Option<&[u8]>, d: Option<&[u8]>, marker: &[u8]) -> Pair {
 
 /// `mime.unqp(C [, D])`: decodes quoted-printable `C..D`; the second result is the 0–2 bytes of an
 /// incomplete escape, or nil (and they are dropped) when `D` is nil.
+///
+/// ```
+/// use mailpump::mime::lowlevel::unqp;
+///
+/// assert_eq!(unqp(Some(b"caf=C3=A9"), None), (Some("café".as_bytes().to_vec()), None));
+/// ```
 #[must_use]
 pub fn unqp(c: Option<&[u8]>, d: Option<&[u8]>) -> Pair {
     two_part(QpDecoder::new(), c, d)
@@ -121,6 +149,13 @@ pub fn unqp(c: Option<&[u8]>, d: Option<&[u8]>) -> Pair {
 /// `mime.wrp(left, S [, length])`: breaks `S` into lines of at most `length` bytes, `left` being
 /// the room on the current line; returns the output and the new `left`. With `S` nil: `"\r\n"` if
 /// the line is unterminated (`left < length`, else nil) and `length`.
+///
+/// ```
+/// use mailpump::mime::lowlevel::wrp;
+///
+/// assert_eq!(wrp(4, Some(b"abcdef"), 4), (Some(b"abcd\r\nef".to_vec()), 2));
+/// assert_eq!(wrp(2, None, 4), (Some(b"\r\n".to_vec()), 4));
+/// ```
 #[must_use]
 pub fn wrp(left: i64, s: Option<&[u8]>, length: i64) -> (Option<Vec<u8>>, i64) {
     let mut wrap = LineWrap::with_state(left, length);
@@ -136,6 +171,12 @@ pub fn wrp(left: i64, s: Option<&[u8]>, length: i64) -> (Option<Vec<u8>>, i64) {
 /// `mime.qpwrp(left, S [, length])`: inserts quoted-printable soft breaks so that lines hold at
 /// most `length` characters; returns the output and the new `left`. With `S` nil: `"=\r\n"` if the
 /// line is unterminated (else nil) and `length`.
+///
+/// ```
+/// use mailpump::mime::lowlevel::qpwrp;
+///
+/// assert_eq!(qpwrp(6, Some(b"ab=C3cd"), 6), (Some(b"ab=C3=\r\ncd".to_vec()), 4));
+/// ```
 #[must_use]
 pub fn qpwrp(left: i64, s: Option<&[u8]>, length: i64) -> (Option<Vec<u8>>, i64) {
     let mut wrap = QpWrap::with_state(left, length);
@@ -151,6 +192,13 @@ pub fn qpwrp(left: i64, s: Option<&[u8]>, length: i64) -> (Option<Vec<u8>>, i64)
 /// `mime.eol(ctx, S [, marker])`: normalises the line breaks of `S` to `marker`; `ctx` is the
 /// previous chunk's unpaired CR or LF (13 or 10), else 0. Returns the output and the new `ctx`;
 /// with `S` nil, `(nil, 0)`.
+///
+/// ```
+/// use mailpump::mime::lowlevel::eol;
+///
+/// assert_eq!(eol(0, Some(b"a\r"), b"\r\n"), (Some(b"a\r\n".to_vec()), b'\r'));
+/// assert_eq!(eol(b'\r', Some(b"\nb"), b"\r\n"), (Some(b"b".to_vec()), 0));
+/// ```
 #[must_use]
 pub fn eol(ctx: u8, s: Option<&[u8]>, marker: &[u8]) -> (Option<Vec<u8>>, u8) {
     let Some(s) = s else {
@@ -164,6 +212,12 @@ pub fn eol(ctx: u8, s: Option<&[u8]>, marker: &[u8]) -> (Option<Vec<u8>>, u8) {
 
 /// `mime.dot(state, S)`: dot-stuffs `S`; `state` is 2 at a line start (the initial state), 1 after
 /// a CR, 0 inside a line. Returns the output and the new state; with `S` nil, `(nil, 2)`.
+///
+/// ```
+/// use mailpump::mime::lowlevel::dot;
+///
+/// assert_eq!(dot(2, Some(b".a\r\n")), (Some(b"..a\r\n".to_vec()), 2));
+/// ```
 #[must_use]
 pub fn dot(state: i64, s: Option<&[u8]>) -> (Option<Vec<u8>>, i64) {
     let Some(s) = s else {

@@ -21,6 +21,15 @@ use crate::source::{DEFAULT_CHUNK, Source};
 pub use crate::mime::part::{Body, HeaderValue, Multipart, Part};
 
 /// A Content-Transfer-Encoding (RFC 2045 §6.1) that the encoder applies to a body on the fly.
+///
+/// ```
+/// use mailpump::TransferEncoding;
+///
+/// let encoding: TransferEncoding = "Quoted-Printable".parse()?;
+/// assert_eq!(encoding, TransferEncoding::QuotedPrintable);
+/// assert!("uuencode".parse::<TransferEncoding>().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransferEncoding {
     /// `base64`, in 76-column CRLF lines (RFC 2045 §6.8).
@@ -37,6 +46,13 @@ pub enum TransferEncoding {
 
 impl TransferEncoding {
     /// The header value, as RFC 2045 §6.1 spells it.
+    ///
+    /// ```
+    /// use mailpump::TransferEncoding;
+    ///
+    /// assert_eq!(TransferEncoding::SevenBit.as_str(), "7bit");
+    /// assert_eq!(TransferEncoding::Base64.to_string(), "base64");
+    /// ```
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,6 +77,13 @@ impl std::fmt::Display for TransferEncoding {
 }
 
 /// The error of parsing an unknown transfer encoding name.
+///
+/// ```
+/// use mailpump::TransferEncoding;
+///
+/// let error = "x-uue".parse::<TransferEncoding>().unwrap_err();
+/// assert_eq!(error.0, "x-uue");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownEncoding(pub String);
 
@@ -95,6 +118,19 @@ impl FromStr for TransferEncoding {
 }
 
 /// Options of [`MessageEncoder`].
+///
+/// ```
+/// use mailpump::{MessageEncoder, MessageOptions, Part};
+///
+/// let options = MessageOptions {
+///     chunk_size: 16 * 1024,
+///     zone: Some("+0100".into()),
+///     ..MessageOptions::default()
+/// };
+/// let mut encoder = MessageEncoder::new(Part::text("hi\r\n", "plain"), options)?;
+/// assert!(encoder.next_chunk()?.is_some_and(|chunk| chunk.len() <= 16 * 1024));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct MessageOptions {
     /// The largest chunk produced; every chunk but the last has exactly this size.
@@ -184,6 +220,15 @@ impl MessageEncoder {
     /// Validates `root` and prepares its encoding. Nothing is read from body sources yet.
     ///
     /// The tree is walked with an explicit stack, so any nesting depth works.
+    ///
+    /// ```
+    /// use mailpump::{MessageEncoder, MessageOptions, Part};
+    ///
+    /// // A line break in a value is refused before any byte is produced: no header injection.
+    /// let bad = Part::text("hi\r\n", "plain").header("Subject", "hi\r\nBcc: victim@example.com");
+    /// let error = MessageEncoder::new(bad, MessageOptions::default()).unwrap_err();
+    /// assert_eq!(error.header.as_deref(), Some("Subject"));
+    /// ```
     pub fn new(root: Part, options: MessageOptions) -> Result<Self, MessageError> {
         let MessageOptions {
             chunk_size,
@@ -215,6 +260,20 @@ impl MessageEncoder {
 
     /// The next chunk of the message, at most `chunk_size` bytes, or `None` at its end. After an
     /// error, every call fails.
+    ///
+    /// ```
+    /// use mailpump::{MessageEncoder, MessageOptions, Part};
+    ///
+    /// let options = MessageOptions { chunk_size: 100, ..MessageOptions::default() };
+    /// let mut encoder = MessageEncoder::new(Part::text("line\r\n".repeat(200), "plain"), options)?;
+    /// let mut total = Vec::new();
+    /// while let Some(chunk) = encoder.next_chunk()? {
+    ///     assert!(chunk.len() <= 100);
+    ///     total.extend_from_slice(chunk);
+    /// }
+    /// assert!(total.ends_with(b"line\r\nline\r\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next_chunk(&mut self) -> Result<Option<&[u8]>, Error> {
         self.ensure(self.chunk_size)?;
         let n = (self.buf.len() - self.pos).min(self.chunk_size);

@@ -1,5 +1,6 @@
 //! MIME: the streaming content-transfer encodings and the message encoder.
 
+pub mod address_header;
 pub mod base64;
 pub mod boundary;
 pub mod date;

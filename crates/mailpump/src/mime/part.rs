@@ -6,11 +6,29 @@ use std::io;
 use std::path::Path;
 
 use crate::error::{Error, MessageError};
-use crate::mime::headers;
 use crate::mime::message::TransferEncoding;
+use crate::mime::{address_header, headers};
 use crate::source::{ReaderSource, Source};
 
 /// A header value.
+///
+/// ```
+/// use mailpump::{HeaderValue, MessageEncoder, MessageOptions, Part};
+/// use std::io::Read;
+///
+/// let part = Part::new()
+///     .header("To", vec!["a@example.com".to_owned(), "b@example.com".to_owned()]) // Addresses
+///     .header("Subject", "Grüße") // Text
+///     .header("X-Trace", b"id=42".to_vec()) // Raw
+///     .body("hi\r\n");
+/// assert_eq!(part.headers[0].1, HeaderValue::Addresses(vec!["a@example.com".into(), "b@example.com".into()]));
+/// let mut text = String::new();
+/// MessageEncoder::new(part, MessageOptions::default())?.read_to_string(&mut text)?;
+/// assert!(text.contains("To: a@example.com, b@example.com\r\n"));
+/// assert!(text.contains("Subject: =?utf-8?"));
+/// assert!(text.contains("X-Trace: id=42\r\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderValue {
     /// Text: non-ASCII words become RFC 2047 encoded-words, long values are folded. In address
@@ -25,6 +43,13 @@ pub enum HeaderValue {
 
 impl HeaderValue {
     /// Whether the value is empty or only whitespace (an empty `Bcc` is dropped).
+    ///
+    /// ```
+    /// use mailpump::HeaderValue;
+    ///
+    /// assert!(HeaderValue::from("  ").is_empty());
+    /// assert!(!HeaderValue::from(vec!["a@example.com".to_owned()]).is_empty());
+    /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
         match self {
@@ -35,6 +60,14 @@ impl HeaderValue {
     }
 
     /// The value as one string: addresses joined with `, `, raw bytes checked to be valid ASCII.
+    ///
+    /// ```
+    /// use mailpump::HeaderValue;
+    ///
+    /// let to = HeaderValue::from(vec!["a@example.com".to_owned(), "b@example.com".to_owned()]);
+    /// assert_eq!(to.as_text().unwrap(), "a@example.com, b@example.com");
+    /// assert!(HeaderValue::Raw(vec![0xff]).as_text().is_err());
+    /// ```
     pub fn as_text(&self) -> Result<Cow<'_, str>, String> {
         match self {
             Self::Text(t) => Ok(Cow::Borrowed(t)),
@@ -45,7 +78,7 @@ impl HeaderValue {
 
     /// The domain of the first address, for the default `Message-ID`.
     pub(crate) fn first_domain(&self) -> Option<String> {
-        headers::first_domain(&self.as_text().ok()?)
+        address_header::first_domain(&self.as_text().ok()?)
     }
 }
 
@@ -74,6 +107,21 @@ impl From<Vec<u8>> for HeaderValue {
 }
 
 /// A part's body.
+///
+/// ```
+/// use mailpump::source::ReaderSource;
+/// use mailpump::{Body, Multipart, Part, Source};
+///
+/// let text = Body::from("Hello\r\n");
+/// let bytes = Body::from(vec![0u8, 1, 2]);
+/// let stream: Box<dyn Source> = Box::new(ReaderSource::new(std::io::Cursor::new(vec![7u8; 1 << 20])));
+/// let multipart = Body::from(Multipart::new(vec![
+///     Part::new().body(text),
+///     Part::new().body(bytes),
+///     Part::new().body(stream),
+/// ]));
+/// assert!(matches!(multipart, Body::Multipart(ref m) if m.parts.len() == 3));
+/// ```
 #[derive(Default)]
 pub enum Body {
     /// No body: the part is its header block and an empty body.
@@ -133,6 +181,25 @@ impl From<Multipart> for Body {
 }
 
 /// The body of a multipart: optional preamble and epilogue around the parts (RFC 2046 §5.1.1).
+///
+/// ```
+/// use mailpump::{MessageEncoder, MessageOptions, Multipart, Part};
+/// use std::io::Read;
+///
+/// let alternative = Part::new()
+///     .header("Content-Type", "multipart/alternative")
+///     .body(Multipart::new(vec![
+///         Part::text("*Hello*\r\n", "plain"),
+///         Part::text("<b>Hello</b>\r\n", "html"),
+///     ]));
+/// let options = MessageOptions { seed: Some(1), ..MessageOptions::default() };
+/// let mut text = String::new();
+/// MessageEncoder::new(alternative, options)?.read_to_string(&mut text)?;
+/// assert!(text.contains("Content-Type: multipart/alternative;"));
+/// assert!(text.contains("boundary="));
+/// assert!(text.contains("Content-Type: text/html; charset=\"utf-8\"\r\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct Multipart {
     /// Text before the first part, which MIME readers ignore.
@@ -145,6 +212,14 @@ pub struct Multipart {
 
 impl Multipart {
     /// A multipart of `parts`, without preamble or epilogue.
+    ///
+    /// ```
+    /// use mailpump::{Multipart, Part};
+    ///
+    /// let multipart = Multipart::new(vec![Part::text("one\r\n", "plain"), Part::text("two\r\n", "plain")]);
+    /// assert_eq!(multipart.parts.len(), 2);
+    /// assert!(multipart.preamble.is_none() && multipart.epilogue.is_none());
+    /// ```
     #[must_use]
     pub fn new(parts: Vec<Part>) -> Self {
         Self {
@@ -155,6 +230,14 @@ impl Multipart {
     }
 
     /// Sets the preamble.
+    ///
+    /// ```
+    /// use mailpump::{Multipart, Part};
+    ///
+    /// let multipart = Multipart::new(vec![Part::text("hi\r\n", "plain")])
+    ///     .preamble("This is a MIME message.");
+    /// assert_eq!(multipart.preamble.as_deref(), Some("This is a MIME message."));
+    /// ```
     #[must_use]
     pub fn preamble(mut self, text: impl Into<String>) -> Self {
         self.preamble = Some(text.into());
@@ -162,6 +245,13 @@ impl Multipart {
     }
 
     /// Sets the epilogue.
+    ///
+    /// ```
+    /// use mailpump::{Multipart, Part};
+    ///
+    /// let multipart = Multipart::new(vec![Part::text("hi\r\n", "plain")]).epilogue("bye");
+    /// assert_eq!(multipart.epilogue.as_deref(), Some("bye"));
+    /// ```
     #[must_use]
     pub fn epilogue(mut self, text: impl Into<String>) -> Self {
         self.epilogue = Some(text.into());
@@ -182,6 +272,18 @@ impl Drop for Multipart {
 }
 
 /// A message or one of its parts: headers, a body, and how to encode the body.
+///
+/// ```
+/// use mailpump::{Part, TransferEncoding};
+///
+/// // Built step by step, or with the public fields directly.
+/// let part = Part::new()
+///     .header("Content-Type", "application/json")
+///     .body(br#"{"ok": true}"#.to_vec())
+///     .encoding(TransferEncoding::QuotedPrintable);
+/// assert_eq!(part.headers.len(), 1);
+/// assert_eq!(part.encoding, Some(TransferEncoding::QuotedPrintable));
+/// ```
 #[derive(Debug, Default)]
 pub struct Part {
     /// Header fields in the order they are written; names are case-insensitive.
@@ -194,12 +296,26 @@ pub struct Part {
 
 impl Part {
     /// An empty part.
+    ///
+    /// ```
+    /// use mailpump::{Body, Part};
+    ///
+    /// let part = Part::new();
+    /// assert!(part.headers.is_empty() && matches!(part.body, Body::None) && part.encoding.is_none());
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds a header.
+    ///
+    /// ```
+    /// use mailpump::{HeaderValue, Part};
+    ///
+    /// let part = Part::new().header("Reply-To", "Help Desk <help@example.com>");
+    /// assert_eq!(part.headers, [("Reply-To".to_owned(), HeaderValue::Text("Help Desk <help@example.com>".into()))]);
+    /// ```
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<HeaderValue>) -> Self {
         self.headers.push((name.into(), value.into()));
@@ -207,6 +323,13 @@ impl Part {
     }
 
     /// Sets the body.
+    ///
+    /// ```
+    /// use mailpump::{Body, Part};
+    ///
+    /// let part = Part::new().body("Hello\r\n");
+    /// assert!(matches!(part.body, Body::Text(ref t) if t == "Hello\r\n"));
+    /// ```
     #[must_use]
     pub fn body(mut self, body: impl Into<Body>) -> Self {
         self.body = body.into();
@@ -214,6 +337,18 @@ impl Part {
     }
 
     /// Sets the transfer encoding applied to the body.
+    ///
+    /// ```
+    /// use mailpump::{MessageEncoder, MessageOptions, Part, TransferEncoding};
+    /// use std::io::Read;
+    ///
+    /// let part = Part::new().body(vec![0u8, 255]).encoding(TransferEncoding::Base64);
+    /// let mut text = String::new();
+    /// MessageEncoder::new(part, MessageOptions::default())?.read_to_string(&mut text)?;
+    /// assert!(text.contains("Content-Transfer-Encoding: base64\r\n"));
+    /// assert!(text.ends_with("\r\n\r\nAP8=\r\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn encoding(mut self, encoding: TransferEncoding) -> Self {
         self.encoding = Some(encoding);
@@ -221,6 +356,13 @@ impl Part {
     }
 
     /// A text part: `text/<subtype>; charset="utf-8"`, 7bit or quoted-printable as the text needs.
+    ///
+    /// ```
+    /// use mailpump::{HeaderValue, Part};
+    ///
+    /// let html = Part::text("<p>Grüße</p>\r\n", "html");
+    /// assert_eq!(html.headers[0].1, HeaderValue::Text("text/html; charset=\"utf-8\"".into()));
+    /// ```
     #[must_use]
     pub fn text(text: impl Into<String>, subtype: &str) -> Self {
         Self::new()
@@ -231,6 +373,16 @@ impl Part {
     /// An attachment: base64-encoded `body` with `Content-Disposition: attachment` and the file name
     /// (RFC 2231 for non-ASCII or long names). The content type is `content_type`, else guessed
     /// from the file name, else `application/octet-stream`.
+    ///
+    /// ```
+    /// use mailpump::Part;
+    ///
+    /// let pdf = Part::attachment(b"%PDF-1.7".to_vec(), Some("Bericht für März.pdf"), None)?;
+    /// let (name, value) = &pdf.headers[0];
+    /// assert_eq!((name.as_str(), value.as_text()?.as_ref()), ("Content-Type", "application/pdf"));
+    /// assert!(Part::attachment(Vec::new(), Some("bad\r\nname"), None).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn attachment(
         body: impl Into<Body>,
         filename: Option<&str>,
@@ -258,6 +410,23 @@ impl Part {
 
     /// An attachment read from the file at `path`: opened now (so a missing file fails here), read
     /// chunk by chunk while the message is encoded. The file name defaults to the path's last part.
+    ///
+    /// ```
+    /// use mailpump::{Multipart, Part};
+    ///
+    /// let path = std::env::temp_dir().join("mailpump-doc-attachment.csv");
+    /// std::fs::write(&path, "a,b\r\n1,2\r\n")?;
+    /// let message = Part::new()
+    ///     .header("Subject", "Numbers")
+    ///     .body(Multipart::new(vec![
+    ///         Part::text("See the attachment.\r\n", "plain"),
+    ///         Part::attachment_file(&path, None, None)?, // named mailpump-doc-attachment.csv
+    ///     ]));
+    /// assert!(Part::attachment_file("/no/such/file", None, None).is_err());
+    /// # drop(message);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn attachment_file(
         path: impl AsRef<Path>,
         filename: Option<&str>,

@@ -31,24 +31,23 @@ fn put_run(mut run: &[u8], left: &mut i64, length: i64, limit: i64, brk: &[u8], 
     }
 }
 
-/// The position of the first CR, LF or `=` in `input` (its length if none). Encoded binary has an
-/// `=` every third byte, so the first bytes are looked at one by one before calling `memchr3`.
-fn find_qp_break(input: &[u8]) -> usize {
-    let special = |c: &u8| matches!(c, b'\r' | b'\n' | b'=');
-    let head = input.len().min(16);
-    match input[..head].iter().position(special) {
-        Some(i) => i,
-        None => {
-            head + memchr::memchr3(b'\r', b'\n', b'=', &input[head..]).unwrap_or(input.len() - head)
-        }
-    }
-}
-
 /// LuaSocket's `mime.wrap("text" | "base64", length)` (`wrp`): lines of at most `length` bytes.
 ///
 /// CR is dropped, LF becomes CRLF and starts a new line; any other byte that would make the line
 /// longer than `length` is preceded by CRLF. At the end, CRLF is added unless the output already
 /// ends a line, so a wrapped base64 body always ends with CRLF.
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::mime::wrap::LineWrap;
+///
+/// let mut wrap = LineWrap::new(4);
+/// let mut out = Vec::new();
+/// wrap.update(b"abcdefg\nhi", &mut out)?;
+/// wrap.finish(&mut out)?;
+/// assert_eq!(out, b"abcd\r\nefg\r\nhi\r\n");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct LineWrap {
     left: i64,
@@ -57,6 +56,15 @@ pub struct LineWrap {
 
 impl LineWrap {
     /// A new wrapper for lines of `length` bytes (76 for base64 bodies).
+    ///
+    /// ```
+    /// use mailpump::mime::wrap::LineWrap;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("abcdef")), Box::new(LineWrap::new(3)));
+    /// assert_eq!(collect(&mut source)?, b"abc\r\ndef\r\n");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new(length: usize) -> Self {
         let length = i64::try_from(length).unwrap_or(i64::MAX);
@@ -116,6 +124,19 @@ impl Filter for LineWrap {
 /// CR is dropped, LF becomes CRLF (a hard break); a soft break `=CRLF` is inserted before an `=`
 /// when fewer than 4 characters are left, so an `=XX` escape is never split, and before any other
 /// byte when fewer than 2 are left. At the end `=CRLF` is added unless the output ends a line.
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::mime::wrap::QpWrap;
+///
+/// let mut wrap = QpWrap::new(8);
+/// let mut out = Vec::new();
+/// wrap.update(b"abcd=C3=A9xyz", &mut out)?;
+/// wrap.finish(&mut out)?;
+/// // Lines of at most 8 characters with the soft break's `=`; escapes are never split.
+/// assert_eq!(out, b"abcd=C3=\r\n=A9xyz=\r\n");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct QpWrap {
     left: i64,
@@ -124,6 +145,15 @@ pub struct QpWrap {
 
 impl QpWrap {
     /// A new wrapper for lines of `length` characters (76 in MIME).
+    ///
+    /// ```
+    /// use mailpump::mime::wrap::QpWrap;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("=C3=A9t=C3=A9")), Box::new(QpWrap::new(6)));
+    /// assert_eq!(collect(&mut source)?, b"=C3=\r\n=A9t=\r\n=C3=\r\n=A9=\r\n");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new(length: usize) -> Self {
         let length = i64::try_from(length).unwrap_or(i64::MAX);
@@ -142,41 +172,45 @@ impl QpWrap {
 
     /// [`Filter::update`] without the `Result`.
     pub(crate) fn wrap(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        // Each line of output costs at most 3 bytes of soft break beyond its input.
+        out.reserve(input.len() + input.len() / 24 + 3);
         while !input.is_empty() {
-            let end = find_qp_break(input);
-            put_run(&input[..end], &mut self.left, self.length, 1, b"=\r\n", out);
+            let end = memchr::memchr2(b'\r', b'\n', input).unwrap_or(input.len());
+            self.put_line_bytes(&input[..end], out);
             if end == input.len() {
                 break;
             }
-            match input[end] {
-                b'\n' => {
-                    out.extend_from_slice(b"\r\n");
-                    self.left = self.length;
-                }
-                b'=' => {
-                    if self.left <= 3 {
-                        out.extend_from_slice(b"=\r\n");
-                        self.left = self.length;
-                    }
-                    // An escape `=XY` followed by two ordinary bytes goes out whole: with room
-                    // for the `=` and lines of 4 or more, the machine breaks before neither X
-                    // nor Y.
-                    if let [_, x, y, ..] = input[end..]
-                        && self.length >= 4
-                        && !matches!(x, b'\r' | b'\n' | b'=')
-                        && !matches!(y, b'\r' | b'\n' | b'=')
-                    {
-                        out.extend_from_slice(&input[end..end + 3]);
-                        self.left -= 3;
-                        input = &input[end + 3..];
-                        continue;
-                    }
-                    out.push(b'=');
-                    self.left -= 1;
-                }
-                _ => {} // CR
+            if input[end] == b'\n' {
+                out.extend_from_slice(b"\r\n");
+                self.left = self.length;
             }
+            // A CR is dropped.
             input = &input[end + 1..];
+        }
+    }
+
+    /// Writes a run without CR or LF, inserting soft breaks where LuaSocket's machine does: before
+    /// an `=` when `left <= 3` (an `=XX` escape is never split), before any other byte when
+    /// `left <= 1`. While `left > 3` neither can happen, so the bytes up to that point are copied
+    /// whole: one copy and a few single steps per line, whatever mix of escapes the run holds.
+    fn put_line_bytes(&mut self, mut run: &[u8], out: &mut Vec<u8>) {
+        while let Some(&c) = run.first() {
+            if self.left > 3 {
+                let free = usize::try_from(self.left - 3).unwrap_or(usize::MAX);
+                let take = free.min(run.len());
+                out.extend_from_slice(&run[..take]);
+                self.left -= i64::try_from(take).unwrap_or(i64::MAX);
+                run = &run[take..];
+                continue;
+            }
+            let limit = if c == b'=' { 3 } else { 1 };
+            if self.left <= limit {
+                out.extend_from_slice(b"=\r\n");
+                self.left = self.length;
+            }
+            out.push(c);
+            self.left -= 1;
+            run = &run[1..];
         }
     }
 

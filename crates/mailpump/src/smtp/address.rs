@@ -21,6 +21,15 @@ pub const MAX_PATH: usize = 256;
 
 /// An envelope address: a mailbox `local@domain`, or the null reverse-path `<>` (RFC 5321 §4.5.5,
 /// for bounces; valid in MAIL FROM only).
+///
+/// ```
+/// use mailpump::Address;
+///
+/// let to: Address = "Bob <bob@example.org>".parse()?;
+/// assert_eq!((to.local_part(), to.domain()), ("bob", "example.org"));
+/// assert_eq!(to.to_string(), "<bob@example.org>");
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Address {
     /// `local@domain` without brackets; empty for the null path.
@@ -39,6 +48,16 @@ impl Address {
     /// DEL anywhere (these would let a caller's data inject SMTP commands), U+2028 and U+2029;
     /// spaces in the address outside a quoted local part; unbalanced angle brackets or quotes; a
     /// missing `@`, local part or domain; a path longer than 256 octets.
+    ///
+    /// ```
+    /// use mailpump::Address;
+    ///
+    /// assert_eq!(Address::parse(" <a@example.com> ")?.as_str(), "a@example.com");
+    /// assert!(Address::parse("<>")?.is_null());
+    /// assert!(Address::parse("a@example.com>\r\nRCPT TO:<b@example.com").is_err());
+    /// assert!(Address::parse("no at sign").is_err());
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn parse(input: &str) -> Result<Self, SmtpError> {
         // C1 controls (U+0080..U+009F, NEL among them) and the Unicode line and paragraph
         // separators are refused too: RFC 5198 §2 keeps them out of Net-Unicode, and a next hop
@@ -82,6 +101,14 @@ impl Address {
     }
 
     /// The null reverse-path `<>`.
+    ///
+    /// ```
+    /// use mailpump::Address;
+    ///
+    /// let bounce = Address::null();
+    /// assert!(bounce.is_null());
+    /// assert_eq!(bounce.as_path(), "<>");
+    /// ```
     #[must_use]
     pub fn null() -> Self {
         Self {
@@ -98,6 +125,16 @@ impl Address {
     }
 
     /// `local@domain`, without brackets; empty for the null path.
+    ///
+    /// ```
+    /// use mailpump::Address;
+    ///
+    /// let address = Address::parse("<\"john smith\"@example.com>")?;
+    /// assert_eq!(address.as_str(), "\"john smith\"@example.com");
+    /// assert_eq!(address.local_part(), "\"john smith\"");
+    /// assert_eq!(address.domain(), "example.com");
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.mailbox
@@ -116,12 +153,27 @@ impl Address {
     }
 
     /// The display name given with the address, if any.
+    ///
+    /// ```
+    /// use mailpump::Address;
+    ///
+    /// assert_eq!(Address::parse("\"Doe, J.\" <j@example.com>")?.display_name(), Some("Doe, J."));
+    /// assert_eq!(Address::parse("j@example.com")?.display_name(), None);
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     #[must_use]
     pub fn display_name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// The path as written in MAIL FROM and RCPT TO: `<local@domain>`, or `<>`.
+    ///
+    /// ```
+    /// use mailpump::Address;
+    ///
+    /// assert_eq!(Address::parse("Zoë <zoe@example.com>")?.as_path(), "<zoe@example.com>");
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     #[must_use]
     pub fn as_path(&self) -> String {
         format!("<{}>", self.mailbox)
@@ -129,6 +181,14 @@ impl Address {
 
     /// Whether the address has non-ASCII characters, which may only be sent with the SMTPUTF8
     /// extension (RFC 6531 §3.2).
+    ///
+    /// ```
+    /// use mailpump::Address;
+    ///
+    /// assert!(Address::parse("zoë@example.com")?.needs_smtputf8());
+    /// assert!(!Address::parse("Zoë <zoe@example.com>")?.needs_smtputf8()); // names are not sent
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     #[must_use]
     pub fn needs_smtputf8(&self) -> bool {
         !self.mailbox.is_ascii()

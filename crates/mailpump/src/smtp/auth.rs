@@ -31,11 +31,27 @@ use super::reply::Reply;
 
 /// A password, token or AUTH payload. Its `Debug` and `Display` print `<redacted>`, so it cannot
 /// leak into a log or an error message by accident; [`Secret::expose`] gives the value.
+///
+/// ```
+/// use mailpump::smtp::auth::Secret;
+///
+/// let password = Secret::new("hunter2");
+/// assert_eq!(format!("{password} {password:?}"), "<redacted> <redacted>");
+/// assert_eq!(password.expose(), "hunter2");
+/// ```
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
 impl Secret {
     /// Wraps `value`.
+    ///
+    /// ```
+    /// use mailpump::smtp::auth::Secret;
+    ///
+    /// let token = Secret::new(String::from("ya29.token"));
+    /// assert!(!token.is_empty());
+    /// assert_eq!(token.expose(), "ya29.token");
+    /// ```
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
@@ -88,6 +104,15 @@ impl Drop for Secret {
 }
 
 /// An SASL mechanism for SMTP AUTH.
+///
+/// ```
+/// use mailpump::Mechanism;
+///
+/// let mechanism: Mechanism = "cram-md5".parse()?;
+/// assert_eq!(mechanism, Mechanism::CramMd5);
+/// assert_eq!(mechanism.as_str(), "CRAM-MD5");
+/// # Ok::<(), mailpump::smtp::auth::UnknownMechanism>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mechanism {
     /// PLAIN (RFC 4616): user and password in one base64 payload.
@@ -120,6 +145,13 @@ impl fmt::Display for Mechanism {
 }
 
 /// The error of [`Mechanism::from_str`]: a mechanism mailpump does not implement.
+///
+/// ```
+/// use mailpump::Mechanism;
+///
+/// let error = "GSSAPI".parse::<Mechanism>().unwrap_err();
+/// assert_eq!(error.0, "GSSAPI");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownMechanism(pub String);
 
@@ -149,6 +181,14 @@ impl FromStr for Mechanism {
 
 /// Picks the mechanism to use among those the server offered: for an OAuth token, XOAUTH2; for a
 /// password, CRAM-MD5, then PLAIN, then LOGIN. `None` when nothing suitable is offered.
+///
+/// ```
+/// use mailpump::Mechanism;
+/// use mailpump::smtp::auth::choose;
+///
+/// assert_eq!(choose(&[Mechanism::Login, Mechanism::CramMd5], false), Some(Mechanism::CramMd5));
+/// assert_eq!(choose(&[Mechanism::XOAuth2], false), None);
+/// ```
 #[must_use]
 pub fn choose(offered: &[Mechanism], has_token: bool) -> Option<Mechanism> {
     let preference: &[Mechanism] = if has_token {
@@ -160,6 +200,20 @@ pub fn choose(offered: &[Mechanism], has_token: bool) -> Option<Mechanism> {
 }
 
 /// A user name with its password, or with its OAuth 2.0 token for XOAUTH2.
+///
+/// ```
+/// use mailpump::Credentials;
+///
+/// let credentials = Credentials::new("tim", "tanstaaftanstaaf");
+/// assert_eq!(credentials.plain_response()?.expose(), "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
+/// // RFC 2195's example exchange.
+/// let challenge = "PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+";
+/// assert_eq!(
+///     credentials.cram_md5_response(challenge)?.expose(),
+///     "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw"
+/// );
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The user (authentication identity).
@@ -170,6 +224,13 @@ pub struct Credentials {
 
 impl Credentials {
     /// Credentials for `user` with `secret`.
+    ///
+    /// ```
+    /// use mailpump::Credentials;
+    ///
+    /// let credentials = Credentials::new("me@example.com", std::env::var("SMTP_PASSWORD").unwrap_or_default());
+    /// assert_eq!(credentials.user, "me@example.com");
+    /// ```
     pub fn new(user: impl Into<String>, secret: impl Into<Secret>) -> Self {
         Self {
             user: user.into(),
@@ -195,6 +256,14 @@ impl Credentials {
     }
 
     /// The first LOGIN response: the user name in base64.
+    ///
+    /// ```
+    /// use mailpump::Credentials;
+    ///
+    /// let credentials = Credentials::new("tim", "secret");
+    /// assert_eq!(credentials.login_user().expose(), "dGlt");
+    /// assert_eq!(credentials.login_password().expose(), "c2VjcmV0");
+    /// ```
     #[must_use]
     pub fn login_user(&self) -> Secret {
         Secret(base64_simd::STANDARD.encode_to_string(self.user.as_bytes()))
@@ -231,6 +300,14 @@ impl Credentials {
 
     /// The XOAUTH2 initial response: base64 of `user=USER ^A auth=Bearer TOKEN ^A ^A`. A `^A`
     /// (0x01) in the user or token would shift the fields, so it is refused.
+    ///
+    /// ```
+    /// use mailpump::Credentials;
+    ///
+    /// let credentials = Credentials::new("me@example.com", "ya29.token");
+    /// assert!(credentials.xoauth2_response()?.expose().starts_with("dXNlcj1tZUBleGFtcGxlLmNvbQFhdXRo"));
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn xoauth2_response(&self) -> Result<Secret, SmtpError> {
         if self.user.contains('\x01') || self.secret.expose().contains('\x01') {
             return Err(SmtpError::invalid_input(
@@ -261,6 +338,16 @@ fn encode_and_wipe(mut payload: Vec<u8>) -> Secret {
 const MAX_CHALLENGES: usize = 5;
 
 /// One AUTH exchange, without I/O.
+///
+/// ```
+/// use mailpump::smtp::auth::Authenticator;
+/// use mailpump::{Credentials, Mechanism};
+///
+/// let mut plain = Authenticator::new(Mechanism::Plain, Credentials::new("tim", "secret"))?;
+/// // PLAIN sends everything as the initial response: the command line carries it, redacted.
+/// assert_eq!(plain.command()?.redacted(), "AUTH PLAIN <redacted>");
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug)]
 pub struct Authenticator {
     mechanism: Mechanism,
@@ -273,6 +360,13 @@ impl Authenticator {
     /// An exchange for `mechanism` with `credentials`. Credentials that the mechanism cannot carry
     /// (a NUL for PLAIN, 0x01 for XOAUTH2, a control character in a CRAM-MD5 user name) are refused
     /// here, before anything is sent.
+    ///
+    /// ```
+    /// use mailpump::smtp::auth::Authenticator;
+    /// use mailpump::{Credentials, Mechanism};
+    ///
+    /// assert!(Authenticator::new(Mechanism::Plain, Credentials::new("a\0b", "x")).is_err());
+    /// ```
     pub fn new(mechanism: Mechanism, credentials: Credentials) -> Result<Self, SmtpError> {
         match mechanism {
             Mechanism::Plain => {
@@ -296,6 +390,16 @@ impl Authenticator {
     }
 
     /// The mechanism in use.
+    ///
+    /// ```
+    /// use mailpump::smtp::auth::Authenticator;
+    /// use mailpump::{Credentials, Mechanism};
+    ///
+    /// let exchange = Authenticator::new(Mechanism::CramMd5, Credentials::new("tim", "secret"))?;
+    /// assert_eq!(exchange.mechanism(), Mechanism::CramMd5);
+    /// assert_eq!(exchange.command()?.redacted(), "AUTH CRAM-MD5");
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     #[must_use]
     pub fn mechanism(&self) -> Mechanism {
         self.mechanism
@@ -322,6 +426,17 @@ impl Authenticator {
     /// word it differently). PLAIN answers its payload again, for a server that ignored the initial
     /// response. XOAUTH2's second `334` carries an error description; the answer is an empty line,
     /// after which the server sends its final error reply.
+    ///
+    /// ```
+    /// use mailpump::smtp::auth::Authenticator;
+    /// use mailpump::{Credentials, Mechanism, Reply};
+    ///
+    /// let mut login = Authenticator::new(Mechanism::Login, Credentials::new("tim", "secret"))?;
+    /// let user = login.respond(&Reply::new(334, vec!["VXNlcm5hbWU6".into()]))?;
+    /// let password = login.respond(&Reply::new(334, vec!["UGFzc3dvcmQ6".into()]))?;
+    /// assert_eq!((user.expose(), password.expose()), ("dGlt", "c2VjcmV0"));
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn respond(&mut self, challenge: &Reply) -> Result<Secret, SmtpError> {
         if challenge.code != 334 {
             return Err(SmtpError::Auth {

@@ -18,6 +18,18 @@ use super::reply::Reply;
 
 /// What the server supports, read from its EHLO reply. A HELO session has none
 /// ([`Capabilities::default`]).
+///
+/// ```
+/// use mailpump::Reply;
+/// use mailpump::smtp::capability::Capabilities;
+///
+/// let ehlo = Reply::new(250, vec!["mx.example.org".into(), "8BITMIME".into(), "X-CUSTOM a b".into()]);
+/// let caps = Capabilities::from_ehlo(&ehlo);
+/// assert!(caps.eight_bit_mime && !caps.pipelining);
+/// assert!(caps.has("x-custom"));
+/// assert_eq!(caps.params("X-CUSTOM"), Some(&["a".to_owned(), "b".to_owned()][..]));
+/// assert_eq!(caps.keywords().collect::<Vec<_>>(), ["8BITMIME", "X-CUSTOM"]);
+/// ```
 // One flag per extension, named as the RFCs name them: a plain, documented shape for callers.
 #[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,6 +63,15 @@ impl Capabilities {
     /// Reads the EHLO reply: every line after the first (which holds the server's name and
     /// greeting) is a keyword followed by parameters separated by spaces. Keywords are
     /// case-insensitive; lines that are not keywords are ignored.
+    ///
+    /// ```
+    /// use mailpump::Reply;
+    /// use mailpump::smtp::capability::Capabilities;
+    ///
+    /// let caps = Capabilities::from_ehlo(&Reply::new(250, vec!["mx".into(), "SMTPUTF8".into(), "SIZE".into()]));
+    /// assert!(caps.smtputf8);
+    /// assert_eq!((caps.size, caps.size_limit()), (Some(None), None)); // SIZE without a limit
+    /// ```
     #[must_use]
     pub fn from_ehlo(reply: &Reply) -> Self {
         let mut caps = Self::default();
@@ -122,6 +143,17 @@ impl Capabilities {
     }
 
     /// Whether the server announced `keyword` (case-insensitive), known to this type or not.
+    ///
+    /// ```
+    /// use mailpump::Reply;
+    /// use mailpump::smtp::capability::Capabilities;
+    ///
+    /// let caps = Capabilities::from_ehlo(&Reply::new(250, vec!["mx".into(), "VRFY".into(), "SIZE 1000".into()]));
+    /// assert!(caps.has("vrfy") && !caps.has("ETRN"));
+    /// assert_eq!(caps.params("size"), Some(&["1000".to_owned()][..]));
+    /// assert_eq!(caps.size_limit(), Some(1000));
+    /// assert_eq!(caps.keywords().collect::<Vec<_>>(), ["VRFY", "SIZE"]);
+    /// ```
     #[must_use]
     pub fn has(&self, keyword: &str) -> bool {
         self.params(keyword).is_some()

@@ -56,6 +56,16 @@ const MAX_BUFFERED_REPLY: usize = 1 << 20;
 const READ_CHUNK: usize = 8 * 1024;
 
 /// When and how the connection is encrypted.
+///
+/// ```
+/// use mailpump::{ClientConfig, TlsPolicy};
+///
+/// let policy: TlsPolicy = "STARTTLS".parse()?;
+/// assert_eq!(policy, TlsPolicy::StartTls);
+/// let submission = ClientConfig { port: 465, ..ClientConfig::default() };
+/// assert!(submission.implicit_tls()); // `Auto` on port 465
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TlsPolicy {
     /// Implicit TLS on port 465; elsewhere STARTTLS whenever the server offers it.
@@ -87,6 +97,21 @@ impl FromStr for TlsPolicy {
 }
 
 /// Where to connect and how to behave.
+///
+/// ```
+/// use mailpump::{ClientConfig, TlsPolicy};
+/// use std::time::Duration;
+///
+/// let config = ClientConfig {
+///     server: "smtp.example.com".into(),
+///     port: 587,
+///     tls: TlsPolicy::StartTls, // fail closed if the server does not offer STARTTLS
+///     timeout: Duration::from_secs(30),
+///     domain: "client.example.com".into(),
+///     ..ClientConfig::default()
+/// };
+/// assert!(!config.implicit_tls() && config.verify);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
     /// The server's host name or IP address; also the name TLS verifies.
@@ -128,6 +153,13 @@ impl Default for ClientConfig {
 
 impl ClientConfig {
     /// Whether TLS starts with the connection rather than after STARTTLS.
+    ///
+    /// ```
+    /// use mailpump::{ClientConfig, TlsPolicy};
+    ///
+    /// assert!(ClientConfig { tls: TlsPolicy::Implicit, port: 2465, ..ClientConfig::default() }.implicit_tls());
+    /// assert!(!ClientConfig { tls: TlsPolicy::StartTls, port: 465, ..ClientConfig::default() }.implicit_tls());
+    /// ```
     #[must_use]
     pub fn implicit_tls(&self) -> bool {
         self.tls == TlsPolicy::Implicit
@@ -145,6 +177,32 @@ enum Closed {
 }
 
 /// A blocking SMTP session over one connection.
+///
+/// ```no_run
+/// use mailpump::{Address, Client, ClientConfig, Credentials, Envelope, MessageEncoder, MessageOptions, Part};
+///
+/// // One connection, many messages.
+/// let config = ClientConfig { server: "smtp.example.com".into(), port: 587, ..ClientConfig::default() };
+/// let mut client = Client::connect(&config)?;
+/// client.greet(None)?;
+/// client.auth(&Credentials::new("me@example.com", "app password"), None)?;
+/// for to in ["a@example.org", "b@example.org"] {
+///     let message = Part::text("Your report is ready.\r\n", "plain")
+///         .header("From", "me@example.com")
+///         .header("To", to)
+///         .header("Subject", "Report");
+///     let mut encoder = MessageEncoder::new(message, MessageOptions::default())?;
+///     let envelope = Envelope::new(Address::parse("me@example.com")?, vec![Address::parse(to)?]);
+///     match client.send(&envelope, &mut encoder, None) {
+///         Ok(result) => println!("{to}: {}", result.reply.text()),
+///         // A refused message leaves the session usable; a broken connection does not.
+///         Err(e) if client.is_usable() => eprintln!("{to}: {e}"),
+///         Err(e) => return Err(e.into()),
+///     }
+/// }
+/// client.quit()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Client {
     transport: Option<Box<dyn Transport>>,
     closed: Option<Closed>,
@@ -184,6 +242,17 @@ impl Client {
     /// Opens a TCP connection to `config.server:config.port` (each resolved address in turn, each
     /// attempt bounded by the timeout) and, for implicit TLS, runs the handshake. Reads nothing:
     /// [`Client::greet`] reads the greeting.
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig, SmtpError};
+    ///
+    /// let config = ClientConfig { server: "smtp.example.com".into(), port: 465, ..ClientConfig::default() };
+    /// match Client::connect(&config) {
+    ///     Ok(client) => assert!(client.is_encrypted()), // implicit TLS on 465
+    ///     Err(e @ SmtpError::Connect { .. }) => eprintln!("cannot connect: {e}"),
+    ///     Err(e) => eprintln!("{e}"),
+    /// }
+    /// ```
     pub fn connect(config: &ClientConfig) -> Result<Self, SmtpError> {
         let tcp =
             TcpTransport::connect(&config.server, config.port, config.timeout).map_err(|e| {
@@ -205,6 +274,18 @@ impl Client {
 
     /// Starts a session over a connected `transport` (a caller's own stream, or one made by
     /// [`TcpTransport`]). Sets its timeout and, for implicit TLS, runs the handshake.
+    ///
+    /// ```no_run
+    /// use mailpump::smtp::transport::TcpTransport;
+    /// use mailpump::{Client, ClientConfig};
+    /// use std::time::Duration;
+    ///
+    /// let config = ClientConfig::default();
+    /// let tcp = TcpTransport::connect(&config.server, config.port, Duration::from_secs(10))?;
+    /// let mut client = Client::from_transport(Box::new(tcp), &config)?;
+    /// client.greet(None)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_transport(
         mut transport: Box<dyn Transport>,
         config: &ClientConfig,
@@ -246,6 +327,15 @@ impl Client {
     }
 
     /// Changes the limit for every later read and write (it must be greater than zero).
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig};
+    /// use std::time::Duration;
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// client.set_timeout(Duration::from_secs(600))?; // a slow server's final reply to a big message
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), SmtpError> {
         self.ensure_usable()?;
         if timeout.is_zero() {
@@ -265,6 +355,16 @@ impl Client {
 
     /// Sets (or with `None` removes) the transcript callback: one call per command (redacted) and
     /// per reply, never the message body.
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig};
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// client.set_transcript(Some(Box::new(|direction, line| eprintln!("{direction}: {line}"))));
+    /// client.greet(None)?;
+    /// client.set_transcript(None);
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn set_transcript(&mut self, sink: Option<TranscriptFn>) {
         self.transcript.set(sink);
     }
@@ -276,6 +376,18 @@ impl Client {
     }
 
     /// The server's capabilities from the last EHLO (empty before it, or after HELO).
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig};
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// client.greet(None)?;
+    /// println!("{:?}", client.greeting().map(|r| r.text()));
+    /// println!("{:?}", client.ehlo_reply().map(|r| r.lines.len()));
+    /// println!("{} over {}", client.capabilities().pipelining, client.config().server);
+    /// println!("encrypted: {}, usable: {}", client.is_encrypted(), client.is_usable());
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     #[must_use]
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps
@@ -312,6 +424,16 @@ impl Client {
     /// A greeting or EHLO that is not positive closes the connection and is returned as
     /// [`SmtpError::Reply`]. Under [`TlsPolicy::StartTls`] a server without STARTTLS is an
     /// [`SmtpError::Tls`] and the connection is closed before any other command is sent.
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig};
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// let caps = client.greet(Some("client.example.com"))?;
+    /// println!("pipelining: {}, size limit: {:?}", caps.pipelining, caps.size_limit());
+    /// println!("greeting: {}", client.greeting().map(|r| r.text()).unwrap_or_default());
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn greet(&mut self, domain: Option<&str>) -> Result<&Capabilities, SmtpError> {
         self.ensure_usable()?;
         if self.greeting.is_none() {
@@ -374,6 +496,19 @@ impl Client {
     ///
     /// A refusal, any byte the server sent after its `220` (response injection), or a failed
     /// handshake closes the connection.
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig, TlsPolicy};
+    ///
+    /// // With `TlsPolicy::None`, `greet` leaves encryption to the caller.
+    /// let config = ClientConfig { tls: TlsPolicy::None, ..ClientConfig::default() };
+    /// let mut client = Client::connect(&config)?;
+    /// if client.greet(None)?.starttls {
+    ///     client.starttls()?; // says EHLO again
+    ///     assert!(client.is_encrypted());
+    /// }
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn starttls(&mut self) -> Result<&Capabilities, SmtpError> {
         self.ensure_usable()?;
         if self.encrypted {
@@ -448,17 +583,49 @@ impl Client {
     }
 
     /// RSET: abandons the current transaction (RFC 5321 §4.1.1.5).
+    ///
+    /// ```no_run
+    /// use mailpump::{Address, Client, ClientConfig};
+    /// use mailpump::smtp::command::MailParams;
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// client.greet(None)?;
+    /// client.mail(&Address::parse("me@example.com")?, MailParams::default())?;
+    /// client.rset()?; // changed our mind: the transaction is abandoned
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn rset(&mut self) -> Result<Reply, SmtpError> {
         self.simple(&Command::Rset)
     }
 
     /// NOOP: checks that the server is still there (RFC 5321 §4.1.1.9).
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig};
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// client.greet(None)?;
+    /// if client.noop().is_err() {
+    ///     // The server went away while the connection was idle: connect again.
+    /// }
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn noop(&mut self) -> Result<Reply, SmtpError> {
         self.simple(&Command::Noop)
     }
 
     /// QUIT, then closes the connection whatever the reply. A caller that has had its message
     /// accepted should not treat an error here as a failed delivery.
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig};
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// client.greet(None)?;
+    /// let _ = client.quit(); // after a delivery, a failed QUIT changes nothing
+    /// assert!(!client.is_usable());
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn quit(&mut self) -> Result<Reply, SmtpError> {
         self.ensure_usable()?;
         let result = self.command(&Command::Quit);
@@ -472,6 +639,16 @@ impl Client {
     }
 
     /// Closes the connection without QUIT. Idempotent; later calls fail.
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig};
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// client.close();
+    /// client.close(); // idempotent
+    /// assert!(client.noop().is_err());
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn close(&mut self) {
         if let Some(mut t) = self.transport.take() {
             t.shutdown();

@@ -27,6 +27,17 @@ pub use super::auth::Secret;
 use super::error::{ReplyKind, SmtpError};
 
 /// The ESMTP parameters of MAIL FROM.
+///
+/// ```
+/// use mailpump::Address;
+/// use mailpump::smtp::command::{Command, MailParams};
+///
+/// let params = MailParams { size: Some(5000), body_8bitmime: true, smtputf8: false };
+/// let mut out = Vec::new();
+/// Command::Mail { from: Address::parse("a@example.com")?, params }.write_to(&mut out)?;
+/// assert_eq!(out, b"MAIL FROM:<a@example.com> SIZE=5000 BODY=8BITMIME\r\n");
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MailParams {
     /// `SIZE=n` (RFC 1870 §3): the message size, when known and the server offers SIZE.
@@ -38,6 +49,18 @@ pub struct MailParams {
 }
 
 /// A command the client sends.
+///
+/// ```
+/// use mailpump::smtp::command::Command;
+/// use mailpump::smtp::error::ReplyKind;
+///
+/// let mut out = Vec::new();
+/// Command::Ehlo("client.example.com".into()).write_to(&mut out)?;
+/// assert_eq!(out, b"EHLO client.example.com\r\n");
+/// assert_eq!(Command::Data.verb(), "DATA");
+/// assert_eq!(Command::Data.reply_kind(), ReplyKind::Data);
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// `EHLO domain` (RFC 5321 §4.1.1.1): the client's name, a domain or an address literal.
@@ -79,6 +102,12 @@ pub enum Command {
 
 impl Command {
     /// The command's verb as written on the wire (`AUTH` for a continuation, which has none).
+    ///
+    /// ```
+    /// use mailpump::smtp::command::Command;
+    ///
+    /// assert_eq!(Command::Helo("h".into()).verb(), "HELO");
+    /// ```
     #[must_use]
     pub fn verb(&self) -> &'static str {
         match self {
@@ -96,6 +125,13 @@ impl Command {
     }
 
     /// The [`ReplyKind`] of an error reply to this command.
+    ///
+    /// ```
+    /// use mailpump::smtp::command::Command;
+    /// use mailpump::smtp::error::ReplyKind;
+    ///
+    /// assert_eq!(Command::Ehlo("h".into()).reply_kind(), ReplyKind::Ehlo);
+    /// ```
     #[must_use]
     pub fn reply_kind(&self) -> ReplyKind {
         match self {
@@ -109,6 +145,16 @@ impl Command {
 
     /// Checks every argument, then appends the command line with its CRLF to `out`. On error
     /// nothing is appended.
+    ///
+    /// ```
+    /// use mailpump::Address;
+    /// use mailpump::smtp::command::Command;
+    ///
+    /// let mut out = Vec::new();
+    /// Command::Rcpt { to: Address::parse("b@example.org")? }.write_to(&mut out)?;
+    /// assert_eq!(out, b"RCPT TO:<b@example.org>\r\n");
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn write_to(&self, out: &mut Vec<u8>) -> Result<(), SmtpError> {
         self.validate()?;
         let start = out.len();
@@ -163,6 +209,14 @@ impl Command {
 
     /// The command line as a transcript shows it, without CRLF: AUTH payloads are `<redacted>`,
     /// and any control character in an argument is escaped so the line stays one line.
+    ///
+    /// ```
+    /// use mailpump::smtp::command::{Command, Secret};
+    ///
+    /// let continuation = Command::AuthContinuation(Secret::new("cGFzc3dvcmQ="));
+    /// assert_eq!(continuation.redacted(), "<redacted>");
+    /// assert_eq!(Command::Quit.redacted(), "QUIT");
+    /// ```
     #[must_use]
     pub fn redacted(&self) -> String {
         match self {

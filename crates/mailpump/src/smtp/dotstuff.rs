@@ -25,6 +25,18 @@ enum Dot {
 /// Only CRLF starts a line: `"\n.\n"` passes unchanged. The start of the input counts as the start
 /// of a line (the CRLF that ends the DATA command). Nothing is held back and nothing is added at the
 /// end; the caller writes the end-of-data mark.
+///
+/// ```
+/// use mailpump::Filter;
+/// use mailpump::smtp::dotstuff::DotStuff;
+///
+/// let mut stuff = DotStuff::new();
+/// let mut out = Vec::new();
+/// stuff.update(b".start\r\n.\r\nlone\n.dot", &mut out)?;
+/// stuff.finish(&mut out)?;
+/// assert_eq!(out, b"..start\r\n..\r\nlone\n.dot");
+/// # Ok::<(), mailpump::BoxError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct DotStuff {
     state: Dot,
@@ -39,6 +51,15 @@ impl Default for DotStuff {
 
 impl DotStuff {
     /// A new stuffer, at the start of a line.
+    ///
+    /// ```
+    /// use mailpump::smtp::dotstuff::DotStuff;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new(".\r\n")), Box::new(DotStuff::new()));
+    /// assert_eq!(collect(&mut source)?, b"..\r\n");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::with_state(2)
@@ -140,6 +161,17 @@ impl Filter for DotStuff {
 ///
 /// `bytes_in()` and `bytes_out()` count the current message: they keep their values after `finish`
 /// (`bytes_out()` then includes the end-of-data mark) and restart from zero with the next message.
+///
+/// ```
+/// use mailpump::smtp::dotstuff::WireEncoder;
+///
+/// let mut wire = WireEncoder::new();
+/// let mut out = Vec::new();
+/// wire.encode(b"Subject: x\n\n.hidden\r\n.\r\nend", &mut out);
+/// wire.end(&mut out);
+/// assert_eq!(out, b"Subject: x\r\n\r\n..hidden\r\n..\r\nend\r\n.\r\n");
+/// assert_eq!((wire.bytes_in(), wire.bytes_out()), (27, out.len() as u64));
+/// ```
 #[derive(Debug, Clone)]
 pub struct WireEncoder {
     /// The last byte was a CR, already written as CRLF: an LF right after it is part of that
@@ -161,6 +193,15 @@ impl Default for WireEncoder {
 
 impl WireEncoder {
     /// A new encoder, at the start of a message.
+    ///
+    /// ```
+    /// use mailpump::smtp::dotstuff::WireEncoder;
+    /// use mailpump::source::{BytesSource, FilteredSource, collect};
+    ///
+    /// let mut source = FilteredSource::new(Box::new(BytesSource::new("hi")), Box::new(WireEncoder::new()));
+    /// assert_eq!(collect(&mut source)?, b"hi\r\n.\r\n");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self {
@@ -173,6 +214,14 @@ impl WireEncoder {
     }
 
     /// Bytes of message read so far (the body as given).
+    ///
+    /// ```
+    /// use mailpump::smtp::dotstuff::WireEncoder;
+    ///
+    /// let mut wire = WireEncoder::new();
+    /// wire.encode(b"a\n", &mut Vec::new());
+    /// assert_eq!((wire.bytes_in(), wire.bytes_out()), (2, 3));
+    /// ```
     #[must_use]
     pub fn bytes_in(&self) -> u64 {
         self.bytes_in
@@ -185,6 +234,16 @@ impl WireEncoder {
     }
 
     /// Encodes `input`, appending the wire bytes to `out`.
+    ///
+    /// ```
+    /// use mailpump::smtp::dotstuff::WireEncoder;
+    ///
+    /// let mut wire = WireEncoder::new();
+    /// let mut out = Vec::new();
+    /// wire.encode(b"a\r", &mut out);
+    /// wire.encode(b"\n.", &mut out); // the CRLF split across calls stays one line break
+    /// assert_eq!(out, b"a\r\n..");
+    /// ```
     pub fn encode(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         if self.finished {
             self.finished = false;
@@ -221,6 +280,15 @@ impl WireEncoder {
     }
 
     /// Appends the end-of-data mark and returns to the start of a message.
+    ///
+    /// ```
+    /// use mailpump::smtp::dotstuff::WireEncoder;
+    ///
+    /// let mut wire = WireEncoder::new();
+    /// let mut out = Vec::new();
+    /// wire.end(&mut out);
+    /// assert_eq!(out, b".\r\n"); // an empty message
+    /// ```
     pub fn end(&mut self, out: &mut Vec<u8>) {
         if self.finished {
             // A second finish in a row is a new, empty message.

@@ -13,6 +13,21 @@ use super::reply::{Reply, ReplyError};
 use crate::{BoxError, MessageError};
 
 /// Which step of the dialogue a refused reply answered.
+///
+/// ```
+/// use mailpump::SmtpError;
+/// use mailpump::smtp::error::ReplyKind;
+///
+/// fn describe(error: &SmtpError) -> &'static str {
+///     match error {
+///         SmtpError::Reply { kind: ReplyKind::Sender, .. } => "the sender was refused",
+///         SmtpError::Reply { kind: ReplyKind::Recipient, .. } => "a recipient was refused",
+///         SmtpError::Reply { .. } => "the server refused",
+///         _ => "something else",
+///     }
+/// }
+/// # let _ = describe;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReplyKind {
     /// The server's greeting after connecting (RFC 5321 §4.3.1).
@@ -30,6 +45,17 @@ pub enum ReplyKind {
 }
 
 /// Everything that can go wrong while talking SMTP.
+///
+/// ```
+/// use mailpump::{Reply, SmtpError};
+/// use mailpump::smtp::command::Command;
+///
+/// let busy = SmtpError::refused(&Command::Data, Reply::new(451, vec!["4.3.0 Try again later".into()]));
+/// assert!(busy.is_transient() && !busy.is_permanent());
+/// assert_eq!(busy.reply().map(|r| r.code), Some(451));
+/// assert!(SmtpError::timeout("the greeting").is_timeout());
+/// assert!(SmtpError::invalid_input("bad domain").is_permanent());
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SmtpError {
@@ -94,6 +120,13 @@ pub enum SmtpError {
 
 impl SmtpError {
     /// An [`SmtpError::Timeout`] while waiting for `during`.
+    ///
+    /// ```
+    /// use mailpump::SmtpError;
+    ///
+    /// let error = SmtpError::timeout("the reply to DATA");
+    /// assert!(error.is_timeout() && error.is_transient());
+    /// ```
     pub fn timeout(during: impl Into<String>) -> Self {
         Self::Timeout {
             during: during.into(),
@@ -101,12 +134,30 @@ impl SmtpError {
     }
 
     /// An [`SmtpError::InvalidInput`] saying `reason`.
+    ///
+    /// ```
+    /// use mailpump::SmtpError;
+    ///
+    /// assert!(matches!(SmtpError::invalid_input("no recipients"), SmtpError::InvalidInput(r) if r == "no recipients"));
+    /// ```
     pub fn invalid_input(reason: impl Into<String>) -> Self {
         Self::InvalidInput(reason.into())
     }
 
     /// An [`SmtpError::Reply`] for `reply` to `command`, with the command in its redacted form and
     /// the kind it implies.
+    ///
+    /// ```
+    /// use mailpump::smtp::command::Command;
+    /// use mailpump::smtp::error::ReplyKind;
+    /// use mailpump::{Address, Reply, SmtpError};
+    ///
+    /// let rcpt = Command::Rcpt { to: Address::parse("x@example.org")? };
+    /// let error = SmtpError::refused(&rcpt, Reply::new(550, vec!["no such user".into()]));
+    /// assert!(matches!(error, SmtpError::Reply { kind: ReplyKind::Recipient, ref command, .. } if command == "RCPT TO:<x@example.org>"));
+    /// assert!(error.is_permanent());
+    /// # Ok::<(), SmtpError>(())
+    /// ```
     #[must_use]
     pub fn refused(command: &Command, reply: Reply) -> Self {
         Self::Reply {
@@ -117,6 +168,14 @@ impl SmtpError {
     }
 
     /// An [`SmtpError::Reply`] for a greeting other than 220 (RFC 5321 §4.3.1: typically 554).
+    ///
+    /// ```
+    /// use mailpump::smtp::error::ReplyKind;
+    /// use mailpump::{Reply, SmtpError};
+    ///
+    /// let error = SmtpError::greeting_refused(Reply::new(554, vec!["no service".into()]));
+    /// assert!(matches!(error, SmtpError::Reply { kind: ReplyKind::Greeting, .. }));
+    /// ```
     #[must_use]
     pub fn greeting_refused(reply: Reply) -> Self {
         Self::Reply {
@@ -127,6 +186,13 @@ impl SmtpError {
     }
 
     /// An [`SmtpError::Protocol`] for an unparseable reply.
+    ///
+    /// ```
+    /// use mailpump::SmtpError;
+    /// use mailpump::smtp::reply::ReplyError;
+    ///
+    /// assert!(matches!(SmtpError::malformed_reply(ReplyError::BareCr), SmtpError::Protocol(_)));
+    /// ```
     #[must_use]
     pub fn malformed_reply(error: ReplyError) -> Self {
         Self::Protocol(error.to_string())
@@ -134,6 +200,13 @@ impl SmtpError {
 
     /// True when trying again later may succeed: a 4xx reply (RFC 5321 §4.2.1, "transient negative
     /// completion"), some recipient refused with 4xx, or a connection that failed or timed out.
+    ///
+    /// ```
+    /// use mailpump::{Reply, SmtpError};
+    ///
+    /// let greylisted = SmtpError::RecipientsRefused { refused: vec![("a@x.org".into(), Reply::new(450, vec!["later".into()]))] };
+    /// assert!(greylisted.is_transient() && !greylisted.is_permanent());
+    /// ```
     #[must_use]
     pub fn is_transient(&self) -> bool {
         match self {
@@ -149,6 +222,12 @@ impl SmtpError {
 
     /// True when trying again unchanged will fail again: a 5xx reply, every recipient refused with
     /// 5xx, a message over the server's size limit, or an argument refused before sending.
+    ///
+    /// ```
+    /// use mailpump::SmtpError;
+    ///
+    /// assert!(SmtpError::SizeExceeded { size: 30_000_000, limit: 25_000_000 }.is_permanent());
+    /// ```
     #[must_use]
     pub fn is_permanent(&self) -> bool {
         match self {
@@ -165,6 +244,12 @@ impl SmtpError {
     }
 
     /// True when an operation ran out of time.
+    ///
+    /// ```
+    /// use mailpump::SmtpError;
+    ///
+    /// assert!(SmtpError::Io(std::io::ErrorKind::TimedOut.into()).is_timeout());
+    /// ```
     #[must_use]
     pub fn is_timeout(&self) -> bool {
         match self {
@@ -181,6 +266,13 @@ impl SmtpError {
 
     /// The server's reply behind the error, if there is one (the first refused recipient's for
     /// [`SmtpError::RecipientsRefused`]).
+    ///
+    /// ```
+    /// use mailpump::{Reply, SmtpError};
+    ///
+    /// let error = SmtpError::Auth { reply: Some(Reply::new(535, vec!["5.7.8 bad credentials".into()])), reason: "refused".into() };
+    /// assert_eq!(error.reply().and_then(|r| r.enhanced).map(|e| e.to_string()), Some("5.7.8".into()));
+    /// ```
     #[must_use]
     pub fn reply(&self) -> Option<&Reply> {
         match self {

@@ -9,6 +9,7 @@ pub mod dotstuff;
 pub mod error;
 pub mod reply;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 pub mod transcript;
 pub mod transport;

@@ -22,6 +22,15 @@
 use std::fmt;
 
 /// An enhanced mail system status code (RFC 3463 §2), such as `5.1.1`.
+///
+/// ```
+/// use mailpump::Reply;
+///
+/// let reply = Reply::new(452, vec!["4.2.2 Mailbox full".into()]);
+/// let code = reply.enhanced.unwrap();
+/// assert_eq!((code.class, code.subject, code.detail), (4, 2, 2));
+/// assert_eq!(code.to_string(), "4.2.2");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EnhancedCode {
     /// The class: 2 (success), 4 (persistent transient failure) or 5 (permanent failure).
@@ -90,6 +99,16 @@ impl fmt::Display for EnhancedCode {
 }
 
 /// A complete SMTP reply: a code and one or more lines of text (RFC 5321 §4.2).
+///
+/// ```
+/// use mailpump::Reply;
+///
+/// let reply = Reply::new(250, vec!["2.0.0 Ok: queued as 4B7A1".into()]);
+/// assert!(reply.is_positive_completion());
+/// assert_eq!(reply.class(), 2);
+/// assert_eq!(reply.text(), "Ok: queued as 4B7A1");
+/// assert_eq!(reply.to_string(), "250 2.0.0 Ok: queued as 4B7A1");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The three-digit reply code, 200 to 599.
@@ -105,6 +124,15 @@ pub struct Reply {
 impl Reply {
     /// A reply with `code` and `lines`; the enhanced status code is read from the first line, as
     /// the parser does. Meant for tests and for replies made up by the client.
+    ///
+    /// ```
+    /// use mailpump::Reply;
+    /// use mailpump::smtp::reply::EnhancedCode;
+    ///
+    /// let reply = Reply::new(550, vec!["5.7.1 Relaying denied".into()]);
+    /// assert_eq!(reply.enhanced, Some(EnhancedCode { class: 5, subject: 7, detail: 1 }));
+    /// assert!(reply.is_permanent());
+    /// ```
     #[must_use]
     pub fn new(code: u16, lines: Vec<String>) -> Self {
         let enhanced = lines.first().and_then(|l| enhanced_for(code, l.as_bytes()));
@@ -116,6 +144,13 @@ impl Reply {
     }
 
     /// The text of the reply: the lines joined by `\n`, each without its enhanced status code.
+    ///
+    /// ```
+    /// use mailpump::Reply;
+    ///
+    /// let reply = Reply::new(250, vec!["2.0.0 first".into(), "2.0.0 second".into()]);
+    /// assert_eq!(reply.text(), "first\nsecond");
+    /// ```
     #[must_use]
     pub fn text(&self) -> String {
         let mut text = String::new();
@@ -140,6 +175,15 @@ impl Reply {
     }
 
     /// The first digit of the code: 2, 3, 4 or 5.
+    ///
+    /// ```
+    /// use mailpump::Reply;
+    ///
+    /// let reply = Reply::new(354, vec!["go ahead".into()]);
+    /// assert_eq!(reply.class(), 3);
+    /// assert!(reply.is_positive_intermediate() && !reply.is_positive_completion());
+    /// assert!(Reply::new(421, vec![]).is_transient());
+    /// ```
     #[must_use]
     pub fn class(&self) -> u16 {
         self.code / 100
@@ -195,6 +239,13 @@ impl fmt::Display for Reply {
 }
 
 /// Bounds on what the parser accepts, so a hostile server cannot exhaust memory.
+///
+/// ```
+/// use mailpump::smtp::reply::{ReplyError, ReplyLimits, parse_reply};
+///
+/// let strict = ReplyLimits { max_line: 16, ..ReplyLimits::default() };
+/// assert_eq!(parse_reply(b"250 a very long line indeed\r\n", &strict), Err(ReplyError::LineTooLong));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyLimits {
     /// The longest line, in octets, without its line ending. RFC 5321 §4.5.3.1.5 allows 512
@@ -214,6 +265,17 @@ impl Default for ReplyLimits {
 }
 
 /// The outcome of a successful parse.
+///
+/// ```
+/// use mailpump::smtp::reply::{Parsed, ReplyParser};
+///
+/// let mut parser = ReplyParser::new();
+/// assert_eq!(parser.parse(b"250-first\r\n250 la"), Ok(Parsed::Partial));
+/// let Ok(Parsed::Complete { reply, consumed }) = parser.parse(b"250-first\r\n250 last\r\n") else {
+///     panic!("a whole reply")
+/// };
+/// assert_eq!((reply.lines.len(), consumed), (2, 21));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     /// A whole reply, which used the first `consumed` bytes of the input.
@@ -228,6 +290,13 @@ pub enum Parsed {
 }
 
 /// Why the input is not an SMTP reply. Any of these means the connection can no longer be trusted.
+///
+/// ```
+/// use mailpump::smtp::reply::{ReplyError, ReplyParser};
+///
+/// assert_eq!(ReplyParser::new().parse(b"250-a\r\n550 b\r\n"), Err(ReplyError::MixedCodes));
+/// assert_eq!(ReplyParser::new().parse(b"hello\r\n"), Err(ReplyError::Code));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReplyError {
     /// A line does not start with three digits.
@@ -272,6 +341,13 @@ impl std::error::Error for ReplyError {}
 
 /// Parses one reply at the start of `buf` with fresh state. See [`ReplyParser`] for a parser that
 /// does not rescan complete lines when it is called again with more data.
+///
+/// ```
+/// use mailpump::smtp::reply::{Parsed, ReplyLimits, parse_reply};
+///
+/// let parsed = parse_reply(b"221 Bye\r\n", &ReplyLimits::default());
+/// assert!(matches!(parsed, Ok(Parsed::Complete { ref reply, consumed: 9 }) if reply.code == 221));
+/// ```
 pub fn parse_reply(buf: &[u8], limits: &ReplyLimits) -> Result<Parsed, ReplyError> {
     ReplyParser::with_limits(*limits).parse(buf)
 }
@@ -283,6 +359,24 @@ pub fn parse_reply(buf: &[u8], limits: &ReplyLimits) -> Result<Parsed, ReplyErro
 /// bytes at the front). It remembers the lines it has already checked, so each call only scans the
 /// unfinished line. After `Complete` or an error it starts afresh: drop the `consumed` bytes and
 /// call it with the rest for the next reply.
+///
+/// ```
+/// use mailpump::smtp::reply::{Parsed, ReplyParser};
+///
+/// // Bytes arrive in pieces; the same growing buffer is passed each time.
+/// let mut parser = ReplyParser::new();
+/// let mut buf = Vec::new();
+/// let mut replies = Vec::new();
+/// for piece in [&b"220 mx ESMTP\r"[..], b"\n250 ok\r\n"] {
+///     buf.extend_from_slice(piece);
+///     while let Parsed::Complete { reply, consumed } = parser.parse(&buf)? {
+///         buf.drain(..consumed);
+///         replies.push(reply.code);
+///     }
+/// }
+/// assert_eq!(replies, [220, 250]);
+/// # Ok::<(), mailpump::smtp::reply::ReplyError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct ReplyParser {
     limits: ReplyLimits,
@@ -296,12 +390,28 @@ pub struct ReplyParser {
 
 impl ReplyParser {
     /// A parser with the default [`ReplyLimits`].
+    ///
+    /// ```
+    /// use mailpump::smtp::reply::{Parsed, ReplyParser};
+    ///
+    /// let mut parser = ReplyParser::new();
+    /// assert_eq!(parser.parse(b"250-a\r\n"), Ok(Parsed::Partial));
+    /// parser.reset(); // the connection was replaced: forget the partial reply
+    /// assert_eq!(parser.limits().max_line, 2048);
+    /// ```
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// A parser with `limits`.
+    ///
+    /// ```
+    /// use mailpump::smtp::reply::{ReplyLimits, ReplyParser};
+    ///
+    /// let parser = ReplyParser::with_limits(ReplyLimits { max_lines: 10, ..ReplyLimits::default() });
+    /// assert_eq!(parser.limits().max_lines, 10);
+    /// ```
     #[must_use]
     pub fn with_limits(limits: ReplyLimits) -> Self {
         Self {
@@ -324,6 +434,14 @@ impl ReplyParser {
     }
 
     /// Parses the reply at the start of `buf`; see the type's documentation for the protocol.
+    ///
+    /// ```
+    /// use mailpump::smtp::reply::{Parsed, ReplyParser};
+    ///
+    /// let mut parser = ReplyParser::new();
+    /// let Ok(Parsed::Complete { reply, consumed }) = parser.parse(b"354 go ahead\r\nextra") else { panic!() };
+    /// assert_eq!((reply.code, consumed), (354, 14));
+    /// ```
     pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed, ReplyError> {
         if buf.len() < self.checked {
             // Not the same buffer as last time: start over rather than trust stale offsets.

@@ -22,6 +22,16 @@ use rustls::{
 use super::transport::Transport;
 
 /// How the client checks the server's certificate.
+///
+/// ```
+/// use mailpump::smtp::tls::TlsSettings;
+///
+/// let settings = TlsSettings::default();
+/// assert!(settings.verify && settings.cafile.is_none());
+/// let config = settings.client_config()?; // shared, with rustls' session cache
+/// # drop(config);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
     /// A PEM file of extra certificate authorities to trust, besides the webpki roots.
@@ -46,6 +56,13 @@ impl TlsSettings {
     /// Without a CA file the configuration is built once per process and shared, which also
     /// shares rustls' session cache: later connections to the same server resume their TLS
     /// session instead of running a full handshake.
+    ///
+    /// ```
+    /// use mailpump::smtp::tls::TlsSettings;
+    ///
+    /// let settings = TlsSettings { cafile: Some("/no/such/ca.pem".into()), ..TlsSettings::default() };
+    /// assert!(settings.client_config().is_err());
+    /// ```
     pub fn client_config(&self) -> io::Result<Arc<ClientConfig>> {
         static VERIFYING: OnceLock<Arc<ClientConfig>> = OnceLock::new();
         static UNVERIFIED: OnceLock<Arc<ClientConfig>> = OnceLock::new();
@@ -148,6 +165,19 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 }
 
 /// A TLS session over any [`Transport`]; itself a [`Transport`].
+///
+/// ```no_run
+/// use mailpump::smtp::tls::{TlsSettings, TlsTransport};
+/// use mailpump::smtp::transport::TcpTransport;
+/// use std::time::Duration;
+///
+/// // Implicit TLS by hand (the client does this itself for port 465 or `TlsPolicy::Implicit`).
+/// let tcp = TcpTransport::connect("smtp.example.com", 465, Duration::from_secs(30))?;
+/// let config = TlsSettings::default().client_config()?;
+/// let tls = TlsTransport::handshake(Box::new(tcp), config, "smtp.example.com")?;
+/// println!("{:?}", tls.protocol_version());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct TlsTransport {
     stream: StreamOwned<ClientConnection, Box<dyn Transport>>,
 }
@@ -165,6 +195,19 @@ impl TlsTransport {
     /// matched against the certificate, or an IP address matched against its IP SANs). Each I/O
     /// step is bounded by the transport's timeout. A failed handshake returns an error of kind
     /// [`io::ErrorKind::InvalidData`] carrying the rustls error, or the transport's own error.
+    ///
+    /// ```no_run
+    /// use mailpump::smtp::tls::{TlsSettings, TlsTransport};
+    /// use mailpump::smtp::transport::TcpTransport;
+    /// use std::time::Duration;
+    ///
+    /// let tcp = TcpTransport::connect("192.0.2.1", 465, Duration::from_secs(30))?;
+    /// let config = TlsSettings::default().client_config()?;
+    /// // An IP address is matched against the certificate's IP SANs.
+    /// let tls = TlsTransport::handshake(Box::new(tcp), config, "192.0.2.1")?;
+    /// assert!(tls.protocol_version().is_some());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn handshake(
         mut inner: Box<dyn Transport>,
         config: Arc<ClientConfig>,
@@ -237,6 +280,14 @@ impl Transport for TlsTransport {
 }
 
 /// The rustls error inside an I/O error from a handshake or a read, if there is one.
+///
+/// ```
+/// use mailpump::smtp::tls::rustls_error;
+/// use std::io;
+///
+/// let error = io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError);
+/// assert_eq!(rustls_error(&error), Some(&rustls::Error::DecryptError));
+/// ```
 #[must_use]
 pub fn rustls_error(error: &io::Error) -> Option<&rustls::Error> {
     error

@@ -8,6 +8,18 @@ use std::fmt::{self, Write as _};
 use super::reply::Reply;
 
 /// Who sent a transcript line.
+///
+/// ```no_run
+/// use mailpump::{Client, ClientConfig};
+/// use mailpump::smtp::transcript::Direction;
+///
+/// let mut client = Client::connect(&ClientConfig::default())?;
+/// client.set_transcript(Some(Box::new(|direction: Direction, line: &str| {
+///     eprintln!("{direction}: {line}"); // "C: EHLO localhost", "S: 250-mx.example.org\n250 8BITMIME"
+/// })));
+/// client.greet(None)?;
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// A command the client sent, in its redacted form (AUTH payloads read `<redacted>`).
@@ -26,9 +38,36 @@ impl fmt::Display for Direction {
 }
 
 /// The callback type: `(direction, line)`.
+///
+/// ```
+/// use mailpump::smtp::transcript::{Direction, TranscriptFn};
+/// use std::sync::{Arc, Mutex};
+///
+/// let lines = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&lines);
+/// let transcript: TranscriptFn = Box::new(move |direction: Direction, line: &str| {
+///     sink.lock().unwrap().push(format!("{direction}: {line}"));
+/// });
+/// # drop(transcript);
+/// ```
 pub type TranscriptFn = Box<dyn FnMut(Direction, &str) + Send>;
 
 /// Holds the callback, if any, and formats what it is given.
+///
+/// ```
+/// use mailpump::Reply;
+/// use mailpump::smtp::transcript::Transcript;
+/// use std::sync::{Arc, Mutex};
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&seen);
+/// let mut transcript = Transcript::default();
+/// assert!(!transcript.is_enabled());
+/// transcript.set(Some(Box::new(move |d, line| sink.lock().unwrap().push(format!("{d}: {line}")))));
+/// transcript.client("EHLO localhost");
+/// transcript.server(&Reply::new(250, vec!["mx".into(), "8BITMIME".into()]));
+/// assert_eq!(*seen.lock().unwrap(), ["C: EHLO localhost", "S: 250-mx\n250 8BITMIME"]);
+/// ```
 #[derive(Default)]
 pub struct Transcript {
     sink: Option<TranscriptFn>,
@@ -70,6 +109,14 @@ impl Transcript {
 }
 
 /// A reply as the server wrote it, without the CRLFs: `250-first\n250 last`.
+///
+/// ```
+/// use mailpump::Reply;
+/// use mailpump::smtp::transcript::format_reply;
+///
+/// let reply = Reply::new(250, vec!["mx.example.org".into(), "PIPELINING".into()]);
+/// assert_eq!(format_reply(&reply), "250-mx.example.org\n250 PIPELINING");
+/// ```
 #[must_use]
 pub fn format_reply(reply: &Reply) -> String {
     let last = reply.lines.len().saturating_sub(1);

@@ -14,6 +14,19 @@ use std::time::Duration;
 /// Every read and write must give up with an [`io::ErrorKind::TimedOut`] or
 /// [`io::ErrorKind::WouldBlock`] error once the timeout set by [`Transport::set_timeout`] has
 /// passed without progress (`LuaSocket`'s blocking `'b'` timeout mode: a limit per I/O call).
+///
+/// ```no_run
+/// use mailpump::smtp::transport::TcpTransport;
+/// use mailpump::{Client, ClientConfig};
+/// use std::time::Duration;
+///
+/// // Any `Transport` can carry a session; here a TCP connection made by the caller.
+/// let config = ClientConfig { server: "127.0.0.1".into(), port: 2525, ..ClientConfig::default() };
+/// let tcp = TcpTransport::connect("127.0.0.1", 2525, Duration::from_secs(10))?;
+/// let mut client = Client::from_transport(Box::new(tcp), &config)?;
+/// client.greet(None)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Transport: Read + Write + Send {
     /// Sets the limit for each later read and write; `None` blocks without limit.
     fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
@@ -42,6 +55,16 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 }
 
 /// A TCP connection with Nagle's algorithm off and read and write timeouts.
+///
+/// ```no_run
+/// use mailpump::smtp::transport::{TcpTransport, Transport};
+/// use std::time::Duration;
+///
+/// let mut tcp = TcpTransport::connect("localhost", 25, Duration::from_secs(30))?;
+/// println!("connected to {}", tcp.peer_addr());
+/// tcp.set_timeout(Some(Duration::from_secs(5)))?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct TcpTransport {
     stream: TcpStream,
@@ -54,6 +77,15 @@ impl TcpTransport {
     /// attempt's error when none succeeds.
     ///
     /// Name resolution itself uses the system resolver, which has its own limits.
+    ///
+    /// ```no_run
+    /// use mailpump::smtp::transport::TcpTransport;
+    /// use std::time::Duration;
+    ///
+    /// let tcp = TcpTransport::connect("[::1]", 25, Duration::from_secs(5))?;
+    /// # drop(tcp);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<Self> {
         if timeout.is_zero() {
             return Err(io::Error::new(
@@ -87,6 +119,15 @@ impl TcpTransport {
 
     /// Wraps a connected stream (turning Nagle's algorithm off: the client writes whole commands
     /// and large body blocks, and must not wait 40 ms for an ACK before the end-of-data mark).
+    ///
+    /// ```no_run
+    /// use mailpump::smtp::transport::TcpTransport;
+    ///
+    /// let stream = std::net::TcpStream::connect(("127.0.0.1", 25))?;
+    /// let transport = TcpTransport::from_stream(stream)?;
+    /// # drop(transport);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_stream(stream: TcpStream) -> io::Result<Self> {
         stream.set_nodelay(true)?;
         let peer = stream.peer_addr()?;
@@ -94,6 +135,17 @@ impl TcpTransport {
     }
 
     /// The address of the peer.
+    ///
+    /// ```
+    /// use mailpump::smtp::transport::{TcpTransport, Transport};
+    /// use std::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let transport = TcpTransport::from_stream(TcpStream::connect(listener.local_addr()?)?)?;
+    /// assert_eq!(transport.peer_addr(), listener.local_addr()?);
+    /// assert!(transport.peer_is_loopback());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[must_use]
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
@@ -143,6 +195,14 @@ impl Transport for TcpTransport {
 }
 
 /// Whether an I/O error means that a timeout expired (the two kinds platforms use for it).
+///
+/// ```
+/// use mailpump::smtp::transport::is_timeout;
+/// use std::io;
+///
+/// assert!(is_timeout(&io::Error::from(io::ErrorKind::WouldBlock)));
+/// assert!(!is_timeout(&io::Error::from(io::ErrorKind::ConnectionReset)));
+/// ```
 #[must_use]
 pub fn is_timeout(error: &io::Error) -> bool {
     matches!(

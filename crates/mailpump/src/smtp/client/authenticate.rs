@@ -21,6 +21,19 @@ impl Client {
     /// a loopback address, unless [`super::ClientConfig::allow_insecure_auth`] is set. A rejection
     /// (`535`, or any other negative reply) is an [`SmtpError::Auth`] carrying the reply; the
     /// session stays usable.
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig, Credentials, Mechanism, SmtpError};
+    ///
+    /// let config = ClientConfig { server: "smtp.example.com".into(), port: 587, ..ClientConfig::default() };
+    /// let mut client = Client::connect(&config)?;
+    /// client.greet(None)?; // STARTTLS first (TlsPolicy::Auto)
+    /// match client.auth(&Credentials::new("me@example.com", "wrong"), Some(Mechanism::Plain)) {
+    ///     Err(SmtpError::Auth { reply: Some(reply), .. }) => eprintln!("rejected: {}", reply.text()),
+    ///     other => { other?; }
+    /// }
+    /// # Ok::<(), SmtpError>(())
+    /// ```
     pub fn auth(
         &mut self,
         credentials: &Credentials,

@@ -20,9 +20,36 @@ const HELD_TAIL: usize = 1024;
 
 /// A progress callback: `(source bytes sent so far, the source's size if known)`. An error
 /// aborts the message like a source error (connection closed, no end-of-data mark).
+///
+/// ```no_run
+/// use mailpump::source::ReaderSource;
+/// use mailpump::{Address, Client, ClientConfig, Envelope};
+///
+/// let mut client = Client::connect(&ClientConfig::default())?;
+/// let envelope = Envelope::new(Address::parse("me@example.com")?, vec![Address::parse("you@example.org")?]);
+/// let mut body = ReaderSource::open("message.eml")?;
+/// let mut report = |sent: u64, total: Option<u64>| {
+///     eprintln!("{sent} of {total:?} bytes");
+///     Ok(()) // an error here aborts the message cleanly
+/// };
+/// client.send(&envelope, &mut body, Some(&mut report))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type Progress<'a> = &'a mut dyn FnMut(u64, Option<u64>) -> Result<(), BoxError>;
 
 /// Who a message is from and to, on the SMTP level (RFC 5321 §3.3). Headers play no part.
+///
+/// ```
+/// use mailpump::{Address, Envelope};
+///
+/// let mut envelope = Envelope::new(
+///     Address::parse("Newsletter <news@example.com>")?,
+///     vec![Address::parse("a@example.org")?, Address::parse("b@example.net")?],
+/// );
+/// envelope.eight_bit = false; // the body is 7-bit: do not declare BODY=8BITMIME
+/// assert_eq!(envelope.rcpt.len(), 2);
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     /// The reverse-path (`MAIL FROM`); a null address for bounces.
@@ -36,6 +63,14 @@ pub struct Envelope {
 
 impl Envelope {
     /// An envelope from `from` to `rcpt`, with `eight_bit` set.
+    ///
+    /// ```
+    /// use mailpump::{Address, Envelope};
+    ///
+    /// let bounce = Envelope::new(Address::null(), vec![Address::parse("postmaster@example.org")?]);
+    /// assert!(bounce.from.is_null() && bounce.eight_bit);
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     #[must_use]
     pub fn new(from: Address, rcpt: Vec<Address>) -> Self {
         Self {
@@ -47,6 +82,21 @@ impl Envelope {
 }
 
 /// What became of a message.
+///
+/// ```no_run
+/// use mailpump::source::BytesSource;
+/// use mailpump::{Address, Client, ClientConfig, Envelope};
+///
+/// let mut client = Client::connect(&ClientConfig::default())?;
+/// let rcpt = vec![Address::parse("ok@example.org")?, Address::parse("gone@example.org")?];
+/// let envelope = Envelope::new(Address::parse("me@example.com")?, rcpt);
+/// let result = client.send(&envelope, &mut BytesSource::new(&b"Subject: x\r\n\r\nhi\r\n"[..]), None)?;
+/// for (address, reply) in &result.refused {
+///     eprintln!("{address} refused: {} {}", reply.code, reply.text());
+/// }
+/// println!("queued for {:?}: {}", result.accepted, result.reply.text());
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendResult {
     /// The recipients the server accepted, as they were given (`a@b`).
@@ -64,6 +114,21 @@ impl Client {
     /// address needs it (RFC 6531). Checked before a byte is sent: the size against the server's
     /// limit ([`SmtpError::SizeExceeded`]) and SMTPUTF8 support ([`SmtpError::InvalidInput`]).
     /// A refusal is [`SmtpError::Reply`] with kind `Sender`; the session stays usable.
+    ///
+    /// ```no_run
+    /// use mailpump::source::BytesSource;
+    /// use mailpump::smtp::command::MailParams;
+    /// use mailpump::{Address, Client, ClientConfig};
+    ///
+    /// // The transaction step by step, as LuaSocket's low-level API does it.
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// client.greet(None)?;
+    /// client.mail(&Address::parse("me@example.com")?, MailParams::default())?;
+    /// client.rcpt(&Address::parse("you@example.org")?)?;
+    /// let reply = client.data(&mut BytesSource::new(&b"Subject: hi\r\n\r\nhello\r\n"[..]), None)?;
+    /// println!("{}", reply.text());
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn mail(&mut self, from: &Address, params: MailParams) -> Result<Reply, SmtpError> {
         self.ensure_usable()?;
         let command = self.mail_command(from, params)?;
@@ -76,6 +141,21 @@ impl Client {
     }
 
     /// RCPT TO (RFC 5321 §4.1.1.3). A refusal is [`SmtpError::Reply`] with kind `Recipient`.
+    ///
+    /// ```no_run
+    /// use mailpump::smtp::command::MailParams;
+    /// use mailpump::{Address, Client, ClientConfig, SmtpError};
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// client.greet(None)?;
+    /// client.mail(&Address::parse("me@example.com")?, MailParams::default())?;
+    /// match client.rcpt(&Address::parse("nobody@example.org")?) {
+    ///     Ok(_) => {}
+    ///     Err(SmtpError::Reply { reply, .. }) => eprintln!("refused: {}", reply.text()),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), SmtpError>(())
+    /// ```
     pub fn rcpt(&mut self, to: &Address) -> Result<Reply, SmtpError> {
         self.ensure_usable()?;
         let command = Command::Rcpt { to: to.clone() };
@@ -92,6 +172,20 @@ impl Client {
     ///
     /// If `source` (or `progress`) fails, the connection is closed without the end-of-data mark
     /// so that the server discards the partial message, and [`SmtpError::Source`] is returned.
+    ///
+    /// ```no_run
+    /// use mailpump::smtp::command::MailParams;
+    /// use mailpump::{Address, Client, ClientConfig, MessageEncoder, MessageOptions, Part};
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// client.greet(None)?;
+    /// client.mail(&Address::parse("me@example.com")?, MailParams::default())?;
+    /// client.rcpt(&Address::parse("you@example.org")?)?;
+    /// // The body is dot-stuffed and ended with CRLF.CRLF by the client.
+    /// let mut message = MessageEncoder::new(Part::text(".leading dot\r\n", "plain"), MessageOptions::default())?;
+    /// client.data(&mut message, None)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn data(
         &mut self,
         source: &mut dyn Source,
@@ -113,6 +207,18 @@ impl Client {
     /// message. When all are refused no body is sent ([`SmtpError::RecipientsRefused`]); should
     /// the server have answered DATA with 354 anyway, a lone `.` ends the empty message and RSET
     /// clears the transaction. Greets first if [`Client::greet`] has not been called.
+    ///
+    /// ```no_run
+    /// use mailpump::{Address, Client, ClientConfig, Envelope, MessageEncoder, MessageOptions, Part};
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// let message = Part::attachment_file("big.iso", None, None)?; // read while it is sent
+    /// let mut encoder = MessageEncoder::new(message.header("Subject", "The image"), MessageOptions::default())?;
+    /// let envelope = Envelope::new(Address::parse("me@example.com")?, vec![Address::parse("you@example.org")?]);
+    /// let result = client.send(&envelope, &mut encoder, None)?; // greets first if needed
+    /// println!("{}", result.reply.text());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send(
         &mut self,
         envelope: &Envelope,
@@ -162,6 +268,20 @@ impl Client {
     /// A QUIT that fails after the server accepted the message does not fail the delivery:
     /// the message is queued, and that is what the result reports. After an error the client
     /// still says QUIT when the dialogue is in step, then closes.
+    ///
+    /// ```no_run
+    /// use mailpump::source::BytesSource;
+    /// use mailpump::{Address, Client, ClientConfig, Credentials, Envelope};
+    ///
+    /// let config = ClientConfig { server: "smtp.example.com".into(), port: 587, ..ClientConfig::default() };
+    /// let credentials = Credentials::new("me@example.com", "app password");
+    /// let envelope = Envelope::new(Address::parse("me@example.com")?, vec![Address::parse("you@example.org")?]);
+    /// let mut body = BytesSource::new(&b"Subject: hi\r\n\r\nhello\r\n"[..]);
+    /// // Connect, greet, authenticate, send, QUIT: LuaSocket's `smtp.send` in one call.
+    /// let result = Client::connect(&config)?.deliver(None, Some((&credentials, None)), &envelope, &mut body, None)?;
+    /// println!("{}", result.reply.text());
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
     pub fn deliver(
         mut self,
         domain: Option<&str>,

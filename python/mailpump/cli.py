@@ -1,0 +1,586 @@
+"""``mailpump send``: one message from the command line, in the spirit of swaks.
+
+The command builds the message with :func:`mailpump.message` (text and HTML bodies, streamed
+attachments, extra headers), sends it with :func:`mailpump.send` and turns every failure into an
+exit code and a message that says what to do. ``--dry-run`` prints the message instead,
+``--verbose`` prints the SMTP transcript (the ``mailpump`` logger at DEBUG) on standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import IO, Any, Final
+
+from . import smtp
+from ._mailpump import MessageSource, Part, SendResult, attachment, text
+from .errors import (
+    MailpumpError,
+    MessageError,
+    SMTPAuthError,
+    SMTPProtocolError,
+    SMTPRecipientsRefused,
+    SMTPReplyError,
+    SMTPSenderRefused,
+    SMTPTimeoutError,
+    SMTPTLSError,
+)
+from .types import Mailt
+
+__all__ = [
+    "EXIT_AUTH",
+    "EXIT_INTERRUPTED",
+    "EXIT_NETWORK",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "PASSWORD_ENV",
+    "ProgressBar",
+    "add_send_command",
+    "build_message",
+    "explain",
+    "run_send",
+]
+
+EXIT_OK: Final = 0
+"""The server accepted the message for every recipient."""
+EXIT_PARTIAL: Final = 1
+"""The server accepted the message, but refused some recipients (listed on standard error)."""
+EXIT_USAGE: Final = 2
+"""Bad arguments or an unreadable file: nothing was sent."""
+EXIT_REFUSED: Final = 3
+"""The server refused the sender, every recipient or the message."""
+EXIT_NETWORK: Final = 4
+"""The connection failed: refused, lost, timed out, TLS or protocol failure."""
+EXIT_AUTH: Final = 5
+"""Authentication failed or could not be attempted."""
+EXIT_INTERRUPTED: Final = 130
+"""Interrupted (Ctrl-C); a message being sent was abandoned without its end-of-data mark."""
+
+PASSWORD_ENV: Final = "MAILPUMP_PASSWORD"
+"""The environment variable read for ``--user``'s password (else a prompt on the terminal)."""
+
+PROGRESS_THRESHOLD: Final = 4 * 1024 * 1024
+"""With ``--progress auto``, messages estimated above this size get a progress bar."""
+
+EXIT_CODES_HELP: Final = f"""\
+exit codes:
+  {EXIT_OK}    the server accepted the message for every recipient
+  {EXIT_PARTIAL}    accepted, but some recipients were refused (listed on standard error)
+  {EXIT_USAGE}    usage error: bad arguments or an unreadable file; nothing was sent
+  {EXIT_REFUSED}    the server refused the sender, every recipient or the message
+  {EXIT_NETWORK}    network failure: connection refused or lost, timeout, TLS or protocol error
+  {EXIT_AUTH}    authentication failed
+  {EXIT_INTERRUPTED}  interrupted; nothing half-sent is ever delivered
+
+The password for --user is read from ${PASSWORD_ENV}, else asked for on the terminal; it is
+never a command-line argument. Port 465 is implicit TLS (--tls implicit, what --tls auto picks
+there); ports 587 and 25 start in plain text and upgrade with STARTTLS (--tls starttls or auto).
+"""
+
+
+class UsageError(Exception):
+    """A problem with the arguments: exit code 2, nothing sent."""
+
+
+def add_send_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Adds ``send`` and its options to the subcommands of the ``mailpump`` parser."""
+    p = commands.add_parser(
+        "send",
+        help="send one message (text, HTML, attachments) to an SMTP server",
+        description="Build one message and send it over SMTP. The envelope recipients are\n"
+        "--to, --cc and --bcc together; Bcc addresses never appear in the message.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    conn = p.add_argument_group("connection")
+    conn.add_argument("--server", default=None, help="SMTP server (default: localhost)")
+    conn.add_argument(
+        "--port",
+        type=_port,
+        default=None,
+        help="port (default: 25; 587 submission, 465 SMTPS)",
+    )
+    conn.add_argument(
+        "--tls",
+        choices=("auto", "starttls", "implicit", "none"),
+        default="auto",
+        help="auto: implicit TLS on 465, else STARTTLS when offered (default); starttls: "
+        "require it; implicit: TLS from the first byte; none: plain text",
+    )
+    conn.add_argument(
+        "--cafile", help="also trust the CA certificates in this PEM file"
+    )
+    conn.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        help="seconds to wait for each network operation (default: 60)",
+    )
+    conn.add_argument(
+        "--helo", metavar="DOMAIN", help="the name to greet the server with (EHLO)"
+    )
+    conn.add_argument(
+        "--user",
+        help=f"authenticate as this user (password from ${PASSWORD_ENV} or a prompt)",
+    )
+    env = p.add_argument_group("envelope and headers")
+    env.add_argument(
+        "--from", dest="from_", required=True, metavar="ADDR", help="the sender"
+    )
+    env.add_argument(
+        "--to",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a recipient (repeatable)",
+    )
+    env.add_argument(
+        "--cc",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a Cc recipient (repeatable)",
+    )
+    env.add_argument(
+        "--bcc",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a hidden recipient (repeatable): in the envelope only",
+    )
+    env.add_argument("--subject", default=None, help="the Subject header")
+    env.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="an extra header (repeatable)",
+    )
+    body = p.add_argument_group("content")
+    text_body = body.add_mutually_exclusive_group()
+    text_body.add_argument("--body", help="the text body")
+    text_body.add_argument(
+        "--body-file",
+        metavar="PATH",
+        help="read the text body from a UTF-8 file ('-': stdin)",
+    )
+    body.add_argument(
+        "--html-file",
+        metavar="PATH",
+        help="an HTML body (with a text body: multipart/alternative)",
+    )
+    body.add_argument(
+        "--attach",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="attach a file, streamed from disk (repeatable)",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the message on standard output, send nothing",
+    )
+    out.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print the SMTP transcript on standard error",
+    )
+    out.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="a progress bar on standard error: auto shows it on a terminal for messages over "
+        "4 MiB (default)",
+    )
+    return p
+
+
+def run_send(args: argparse.Namespace) -> int:
+    """Runs ``mailpump send`` with parsed arguments; returns the exit code."""
+    try:
+        return _send(args)
+    except UsageError as e:
+        _say(f"mailpump send: error: {e}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _say("mailpump send: interrupted; the message was not sent")
+        return EXIT_INTERRUPTED
+
+
+def _send(args: argparse.Namespace) -> int:
+    rcpt: list[str] = [*args.to, *args.cc, *args.bcc]
+    if not rcpt:
+        raise UsageError("no recipient: give at least one --to, --cc or --bcc")
+    try:
+        message, estimate = build_message(args)
+    except MessageError as e:
+        raise UsageError(f"{e}") from e
+    except OSError as e:
+        raise UsageError(_os_error(e)) from e
+    if args.dry_run:
+        out = sys.stdout.buffer
+        for chunk in message:
+            out.write(chunk)
+        out.flush()
+        return EXIT_OK
+
+    password = _password(args.user)
+    dialogue = _Dialogue()
+    undo = dialogue.watch(verbose=args.verbose)
+    try:
+        return _deliver(args, message, estimate, rcpt, password, dialogue)
+    finally:
+        undo()
+
+
+def _deliver(
+    args: argparse.Namespace,
+    message: MessageSource,
+    estimate: int,
+    rcpt: list[str],
+    password: str | None,
+    dialogue: _Dialogue,
+) -> int:
+    progress = _progress_bar(args.progress, estimate)
+    server = args.server or smtp.SERVER
+    port = args.port or smtp.PORT
+    mailt: Mailt = {
+        "from": args.from_,
+        "rcpt": rcpt,
+        "source": message,
+        "server": server,
+        "port": port,
+        "tls": args.tls,
+        "timeout": args.timeout,
+        "cafile": args.cafile,
+        "domain": args.helo,
+        "user": args.user,
+        "password": password,
+        "progress": progress,
+    }
+    try:
+        result = smtp.send(mailt)
+    except ValueError as e:
+        # An envelope address or an option the core refused before a byte was written.
+        if progress is not None:
+            progress.end()
+        raise UsageError(str(e)) from e
+    except MailpumpError as e:
+        if progress is not None:
+            progress.end()
+        code, hint = explain(e, port=port, tls=args.tls, greeted=dialogue.greeted)
+        _say(f"mailpump send: {e}")
+        if hint:
+            _say(f"hint: {hint}")
+        return code
+    if progress is not None:
+        progress.end()
+    return _report(result)
+
+
+def build_message(args: argparse.Namespace) -> tuple[MessageSource, int]:
+    """The message ``args`` describe and an estimate of its size in bytes (for the progress
+    bar). Files are opened here (a missing one raises ``OSError``) and read while sending."""
+    headers: dict[str, Any] = {"from": args.from_}
+    if args.to:
+        headers["to"] = list(args.to)
+    if args.cc:
+        headers["cc"] = list(args.cc)
+    if args.subject is not None:
+        headers["subject"] = args.subject
+    for line in args.header:
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--header {line!r}: write it as 'Name: value'")
+        if name.strip().lower() == "bcc":
+            raise UsageError(
+                "--header 'Bcc: ...': use --bcc, which keeps the addresses hidden"
+            )
+        headers[name.strip()] = value.strip()
+
+    body_text: str | None = args.body
+    if args.body_file is not None:
+        body_text = _read_text(args.body_file)
+    html = _read_text(args.html_file) if args.html_file is not None else None
+    # Text counts at its length: non-ASCII text grows when encoded, and the bar copes with an
+    # estimate that falls short (its total becomes the bytes sent).
+    estimate = 1024 + sum(len(v) for v in headers.values() if isinstance(v, str))
+    estimate += len(body_text or "") + len(html or "")
+
+    attachments: list[Part] = []
+    for path in args.attach:
+        size = os.stat(path).st_size
+        # Base64: 4 bytes per 3, plus CRLF every 76 columns.
+        estimate += (size + 2) // 3 * 4 * 78 // 76 + 512
+        attachments.append(attachment(path))
+
+    content: Any
+    if html is not None and body_text is not None:
+        content = {
+            "headers": {"content-type": "multipart/alternative"},
+            "body": [text(body_text), text(html, "html")],
+        }
+    elif html is not None:
+        content = {
+            "headers": {"content-type": 'text/html; charset="utf-8"'},
+            "body": html,
+        }
+    else:
+        content = {"body": body_text or ""}
+
+    if attachments:
+        return smtp.message(
+            {"headers": headers, "body": [content, *attachments]}
+        ), estimate
+    # No attachment: the content is the whole message, its headers merged with the top level's
+    # (a Content-Type given with --header wins).
+    merged = dict(headers)
+    given = {name.lower() for name in headers}
+    for name, value in content.get("headers", {}).items():
+        if name.lower() not in given:
+            merged[name] = value
+    return smtp.message({"headers": merged, "body": content["body"]}), estimate
+
+
+def explain(
+    error: MailpumpError, *, port: int, tls: str, greeted: bool = True
+) -> tuple[int, str | None]:
+    """The exit code for ``error`` and a hint saying what to do about it, if there is one.
+    ``greeted`` says whether the server had said anything when the error happened.
+
+    The most common configuration failure gets its own hints: port 465 speaks TLS from the
+    first byte (implicit TLS, RFC 8314 §3.3) while 587 and 25 start in plain text and upgrade
+    with STARTTLS (RFC 3207). Mixing them up shows as a wait for a greeting that never comes
+    (plain text on 465) or a TLS handshake that reads a plain-text greeting (TLS on 587).
+    """
+    message = str(error)
+    implicit = tls == "implicit" or (tls == "auto" and port == 465)
+    if isinstance(error, SMTPAuthError):
+        if "unencrypted" in message or "encrypt" in message:
+            return EXIT_AUTH, (
+                "credentials are only sent over TLS: use --tls starttls (port 587) or "
+                "--tls implicit (port 465)"
+            )
+        return EXIT_AUTH, (
+            f"check --user and ${PASSWORD_ENV}; many providers want an app password or "
+            "OAuth for SMTP"
+        )
+    if isinstance(error, SMTPRecipientsRefused):
+        return EXIT_REFUSED, _reply_hint(error, "check the recipients' addresses")
+    if isinstance(error, SMTPSenderRefused):
+        return EXIT_REFUSED, _reply_hint(
+            error,
+            "the server may want you to authenticate first (--user) or a sender address of "
+            "a domain it serves",
+        )
+    if isinstance(error, SMTPReplyError):
+        return EXIT_REFUSED, _reply_hint(error, None)
+    if isinstance(error, SMTPTimeoutError) and not greeted and not implicit:
+        if port == 465:
+            return EXIT_NETWORK, (
+                "port 465 speaks TLS from the first byte (SMTPS): use --tls implicit "
+                "(or --tls auto)"
+            )
+        return EXIT_NETWORK, (
+            f"no greeting from port {port}: if this server speaks TLS from the first byte "
+            "(SMTPS, usually port 465), use --tls implicit"
+        )
+    if (
+        isinstance(error, (SMTPTLSError, SMTPProtocolError))
+        and implicit
+        and port != 465
+    ):
+        return EXIT_NETWORK, (
+            f"port {port} starts in plain text (submission is 587, relay 25): use --tls "
+            "starttls (or --tls auto); --tls implicit is for port 465"
+        )
+    if (
+        isinstance(error, SMTPProtocolError)
+        and not greeted
+        and port == 465
+        and not implicit
+    ):
+        return EXIT_NETWORK, (
+            "port 465 speaks TLS from the first byte (SMTPS): use --tls implicit (or --tls auto)"
+        )
+    if isinstance(error, SMTPTLSError):
+        if "STARTTLS" in message:
+            return EXIT_NETWORK, (
+                "the server does not offer STARTTLS here: on port 465 use --tls implicit; "
+                "--tls none sends in plain text (only on a network you trust)"
+            )
+        if "certif" in message.lower():
+            return EXIT_NETWORK, (
+                "the server's certificate is not trusted for this name: check --server, or "
+                "pass its CA with --cafile FILE"
+            )
+        return EXIT_NETWORK, None
+    if isinstance(error, SMTPTimeoutError):
+        return EXIT_NETWORK, "raise --timeout if the server is slow, or try again later"
+    # SMTPConnectError and the rest: the core's message already says what to check.
+    return EXIT_NETWORK, None
+
+
+def _reply_hint(error: SMTPReplyError, permanent_hint: str | None) -> str | None:
+    if getattr(error, "transient", False):
+        return "the refusal is temporary (4xx): try again later"
+    return permanent_hint
+
+
+def _report(result: SendResult) -> int:
+    print(f"sent: {result.reply}")
+    for address, reply in result.refused.items():
+        _say(f"refused: {address}: {reply}")
+    return EXIT_PARTIAL if result.refused else EXIT_OK
+
+
+def _password(user: str | None) -> str | None:
+    if user is None:
+        return None
+    password = os.environ.get(PASSWORD_ENV)
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"--user needs a password: set ${PASSWORD_ENV} (no terminal to ask on)"
+        )
+    return getpass.getpass(f"password for {user}: ")
+
+
+def _read_text(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"{path}: not UTF-8 text ({e.reason}); attach it with --attach"
+        ) from e
+    except OSError as e:
+        raise UsageError(_os_error(e)) from e
+
+
+def _os_error(e: OSError) -> str:
+    return f"{e.filename}: {e.strerror}" if e.filename else str(e)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class _Dialogue(logging.Handler):
+    """Watches the transcript (the ``mailpump`` logger's DEBUG records, one per line): whether
+    the server said anything tells a missing greeting from a later stall."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.greeted = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # The binding logs ("%s: %s", direction, line); "S" is the server.
+        if isinstance(record.args, tuple) and record.args[:1] == ("S",):
+            self.greeted = True
+
+    def watch(self, *, verbose: bool) -> Callable[[], None]:
+        """Attaches itself (and, with ``verbose``, a handler printing the transcript on
+        standard error) to the ``mailpump`` logger; returns the function that undoes it."""
+        logger = logging.getLogger("mailpump")
+        handlers: list[logging.Handler] = [self]
+        if verbose:
+            printer = logging.StreamHandler(sys.stderr)
+            printer.setFormatter(logging.Formatter("%(message)s"))
+            handlers.append(printer)
+        level = logger.level
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+
+        def undo() -> None:
+            for handler in handlers:
+                logger.removeHandler(handler)
+            logger.setLevel(level)
+
+        return undo
+
+
+class ProgressBar:
+    """``progress(sent, total)`` for :func:`mailpump.send`: one line on a stream, redrawn."""
+
+    def __init__(self, stream: IO[str], estimate: int) -> None:
+        self.stream = stream
+        self.estimate = estimate
+        self.started = time.monotonic()
+        self.drawn = False
+
+    def __call__(self, sent: int, total: int | None) -> None:
+        known = total is not None
+        whole = total if total is not None else max(self.estimate, sent)
+        elapsed = time.monotonic() - self.started
+        rate = sent / elapsed if elapsed > 0 else 0.0
+        width = 30
+        filled = min(width, width * sent // whole) if whole else width
+        bar = "#" * filled + "-" * (width - filled)
+        approx = "" if known else "~"
+        self.stream.write(
+            f"\r[{bar}] {_size(sent)} / {approx}{_size(whole)}  {_size(int(rate))}/s "
+        )
+        self.stream.flush()
+        self.drawn = True
+
+    def end(self) -> None:
+        """Ends the bar's line, if one was drawn."""
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _progress_bar(mode: str, estimate: int) -> ProgressBar | None:
+    if mode == "never":
+        return None
+    if mode == "auto" and not (sys.stderr.isatty() and estimate > PROGRESS_THRESHOLD):
+        return None
+    return ProgressBar(sys.stderr, estimate)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"not a port number (1-65535): {value}")
+    return port
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a number of seconds: {value!r}"
+        ) from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"the timeout must be positive: {value}")
+    return seconds
