@@ -31,7 +31,10 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from mailpump.types import Mailt, Mesgt
 
 REFUSALS = {
     "4xx": "451 4.3.0 Chaos: try again later ({stage})",
@@ -407,7 +410,7 @@ def soak(
             kind = rng.choices(["bytes", "chunks", "message", "failing"], [4, 4, 4, 1])[0]
             source: Any
             if kind == "message":
-                mesgt = {
+                mesgt: Mesgt = {
                     "headers": {
                         "subject": "soak",
                         "x-soak-id": soak_id,
@@ -427,7 +430,7 @@ def soak(
                 else:
                     source = _failing(data, rng)
             report.expected[soak_id] = digest(data if data.endswith(b"\r\n") else data + b"\r\n")
-            envelope = {"from": "soak@example.test", "rcpt": ["one@example.test"], "source": source}
+            envelope: Mailt = {"from": "soak@example.test", "rcpt": ["one@example.test"], "source": source}
             use_session = rng.random() < 0.5
             try:
                 if use_session:
