@@ -15,7 +15,8 @@ seconds="${1:-60}"
 shift || true
 cd "$(dirname "$0")/../fuzz" || exit 2
 export RUSTC_BOOTSTRAP=1
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target}"
+# Its own target dir by default: fuzz builds use sanitizer flags that would rebuild the main ones.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

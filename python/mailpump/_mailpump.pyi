@@ -28,6 +28,9 @@ from .types import (
 
 __version__: Final[str]
 
+def _panic_for_tests() -> None:
+    """Private test hook: a panic inside the panic-catching helper (raises MailpumpError)."""
+
 __all__ = [
     "Filter",
     "MessageSource",
@@ -38,6 +41,7 @@ __all__ = [
     "Sink",
     "Source",
     "__version__",
+    "_panic_for_tests",
     "attachment",
     "b64",
     "decode",

@@ -179,6 +179,14 @@ where
         })
 }
 
+/// A private test hook (not part of the API): panics inside [`detach`], the helper every network
+/// and encoding call goes through, so that the tests can check that a Rust panic surfaces as a
+/// `MailpumpError` and leaves the interpreter running. No real input can make the core panic.
+#[pyfunction]
+pub fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
+    detach(py, || -> () { panic!("deliberate panic for the tests") })
+}
+
 /// Locks `mutex` without holding the GIL while waiting (so the holder can re-attach to Python).
 /// A poisoned lock is recovered: every state it guards is left consistent between calls.
 pub(crate) fn lock<'a, T>(py: Python<'_>, mutex: &'a Mutex<T>) -> MutexGuard<'a, T> {

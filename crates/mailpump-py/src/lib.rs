@@ -8,6 +8,7 @@
 
 mod errors;
 mod filter;
+mod interrupt;
 mod message;
 mod mime;
 mod sink;
@@ -23,6 +24,8 @@ mod _mailpump {
     #[allow(non_upper_case_globals)]
     const __version__: &str = mailpump::VERSION;
 
+    #[pymodule_export]
+    use crate::errors::_panic_for_tests;
     #[pymodule_export]
     use crate::filter::{NativeFilter, filter_chain};
     #[pymodule_export]

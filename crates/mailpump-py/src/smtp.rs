@@ -12,16 +12,19 @@ use mailpump::smtp::auth::{Credentials, Mechanism};
 use mailpump::smtp::client::{
     Client, ClientConfig, Envelope, MailParams, Progress, SendResult, TlsPolicy,
 };
+use mailpump::smtp::command::Command;
 use mailpump::smtp::error::SmtpError;
 use mailpump::smtp::reply::Reply;
 use mailpump::smtp::transcript::TranscriptFn;
+use mailpump::smtp::transport::{TcpTransport, is_timeout};
 use mailpump::source::{BytesSource, DEFAULT_CHUNK};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::errors::{PythonError, detach, smtp_to_pyerr};
+use crate::errors::{PythonError, smtp_to_pyerr};
+use crate::interrupt::{Interruptible, detach};
 use crate::source::{NativeSource, extract_source};
 use crate::transport::PyTransport;
 
@@ -302,6 +305,11 @@ fn config(
     let tls: TlsPolicy = tls
         .parse()
         .map_err(|e: SmtpError| PyValueError::new_err(e.to_string()))?;
+    // The EHLO name is checked now, before connecting: the client would refuse it only after the
+    // greeting, having made a connection for nothing.
+    Command::Ehlo(domain.clone())
+        .write_to(&mut Vec::new())
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let timeout = Duration::try_from_secs_f64(timeout)
         .ok()
         .filter(|t| !t.is_zero())
@@ -339,8 +347,31 @@ fn connect(
                 }),
             }
         }
-        None => detach(py, || Client::connect(config))?,
+        // `Client::connect`, with the TCP stream made interruptible (Ctrl-C, see interrupt.rs).
+        None => detach(py, || {
+            let tcp = TcpTransport::connect(&config.server, config.port, config.timeout).map_err(
+                |e| {
+                    if is_timeout(&e) {
+                        SmtpError::timeout(format!(
+                            "the connection to {}:{}",
+                            config.server, config.port
+                        ))
+                    } else {
+                        SmtpError::Connect {
+                            server: config.server.clone(),
+                            port: config.port,
+                            source: e,
+                        }
+                    }
+                },
+            )?;
+            Client::from_transport(Box::new(Interruptible::new(tcp)), config)
+        })?,
     };
+    if let Some(e) = crate::interrupt::take_pending() {
+        // Ctrl-C inside a create() socket's own connect(): raised as itself.
+        return Err(e);
+    }
     let mut client = result.map_err(|e| smtp_to_pyerr(py, e))?;
     client.set_transcript(transcript(py)?);
     Ok(client)

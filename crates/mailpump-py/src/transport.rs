@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use mailpump::smtp::transport::Transport;
-use pyo3::exceptions::{PyBrokenPipeError, PyConnectionError, PyTimeoutError};
+use pyo3::exceptions::{PyBrokenPipeError, PyConnectionError, PyException, PyTimeoutError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -15,6 +15,10 @@ use crate::errors::PythonError;
 /// A Python exception raised by the socket object, as the `io::Error` the client understands:
 /// timeouts and lost connections keep their kind, anything else carries the exception itself.
 fn to_io(py: Python<'_>, e: PyErr) -> io::Error {
+    if !e.is_instance_of::<PyException>(py) {
+        // Ctrl-C (or SystemExit) inside the socket's method: re-raised as itself after the call.
+        crate::interrupt::set_pending(py, &e);
+    }
     let kind = if e.is_instance_of::<PyTimeoutError>(py) {
         io::ErrorKind::TimedOut
     } else if e.is_instance_of::<PyBrokenPipeError>(py) {

@@ -44,10 +44,10 @@ impl Address {
     /// Parses `a@b`, `<a@b>`, `Name <a@b>` or `"Quoted Name" <a@b>`; `""` and `"<>"` give the null
     /// reverse-path. Surrounding spaces are ignored.
     ///
-    /// Refused, before anything is sent: CR, LF, NUL, any other control character or DEL anywhere
-    /// (these would let a caller's data inject SMTP commands); spaces in the address outside a
-    /// quoted local part; unbalanced angle brackets or quotes; a missing `@`, local part or domain;
-    /// a path longer than 256 octets.
+    /// Refused, before anything is sent: CR, LF, NUL, any other control character (C0 or C1) or
+    /// DEL anywhere (these would let a caller's data inject SMTP commands), U+2028 and U+2029;
+    /// spaces in the address outside a quoted local part; unbalanced angle brackets or quotes; a
+    /// missing `@`, local part or domain; a path longer than 256 octets.
     ///
     /// ```
     /// use mailpump::Address;
@@ -59,10 +59,22 @@ impl Address {
     /// # Ok::<(), mailpump::SmtpError>(())
     /// ```
     pub fn parse(input: &str) -> Result<Self, SmtpError> {
-        if let Some(c) = input.chars().find(|&c| c.is_ascii_control()) {
+        // C1 controls (U+0080..U+009F, NEL among them) and the Unicode line and paragraph
+        // separators are refused too: RFC 5198 §2 keeps them out of Net-Unicode, and a next hop
+        // that splits lines the way Unicode does (U+0085, U+2028, U+2029) would see a line break.
+        if let Some(c) = input.chars().find(|&c| c.is_control()) {
             return Err(invalid(
                 input,
                 &format!("it contains the control character {c:?}"),
+            ));
+        }
+        if let Some(c) = input
+            .chars()
+            .find(|&c| matches!(c, '\u{2028}' | '\u{2029}'))
+        {
+            return Err(invalid(
+                input,
+                &format!("it contains the Unicode line separator {c:?}"),
             ));
         }
         let trimmed = input.trim_matches(' ');

@@ -193,6 +193,7 @@ impl Client {
     ) -> Result<Reply, SmtpError> {
         self.ensure_usable()?;
         let reply = self.command(&Command::Data)?;
+        self.ensure_data_reply_in_step(&reply)?;
         if reply.code != 354 {
             return Err(SmtpError::refused(&Command::Data, reply));
         }
@@ -336,6 +337,7 @@ impl Client {
             return Err(SmtpError::refused(&Command::Data, data_reply));
         }
         self.ensure_nothing_pending()?;
+        self.ensure_data_reply_in_step(&data_reply)?;
         let data_open = data_reply.code == 354;
         if !mail_reply.is_positive_completion() {
             self.abandon(data_open)?;
@@ -392,6 +394,7 @@ impl Client {
             });
         }
         let reply = self.command(&Command::Data)?;
+        self.ensure_data_reply_in_step(&reply)?;
         if reply.code != 354 {
             self.abandon(false)?;
             return Err(SmtpError::refused(&Command::Data, reply));
@@ -422,7 +425,29 @@ impl Client {
             self.read_reply()?;
             self.ensure_nothing_pending()?;
         }
-        self.command(&Command::Rset)?;
+        let reply = self.command(&Command::Rset)?;
+        if reply.is_positive_intermediate() {
+            // RSET is only ever answered 250 (RFC 5321 §4.3.2); a 3xx (typically the 354 of a
+            // DATA whose reply we took for another's) means that replies and commands are out
+            // of step, and the server may be reading our commands as message data.
+            return Err(self.fail(SmtpError::Protocol(format!(
+                "the server answered RSET with {}: its replies are out of step with the commands",
+                reply.code
+            ))));
+        }
+        Ok(())
+    }
+
+    /// DATA is answered 354, or refused with 4xx/5xx (RFC 5321 §4.3.2); a 2xx means that the
+    /// reply belongs to an earlier command (an unsolicited reply shifted a pipelined dialogue,
+    /// RFC 2920 §3.1), and that the real answer to DATA, perhaps a 354, is still to come.
+    fn ensure_data_reply_in_step(&mut self, reply: &Reply) -> Result<(), SmtpError> {
+        if reply.is_positive_completion() {
+            return Err(self.fail(SmtpError::Protocol(format!(
+                "the server answered DATA with {}: its replies are out of step with the commands",
+                reply.code
+            ))));
+        }
         Ok(())
     }
 
