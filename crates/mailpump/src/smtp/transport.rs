@@ -238,19 +238,8 @@ impl Transport for TcpTransport {
 
     /// A one-byte `MSG_PEEK`, non-blocking for this call only (`MSG_DONTWAIT` where there is
     /// one, else the socket is switched to non-blocking around the peek). The read timeout is
-    /// untouched. One system call per command batch, two to a loopback peer on Linux.
+    /// untouched. One system call per command batch.
     fn has_pending_input(&mut self) -> io::Result<bool> {
-        // Acknowledge what has been read before looking. A server's small unasked write can be
-        // held back by its own Nagle algorithm (RFC 896) until the client acknowledges the last
-        // reply, and the client delays that ACK (RFC 1122 §4.2.3.2) until it has data to send:
-        // the command, after which the unasked bytes would arrive as its reply. Over loopback
-        // the released bytes arrive before the peek; from a peer further away they would still
-        // be in flight, so there the extra ACK segment would be pure cost (it costs a few per
-        // cent of a loopback run of small pipelined messages).
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        if self.peer_is_loopback() {
-            let _ = socket2::SockRef::from(&self.stream).set_tcp_quickack(true);
-        }
         let peeked = loop {
             match peek_now(&self.stream) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

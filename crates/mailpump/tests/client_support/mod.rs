@@ -195,6 +195,9 @@ impl Server {
         let port = listener.local_addr().expect("addr").port();
         let handle = std::thread::spawn(move || {
             let (stream, _) = listener.accept().expect("accept");
+            // Each scripted write goes out at once: with Nagle's algorithm a second small write
+            // (an unasked reply, say) would wait for the client's delayed ACK of the first.
+            stream.set_nodelay(true).expect("nodelay");
             stream
                 .set_read_timeout(Some(SERVER_PATIENCE))
                 .expect("timeout");
