@@ -108,6 +108,10 @@ class FaultServer(ScriptedServer):
             return
         self._answer(conn, self.script.replies.get("starttls", "220 2.0.0 Ready to start TLS"))
         if fault is Fault.GARBAGE:
+            # Answer the client's first handshake bytes (its ClientHello) with plaintext: sent
+            # before them, the garbage would be plaintext injected after the 220 instead, a
+            # different fault with its own test.
+            conn._fill()
             conn.send(GARBAGE_LINE)
         if fault is Fault.DISCONNECT:
             conn.close()

@@ -290,6 +290,9 @@ class ScriptedServer:
                 sock, _ = self._listener.accept()
             except OSError:
                 return
+            # Each scripted reply goes out at once, not held by Nagle's algorithm for the client's
+            # delayed ACK of the previous one.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 if self._stopping:
                     sock.close()
