@@ -101,7 +101,8 @@ class SmtpSink:
                 time.sleep(0.01)  # a readiness probe of another process, not test synchronisation
 
     def messages(self) -> list[Dump]:
-        """Every transaction dumped so far, oldest first."""
+        """Every transaction dumped so far, by file time then name: dumps written within one tick
+        of the file system's clock come in no particular order."""
         assert self.dump_dir is not None, "start the sink with a dump directory"
         files = sorted(self.dump_dir.iterdir(), key=lambda p: (p.stat().st_mtime_ns, p.name))
         return [parse_dump(p.read_bytes()) for p in files]

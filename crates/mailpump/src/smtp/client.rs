@@ -12,7 +12,7 @@
 //! command (or pipelined batch) the client also checks, without blocking, that the server has
 //! sent nothing unasked since its last reply; data that is waiting is a protocol error, since it
 //! would otherwise be taken for the reply to the next command (see
-//! [`Transport::has_pending_input`](super::transport::Transport::has_pending_input)).
+//! [`super::transport::Transport::has_pending_input`]).
 //!
 //! ```no_run
 //! use mailpump::smtp::address::Address;
