@@ -12,7 +12,6 @@ use mailpump::smtp::auth::{Credentials, Mechanism};
 use mailpump::smtp::client::{
     Client, ClientConfig, Envelope, MailParams, Progress, SendResult, TlsPolicy,
 };
-use mailpump::smtp::command::Command;
 use mailpump::smtp::error::SmtpError;
 use mailpump::smtp::reply::Reply;
 use mailpump::smtp::transcript::TranscriptFn;
@@ -305,16 +304,11 @@ fn config(
     let tls: TlsPolicy = tls
         .parse()
         .map_err(|e: SmtpError| PyValueError::new_err(e.to_string()))?;
-    // The EHLO name is checked now, before connecting: the client would refuse it only after the
-    // greeting, having made a connection for nothing.
-    Command::Ehlo(domain.clone())
-        .write_to(&mut Vec::new())
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let timeout = Duration::try_from_secs_f64(timeout)
         .ok()
         .filter(|t| !t.is_zero())
         .ok_or_else(|| PyValueError::new_err("timeout must be a positive number of seconds"))?;
-    Ok(ClientConfig {
+    let config = ClientConfig {
         server,
         port,
         tls,
@@ -324,7 +318,12 @@ fn config(
         domain,
         helo_fallback,
         allow_insecure_auth,
-    })
+    };
+    // Checked before any connection, `create()`'s included.
+    config
+        .validate()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(config)
 }
 
 /// Connects: through `create()` when given, else TCP.

@@ -169,6 +169,27 @@ impl ClientConfig {
         self.tls == TlsPolicy::Implicit
             || (self.tls == TlsPolicy::Auto && self.port == IMPLICIT_TLS_PORT)
     }
+
+    /// Checks what can be checked before connecting: a positive timeout and an EHLO name that
+    /// can go on the wire (RFC 5321 §4.1.1.1), so a bad setting costs no connection.
+    /// [`Client::connect`] and [`Client::from_transport`] call it; a caller that opens its own
+    /// transport calls it first.
+    ///
+    /// ```
+    /// use mailpump::ClientConfig;
+    ///
+    /// assert!(ClientConfig::default().validate().is_ok());
+    /// let bad = ClientConfig { domain: "host\r\nRSET".into(), ..ClientConfig::default() };
+    /// assert!(bad.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), SmtpError> {
+        if self.timeout.is_zero() {
+            return Err(SmtpError::InvalidInput(
+                "the timeout must be greater than zero".into(),
+            ));
+        }
+        Command::Ehlo(self.domain.clone()).write_to(&mut Vec::new())
+    }
 }
 
 /// Why the client refuses further use.
@@ -258,6 +279,7 @@ impl Client {
     /// }
     /// ```
     pub fn connect(config: &ClientConfig) -> Result<Self, SmtpError> {
+        config.validate()?;
         let tcp =
             TcpTransport::connect(&config.server, config.port, config.timeout).map_err(|e| {
                 if is_timeout(&e) {
@@ -294,11 +316,7 @@ impl Client {
         mut transport: Box<dyn Transport>,
         config: &ClientConfig,
     ) -> Result<Self, SmtpError> {
-        if config.timeout.is_zero() {
-            return Err(SmtpError::InvalidInput(
-                "the timeout must be greater than zero".into(),
-            ));
-        }
+        config.validate()?;
         transport
             .set_timeout(Some(config.timeout))
             .map_err(|e| SmtpError::Connect {
