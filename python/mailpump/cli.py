@@ -215,7 +215,9 @@ def run_send(args: argparse.Namespace) -> int:
         _say(f"mailpump send: error: {e}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        _say("mailpump send: interrupted; the message was not sent")
+        # Nothing half-sent is delivered; an interrupt after the end of data may still have let
+        # the server queue the whole message.
+        _say("mailpump send: interrupted; the message was delivered only if it had been sent whole")
         return EXIT_INTERRUPTED
 
 

@@ -142,4 +142,8 @@ impl Transport for Interruptible {
     fn peer_is_loopback(&self) -> bool {
         self.inner.peer_is_loopback()
     }
+
+    fn has_pending_input(&mut self) -> io::Result<bool> {
+        self.inner.has_pending_input()
+    }
 }

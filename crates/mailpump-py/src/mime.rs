@@ -104,11 +104,12 @@ fn opt_bytes(py: Python<'_>, v: Option<Vec<u8>>) -> Option<Bound<'_, PyBytes>> {
 
 type Pair<'py> = (Option<Bound<'py, PyBytes>>, Option<Bound<'py, PyBytes>>);
 
-/// `b64(C, D=None) -> (A, B)`.
+/// `b64(C, D=None) -> (A, B)`. The four codec primitives run without the GIL: inputs may be large.
 #[pyfunction]
 #[pyo3(signature = (c, d = None, /))]
 pub fn b64(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
-    let (a, b) = lowlevel::b64(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref));
+    let (a, b) =
+        py.detach(|| lowlevel::b64(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref)));
     (opt_bytes(py, a), opt_bytes(py, b))
 }
 
@@ -116,7 +117,8 @@ pub fn b64(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
 #[pyfunction]
 #[pyo3(signature = (c, d = None, /))]
 pub fn unb64(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
-    let (a, b) = lowlevel::unb64(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref));
+    let (a, b) =
+        py.detach(|| lowlevel::unb64(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref)));
     (opt_bytes(py, a), opt_bytes(py, b))
 }
 
@@ -125,11 +127,13 @@ pub fn unb64(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
 #[pyo3(signature = (c, d = None, marker = None, /))]
 pub fn qp(py: Python<'_>, c: Option<Data>, d: Option<Data>, marker: Option<Data>) -> Pair<'_> {
     let marker = marker.as_ref().map_or(&b"\r\n"[..], AsRef::as_ref);
-    let (a, b) = lowlevel::qp(
-        c.as_ref().map(AsRef::as_ref),
-        d.as_ref().map(AsRef::as_ref),
-        marker,
-    );
+    let (a, b) = py.detach(|| {
+        lowlevel::qp(
+            c.as_ref().map(AsRef::as_ref),
+            d.as_ref().map(AsRef::as_ref),
+            marker,
+        )
+    });
     (opt_bytes(py, a), opt_bytes(py, b))
 }
 
@@ -137,7 +141,8 @@ pub fn qp(py: Python<'_>, c: Option<Data>, d: Option<Data>, marker: Option<Data>
 #[pyfunction]
 #[pyo3(signature = (c, d = None, /))]
 pub fn unqp(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
-    let (a, b) = lowlevel::unqp(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref));
+    let (a, b) =
+        py.detach(|| lowlevel::unqp(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref)));
     (opt_bytes(py, a), opt_bytes(py, b))
 }
 

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
-use mailpump::BoxError;
 use mailpump::Source;
+use mailpump::mime::headers::check_blind_copy;
 use mailpump::smtp::address::Address;
 use mailpump::smtp::auth::{Credentials, Mechanism};
 use mailpump::smtp::client::{
@@ -17,12 +17,13 @@ use mailpump::smtp::reply::Reply;
 use mailpump::smtp::transcript::TranscriptFn;
 use mailpump::smtp::transport::{TcpTransport, is_timeout};
 use mailpump::source::{BytesSource, DEFAULT_CHUNK};
+use mailpump::{BoxError, MessageError};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::errors::{PythonError, smtp_to_pyerr};
+use crate::errors::{PythonError, message_err, smtp_to_pyerr};
 use crate::interrupt::{Interruptible, detach};
 use crate::source::{NativeSource, extract_source};
 use crate::transport::PyTransport;
@@ -206,6 +207,24 @@ impl Source for StepSource {
     }
 }
 
+/// An `EmailMessage` is sent as it is, so its Bcc fields are refused as `message()` refuses them.
+fn refuse_blind_copies(py: Python<'_>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
+    for name in ["Bcc", "Resent-Bcc"] {
+        for value in msg
+            .call_method1("get_all", (name, PyList::empty(py)))?
+            .try_iter()?
+        {
+            let value = value?.str()?.to_string();
+            if let Err(reason) = check_blind_copy(&name.to_ascii_lowercase(), &value) {
+                return Err(message_err(
+                    py,
+                    &MessageError::in_header("message", name, reason),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 /// Converts any source DESIGN.md lists for `send()`: a `MessageSource` or native source (moved
 /// in), `bytes`, `str` (as UTF-8), an `email.message.EmailMessage`, a binary file object or an
 /// iterable of bytes; with `step`, pulled through it.
@@ -217,6 +236,7 @@ fn smtp_source(
     let source: Box<dyn Source> = if let Ok(s) = obj.cast::<PyString>() {
         Box::new(BytesSource::new(s.to_str()?.as_bytes()))
     } else if is_email_message(obj)? {
+        refuse_blind_copies(py, obj)?;
         let bytes = py.import("builtins")?.getattr("bytes")?.call1((obj,))?;
         Box::new(BytesSource::new(bytes.cast::<PyBytes>()?.as_bytes()))
     } else {
@@ -486,9 +506,16 @@ impl Session {
         py: Python<'_>,
         f: impl FnOnce(&mut Client) -> Result<T, SmtpError> + Send,
     ) -> PyResult<T> {
-        let mut client = self.client()?;
-        let client: &mut Client = &mut client;
-        detach(py, || f(client))?.map_err(|e| smtp_to_pyerr(py, e))
+        let mut guard = self.client()?;
+        let client: &mut Client = &mut guard;
+        match detach(py, || f(client)) {
+            Ok(result) => result.map_err(|e| smtp_to_pyerr(py, e)),
+            Err(panic) => {
+                // The dialogue stopped at an unknown point: it cannot be continued.
+                guard.close();
+                Err(panic)
+            }
+        }
     }
 
     /// A reply as a Python object.

@@ -424,15 +424,11 @@ fn render_headers(
         }
         seen.push((lower.clone(), name.as_str()));
         let canonical = headers::canonical_name(&lower);
-        if lower == "bcc" || lower == "resent-bcc" {
+        if headers::is_blind_copy(&lower) {
             if value.is_empty() {
                 continue;
             }
-            return Err(err(
-                "a Bcc header would show the blind-copy addresses to every recipient; put those addresses \
-                 in the envelope (rcpt) only and leave Bcc out of the message"
-                    .into(),
-            ));
+            return Err(err(headers::BLIND_COPY_REFUSED.into()));
         }
         if lower == "content-type" {
             let (text, chosen) = content_type_value(builder, value, body).map_err(err)?;

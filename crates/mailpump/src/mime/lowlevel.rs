@@ -158,7 +158,7 @@ pub fn unqp(c: Option<&[u8]>, d: Option<&[u8]>) -> Pair {
 /// ```
 #[must_use]
 pub fn wrp(left: i64, s: Option<&[u8]>, length: i64) -> (Option<Vec<u8>>, i64) {
-    let mut wrap = LineWrap::with_state(left, length);
+    let mut wrap = LineWrap::with_state(sane(left), sane(length));
     let mut out = Vec::new();
     if let Some(s) = s {
         wrap.wrap(s, &mut out);
@@ -179,7 +179,7 @@ pub fn wrp(left: i64, s: Option<&[u8]>, length: i64) -> (Option<Vec<u8>>, i64) {
 /// ```
 #[must_use]
 pub fn qpwrp(left: i64, s: Option<&[u8]>, length: i64) -> (Option<Vec<u8>>, i64) {
-    let mut wrap = QpWrap::with_state(left, length);
+    let mut wrap = QpWrap::with_state(sane(left), sane(length));
     let mut out = Vec::new();
     if let Some(s) = s {
         wrap.wrap(s, &mut out);
@@ -227,4 +227,10 @@ pub fn dot(state: i64, s: Option<&[u8]>) -> (Option<Vec<u8>>, i64) {
     let mut out = Vec::new();
     stuff.stuff(s, &mut out);
     (Some(out), stuff.state())
+}
+
+/// Bounds a line counter from the caller: LuaSocket's are C integers; values beyond 2^48 mean
+/// nothing for a line and would let the counter arithmetic overflow.
+fn sane(count: i64) -> i64 {
+    count.clamp(-(1 << 48), 1 << 48)
 }
