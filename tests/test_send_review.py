@@ -7,10 +7,14 @@ import email.message
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import mailpump
 import pytest
 from servers.recording import RecordingServer
+
+if TYPE_CHECKING:
+    from mailpump.types import AuthMechanism
 
 
 def test_email_message_with_bcc_is_refused_before_connecting(
@@ -68,3 +72,23 @@ def test_unasked_reply_between_commands_is_a_protocol_error(
         assert sent.wait(10)
         with pytest.raises(mailpump.SMTPProtocolError):
             session.rset()
+
+
+@pytest.mark.parametrize(
+    ("password", "token", "auth"),
+    [("pw", "tok", None),  # which one?
+     (None, "tok", "PLAIN"),  # the token would go out as a PLAIN password
+     ("pw", None, "XOAUTH2")],
+)  # fmt: skip
+def test_secret_and_mechanism_must_agree(
+    aiosmtpd_server: Callable[..., RecordingServer],
+    password: str | None,
+    token: str | None,
+    auth: AuthMechanism | None,
+) -> None:
+    server = aiosmtpd_server(tls="none", auth=False)
+    with pytest.raises(ValueError, match="token|password"):
+        mailpump.send(from_="a@example.test", rcpt="b@example.test", source=b"Subject: s\r\n\r\nx\r\n",
+                      server=server.host, port=server.port, timeout=10, user="u", auth=auth,
+                      password=password, oauth_token=token)  # fmt: skip
+    assert server.messages == []

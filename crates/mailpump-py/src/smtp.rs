@@ -8,7 +8,7 @@ use std::time::Duration;
 use mailpump::Source;
 use mailpump::mime::headers::check_blind_copy;
 use mailpump::smtp::address::Address;
-use mailpump::smtp::auth::{Credentials, Mechanism};
+use mailpump::smtp::auth::{Credentials, Mechanism, login};
 use mailpump::smtp::client::{
     Client, ClientConfig, Envelope, MailParams, Progress, SendResult, TlsPolicy,
 };
@@ -407,15 +407,7 @@ fn credentials(
         .map(str::parse::<Mechanism>)
         .transpose()
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let (Some(user), secret) = (user, oauth_token.clone().or(password)) else {
-        // LuaSocket skips AUTH when user or password is missing.
-        return Ok(None);
-    };
-    let Some(secret) = secret else {
-        return Ok(None);
-    };
-    let mechanism = mechanism.or(oauth_token.map(|_| Mechanism::XOAuth2));
-    Ok(Some((Credentials::new(user, secret), mechanism)))
+    login(user, password, oauth_token, mechanism).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// `send()`: one message over a new connection (LuaSocket's `smtp.send`).

@@ -473,6 +473,42 @@ impl Authenticator {
     }
 }
 
+/// Pairs a caller's secret with a mechanism: a password (any mechanism but XOAUTH2, the client
+/// choosing when `mechanism` is `None`) or an OAuth token (XOAUTH2 only), never both. With no user
+/// or no secret there is nothing to authenticate with, and AUTH is skipped, as LuaSocket does.
+///
+/// ```
+/// use mailpump::smtp::auth::{Mechanism, login};
+///
+/// let (_, m) = login(Some("u".into()), None, Some("tok".into()), None)?.unwrap();
+/// assert_eq!(m, Some(Mechanism::XOAuth2));
+/// assert!(login(Some("u".into()), None, Some("tok".into()), Some(Mechanism::Plain)).is_err());
+/// assert!(login(None, Some("p".into()), None, None)?.is_none());
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
+pub fn login(
+    user: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    mechanism: Option<Mechanism>,
+) -> Result<Option<(Credentials, Option<Mechanism>)>, SmtpError> {
+    let invalid = |reason: &str| Err(SmtpError::InvalidInput(reason.into()));
+    match (password, token) {
+        (Some(_), Some(_)) => invalid("give a password or an OAuth token, not both"),
+        (Some(_), None) if mechanism == Some(Mechanism::XOAuth2) => {
+            invalid("XOAUTH2 authenticates with an OAuth token (oauth_token), not a password")
+        }
+        (None, Some(_)) if mechanism.is_some_and(|m| m != Mechanism::XOAuth2) => invalid(
+            "an OAuth token is sent with XOAUTH2 only; leave the mechanism unset or XOAUTH2",
+        ),
+        (Some(password), None) => Ok(user.map(|u| (Credentials::new(u, password), mechanism))),
+        (None, Some(token)) => {
+            Ok(user.map(|u| (Credentials::new(u, token), Some(Mechanism::XOAuth2))))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
