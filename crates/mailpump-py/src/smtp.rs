@@ -15,7 +15,6 @@ use mailpump::smtp::client::{
 use mailpump::smtp::error::SmtpError;
 use mailpump::smtp::reply::Reply;
 use mailpump::smtp::transcript::TranscriptFn;
-use mailpump::smtp::transport::{TcpTransport, is_timeout};
 use mailpump::source::{BytesSource, DEFAULT_CHUNK};
 use mailpump::{BoxError, MessageError};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -366,25 +365,9 @@ fn connect(
                 }),
             }
         }
-        // `Client::connect`, with the TCP stream made interruptible (Ctrl-C, see interrupt.rs).
+        // The TCP stream is made interruptible (Ctrl-C, see interrupt.rs).
         None => detach(py, || {
-            let tcp = TcpTransport::connect(&config.server, config.port, config.timeout).map_err(
-                |e| {
-                    if is_timeout(&e) {
-                        SmtpError::timeout(format!(
-                            "the connection to {}:{}",
-                            config.server, config.port
-                        ))
-                    } else {
-                        SmtpError::Connect {
-                            server: config.server.clone(),
-                            port: config.port,
-                            source: e,
-                        }
-                    }
-                },
-            )?;
-            Client::from_transport(Box::new(Interruptible::new(tcp)), config)
+            Client::connect_with(config, |tcp| Box::new(Interruptible::new(tcp)))
         })?,
     };
     if let Some(e) = crate::interrupt::take_pending() {

@@ -279,6 +279,23 @@ impl Client {
     /// }
     /// ```
     pub fn connect(config: &ClientConfig) -> Result<Self, SmtpError> {
+        Self::connect_with(config, |tcp| Box::new(tcp))
+    }
+
+    /// [`Client::connect`], with the TCP stream passed through `wrap` before the session starts:
+    /// for a caller that layers its own behaviour on the socket (the Python binding makes its
+    /// waits interruptible by Ctrl-C this way).
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig};
+    ///
+    /// let client = Client::connect_with(&ClientConfig::default(), |tcp| Box::new(tcp))?;
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
+    pub fn connect_with(
+        config: &ClientConfig,
+        wrap: impl FnOnce(TcpTransport) -> Box<dyn Transport>,
+    ) -> Result<Self, SmtpError> {
         config.validate()?;
         let tcp =
             TcpTransport::connect(&config.server, config.port, config.timeout).map_err(|e| {
@@ -295,7 +312,7 @@ impl Client {
                     }
                 }
             })?;
-        Self::from_transport(Box::new(tcp), config)
+        Self::from_transport(wrap(tcp), config)
     }
 
     /// Starts a session over a connected `transport` (a caller's own stream, or one made by
