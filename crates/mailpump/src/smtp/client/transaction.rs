@@ -79,6 +79,25 @@ impl Envelope {
             eight_bit: true,
         }
     }
+
+    /// Checks what can be checked before connecting: at least one recipient (RFC 5321 §3.3). The
+    /// addresses themselves were checked when they were parsed.
+    ///
+    /// ```
+    /// use mailpump::{Address, Envelope};
+    ///
+    /// let nobody = Envelope::new(Address::parse("me@example.com")?, vec![]);
+    /// assert!(nobody.validate().is_err());
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
+    pub fn validate(&self) -> Result<(), SmtpError> {
+        if self.rcpt.is_empty() {
+            return Err(SmtpError::invalid_input(
+                "a message needs at least one recipient",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What became of a message.
@@ -226,11 +245,7 @@ impl Client {
         progress: Option<Progress<'_>>,
     ) -> Result<SendResult, SmtpError> {
         self.ensure_usable()?;
-        if envelope.rcpt.is_empty() {
-            return Err(SmtpError::invalid_input(
-                "a message needs at least one recipient",
-            ));
-        }
+        envelope.validate()?;
         if self.greeting.is_none() {
             self.greet(None)?;
         }
