@@ -250,8 +250,8 @@ pub(crate) fn smtp_to_pyerr(py: Python<'_>, e: SmtpError) -> PyErr {
             let err = new_exception(class, message, None);
             with_cause(py, err, python_cause(source))
         }
-        SmtpError::Tls(_) => new_exception(tls_error(py), message, None),
-        SmtpError::Protocol(_) => new_exception(protocol_error(py), message, None),
+        SmtpError::Tls { .. } => new_exception(tls_error(py), message, None),
+        SmtpError::Protocol { .. } => new_exception(protocol_error(py), message, None),
         SmtpError::Auth { reply, .. } => {
             let kwargs = PyDict::new(py);
             let filled = match &reply {
@@ -272,7 +272,7 @@ pub(crate) fn smtp_to_pyerr(py: Python<'_>, e: SmtpError) -> PyErr {
         } => {
             let class = match kind {
                 ReplyKind::Sender => sender_refused(py),
-                ReplyKind::Data => data_refused(py),
+                ReplyKind::Data | ReplyKind::Message => data_refused(py),
                 _ => reply_error(py),
             };
             let command = (!command.is_empty()).then_some(command.as_str());

@@ -361,6 +361,7 @@ fn connect(
                 Err(source) => Err(SmtpError::Connect {
                     server: config.server.clone(),
                     port: config.port,
+                    kind: mailpump::smtp::error::ConnectKind::of_connect_error(&source),
                     source,
                 }),
             }

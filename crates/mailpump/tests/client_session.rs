@@ -381,7 +381,7 @@ fn end_of_data_refused_is_a_data_error() {
     match &err {
         SmtpError::Reply {
             reply,
-            kind: ReplyKind::Data,
+            kind: ReplyKind::Message,
             ..
         } => {
             assert_eq!(reply.code, 552);
@@ -457,10 +457,15 @@ fn disconnect_at_every_stage_is_a_connect_error() {
                     .map(|_| ())
             })
             .unwrap_err();
-        assert!(
-            matches!(err, SmtpError::Connect { .. }),
-            "{stage:?}: {err:?}"
-        );
+        // Lost after the end-of-data mark, the message may have been delivered.
+        if matches!(stage, Stage::EndOfData) {
+            assert!(err.is_outcome_unknown(), "{stage:?}: {err:?}");
+        } else {
+            assert!(
+                matches!(err, SmtpError::Connect { .. }),
+                "{stage:?}: {err:?}"
+            );
+        }
         assert!(!client.is_usable(), "{stage:?}");
         server.finish();
     }
@@ -495,7 +500,7 @@ fn garbage_reply_is_a_protocol_error() {
     });
     let mut client = plain_client(&server);
     let err = client.greet(None).unwrap_err();
-    assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Protocol { .. }), "{err:?}");
     assert!(!client.is_usable());
     server.finish();
 }
@@ -512,7 +517,7 @@ fn endless_reply_line_is_a_protocol_error_with_bounded_memory() {
     });
     let mut client = plain_client(&server);
     let err = client.greet(None).unwrap_err();
-    assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Protocol { .. }), "{err:?}");
     server.finish();
 }
 
@@ -528,7 +533,7 @@ fn endless_continuation_lines_are_a_protocol_error() {
     });
     let mut client = plain_client(&server);
     let err = client.greet(None).unwrap_err();
-    assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Protocol { .. }), "{err:?}");
     server.finish();
 }
 
@@ -543,7 +548,7 @@ fn unsolicited_reply_is_a_protocol_error() {
     let mut client = plain_client(&server);
     client.greet(None).unwrap();
     let err = client.noop().unwrap_err();
-    assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Protocol { .. }), "{err:?}");
     assert!(!client.is_usable());
     server.finish();
 }

@@ -113,7 +113,7 @@ fn untrusted_certificate_is_a_tls_error() {
     config.cafile = None;
     let mut client = Client::connect(&config).unwrap();
     let err = client.greet(None).unwrap_err();
-    assert!(matches!(err, SmtpError::Tls(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Tls { .. }), "{err:?}");
     assert!(!client.is_usable());
     server.finish();
 }
@@ -133,7 +133,7 @@ fn wrong_host_name_is_a_tls_error() {
     let transport = Recording::connect(&server);
     let mut client = Client::from_transport(Box::new(transport), &config).unwrap();
     let err = client.greet(None).unwrap_err();
-    assert!(matches!(err, SmtpError::Tls(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Tls { .. }), "{err:?}");
     server.finish();
 }
 
@@ -168,7 +168,7 @@ fn starttls_required_but_not_offered_fails_closed() {
     });
     let mut client = Client::connect(&tls_config(&server, &tls, TlsPolicy::StartTls)).unwrap();
     let err = client.greet(None).unwrap_err();
-    assert!(matches!(err, SmtpError::Tls(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Tls { .. }), "{err:?}");
     // Nothing more can be sent: no AUTH, no MAIL.
     let auth = client
         .auth(&Credentials::new("user", "secret"), None)
@@ -197,7 +197,7 @@ fn starttls_refused_fails_closed_under_both_policies() {
         });
         let mut client = Client::connect(&tls_config(&server, &tls, policy)).unwrap();
         let err = client.greet(None).unwrap_err();
-        assert!(matches!(err, SmtpError::Tls(_)), "{policy:?}: {err:?}");
+        assert!(matches!(err, SmtpError::Tls { .. }), "{policy:?}: {err:?}");
         assert!(!client.is_usable());
         assert_eq!(server.finish_text(), "EHLO client.example\r\nSTARTTLS\r\n");
     }
@@ -221,7 +221,7 @@ fn plaintext_injected_after_the_starttls_reply_is_a_protocol_error() {
         let mut client = Client::connect(&tls_config(&server, &tls, TlsPolicy::StartTls)).unwrap();
         let err = client.greet(None).unwrap_err();
         assert!(
-            matches!(err, SmtpError::Protocol(_)),
+            matches!(err, SmtpError::Protocol { .. }),
             "{injected:?}: {err:?}"
         );
         assert!(!client.is_usable());
@@ -305,7 +305,7 @@ fn unreadable_cafile_is_a_tls_error() {
     let mut client = Client::connect(&config).unwrap();
     let err = client.greet(None).unwrap_err();
     assert!(
-        matches!(err, SmtpError::Tls(ref m) if m.contains("cafile")),
+        matches!(err, SmtpError::Tls { reason: ref m, .. } if m.contains("cafile")),
         "{err:?}"
     );
     server.finish();

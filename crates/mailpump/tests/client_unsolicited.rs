@@ -55,7 +55,7 @@ fn an_unasked_reply_fails_the_next_command_before_it_is_sent() {
     go.send(()).unwrap();
     sent.recv().unwrap();
     let err = client.rset().unwrap_err();
-    let SmtpError::Protocol(why) = &err else {
+    let SmtpError::Protocol { reason: why, .. } = &err else {
         panic!("{err:?}")
     };
     assert!(why.contains("no command asked for"), "{why}");
@@ -73,7 +73,7 @@ fn a_partial_unasked_line_is_enough() {
     go.send(()).unwrap();
     sent.recv().unwrap();
     let err = client.noop().unwrap_err();
-    assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Protocol { .. }), "{err:?}");
     assert!(!client.is_usable());
     server.finish();
 }
@@ -91,7 +91,7 @@ fn an_unasked_reply_stops_a_pipelined_batch_before_it_is_sent() {
     let err = client
         .send(&envelope, &mut BytesSource::new(&b"hi\r\n"[..]), None)
         .unwrap_err();
-    assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Protocol { .. }), "{err:?}");
     let sent = server.finish_text();
     assert!(!sent.contains("MAIL"), "{sent}");
 }

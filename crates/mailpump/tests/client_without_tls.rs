@@ -49,7 +49,7 @@ fn required_starttls_fails_closed_before_starttls_is_sent() {
     let mut client = connect(&server, TlsPolicy::StartTls).expect("connect");
     let error = client.greet(None).expect_err("no TLS to start");
     assert!(
-        matches!(&error, SmtpError::Tls(why) if why.contains("tls feature")),
+        matches!(&error, SmtpError::Tls { reason: why, .. } if why.contains("tls feature")),
         "{error:?}"
     );
     assert!(!client.is_usable());
@@ -67,7 +67,7 @@ fn explicit_starttls_fails_before_it_is_sent() {
     let mut client = connect(&server, TlsPolicy::None).expect("connect");
     assert!(client.greet(None).expect("greet").starttls);
     let error = client.starttls().expect_err("no TLS to start");
-    assert!(matches!(error, SmtpError::Tls(_)), "{error:?}");
+    assert!(matches!(error, SmtpError::Tls { .. }), "{error:?}");
     assert!(!client.is_usable());
     assert!(!server.finish_text().contains("STARTTLS"));
 }
@@ -78,6 +78,6 @@ fn implicit_tls_is_refused_before_a_byte_is_exchanged() {
         assert!(c.until_eof().is_empty());
     });
     let error = connect(&server, TlsPolicy::Implicit).expect_err("no TLS");
-    assert!(matches!(error, SmtpError::Tls(_)), "{error:?}");
+    assert!(matches!(error, SmtpError::Tls { .. }), "{error:?}");
     assert!(server.finish().is_empty());
 }

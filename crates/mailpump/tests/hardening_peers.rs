@@ -92,7 +92,7 @@ fn cve_2016_0772_starttls_stripping_missing_offer_aborts_before_any_command() {
     config.tls = TlsPolicy::StartTls;
     let mut client = Client::connect(&config).unwrap();
     let err = client.greet(None).unwrap_err();
-    assert!(matches!(err, SmtpError::Tls(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Tls { .. }), "{err:?}");
     assert_dead(&mut client);
     let received = server.finish();
     assert!(!holds_sensitive_command(&received), "{received:?}");
@@ -120,7 +120,7 @@ fn cve_2016_0772_starttls_stripping_refused_starttls_aborts_454_and_500() {
         config.tls = policy;
         let mut client = Client::connect(&config).unwrap();
         let err = client.greet(None).unwrap_err();
-        assert!(matches!(err, SmtpError::Tls(_)), "{reply}: {err:?}");
+        assert!(matches!(err, SmtpError::Tls { .. }), "{reply}: {err:?}");
         assert_dead(&mut client);
         assert!(!holds_sensitive_command(&server.finish()));
     }
@@ -142,7 +142,7 @@ fn cve_2016_0772_starttls_stripping_failed_handshake_aborts() {
     config.cafile = None;
     let mut client = Client::connect(&config).unwrap();
     let err = client.greet(None).unwrap_err();
-    assert!(matches!(err, SmtpError::Tls(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Tls { .. }), "{err:?}");
     assert_dead(&mut client);
     assert!(!holds_sensitive_command(&server.finish()));
 }
@@ -518,7 +518,7 @@ fn starttls_response_injection_ghsa_vxj7_4xrp_5vr4_injected_replies_fail() {
         // Detected as injection (Protocol); should a read ever split the segment, the plaintext
         // would reach the TLS layer instead and fail the handshake (Tls). Never a success.
         assert!(
-            matches!(err, SmtpError::Protocol(_) | SmtpError::Tls(_)),
+            matches!(err, SmtpError::Protocol { .. } | SmtpError::Tls { .. }),
             "{injected:?}: {err:?}"
         );
         assert_dead(&mut client);
@@ -565,7 +565,7 @@ fn unsolicited_reply_desync_extra_reply_after_ehlo_is_a_protocol_error() {
     });
     let mut client = Client::connect(&server.config()).unwrap();
     let err = client.greet(None).unwrap_err();
-    assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Protocol { .. }), "{err:?}");
     assert_dead(&mut client);
     server.finish();
 }
@@ -597,7 +597,7 @@ fn unsolicited_reply_desync_extra_reply_between_commands_is_never_paired() {
     // The unsolicited reply is in the client's socket before RSET is written.
     match client.rset() {
         Err(e) => {
-            assert!(matches!(e, SmtpError::Protocol(_)), "{e:?}");
+            assert!(matches!(e, SmtpError::Protocol { .. }), "{e:?}");
             assert!(!client.is_usable());
         }
         Ok(reply) => assert_eq!(
@@ -731,7 +731,7 @@ fn unverified_certificate_self_signed_and_wrong_host_fail_by_default() {
         let transport = Recording::connect(&server);
         let mut client = Client::from_transport(Box::new(transport), &config).unwrap();
         let err = client.greet(None).unwrap_err();
-        assert!(matches!(err, SmtpError::Tls(_)), "{name}: {err:?}");
+        assert!(matches!(err, SmtpError::Tls { .. }), "{name}: {err:?}");
         assert_dead(&mut client);
         assert!(!holds_sensitive_command(&server.finish()));
     }
@@ -901,7 +901,7 @@ fn unbounded_reply_ten_megabyte_line_is_a_bounded_error() {
     });
     let mut client = Client::connect(&server.config()).unwrap();
     let err = client.greet(None).unwrap_err();
-    assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Protocol { .. }), "{err:?}");
     assert!(!client.is_usable());
     server.finish();
 }
@@ -920,7 +920,7 @@ fn unbounded_reply_hundred_thousand_continuation_lines_is_a_bounded_error() {
     });
     let mut client = Client::connect(&server.config()).unwrap();
     let err = client.greet(None).unwrap_err();
-    assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
+    assert!(matches!(err, SmtpError::Protocol { .. }), "{err:?}");
     assert!(!client.is_usable());
     server.finish();
 }

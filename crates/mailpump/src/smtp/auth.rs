@@ -26,7 +26,7 @@ use std::str::FromStr;
 use hmac::{KeyInit, Mac};
 
 use super::command::Command;
-use super::error::SmtpError;
+use super::error::{AuthKind, SmtpError};
 use super::reply::Reply;
 
 /// A password, token or AUTH payload. Its `Debug` and `Display` print `<redacted>`, so it cannot
@@ -280,9 +280,11 @@ impl Credentials {
     pub fn cram_md5_response(&self, challenge: &str) -> Result<Secret, SmtpError> {
         let challenge = base64_simd::STANDARD
             .decode_to_vec(challenge.trim().as_bytes())
-            .map_err(|_| SmtpError::Auth {
-                reply: None,
-                reason: "the server's CRAM-MD5 challenge is not valid base64".to_owned(),
+            .map_err(|_| {
+                SmtpError::auth(
+                    AuthKind::Exchange,
+                    "the server's CRAM-MD5 challenge is not valid base64",
+                )
             })?;
         let mut mac = hmac::Hmac::<md5::Md5>::new_from_slice(self.secret.expose().as_bytes())
             .expect("HMAC accepts keys of any length");
@@ -440,6 +442,7 @@ impl Authenticator {
     pub fn respond(&mut self, challenge: &Reply) -> Result<Secret, SmtpError> {
         if challenge.code != 334 {
             return Err(SmtpError::Auth {
+                kind: AuthKind::Refused,
                 reply: Some(challenge.clone()),
                 reason: format!(
                     "the server answered AUTH {} with an unexpected reply",
@@ -449,6 +452,7 @@ impl Authenticator {
         }
         if self.step >= MAX_CHALLENGES {
             return Err(SmtpError::Auth {
+                kind: AuthKind::Exchange,
                 reply: Some(challenge.clone()),
                 reason: format!("the server sent more than {MAX_CHALLENGES} challenges"),
             });
@@ -463,6 +467,7 @@ impl Authenticator {
             (Mechanism::Plain, 1) => self.credentials.plain_response(),
             (Mechanism::XOAuth2, _) => Ok(Secret::default()),
             _ => Err(SmtpError::Auth {
+                kind: AuthKind::Exchange,
                 reply: Some(challenge.clone()),
                 reason: format!(
                     "the server sent an unexpected extra challenge for AUTH {}",

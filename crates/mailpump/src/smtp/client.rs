@@ -41,14 +41,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use super::command::MailParams;
-pub use transaction::{Envelope, Progress, SendResult};
+pub use super::engine::{Envelope, SendResult};
+pub use transaction::Progress;
 
 use super::capability::Capabilities;
 use super::command::Command;
-use super::error::SmtpError;
+use super::error::{ConnectKind, ProtocolKind, SmtpError, TlsKind};
 use super::reply::{Reply, ReplyParser};
 use super::transcript::{Transcript, TranscriptFn};
-use super::transport::{TcpTransport, Transport, is_timeout};
+use super::transport::{TcpTransport, Transport};
 
 /// The port on which the server expects TLS from the first byte (RFC 8314 §3.3).
 pub const IMPLICIT_TLS_PORT: u16 = 465;
@@ -93,7 +94,7 @@ impl FromStr for TlsPolicy {
             "starttls" => Ok(Self::StartTls),
             "implicit" => Ok(Self::Implicit),
             "none" => Ok(Self::None),
-            _ => Err(SmtpError::InvalidInput(format!(
+            _ => Err(SmtpError::invalid_input(format!(
                 "unknown TLS policy {s:?} (expected auto, starttls, implicit or none)"
             ))),
         }
@@ -201,6 +202,13 @@ enum Closed {
     Broken(String),
 }
 
+/// The connection: open over its transport, or closed and why. One value, so that a closed
+/// client with a transport (or an open one without) cannot be written.
+enum Link {
+    Open(Box<dyn Transport>),
+    Closed(Closed),
+}
+
 /// A blocking SMTP session over one connection.
 ///
 /// ```no_run
@@ -229,8 +237,7 @@ enum Closed {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Client {
-    transport: Option<Box<dyn Transport>>,
-    closed: Option<Closed>,
+    link: Link,
     config: ClientConfig,
     /// Bytes read but not yet parsed as a reply.
     rbuf: Vec<u8>,
@@ -257,7 +264,7 @@ impl fmt::Debug for Client {
             .field("server", &self.config.server)
             .field("port", &self.config.port)
             .field("encrypted", &self.encrypted)
-            .field("closed", &self.closed)
+            .field("usable", &self.is_usable())
             .field("capabilities", &self.caps)
             .finish_non_exhaustive()
     }
@@ -297,21 +304,14 @@ impl Client {
         wrap: impl FnOnce(TcpTransport) -> Box<dyn Transport>,
     ) -> Result<Self, SmtpError> {
         config.validate()?;
-        let tcp =
-            TcpTransport::connect(&config.server, config.port, config.timeout).map_err(|e| {
-                if is_timeout(&e) {
-                    SmtpError::timeout(format!(
-                        "the connection to {}:{}",
-                        config.server, config.port
-                    ))
-                } else {
-                    SmtpError::Connect {
-                        server: config.server.clone(),
-                        port: config.port,
-                        source: e,
-                    }
-                }
-            })?;
+        let tcp = TcpTransport::connect(&config.server, config.port, config.timeout).map_err(
+            |source| SmtpError::Connect {
+                server: config.server.clone(),
+                port: config.port,
+                kind: ConnectKind::of_connect_error(&source),
+                source,
+            },
+        )?;
         Self::from_transport(wrap(tcp), config)
     }
 
@@ -336,15 +336,15 @@ impl Client {
         config.validate()?;
         transport
             .set_timeout(Some(config.timeout))
-            .map_err(|e| SmtpError::Connect {
+            .map_err(|source| SmtpError::Connect {
                 server: config.server.clone(),
                 port: config.port,
-                source: e,
+                kind: ConnectKind::of_connect_error(&source),
+                source,
             })?;
         let loopback = transport.peer_is_loopback();
         let mut client = Self {
-            transport: Some(transport),
-            closed: None,
+            link: Link::Open(transport),
             config: config.clone(),
             rbuf: Vec::with_capacity(READ_CHUNK),
             parser: ReplyParser::new(),
@@ -382,7 +382,7 @@ impl Client {
                 "the timeout must be greater than zero",
             ));
         }
-        let Some(t) = self.transport.as_mut() else {
+        let Link::Open(t) = &mut self.link else {
             return Err(self.unusable());
         };
         if let Err(e) = t.set_timeout(Some(timeout)) {
@@ -453,7 +453,7 @@ impl Client {
     /// Whether the client can still be used (not closed, not broken by an error).
     #[must_use]
     pub fn is_usable(&self) -> bool {
-        self.closed.is_none() && self.transport.is_some()
+        matches!(self.link, Link::Open(_))
     }
 
     /// Reads the greeting (first call only), says EHLO (HELO when the server does not know EHLO
@@ -476,24 +476,16 @@ impl Client {
     /// ```
     pub fn greet(&mut self, domain: Option<&str>) -> Result<&Capabilities, SmtpError> {
         self.ensure_usable()?;
-        if self.greeting.is_none() {
-            let reply = self.read_reply()?;
-            self.ensure_nothing_pending()?;
-            if !reply.is_positive_completion() {
-                // RFC 5321 §3.1: a 554 greeting means no service; nothing else may follow.
-                return Err(self.fail(SmtpError::greeting_refused(reply)));
-            }
-            self.greeting = Some(reply);
-        }
+        self.read_greeting()?;
         let domain = domain.unwrap_or(&self.config.domain).to_owned();
         self.hello(&domain)?;
         if !self.encrypted {
             match self.config.tls {
                 TlsPolicy::StartTls => {
                     if !self.caps.starttls {
-                        return Err(self.fail(SmtpError::Tls(
-                            "the server does not offer STARTTLS, which the TLS policy requires"
-                                .into(),
+                        return Err(self.fail(SmtpError::tls(
+                            TlsKind::NotOffered,
+                            "the server does not offer STARTTLS, which the TLS policy requires",
                         )));
                     }
                     self.starttls()?;
@@ -507,6 +499,40 @@ impl Client {
             }
         }
         Ok(&self.caps)
+    }
+
+    /// Reads the server's greeting, once: every command waits for it (RFC 5321 §3.1), so that
+    /// the greeting is never taken for the reply to a command.
+    fn read_greeting(&mut self) -> Result<(), SmtpError> {
+        if self.greeting.is_some() {
+            return Ok(());
+        }
+        let reply = self.read_reply()?;
+        self.ensure_nothing_pending()?;
+        if !reply.is_positive_completion() {
+            // RFC 5321 §3.1: a 554 greeting means no service; nothing else may follow.
+            return Err(self.fail(SmtpError::greeting_refused(reply)));
+        }
+        self.greeting = Some(reply);
+        Ok(())
+    }
+
+    /// Greets first if nobody has (EHLO and the TLS policy), then enforces the policy: every
+    /// command that carries an address, a credential or message content goes out encrypted
+    /// when the policy asks for encryption.
+    pub(super) fn ready_for_transaction(&mut self) -> Result<(), SmtpError> {
+        self.ensure_usable()?;
+        if self.domain.is_none() {
+            self.greet(None)?;
+        }
+        let required = matches!(self.config.tls, TlsPolicy::StartTls | TlsPolicy::Implicit);
+        if required && !self.encrypted {
+            return Err(self.fail(SmtpError::tls(
+                TlsKind::NotOffered,
+                "the TLS policy requires an encrypted connection and this one is not encrypted",
+            )));
+        }
+        Ok(())
     }
 
     /// Says EHLO `domain`, falling back to HELO on 500/502 when allowed (RFC 5321 §4.1.1.1).
@@ -553,28 +579,30 @@ impl Client {
     pub fn starttls(&mut self) -> Result<&Capabilities, SmtpError> {
         self.ensure_usable()?;
         if self.encrypted {
-            return Err(SmtpError::InvalidInput(
-                "the connection is already encrypted".into(),
+            return Err(SmtpError::invalid_input(
+                "the connection is already encrypted",
             ));
         }
         if !cfg!(feature = "tls") {
             // Once the server has said 220 it expects a TLS handshake (RFC 3207 §4); a build that
             // cannot start one must not ask, and the policy that wanted TLS fails closed.
-            return Err(self.fail(SmtpError::Tls(
-                "mailpump was built without the tls feature, so STARTTLS cannot be used".into(),
+            return Err(self.fail(SmtpError::tls(
+                TlsKind::NotBuilt,
+                "mailpump was built without the tls feature, so STARTTLS cannot be used",
             )));
         }
         let reply = self.command_unchecked(&Command::StartTls)?;
         if reply.code != 220 {
-            return Err(self.fail(SmtpError::Tls(format!(
-                "the server refused STARTTLS: {}",
-                reply_line(&reply)
-            ))));
+            return Err(self.fail(SmtpError::tls(
+                TlsKind::Refused,
+                format!("the server refused STARTTLS: {}", reply_line(&reply)),
+            )));
         }
         if !self.rbuf.is_empty() {
             // Bytes sent before the handshake would be read as if they came over TLS.
-            return Err(self.fail(SmtpError::Protocol(
-                "the server sent data after its STARTTLS reply (response injection)".into(),
+            return Err(self.fail(SmtpError::protocol(
+                ProtocolKind::UnaskedData,
+                "the server sent data after its STARTTLS reply (response injection)",
             )));
         }
         self.start_tls_layer()?;
@@ -591,31 +619,34 @@ impl Client {
     /// Wraps the transport in TLS.
     #[cfg(feature = "tls")]
     fn start_tls_layer(&mut self) -> Result<(), SmtpError> {
-        use super::tls::{TlsSettings, TlsTransport, rustls_error};
+        use super::tls::{TlsSettings, TlsTransport, describe_handshake_error};
         let settings = TlsSettings {
             cafile: self.config.cafile.clone(),
             verify: self.config.verify,
         };
         let tls_config = match settings.client_config() {
             Ok(c) => c,
-            Err(e) => return Err(self.fail(SmtpError::Tls(e.to_string()))),
+            Err(e) => return Err(self.fail(SmtpError::tls(TlsKind::Config, e.to_string()))),
         };
-        let Some(inner) = self.transport.take() else {
+        let handshaking = Link::Closed(Closed::Broken("the TLS handshake failed".into()));
+        let Link::Open(inner) = std::mem::replace(&mut self.link, handshaking) else {
             return Err(self.unusable());
         };
         match TlsTransport::handshake(inner, tls_config, &self.config.server) {
             Ok(tls) => {
-                self.transport = Some(Box::new(tls));
+                self.link = Link::Open(Box::new(tls));
                 self.encrypted = true;
                 Ok(())
             }
             Err(e) => {
-                let err = if is_timeout(&e) {
+                let err = if super::transport::is_timeout(&e) {
                     SmtpError::timeout("the TLS handshake")
-                } else if let Some(tls) = rustls_error(&e) {
-                    SmtpError::Tls(format!("TLS handshake with {}: {tls}", self.config.server))
+                } else if let Some((kind, words)) = describe_handshake_error(&e) {
+                    SmtpError::tls(kind, format!("TLS with {}: {words}", self.config.server))
+                } else if e.kind() == io::ErrorKind::InvalidInput {
+                    SmtpError::tls(TlsKind::Config, e.to_string())
                 } else {
-                    SmtpError::Tls(format!("TLS handshake with {}: {e}", self.config.server))
+                    self.connect_error(e)
                 };
                 Err(self.fail(err))
             }
@@ -625,8 +656,9 @@ impl Client {
     /// Without the `tls` feature, TLS cannot be started.
     #[cfg(not(feature = "tls"))]
     fn start_tls_layer(&mut self) -> Result<(), SmtpError> {
-        Err(self.fail(SmtpError::Tls(
-            "mailpump was built without the tls feature".into(),
+        Err(self.fail(SmtpError::tls(
+            TlsKind::NotBuilt,
+            "mailpump was built without the tls feature",
         )))
     }
 
@@ -698,11 +730,9 @@ impl Client {
     /// # Ok::<(), mailpump::SmtpError>(())
     /// ```
     pub fn close(&mut self) {
-        if let Some(mut t) = self.transport.take() {
+        if let Link::Open(t) = &mut self.link {
             t.shutdown();
-        }
-        if self.closed.is_none() {
-            self.closed = Some(Closed::ByCaller);
+            self.link = Link::Closed(Closed::ByCaller);
         }
     }
 
@@ -717,16 +747,17 @@ impl Client {
     }
 }
 
-/// Whether an I/O error comes from the TLS layer (a bad record, an alert).
-fn is_tls_error(e: &io::Error) -> bool {
+/// The TLS kind and words for an I/O error that comes from the TLS layer (a bad record, an
+/// alert), or `None`.
+fn tls_failure(e: &io::Error) -> Option<(TlsKind, String)> {
     #[cfg(feature = "tls")]
     {
-        super::tls::rustls_error(e).is_some()
+        super::tls::describe_handshake_error(e)
     }
     #[cfg(not(feature = "tls"))]
     {
         let _ = e;
-        false
+        None
     }
 }
 

@@ -38,13 +38,194 @@ pub enum ReplyKind {
     Sender,
     /// RCPT TO: a recipient was refused.
     Recipient,
-    /// DATA, or the end of the message data.
+    /// The DATA command, before any of the message was sent.
     Data,
+    /// The end-of-data mark: the server refused the message it received.
+    Message,
     /// Anything else (STARTTLS, RSET, NOOP, QUIT).
     Other,
 }
 
+impl ReplyKind {
+    /// The kind's stable name (`"sender-refused"`, ...), as [`SmtpError::kind`] gives it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Greeting => "greeting-refused",
+            Self::Ehlo => "hello-refused",
+            Self::Sender => "sender-refused",
+            Self::Recipient => "recipient-refused",
+            Self::Data => "data-refused",
+            Self::Message => "message-refused",
+            Self::Other => "command-refused",
+        }
+    }
+}
+
+/// Why a connection could not be made, or why it is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectKind {
+    /// The server's name did not resolve to an address.
+    NameNotResolved,
+    /// The server's host answered that nothing listens on the port.
+    Refused,
+    /// No route to the host or its network.
+    Unreachable,
+    /// Connecting took longer than the timeout.
+    TimedOut,
+    /// The connection was closed or reset after it was made, before a message's end-of-data mark
+    /// (so no message was left half-delivered).
+    Lost,
+    /// The session was used after `quit`, `close` or an error that closed it.
+    Closed,
+}
+
+impl ConnectKind {
+    /// The kind's stable name, as [`SmtpError::kind`] gives it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NameNotResolved => "name-not-resolved",
+            Self::Refused => "connection-refused",
+            Self::Unreachable => "unreachable",
+            Self::TimedOut => "connect-timeout",
+            Self::Lost => "connection-lost",
+            Self::Closed => "closed",
+        }
+    }
+
+    /// The kind of a failed connection attempt, from the I/O error it gave.
+    #[must_use]
+    pub fn of_connect_error(error: &io::Error) -> Self {
+        if super::transport::is_unresolved(error) {
+            return Self::NameNotResolved;
+        }
+        match error.kind() {
+            io::ErrorKind::ConnectionRefused => Self::Refused,
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Self::TimedOut,
+            io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::AddrNotAvailable => Self::Unreachable,
+            _ => Self::Lost,
+        }
+    }
+}
+
+/// What went wrong with TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsKind {
+    /// The policy requires STARTTLS and the server does not offer it.
+    NotOffered,
+    /// The server answered STARTTLS with a refusal.
+    Refused,
+    /// The certificate was issued by an authority the client does not trust.
+    UnknownIssuer,
+    /// The certificate has expired or is not valid yet.
+    Expired,
+    /// The certificate is not valid for the server's name.
+    NameMismatch,
+    /// The server presented a self-signed (CA) certificate as its own.
+    SelfSigned,
+    /// The certificate was revoked.
+    Revoked,
+    /// The certificate is invalid in another way (a bad signature, an unsupported key, ...).
+    BadCertificate,
+    /// Client and server share no protocol version or cipher suite.
+    NoCommonProtocol,
+    /// The server asks for a client certificate.
+    ClientCertificateRequired,
+    /// The server aborted the handshake with an alert of its own.
+    ServerFailed,
+    /// The handshake failed otherwise (a corrupt record, a server that does not speak TLS, ...).
+    Handshake,
+    /// The CA file could not be read or holds no certificate.
+    Config,
+    /// mailpump was built without the `tls` feature.
+    NotBuilt,
+}
+
+impl TlsKind {
+    /// The kind's stable name, as [`SmtpError::kind`] gives it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotOffered => "tls-not-offered",
+            Self::Refused => "tls-refused",
+            Self::UnknownIssuer => "certificate-unknown-issuer",
+            Self::Expired => "certificate-expired",
+            Self::NameMismatch => "certificate-name-mismatch",
+            Self::SelfSigned => "certificate-self-signed",
+            Self::Revoked => "certificate-revoked",
+            Self::BadCertificate => "certificate-invalid",
+            Self::NoCommonProtocol => "tls-no-common-protocol",
+            Self::ClientCertificateRequired => "tls-client-certificate-required",
+            Self::ServerFailed => "tls-server-failed",
+            Self::Handshake => "tls-handshake",
+            Self::Config => "tls-config",
+            Self::NotBuilt => "tls-not-built",
+        }
+    }
+}
+
+/// Why authentication failed or was not attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthKind {
+    /// The server offers no mechanism the client can use with these credentials.
+    NoMechanism,
+    /// The server refused the credentials (or AUTH itself).
+    Refused,
+    /// The credentials would cross an unencrypted connection to a remote server.
+    Insecure,
+    /// The server's challenges cannot be answered (not base64, too many, unexpected).
+    Exchange,
+}
+
+impl AuthKind {
+    /// The kind's stable name, as [`SmtpError::kind`] gives it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoMechanism => "auth-no-mechanism",
+            Self::Refused => "auth-refused",
+            Self::Insecure => "auth-insecure",
+            Self::Exchange => "auth-exchange",
+        }
+    }
+}
+
+/// How the server broke the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProtocolKind {
+    /// A reply that cannot be parsed, or one too long.
+    MalformedReply,
+    /// A well-formed reply that cannot answer the command it follows (a 250 to DATA, a 354 to
+    /// RSET): the dialogue is out of step.
+    UnexpectedReply,
+    /// Data the server sent when no reply was due (RFC 5321 §4.2), including plaintext after
+    /// its STARTTLS reply (response injection).
+    UnaskedData,
+}
+
+impl ProtocolKind {
+    /// The kind's stable name, as [`SmtpError::kind`] gives it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MalformedReply => "malformed-reply",
+            Self::UnexpectedReply => "unexpected-reply",
+            Self::UnaskedData => "unasked-data",
+        }
+    }
+}
+
 /// Everything that can go wrong while talking SMTP.
+///
+/// Each variant carries a kind a program can branch on ([`SmtpError::kind`] names it), and the
+/// data behind it; `Display` turns them into a sentence that says what happened and what to do.
 ///
 /// ```
 /// use mailpump::{Reply, SmtpError};
@@ -53,39 +234,62 @@ pub enum ReplyKind {
 /// let busy = SmtpError::refused(&Command::Data, Reply::new(451, vec!["4.3.0 Try again later".into()]));
 /// assert!(busy.is_transient() && !busy.is_permanent());
 /// assert_eq!(busy.reply().map(|r| r.code), Some(451));
+/// assert_eq!(busy.kind(), "data-refused");
 /// assert!(SmtpError::timeout("the greeting").is_timeout());
 /// assert!(SmtpError::invalid_input("bad domain").is_permanent());
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SmtpError {
-    /// The connection could not be made, or the peer refused, reset or closed it.
+    /// The connection could not be made, or it was lost before a message's end-of-data mark.
     Connect {
         /// The host name or address the client was talking to.
         server: String,
         /// The port.
         port: u16,
+        /// What happened.
+        kind: ConnectKind,
         /// The underlying error.
         source: io::Error,
     },
-    /// An operation did not finish within the timeout; the connection has been given up.
+    /// A read or write did not finish within the timeout, before any message's end-of-data mark;
+    /// the connection has been given up.
     Timeout {
         /// What the client was waiting for ("the greeting", "the reply to DATA", ...).
         during: String,
     },
-    /// The TLS handshake or the TLS policy failed (untrusted certificate, STARTTLS required but not
-    /// offered or refused, ...).
-    Tls(String),
+    /// The end-of-data mark was written but no verdict came (the connection was lost, the wait
+    /// timed out, or the answer was no verdict): the server may have accepted the message.
+    /// Retrying may deliver it twice.
+    OutcomeUnknown {
+        /// What happened after the mark.
+        reason: String,
+        /// The I/O error behind it, if any.
+        source: Option<io::Error>,
+    },
+    /// TLS could not be used as the policy requires.
+    Tls {
+        /// What failed.
+        kind: TlsKind,
+        /// The details, in words.
+        reason: String,
+    },
     /// Authentication failed or could not be attempted.
     Auth {
+        /// What failed.
+        kind: AuthKind,
         /// The server's reply, when the server refused.
         reply: Option<Reply>,
         /// What happened, without any credential.
         reason: String,
     },
-    /// The server broke the protocol: an unparseable reply, data where none belongs, plaintext
-    /// injected after STARTTLS.
-    Protocol(String),
+    /// The server broke the protocol.
+    Protocol {
+        /// How.
+        kind: ProtocolKind,
+        /// The details, in words.
+        reason: String,
+    },
     /// The server answered a command with an error reply.
     Reply {
         /// The command, in its redacted form (see [`crate::smtp::command::Command::redacted`]).
@@ -144,6 +348,54 @@ impl SmtpError {
         Self::InvalidInput(reason.into())
     }
 
+    /// An [`SmtpError::Tls`] of `kind`.
+    ///
+    /// ```
+    /// use mailpump::SmtpError;
+    /// use mailpump::smtp::error::TlsKind;
+    ///
+    /// let error = SmtpError::tls(TlsKind::NotOffered, "the server does not offer STARTTLS");
+    /// assert_eq!(error.kind(), "tls-not-offered");
+    /// ```
+    pub fn tls(kind: TlsKind, reason: impl Into<String>) -> Self {
+        Self::Tls {
+            kind,
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`SmtpError::Protocol`] of `kind`.
+    ///
+    /// ```
+    /// use mailpump::SmtpError;
+    /// use mailpump::smtp::error::ProtocolKind;
+    ///
+    /// let error = SmtpError::protocol(ProtocolKind::UnaskedData, "a reply nobody asked for");
+    /// assert_eq!(error.kind(), "unasked-data");
+    /// ```
+    pub fn protocol(kind: ProtocolKind, reason: impl Into<String>) -> Self {
+        Self::Protocol {
+            kind,
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`SmtpError::Auth`] of `kind`, without a reply.
+    ///
+    /// ```
+    /// use mailpump::SmtpError;
+    /// use mailpump::smtp::error::AuthKind;
+    ///
+    /// assert_eq!(SmtpError::auth(AuthKind::Insecure, "no TLS").kind(), "auth-insecure");
+    /// ```
+    pub fn auth(kind: AuthKind, reason: impl Into<String>) -> Self {
+        Self::Auth {
+            kind,
+            reply: None,
+            reason: reason.into(),
+        }
+    }
+
     /// An [`SmtpError::Reply`] for `reply` to `command`, with the command in its redacted form and
     /// the kind it implies.
     ///
@@ -185,21 +437,69 @@ impl SmtpError {
         }
     }
 
+    /// An [`SmtpError::Reply`] for a negative verdict on a message (the reply to its end-of-data
+    /// mark).
+    ///
+    /// ```
+    /// use mailpump::{Reply, SmtpError};
+    ///
+    /// let error = SmtpError::message_refused(Reply::new(554, vec!["5.7.1 spam".into()]));
+    /// assert_eq!(error.kind(), "message-refused");
+    /// ```
+    #[must_use]
+    pub fn message_refused(reply: Reply) -> Self {
+        Self::Reply {
+            command: "end of data".to_owned(),
+            reply,
+            kind: ReplyKind::Message,
+        }
+    }
+
     /// An [`SmtpError::Protocol`] for an unparseable reply.
     ///
     /// ```
     /// use mailpump::SmtpError;
     /// use mailpump::smtp::reply::ReplyError;
     ///
-    /// assert!(matches!(SmtpError::malformed_reply(ReplyError::BareCr), SmtpError::Protocol(_)));
+    /// assert_eq!(SmtpError::malformed_reply(ReplyError::BareCr).kind(), "malformed-reply");
     /// ```
     #[must_use]
     pub fn malformed_reply(error: ReplyError) -> Self {
-        Self::Protocol(error.to_string())
+        Self::protocol(ProtocolKind::MalformedReply, error.to_string())
     }
 
-    /// True when trying again later may succeed: a 4xx reply (RFC 5321 §4.2.1, "transient negative
-    /// completion"), some recipient refused with 4xx, or a connection that failed or timed out.
+    /// The kind of failure as a stable, hyphenated name: `"connection-refused"`,
+    /// `"certificate-expired"`, `"outcome-unknown"`, `"recipient-refused"`, ... A program
+    /// decides by it (the Python exceptions carry it as `kind`); the message is for people.
+    ///
+    /// ```
+    /// use mailpump::SmtpError;
+    ///
+    /// assert_eq!(SmtpError::invalid_input("x").kind(), "invalid-input");
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Connect { kind, .. } => kind.as_str(),
+            Self::Timeout { .. } => "timeout",
+            Self::OutcomeUnknown { .. } => "outcome-unknown",
+            Self::Tls { kind, .. } => kind.as_str(),
+            Self::Auth { kind, .. } => kind.as_str(),
+            Self::Protocol { kind, .. } => kind.as_str(),
+            Self::Reply { kind, .. } => kind.as_str(),
+            Self::RecipientsRefused { .. } => "recipients-refused",
+            Self::SizeExceeded { .. } => "size-exceeded",
+            Self::InvalidInput(_) => "invalid-input",
+            Self::Source(_) => "source-failed",
+            Self::Message(_) => "invalid-message",
+            Self::Io(_) => "io",
+        }
+    }
+
+    /// True when trying the same thing again later may succeed, and cannot deliver a message
+    /// twice: a 4xx reply (RFC 5321 §4.2.1, "transient negative completion"), some recipient
+    /// refused with 4xx, a connection refused, unreachable, lost or timed out before a message's
+    /// end-of-data mark. Never true for [`SmtpError::OutcomeUnknown`].
     ///
     /// ```
     /// use mailpump::{Reply, SmtpError};
@@ -215,7 +515,10 @@ impl SmtpError {
                 reply: Some(reply), ..
             } => reply.is_transient(),
             Self::RecipientsRefused { refused } => refused.iter().any(|(_, r)| r.is_transient()),
-            Self::Connect { .. } | Self::Timeout { .. } | Self::Io(_) => true,
+            Self::Connect { kind, .. } => {
+                !matches!(kind, ConnectKind::NameNotResolved | ConnectKind::Closed)
+            }
+            Self::Timeout { .. } | Self::Io(_) => true,
             _ => false,
         }
     }
@@ -243,7 +546,8 @@ impl SmtpError {
         }
     }
 
-    /// True when an operation ran out of time.
+    /// True when an operation ran out of time (connecting, or waiting for a reply, before or
+    /// after a message's end-of-data mark).
     ///
     /// ```
     /// use mailpump::SmtpError;
@@ -254,14 +558,27 @@ impl SmtpError {
     pub fn is_timeout(&self) -> bool {
         match self {
             Self::Timeout { .. } => true,
-            Self::Connect { source: e, .. } | Self::Io(e) => {
-                matches!(
-                    e.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                )
+            Self::Connect { kind, .. } => *kind == ConnectKind::TimedOut,
+            Self::OutcomeUnknown {
+                source: Some(e), ..
             }
+            | Self::Io(e) => is_timeout_kind(e.kind()),
             _ => false,
         }
+    }
+
+    /// True when a message's end-of-data mark was written and no verdict came: the message may
+    /// have been delivered, so it must not be sent again without checking.
+    ///
+    /// ```
+    /// use mailpump::SmtpError;
+    ///
+    /// let error = SmtpError::OutcomeUnknown { reason: "no verdict".into(), source: None };
+    /// assert!(error.is_outcome_unknown() && !error.is_transient());
+    /// ```
+    #[must_use]
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Self::OutcomeUnknown { .. })
     }
 
     /// The server's reply behind the error, if there is one (the first refused recipient's for
@@ -269,8 +586,10 @@ impl SmtpError {
     ///
     /// ```
     /// use mailpump::{Reply, SmtpError};
+    /// use mailpump::smtp::error::AuthKind;
     ///
-    /// let error = SmtpError::Auth { reply: Some(Reply::new(535, vec!["5.7.8 bad credentials".into()])), reason: "refused".into() };
+    /// let reply = Reply::new(535, vec!["5.7.8 bad credentials".into()]);
+    /// let error = SmtpError::Auth { kind: AuthKind::Refused, reply: Some(reply), reason: "refused".into() };
     /// assert_eq!(error.reply().and_then(|r| r.enhanced).map(|e| e.to_string()), Some("5.7.8".into()));
     /// ```
     #[must_use]
@@ -284,6 +603,37 @@ impl SmtpError {
             _ => None,
         }
     }
+
+    /// This error, reclassified for a failure after a message's end-of-data mark was written: a
+    /// lost connection, a timeout, an I/O error or an answer that cannot be understood there
+    /// leaves the outcome unknown.
+    #[must_use]
+    pub(crate) fn after_end_of_data(self) -> Self {
+        match self {
+            Self::Connect {
+                kind: ConnectKind::Lost,
+                source,
+                ..
+            }
+            | Self::Io(source) => Self::OutcomeUnknown {
+                reason: format!("the connection was lost while waiting for the verdict ({source})"),
+                source: Some(source),
+            },
+            Self::Timeout { during } => Self::OutcomeUnknown {
+                reason: format!("timed out waiting for {during}"),
+                source: Some(io::ErrorKind::TimedOut.into()),
+            },
+            Self::Protocol { reason, .. } => Self::OutcomeUnknown {
+                reason: format!("the server's answer could not be understood ({reason})"),
+                source: None,
+            },
+            other => other,
+        }
+    }
+}
+
+fn is_timeout_kind(kind: io::ErrorKind) -> bool {
+    matches!(kind, io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
 }
 
 impl fmt::Display for SmtpError {
@@ -292,37 +642,25 @@ impl fmt::Display for SmtpError {
             Self::Connect {
                 server,
                 port,
+                kind,
                 source,
-            } => {
-                // An IPv6 address needs brackets before its port.
-                let host = if server.contains(':') {
-                    format!("[{server}]:{port}")
-                } else {
-                    format!("{server}:{port}")
-                };
-                if never_connected(source.kind()) {
-                    write!(
-                        f,
-                        "could not connect to {host}: {source} (check the server name, the port \
-                         and that the server is running)"
-                    )
-                } else {
-                    write!(
-                        f,
-                        "the connection to {host} was lost (reset or closed by the server): \
-                         {source}; nothing more was sent (try again later)"
-                    )
-                }
-            }
+            } => fmt_connect(f, server, *port, *kind, source),
             Self::Timeout { during } => write!(
                 f,
-                "timed out waiting for {during}; the connection was closed \
-                 (the server may be overloaded: try again later or raise the timeout)"
+                "timed out waiting for {during}; the connection was closed and no message was \
+                 left half-sent (the server may be overloaded: try again later or raise the \
+                 timeout)"
             ),
-            Self::Tls(reason) => write!(f, "TLS failed: {reason}"),
+            Self::OutcomeUnknown { reason, .. } => write!(
+                f,
+                "the whole message was sent but no verdict came: {reason}. The server may have \
+                 accepted it: check before sending it again, or it may be delivered twice"
+            ),
+            Self::Tls { reason, .. } => write!(f, "TLS failed: {reason}"),
             Self::Auth {
                 reply: Some(reply),
                 reason,
+                ..
             } => {
                 write!(
                     f,
@@ -332,8 +670,9 @@ impl fmt::Display for SmtpError {
             Self::Auth {
                 reply: None,
                 reason,
+                ..
             } => write!(f, "authentication failed: {reason}"),
-            Self::Protocol(reason) => write!(
+            Self::Protocol { reason, .. } => write!(
                 f,
                 "SMTP protocol error: {reason}; the connection was closed because it can no longer \
                  be trusted"
@@ -348,13 +687,17 @@ impl fmt::Display for SmtpError {
                     ReplyKind::Ehlo => format!("the server refused the greeting {command}"),
                     ReplyKind::Sender => format!("the server refused the sender ({command})"),
                     ReplyKind::Recipient => format!("the server refused the recipient ({command})"),
-                    ReplyKind::Data => "the server refused the message data".to_owned(),
+                    ReplyKind::Data => "the server refused to take the message data".to_owned(),
+                    ReplyKind::Message => "the server refused the message".to_owned(),
                     ReplyKind::Other => format!("the server refused {command}"),
                 };
+                // RFC 5321 §4.2.1: the first digit says whether to try again.
                 let advice = if reply.is_transient() {
                     "a temporary failure: try again later"
-                } else {
+                } else if reply.is_permanent() {
                     "a permanent failure: do not retry unchanged"
+                } else {
+                    "a reply that is neither success nor failure at this step"
                 };
                 write!(f, "{what}: {reply} ({advice})")
             }
@@ -386,23 +729,58 @@ impl fmt::Display for SmtpError {
     }
 }
 
-/// Whether an I/O error means the connection was never made, as opposed to lost on the way.
-fn never_connected(kind: io::ErrorKind) -> bool {
-    matches!(
-        kind,
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::NotFound
-            | io::ErrorKind::AddrNotAvailable
-            | io::ErrorKind::HostUnreachable
-            | io::ErrorKind::NetworkUnreachable
-            | io::ErrorKind::InvalidInput
-    )
+/// The sentence for [`SmtpError::Connect`].
+fn fmt_connect(
+    f: &mut fmt::Formatter<'_>,
+    server: &str,
+    port: u16,
+    kind: ConnectKind,
+    source: &io::Error,
+) -> fmt::Result {
+    // An IPv6 address needs brackets before its port.
+    let host = if server.contains(':') {
+        format!("[{server}]:{port}")
+    } else {
+        format!("{server}:{port}")
+    };
+    match kind {
+        ConnectKind::NameNotResolved => write!(
+            f,
+            "could not connect to {host}: the name {server:?} could not be resolved \
+             to an address ({source}); check the server name"
+        ),
+        ConnectKind::Refused => write!(
+            f,
+            "could not connect to {host}: the connection was refused (check the port \
+             and that the server is running)"
+        ),
+        ConnectKind::Unreachable => write!(
+            f,
+            "could not connect to {host}: the host is unreachable ({source}); check \
+             the address and the network"
+        ),
+        ConnectKind::TimedOut => write!(
+            f,
+            "could not connect to {host}: no answer within the timeout (a firewall may \
+             drop the packets, or the server is down)"
+        ),
+        ConnectKind::Lost => write!(
+            f,
+            "the connection to {host} was lost (reset or closed by the server): \
+             {source}; no message was left half-sent (try again later)"
+        ),
+        ConnectKind::Closed => write!(f, "{source}"),
+    }
 }
 
 impl std::error::Error for SmtpError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Connect { source, .. } => Some(source),
+            Self::Connect { source, .. }
+            | Self::OutcomeUnknown {
+                source: Some(source),
+                ..
+            } => Some(source),
             Self::Source(e) => Some(e.as_ref()),
             Self::Message(e) => Some(e),
             Self::Io(e) => Some(e),
@@ -455,10 +833,14 @@ mod tests {
     #[allow(clippy::too_many_lines)] // A table with one row per case.
     fn predicates() {
         let io = |kind| io::Error::new(kind, "boom");
-        let connect = |kind| SmtpError::Connect {
-            server: "mx".into(),
-            port: 25,
-            source: io(kind),
+        let connect = |kind| {
+            let source = io(kind);
+            SmtpError::Connect {
+                server: "mx".into(),
+                port: 25,
+                kind: ConnectKind::of_connect_error(&source),
+                source,
+            }
         };
         let rcpts = |codes: &[u16]| SmtpError::RecipientsRefused {
             refused: codes
@@ -473,6 +855,7 @@ mod tests {
             (refused(ReplyKind::Greeting, 421), true, false, false, true),
             (
                 SmtpError::Auth {
+                    kind: AuthKind::Refused,
                     reply: Some(reply(454, "4.7.0 later")),
                     reason: "r".into(),
                 },
@@ -483,6 +866,7 @@ mod tests {
             ),
             (
                 SmtpError::Auth {
+                    kind: AuthKind::Refused,
                     reply: Some(reply(535, "5.7.8 bad")),
                     reason: "r".into(),
                 },
@@ -492,10 +876,7 @@ mod tests {
                 true,
             ),
             (
-                SmtpError::Auth {
-                    reply: None,
-                    reason: "no mechanism".into(),
-                },
+                SmtpError::auth(AuthKind::NoMechanism, "no mechanism"),
                 false,
                 false,
                 false,
@@ -528,14 +909,14 @@ mod tests {
                 false,
             ),
             (
-                SmtpError::Tls("untrusted certificate".into()),
+                SmtpError::tls(TlsKind::UnknownIssuer, "untrusted certificate"),
                 false,
                 false,
                 false,
                 false,
             ),
             (
-                SmtpError::Protocol("garbage".into()),
+                SmtpError::protocol(ProtocolKind::MalformedReply, "garbage"),
                 false,
                 false,
                 false,
@@ -557,6 +938,23 @@ mod tests {
                 false,
             ),
             (SmtpError::Source("disk".into()), false, false, false, false),
+            (
+                SmtpError::OutcomeUnknown {
+                    reason: "lost".into(),
+                    source: Some(io(io::ErrorKind::TimedOut)),
+                },
+                false,
+                false,
+                true,
+                false,
+            ),
+            (
+                connect(io::ErrorKind::NotConnected),
+                true,
+                false,
+                false,
+                false,
+            ),
         ];
         for (error, transient, permanent, timeout, has_reply) in &cases {
             let got = (
@@ -575,6 +973,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::too_many_lines)] // A table with one row per case.
     fn messages_say_what_happened_and_what_to_do() {
         let cases = [
             (
@@ -592,7 +991,7 @@ mod tests {
             ),
             (
                 refused(ReplyKind::Data, 552),
-                "the server refused the message data",
+                "the server refused to take the message data",
             ),
             (refused(ReplyKind::Ehlo, 501), "refused the greeting RCPT"),
             (refused(ReplyKind::Other, 502), "do not retry unchanged"),
@@ -600,14 +999,16 @@ mod tests {
                 SmtpError::Connect {
                     server: "mx.example".into(),
                     port: 587,
+                    kind: ConnectKind::Refused,
                     source: io::ErrorKind::ConnectionRefused.into(),
                 },
-                "could not connect to mx.example:587",
+                "could not connect to mx.example:587: the connection was refused",
             ),
             (
                 SmtpError::Connect {
                     server: "::1".into(),
                     port: 25,
+                    kind: ConnectKind::Lost,
                     source: io::ErrorKind::UnexpectedEof.into(),
                 },
                 "the connection to [::1]:25 was lost (reset or closed by the server)",
@@ -645,8 +1046,32 @@ mod tests {
                 "nothing was sent: bad address",
             ),
             (
-                SmtpError::Tls("certificate not trusted".into()),
+                SmtpError::tls(TlsKind::UnknownIssuer, "certificate not trusted"),
                 "TLS failed: certificate not trusted",
+            ),
+            (
+                SmtpError::Reply {
+                    command: "end of data".into(),
+                    reply: reply(354, "go ahead"),
+                    kind: ReplyKind::Message,
+                },
+                "neither success nor failure",
+            ),
+            (
+                SmtpError::Connect {
+                    server: "no-such-host.invalid".into(),
+                    port: 25,
+                    kind: ConnectKind::NameNotResolved,
+                    source: io::ErrorKind::NotFound.into(),
+                },
+                "the name \"no-such-host.invalid\" could not be resolved",
+            ),
+            (
+                SmtpError::Timeout {
+                    during: "the reply to DATA".into(),
+                }
+                .after_end_of_data(),
+                "no verdict came: timed out waiting for the reply to DATA",
             ),
         ];
         for (error, expected) in &cases {
@@ -708,6 +1133,7 @@ mod tests {
         let error = SmtpError::Connect {
             server: "h".into(),
             port: 25,
+            kind: ConnectKind::Lost,
             source: io::ErrorKind::ConnectionReset.into(),
         };
         let io = error.source().unwrap().downcast_ref::<io::Error>().unwrap();
@@ -715,7 +1141,10 @@ mod tests {
         assert!(SmtpError::from(ReplyError::Code).source().is_none());
         assert!(matches!(
             SmtpError::from(ReplyError::BareCr),
-            SmtpError::Protocol(_)
+            SmtpError::Protocol {
+                kind: ProtocolKind::MalformedReply,
+                ..
+            }
         ));
     }
 

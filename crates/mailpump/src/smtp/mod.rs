@@ -6,6 +6,7 @@ pub mod capability;
 pub mod client;
 pub mod command;
 pub mod dotstuff;
+pub mod engine;
 pub mod error;
 pub mod reply;
 #[cfg(feature = "tls")]

@@ -19,6 +19,7 @@ use rustls::{
     StreamOwned,
 };
 
+use super::error::TlsKind;
 use super::transport::Transport;
 
 /// How the client checks the server's certificate.
@@ -328,4 +329,86 @@ pub fn rustls_error(error: &io::Error) -> Option<&rustls::Error> {
     error
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>())
+}
+
+/// The kind of a failed handshake and a sentence about it in plain words, from the rustls error
+/// inside `error` (an I/O error that carries none is a failure of the connection itself, `None`).
+///
+/// ```
+/// use mailpump::smtp::error::TlsKind;
+/// use mailpump::smtp::tls::describe_handshake_error;
+/// use rustls::{CertificateError, Error};
+///
+/// let expired = std::io::Error::other(Error::InvalidCertificate(CertificateError::Expired));
+/// let (kind, words) = describe_handshake_error(&expired).unwrap();
+/// assert_eq!(kind, TlsKind::Expired);
+/// assert!(words.contains("expired"));
+/// assert!(describe_handshake_error(&std::io::ErrorKind::ConnectionReset.into()).is_none());
+/// ```
+#[must_use]
+pub fn describe_handshake_error(error: &io::Error) -> Option<(TlsKind, String)> {
+    use rustls::{AlertDescription as Alert, CertificateError as Cert, Error};
+    let described = match rustls_error(error)? {
+        Error::InvalidCertificate(cert) => match cert {
+            Cert::UnknownIssuer => (
+                TlsKind::UnknownIssuer,
+                "the server's certificate was issued by an authority this client does not trust \
+                 (give its CA certificate as cafile, or check the server name)"
+                    .to_owned(),
+            ),
+            Cert::Expired | Cert::ExpiredContext { .. } => (
+                TlsKind::Expired,
+                "the server's certificate has expired (the server must renew it)".to_owned(),
+            ),
+            Cert::NotValidYet | Cert::NotValidYetContext { .. } => (
+                TlsKind::Expired,
+                "the server's certificate is not valid yet (check this machine's clock)".to_owned(),
+            ),
+            Cert::NotValidForName | Cert::NotValidForNameContext { .. } => (
+                TlsKind::NameMismatch,
+                "the server's certificate is not valid for this server name (connect by the name \
+                 the certificate was issued for)"
+                    .to_owned(),
+            ),
+            Cert::Revoked => (
+                TlsKind::Revoked,
+                "the server's certificate has been revoked".to_owned(),
+            ),
+            Cert::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => (
+                TlsKind::SelfSigned,
+                "the server presents a self-signed CA certificate as its own, which this client \
+                 does not accept as a server certificate"
+                    .to_owned(),
+            ),
+            _ => (
+                TlsKind::BadCertificate,
+                "the server's certificate is invalid (a bad signature or an unsupported kind of \
+                 certificate)"
+                    .to_owned(),
+            ),
+        },
+        Error::PeerIncompatible(_)
+        | Error::AlertReceived(
+            Alert::HandshakeFailure | Alert::ProtocolVersion | Alert::InsufficientSecurity,
+        ) => (
+            TlsKind::NoCommonProtocol,
+            "the server and this client share no TLS version or cipher suite".to_owned(),
+        ),
+        Error::AlertReceived(Alert::CertificateRequired) => (
+            TlsKind::ClientCertificateRequired,
+            "the server requires a client certificate".to_owned(),
+        ),
+        Error::AlertReceived(alert) => (
+            TlsKind::ServerFailed,
+            format!("the server ended the handshake with the alert {alert:?}"),
+        ),
+        Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => (
+            TlsKind::Handshake,
+            "the server's answer is not TLS (on a STARTTLS port use tls=\"starttls\", not \
+             \"implicit\")"
+                .to_owned(),
+        ),
+        _ => (TlsKind::Handshake, "the TLS handshake failed".to_owned()),
+    };
+    Some(described)
 }

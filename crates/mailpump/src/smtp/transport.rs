@@ -97,6 +97,44 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
 }
 
+/// The error inside the [`io::Error`] of [`TcpTransport::connect`] when the host name did not
+/// resolve to any address (the resolver's own error is its source): "no such host" reads
+/// differently from "nothing listens there".
+#[derive(Debug)]
+pub struct Unresolved {
+    /// The name that did not resolve.
+    pub host: String,
+    source: io::Error,
+}
+
+impl std::fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.source)
+    }
+}
+
+impl std::error::Error for Unresolved {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Whether `error` says that a host name did not resolve (see [`Unresolved`]).
+///
+/// ```
+/// use mailpump::smtp::transport::{TcpTransport, is_unresolved};
+/// use std::time::Duration;
+///
+/// let error = TcpTransport::connect("no-such-host.invalid", 25, Duration::from_secs(5)).unwrap_err();
+/// assert!(is_unresolved(&error));
+/// ```
+#[must_use]
+pub fn is_unresolved(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(<dyn std::error::Error + Send + Sync>::is::<Unresolved>)
+}
+
 /// A TCP connection with Nagle's algorithm off and read and write timeouts.
 ///
 /// ```no_run
@@ -141,8 +179,17 @@ impl TcpTransport {
             .strip_prefix('[')
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
+        let addrs = (host, port).to_socket_addrs().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                Unresolved {
+                    host: host.to_owned(),
+                    source: e,
+                },
+            )
+        })?;
         let mut last = None;
-        for addr in (host, port).to_socket_addrs()? {
+        for addr in addrs {
             match TcpStream::connect_timeout(&addr, timeout) {
                 Ok(stream) => {
                     let mut transport = Self::from_stream(stream)?;
@@ -153,9 +200,13 @@ impl TcpTransport {
             }
         }
         Err(last.unwrap_or_else(|| {
+            let none = io::Error::new(io::ErrorKind::NotFound, "no address");
             io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("{host} resolves to no address"),
+                Unresolved {
+                    host: host.to_owned(),
+                    source: none,
+                },
             )
         }))
     }

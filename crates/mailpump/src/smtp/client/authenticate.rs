@@ -7,7 +7,7 @@
 use super::Client;
 use crate::smtp::auth::{self, Authenticator, Credentials, Mechanism, Secret};
 use crate::smtp::command::Command;
-use crate::smtp::error::SmtpError;
+use crate::smtp::error::{AuthKind, ProtocolKind, SmtpError};
 use crate::smtp::reply::Reply;
 
 impl Client {
@@ -39,30 +39,32 @@ impl Client {
         credentials: &Credentials,
         mechanism: Option<Mechanism>,
     ) -> Result<Reply, SmtpError> {
-        self.ensure_usable()?;
+        // The mechanisms are known only after EHLO, and credentials wait for the TLS policy.
+        self.ready_for_transaction()?;
         if !self.encrypted && !self.loopback && !self.config.allow_insecure_auth {
-            return Err(SmtpError::Auth {
-                reply: None,
-                reason: format!(
+            return Err(SmtpError::auth(
+                AuthKind::Insecure,
+                format!(
                     "refusing to send credentials over an unencrypted connection to {}; use TLS, \
                      or allow insecure authentication explicitly",
                     self.config.server
                 ),
-            });
+            ));
         }
         let Some(mechanism) = mechanism.or_else(|| auth::choose(&self.caps.auth, false)) else {
             let offered: Vec<&str> = self.caps.auth.iter().map(|m| m.as_str()).collect();
-            return Err(SmtpError::Auth {
-                reply: None,
-                reason: format!(
-                    "the server offers no mechanism mailpump can use with a password (offered: {})",
-                    if offered.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        offered.join(" ")
-                    }
-                ),
-            });
+            let reason = if offered.is_empty() {
+                "the server does not offer AUTH on this connection (some servers offer it only \
+                 after STARTTLS, or only on the submission port 587)"
+                    .to_owned()
+            } else {
+                format!(
+                    "the server offers no mechanism mailpump can use with a password (offered: \
+                     {}); name one explicitly if it should work",
+                    offered.join(" ")
+                )
+            };
+            return Err(SmtpError::auth(AuthKind::NoMechanism, reason));
         };
         let mut exchange = Authenticator::new(mechanism, credentials.clone())?;
         let mut reply = self.command(&exchange.command()?)?;
@@ -79,6 +81,7 @@ impl Client {
             Ok(reply)
         } else {
             Err(SmtpError::Auth {
+                kind: AuthKind::Refused,
                 reason: format!("the server refused AUTH {mechanism}"),
                 reply: Some(reply),
             })
@@ -90,8 +93,9 @@ impl Client {
     fn cancel_auth(&mut self) -> Result<(), SmtpError> {
         let reply = self.command(&Command::AuthContinuation(Secret::new("*")))?;
         if reply.code == 334 {
-            return Err(self.fail(SmtpError::Protocol(
-                "the server did not accept the cancellation of AUTH".into(),
+            return Err(self.fail(SmtpError::protocol(
+                ProtocolKind::UnexpectedReply,
+                "the server did not accept the cancellation of AUTH",
             )));
         }
         Ok(())

@@ -1,5 +1,6 @@
-//! The mail transaction: MAIL, RCPT, DATA and the body (RFC 5321 §3.3), alone or pipelined
-//! (RFC 2920).
+//! The mail transaction over the connection: the [`Engine`] decides, this module does its I/O
+//! (writes its commands, streams each body, reads the replies), and the step-by-step commands
+//! `mail`, `rcpt` and `data` of `LuaSocket`'s low-level API.
 
 use super::Client;
 use crate::BoxError;
@@ -7,7 +8,8 @@ use crate::smtp::address::Address;
 use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::command::{Command, MailParams};
 use crate::smtp::dotstuff::WireEncoder;
-use crate::smtp::error::{ReplyKind, SmtpError};
+use crate::smtp::engine::{self, Action, Engine, Envelope, SendResult, TxId};
+use crate::smtp::error::{ProtocolKind, SmtpError};
 use crate::smtp::reply::Reply;
 use crate::source::Source;
 
@@ -37,95 +39,6 @@ const HELD_TAIL: usize = 1024;
 /// ```
 pub type Progress<'a> = &'a mut dyn FnMut(u64, Option<u64>) -> Result<(), BoxError>;
 
-/// Who a message is from and to, on the SMTP level (RFC 5321 §3.3). Headers play no part.
-///
-/// ```
-/// use mailpump::{Address, Envelope};
-///
-/// let mut envelope = Envelope::new(
-///     Address::parse("Newsletter <news@example.com>")?,
-///     vec![Address::parse("a@example.org")?, Address::parse("b@example.net")?],
-/// );
-/// envelope.eight_bit = false; // the body is 7-bit: do not declare BODY=8BITMIME
-/// assert_eq!(envelope.rcpt.len(), 2);
-/// # Ok::<(), mailpump::SmtpError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope {
-    /// The reverse-path (`MAIL FROM`); a null address for bounces.
-    pub from: Address,
-    /// The forward-paths (`RCPT TO`), in order. Must not be empty.
-    pub rcpt: Vec<Address>,
-    /// Whether the body may hold 8-bit bytes: then `BODY=8BITMIME` is declared when the server
-    /// offers it (RFC 6152). Declaring it for a 7-bit body is harmless, so the default is `true`.
-    pub eight_bit: bool,
-}
-
-impl Envelope {
-    /// An envelope from `from` to `rcpt`, with `eight_bit` set.
-    ///
-    /// ```
-    /// use mailpump::{Address, Envelope};
-    ///
-    /// let bounce = Envelope::new(Address::null(), vec![Address::parse("postmaster@example.org")?]);
-    /// assert!(bounce.from.is_null() && bounce.eight_bit);
-    /// # Ok::<(), mailpump::SmtpError>(())
-    /// ```
-    #[must_use]
-    pub fn new(from: Address, rcpt: Vec<Address>) -> Self {
-        Self {
-            from,
-            rcpt,
-            eight_bit: true,
-        }
-    }
-
-    /// Checks what can be checked before connecting: at least one recipient (RFC 5321 §3.3). The
-    /// addresses themselves were checked when they were parsed.
-    ///
-    /// ```
-    /// use mailpump::{Address, Envelope};
-    ///
-    /// let nobody = Envelope::new(Address::parse("me@example.com")?, vec![]);
-    /// assert!(nobody.validate().is_err());
-    /// # Ok::<(), mailpump::SmtpError>(())
-    /// ```
-    pub fn validate(&self) -> Result<(), SmtpError> {
-        if self.rcpt.is_empty() {
-            return Err(SmtpError::invalid_input(
-                "a message needs at least one recipient",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// What became of a message.
-///
-/// ```no_run
-/// use mailpump::source::BytesSource;
-/// use mailpump::{Address, Client, ClientConfig, Envelope};
-///
-/// let mut client = Client::connect(&ClientConfig::default())?;
-/// let rcpt = vec![Address::parse("ok@example.org")?, Address::parse("gone@example.org")?];
-/// let envelope = Envelope::new(Address::parse("me@example.com")?, rcpt);
-/// let result = client.send(&envelope, &mut BytesSource::new(&b"Subject: x\r\n\r\nhi\r\n"[..]), None)?;
-/// for (address, reply) in &result.refused {
-///     eprintln!("{address} refused: {} {}", reply.code, reply.text());
-/// }
-/// println!("queued for {:?}: {}", result.accepted, result.reply.text());
-/// # Ok::<(), mailpump::SmtpError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendResult {
-    /// The recipients the server accepted, as they were given (`a@b`).
-    pub accepted: Vec<String>,
-    /// The recipients it refused, with its reply to each.
-    pub refused: Vec<(String, Reply)>,
-    /// The reply to the end of data (it usually carries the queue id).
-    pub reply: Reply,
-}
-
 impl Client {
     /// MAIL FROM (RFC 5321 §4.1.1.2). `params` says what the message needs; the command
     /// carries what the server offers of it: `SIZE=` when the size is known and SIZE is offered
@@ -149,14 +62,9 @@ impl Client {
     /// # Ok::<(), mailpump::SmtpError>(())
     /// ```
     pub fn mail(&mut self, from: &Address, params: MailParams) -> Result<Reply, SmtpError> {
-        self.ensure_usable()?;
-        let command = self.mail_command(from, params)?;
-        let reply = self.command(&command)?;
-        if reply.is_positive_completion() {
-            Ok(reply)
-        } else {
-            Err(SmtpError::refused(&command, reply))
-        }
+        self.ready_for_transaction()?;
+        let command = engine::mail_command(&self.caps, from, params)?;
+        self.simple(&command)
     }
 
     /// RCPT TO (RFC 5321 §4.1.1.3). A refusal is [`SmtpError::Reply`] with kind `Recipient`.
@@ -176,14 +84,8 @@ impl Client {
     /// # Ok::<(), SmtpError>(())
     /// ```
     pub fn rcpt(&mut self, to: &Address) -> Result<Reply, SmtpError> {
-        self.ensure_usable()?;
-        let command = Command::Rcpt { to: to.clone() };
-        let reply = self.command(&command)?;
-        if reply.is_positive_completion() {
-            Ok(reply)
-        } else {
-            Err(SmtpError::refused(&command, reply))
-        }
+        self.ready_for_transaction()?;
+        self.simple(&Command::Rcpt { to: to.clone() })
     }
 
     /// DATA, then the body from `source` normalised to CRLF and dot-stuffed, then the
@@ -210,13 +112,24 @@ impl Client {
         source: &mut dyn Source,
         progress: Option<Progress<'_>>,
     ) -> Result<Reply, SmtpError> {
-        self.ensure_usable()?;
+        self.ready_for_transaction()?;
         let reply = self.command(&Command::Data)?;
-        self.ensure_data_reply_in_step(&reply)?;
+        if reply.is_positive_completion() {
+            // RFC 5321 §4.3.2: DATA is answered 354 or refused; a 2xx belongs to another command.
+            return Err(self.fail(SmtpError::protocol(
+                ProtocolKind::UnexpectedReply,
+                format!(
+                    "the server answered DATA with {}: its replies are out of step with the commands",
+                    reply.code
+                ),
+            )));
+        }
         if reply.code != 354 {
             return Err(SmtpError::refused(&Command::Data, reply));
         }
-        self.body(source, progress)
+        self.stream_body(source, progress, &mut |_| {})?;
+        let reply = self.read_reply().map_err(SmtpError::after_end_of_data)?;
+        engine::verdict(reply)
     }
 
     /// One transaction: MAIL, RCPT for each recipient, DATA and the body. With PIPELINING the
@@ -246,38 +159,40 @@ impl Client {
     ) -> Result<SendResult, SmtpError> {
         self.ensure_usable()?;
         envelope.validate()?;
-        if self.greeting.is_none() {
-            self.greet(None)?;
-        }
-        let params = MailParams {
-            size: source.remaining_hint(),
-            body_8bitmime: envelope.eight_bit,
-            smtputf8: envelope.rcpt.iter().any(Address::needs_smtputf8),
-        };
-        let mail = self.mail_command(&envelope.from, params)?;
-        let rcpts: Vec<Command> = envelope
-            .rcpt
-            .iter()
-            .map(|to| Command::Rcpt { to: to.clone() })
-            .collect();
-        // Every command is formatted, and so validated, before the first byte is written.
-        self.wbuf.clear();
-        for command in std::iter::once(&mail).chain(&rcpts) {
-            command.write_to(&mut self.wbuf)?;
-        }
-        self.wbuf.clear();
-        if self.caps.pipelining {
-            for command in std::iter::once(&mail).chain(&rcpts).chain([&Command::Data]) {
-                self.queue(command)?;
+        self.ready_for_transaction()?;
+        let mut engine = Engine::new(&self.caps);
+        let id = engine.push(envelope, source.remaining_hint())?;
+        let mut progress = progress;
+        let mut outcome = None;
+        loop {
+            let step = match engine.poll() {
+                Action::Write => self.write_batch(&mut engine),
+                Action::Read => match self.read_reply() {
+                    Ok(reply) => engine.receive(reply),
+                    Err(e) => Err(e),
+                },
+                Action::SendBody(body_id) => {
+                    debug_assert_eq!(body_id, id);
+                    self.send_body(&mut engine, body_id, source, progress.take())
+                }
+                Action::Done(_, result) => {
+                    outcome = Some(result);
+                    Ok(())
+                }
+                Action::Idle => break,
+            };
+            if let Err(error) = step {
+                // The connection is no longer trusted; the engine says what became of the
+                // message (its outcome is unknown if its end-of-data mark went out).
+                let error = self.fail(error);
+                let unusable = || self.unusable();
+                for (_, result) in engine.fail_all(error, unusable) {
+                    outcome.get_or_insert(result);
+                }
+                break;
             }
-            if let Some(notice) = self.flush_queue()? {
-                // RFC 5321 §3.8: the server's asynchronous 421 answers the batch's first command.
-                return Err(SmtpError::refused(&mail, notice));
-            }
-            self.pipelined_replies(envelope, &mail, source, progress)
-        } else {
-            self.stepwise(envelope, &mail, &rcpts, source, progress)
         }
+        outcome.unwrap_or_else(|| Err(self.unusable()))
     }
 
     /// `LuaSocket`'s `smtp.send` on a fresh client: greet (with `domain`, else the configured
@@ -322,189 +237,67 @@ impl Client {
         result
     }
 
-    /// The replies to a pipelined MAIL, RCPT… and DATA, then the body if all is well.
-    fn pipelined_replies(
+    /// Writes the engine's commands in one write, once nothing unasked is waiting from the
+    /// server. A 421 closing notice found waiting answers the batch's first command.
+    fn write_batch(&mut self, engine: &mut Engine) -> Result<(), SmtpError> {
+        if let Some(notice) = self.check_unsolicited()? {
+            engine.written();
+            return engine.receive(notice);
+        }
+        if self.transcript.is_enabled() {
+            // The engine writes MAIL, RCPT, DATA, RSET and `.`: nothing to redact.
+            for line in engine.output().split(|&b| b == b'\n') {
+                if let Some(line) = line.strip_suffix(b"\r") {
+                    self.transcript.client(&String::from_utf8_lossy(line));
+                }
+            }
+        }
+        let result = self.write_all(engine.output(), "sending a command");
+        engine.written();
+        result
+    }
+
+    /// Streams the body of `id` after its 354; the end-of-data mark goes out in one write with
+    /// the tail of the body and whatever the engine queues after it.
+    fn send_body(
         &mut self,
-        envelope: &Envelope,
-        mail: &Command,
+        engine: &mut Engine,
+        id: TxId,
         source: &mut dyn Source,
         progress: Option<Progress<'_>>,
-    ) -> Result<SendResult, SmtpError> {
-        let mail_reply = self.read_reply()?;
-        if mail_reply.code == 421 {
-            return Err(SmtpError::refused(mail, mail_reply));
-        }
-        let mut accepted = Vec::new();
-        let mut refused_rcpts = Vec::new();
-        for to in &envelope.rcpt {
-            let reply = self.read_reply()?;
-            if reply.code == 421 {
-                return Err(SmtpError::refused(&Command::Rcpt { to: to.clone() }, reply));
-            }
-            if reply.is_positive_completion() {
-                accepted.push(mailbox(to));
-            } else {
-                refused_rcpts.push((mailbox(to), reply));
-            }
-        }
-        let data_reply = self.read_reply()?;
-        if data_reply.code == 421 {
-            return Err(SmtpError::refused(&Command::Data, data_reply));
-        }
+    ) -> Result<(), SmtpError> {
+        // Nothing may have come since the 354: it would be taken for the verdict.
         self.ensure_nothing_pending()?;
-        self.ensure_data_reply_in_step(&data_reply)?;
-        let data_open = data_reply.code == 354;
-        if !mail_reply.is_positive_completion() {
-            self.abandon(data_open)?;
-            return Err(SmtpError::refused(mail, mail_reply));
-        }
-        if accepted.is_empty() {
-            self.abandon(data_open)?;
-            return Err(SmtpError::RecipientsRefused {
-                refused: refused_rcpts,
-            });
-        }
-        if !data_open {
-            self.abandon(false)?;
-            return Err(SmtpError::refused(&Command::Data, data_reply));
-        }
-        let reply = self.body(source, progress)?;
-        Ok(SendResult {
-            accepted,
-            refused: refused_rcpts,
-            reply,
+        self.stream_body(source, progress, &mut |out| {
+            engine.body_sent(id);
+            out.extend_from_slice(engine.output());
+            engine.written();
         })
     }
 
-    /// The same transaction, one command at a time.
-    fn stepwise(
-        &mut self,
-        envelope: &Envelope,
-        mail: &Command,
-        rcpts: &[Command],
-        source: &mut dyn Source,
-        progress: Option<Progress<'_>>,
-    ) -> Result<SendResult, SmtpError> {
-        let reply = self.command(mail)?;
-        if !reply.is_positive_completion() {
-            return Err(SmtpError::refused(mail, reply));
-        }
-        let mut accepted = Vec::new();
-        let mut refused_rcpts = Vec::new();
-        for (to, command) in envelope.rcpt.iter().zip(rcpts) {
-            let reply = self.command(command)?;
-            if reply.code == 421 {
-                return Err(SmtpError::refused(command, reply));
-            }
-            if reply.is_positive_completion() {
-                accepted.push(mailbox(to));
-            } else {
-                refused_rcpts.push((mailbox(to), reply));
-            }
-        }
-        if accepted.is_empty() {
-            self.abandon(false)?;
-            return Err(SmtpError::RecipientsRefused {
-                refused: refused_rcpts,
-            });
-        }
-        let reply = self.command(&Command::Data)?;
-        self.ensure_data_reply_in_step(&reply)?;
-        if reply.code != 354 {
-            self.abandon(false)?;
-            return Err(SmtpError::refused(&Command::Data, reply));
-        }
-        let reply = self.body(source, progress)?;
-        Ok(SendResult {
-            accepted,
-            refused: refused_rcpts,
-            reply,
-        })
-    }
-
-    /// Ends a transaction that must not carry a message: a lone `.` if the server opened the
-    /// data phase (an empty message, which it must refuse for want of recipients), then RSET.
-    /// Negative replies to either are tolerated; I/O and protocol errors are not.
-    fn abandon(&mut self, data_open: bool) -> Result<(), SmtpError> {
-        if !self.is_usable() {
-            // The server closed the session (421): there is nothing left to reset.
-            return Ok(());
-        }
-        if data_open {
-            // The lone `.` is a command like any other: nothing may be waiting before it.
-            if self.check_unsolicited()?.is_some() {
-                return Ok(());
-            }
-            self.transcript.client(".");
-            self.write_all(b".\r\n", "sending the end of data")?;
-            self.read_reply()?;
-            self.ensure_nothing_pending()?;
-        }
-        let reply = self.command(&Command::Rset)?;
-        if reply.is_positive_intermediate() {
-            // RSET is only ever answered 250 (RFC 5321 §4.3.2); a 3xx (typically the 354 of a
-            // DATA whose reply we took for another's) means that replies and commands are out
-            // of step, and the server may be reading our commands as message data.
-            return Err(self.fail(SmtpError::Protocol(format!(
-                "the server answered RSET with {}: its replies are out of step with the commands",
-                reply.code
-            ))));
-        }
-        Ok(())
-    }
-
-    /// DATA is answered 354, or refused with 4xx/5xx (RFC 5321 §4.3.2); a 2xx means that the
-    /// reply belongs to an earlier command (an unsolicited reply shifted a pipelined dialogue,
-    /// RFC 2920 §3.1), and that the real answer to DATA, perhaps a 354, is still to come.
-    fn ensure_data_reply_in_step(&mut self, reply: &Reply) -> Result<(), SmtpError> {
-        if reply.is_positive_completion() {
-            return Err(self.fail(SmtpError::Protocol(format!(
-                "the server answered DATA with {}: its replies are out of step with the commands",
-                reply.code
-            ))));
-        }
-        Ok(())
-    }
-
-    /// MAIL FROM with the parameters the server offers, after the checks that need no byte on
-    /// the wire.
-    fn mail_command(&self, from: &Address, wanted: MailParams) -> Result<Command, SmtpError> {
-        if let (Some(size), Some(limit)) = (wanted.size, self.caps.size_limit()) {
-            // RFC 1870 §6.1: do not send a message the server has said it will not take.
-            if size > limit {
-                return Err(SmtpError::SizeExceeded { size, limit });
-            }
-        }
-        let smtputf8 = wanted.smtputf8 || from.needs_smtputf8();
-        // RFC 6531 §3.4: internationalised addresses only to a server that takes them.
-        if smtputf8 && !self.caps.smtputf8 {
-            return Err(SmtpError::invalid_input(
-                "an address needs SMTPUTF8 (RFC 6531), which the server does not offer",
-            ));
-        }
-        let params = MailParams {
-            size: wanted.size.filter(|_| self.caps.size.is_some()),
-            body_8bitmime: wanted.body_8bitmime && self.caps.eight_bit_mime,
-            smtputf8,
-        };
-        Ok(Command::Mail {
-            from: from.clone(),
-            params,
-        })
-    }
-
-    /// Streams the body after a 354 and reads the final reply.
-    fn body(
+    /// Pulls, encodes and writes the body and the end-of-data mark. `after_mark` appends to the
+    /// last write, after the mark, what belongs in the same write (the next transaction's
+    /// commands). A failing source or progress callback closes the connection without the mark,
+    /// so no truncated message is ever delivered.
+    fn stream_body(
         &mut self,
         source: &mut dyn Source,
         mut progress: Option<Progress<'_>>,
-    ) -> Result<Reply, SmtpError> {
+        after_mark: &mut dyn FnMut(&mut Vec<u8>),
+    ) -> Result<(), SmtpError> {
         let total = source.remaining_hint();
         let mut input = std::mem::take(&mut self.body_in);
         let mut out = std::mem::take(&mut self.body_out);
         input.clear();
         out.clear();
-        let result = self.stream_body(source, &mut progress, total, &mut input, &mut out);
+        let result = self.encode_body(
+            source,
+            &mut progress,
+            total,
+            &mut input,
+            &mut out,
+            after_mark,
+        );
         // Keep the buffers for the next message, unless one grew unusually large.
         if out.capacity() <= 2 * WRITE_BLOCK {
             self.body_out = out;
@@ -512,28 +305,18 @@ impl Client {
         if input.capacity() <= 2 * WRITE_BLOCK {
             self.body_in = input;
         }
-        result?;
-        let reply = self.read_reply()?;
-        self.ensure_nothing_pending()?;
-        if reply.is_positive_completion() {
-            Ok(reply)
-        } else {
-            Err(SmtpError::Reply {
-                command: "end of data".to_owned(),
-                kind: ReplyKind::Data,
-                reply,
-            })
-        }
+        result
     }
 
-    /// Pulls, encodes and writes the body and the end-of-data mark.
-    fn stream_body(
+    /// The loop of [`Client::stream_body`].
+    fn encode_body(
         &mut self,
         source: &mut dyn Source,
         progress: &mut Option<Progress<'_>>,
         total: Option<u64>,
         input: &mut Vec<u8>,
         out: &mut Vec<u8>,
+        after_mark: &mut dyn FnMut(&mut Vec<u8>),
     ) -> Result<(), SmtpError> {
         // RFC 5321 §4.5.2 transparency and §2.3.8 line endings; `end` appends the end-of-data
         // mark so that the message ends with exactly one CRLF.CRLF.
@@ -552,6 +335,7 @@ impl Client {
                 // Reported before the last write: a callback that stops here still leaves the
                 // message unfinished.
                 self.report(progress, sent, total)?;
+                after_mark(out);
                 // The tail and the mark in one write.
                 self.write_all(out, "sending the message")?;
                 out.clear();
@@ -578,9 +362,4 @@ impl Client {
             _ => Ok(()),
         }
     }
-}
-
-/// The address as a result lists it: `a@b` (empty for the null path).
-fn mailbox(address: &Address) -> String {
-    address.as_str().to_owned()
 }

@@ -3,52 +3,61 @@
 
 use std::io::{self, Read, Write};
 
-use super::{Client, Closed, MAX_BUFFERED_REPLY, READ_CHUNK, is_tls_error};
+use super::{Client, Closed, Link, MAX_BUFFERED_REPLY, READ_CHUNK, tls_failure};
 use crate::smtp::command::Command;
-use crate::smtp::error::SmtpError;
+use crate::smtp::error::{ConnectKind, ProtocolKind, SmtpError};
 use crate::smtp::reply::{Parsed, Reply};
 use crate::smtp::transport::is_timeout;
 
 impl Client {
     /// Fails when the client is closed or broken.
     pub(super) fn ensure_usable(&self) -> Result<(), SmtpError> {
-        match (&self.closed, &self.transport) {
-            (None, Some(_)) => Ok(()),
-            _ => Err(self.unusable()),
+        match &self.link {
+            Link::Open(_) => Ok(()),
+            Link::Closed(_) => Err(self.unusable()),
         }
     }
 
     /// The error for any use after close or after an error.
     pub(super) fn unusable(&self) -> SmtpError {
-        let why = match &self.closed {
-            Some(Closed::Broken(why)) => {
+        let why = match &self.link {
+            Link::Closed(Closed::Broken(why)) => {
                 format!("the connection was closed after an earlier error: {why}")
             }
             _ => "the session was closed by quit or close; open a new one".into(),
         };
-        self.connect_error(io::Error::new(io::ErrorKind::NotConnected, why))
+        SmtpError::Connect {
+            server: self.config.server.clone(),
+            port: self.config.port,
+            kind: ConnectKind::Closed,
+            source: io::Error::new(io::ErrorKind::NotConnected, why),
+        }
     }
 
-    /// A [`SmtpError::Connect`] for this client's server.
+    /// A [`SmtpError::Connect`] for a connection to this client's server that was lost.
     pub(super) fn connect_error(&self, source: io::Error) -> SmtpError {
         SmtpError::Connect {
             server: self.config.server.clone(),
             port: self.config.port,
+            kind: ConnectKind::Lost,
             source,
         }
     }
 
     /// Shuts the connection down for good and returns `err` for the caller to raise.
     pub(super) fn fail(&mut self, err: SmtpError) -> SmtpError {
-        if let Some(mut t) = self.transport.take() {
+        self.shut(err.to_string());
+        err
+    }
+
+    /// Shuts the connection down for good, for the reason `why` (kept for later calls).
+    fn shut(&mut self, why: String) {
+        if let Link::Open(t) = &mut self.link {
             t.shutdown();
-        }
-        if self.closed.is_none() {
-            self.closed = Some(Closed::Broken(err.to_string()));
+            self.link = Link::Closed(Closed::Broken(why));
         }
         self.rbuf.clear();
         self.parser.reset();
-        err
     }
 
     /// Turns an I/O error into the client's error and closes the connection. `during` names
@@ -56,8 +65,8 @@ impl Client {
     pub(super) fn io_failure(&mut self, e: io::Error, during: &str) -> SmtpError {
         let err = if is_timeout(&e) {
             SmtpError::timeout(during)
-        } else if is_tls_error(&e) {
-            SmtpError::Tls(format!("{during}: {e}"))
+        } else if let Some((kind, words)) = tls_failure(&e) {
+            SmtpError::tls(kind, format!("{during}: {words}"))
         } else {
             self.connect_error(e)
         };
@@ -66,7 +75,7 @@ impl Client {
 
     /// Writes all of `bytes` and flushes.
     pub(super) fn write_all(&mut self, bytes: &[u8], during: &str) -> Result<(), SmtpError> {
-        let Some(t) = self.transport.as_mut() else {
+        let Link::Open(t) = &mut self.link else {
             return Err(self.unusable());
         };
         match t.write_all(bytes).and_then(|()| t.flush()) {
@@ -114,6 +123,7 @@ impl Client {
     /// Sends one command and reads its reply, leaving any further buffered bytes alone.
     pub(super) fn command_unchecked(&mut self, command: &Command) -> Result<Reply, SmtpError> {
         self.ensure_usable()?;
+        self.read_greeting()?;
         self.wbuf.clear();
         self.queue(command)?;
         if let Some(notice) = self.flush_queue()? {
@@ -140,7 +150,7 @@ impl Client {
     pub(super) fn check_unsolicited(&mut self) -> Result<Option<Reply>, SmtpError> {
         self.ensure_usable()?;
         if self.rbuf.is_empty() {
-            let Some(t) = self.transport.as_mut() else {
+            let Link::Open(t) = &mut self.link else {
                 return Err(self.unusable());
             };
             match t.has_pending_input() {
@@ -155,16 +165,24 @@ impl Client {
         if let Ok(Parsed::Complete { reply, .. }) = self.parser.parse(&self.rbuf) {
             self.transcript.server(&reply);
             if reply.code == 421 {
-                let why = format!("the server is closing the session: {reply}");
-                self.fail(SmtpError::Protocol(why));
+                self.closed_by_server(&reply);
                 return Ok(Some(reply));
             }
         }
         let what = excerpt(&self.rbuf);
-        Err(self.fail(SmtpError::Protocol(format!(
-            "the server sent data that no command asked for (\"{what}\"); the dialogue is out \
-             of step and the connection was closed"
-        ))))
+        Err(self.fail(SmtpError::protocol(
+            ProtocolKind::UnaskedData,
+            format!(
+                "the server sent data that no command asked for (\"{what}\"); the dialogue is \
+                 out of step and the connection was closed"
+            ),
+        )))
+    }
+
+    /// RFC 5321 §3.8: after a 421 the server closes the transmission channel; the caller still
+    /// gets the reply, but nothing more can be sent.
+    fn closed_by_server(&mut self, reply: &Reply) {
+        self.shut(format!("the server closed the session: {reply}"));
     }
 
     /// A reply with more bytes behind it that no command asked for means that the dialogue is
@@ -173,8 +191,9 @@ impl Client {
         if self.rbuf.is_empty() {
             Ok(())
         } else {
-            Err(self.fail(SmtpError::Protocol(
-                "the server sent data that no command asked for".into(),
+            Err(self.fail(SmtpError::protocol(
+                ProtocolKind::UnaskedData,
+                "the server sent data that no command asked for",
             )))
         }
     }
@@ -189,10 +208,7 @@ impl Client {
                     self.rbuf.drain(..consumed);
                     self.transcript.server(&reply);
                     if reply.code == 421 {
-                        // RFC 5321 §3.8: the server is closing the transmission channel; the
-                        // caller still gets the reply, but nothing more can be sent.
-                        let why = format!("the server is closing the session: {reply}");
-                        self.fail(SmtpError::Protocol(why));
+                        self.closed_by_server(&reply);
                     }
                     return Ok(reply);
                 }
@@ -200,7 +216,10 @@ impl Client {
                 Err(e) => return Err(self.fail(SmtpError::malformed_reply(e))),
             }
             if self.rbuf.len() > MAX_BUFFERED_REPLY {
-                return Err(self.fail(SmtpError::Protocol("the server's reply is too long".into())));
+                return Err(self.fail(SmtpError::protocol(
+                    ProtocolKind::MalformedReply,
+                    "the server's reply is too long",
+                )));
             }
             self.fill()?;
         }
@@ -208,7 +227,7 @@ impl Client {
 
     /// Reads whatever the transport has (at least one byte) into the reply buffer.
     fn fill(&mut self) -> Result<(), SmtpError> {
-        let Some(t) = self.transport.as_mut() else {
+        let Link::Open(t) = &mut self.link else {
             return Err(self.unusable());
         };
         let start = self.rbuf.len();

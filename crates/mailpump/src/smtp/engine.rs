@@ -1,0 +1,703 @@
+//! The mail transaction as an I/O-free state machine (RFC 5321 §3.3, RFC 2920).
+//!
+//! An [`Engine`] is given the server's capabilities and a queue of transactions. It says what to
+//! write next and consumes the server's replies in order, deciding from each what follows: a
+//! recipient accepted or refused, the 354 that opens the data, the verdict on the end-of-data
+//! mark, the lone `.` and RSET that close a transaction whose recipients were all refused. It
+//! never touches a socket: a driver (the blocking [`crate::smtp::client::Client`]) writes its
+//! output, streams each message body when asked, and feeds it each reply. Its tests feed it
+//! replies and read its bytes.
+//!
+//! With PIPELINING, MAIL, every RCPT and DATA go out in one write, and the end-of-data mark of
+//! one message goes out in the same write as the next message's MAIL, RCPT and DATA (RFC 2920
+//! §3.1: message content may open a group), so several transactions are in flight at once.
+//! Without it, one command is written at a time.
+//!
+//! ```
+//! use mailpump::smtp::capability::Capabilities;
+//! use mailpump::smtp::engine::{Action, Engine};
+//! use mailpump::{Address, Envelope, Reply};
+//!
+//! let caps = Capabilities::from_ehlo(&Reply::new(250, vec!["mx".into(), "PIPELINING".into()]));
+//! let mut engine = Engine::new(&caps);
+//! let envelope = Envelope::new(Address::parse("a@example.com")?, vec![Address::parse("b@example.org")?]);
+//! let id = engine.push(&envelope, None)?;
+//! assert_eq!(engine.output(), b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
+//! engine.written();
+//! for (code, text) in [(250, "ok"), (250, "ok"), (354, "go ahead")] {
+//!     engine.receive(Reply::new(code, vec![text.into()]))?;
+//! }
+//! assert!(matches!(engine.poll(), Action::SendBody(body) if body == id));
+//! engine.body_sent(id); // the driver wrote the body and the end-of-data mark
+//! engine.receive(Reply::new(250, vec!["queued as 42".into()]))?;
+//! let Action::Done(done, Ok(result)) = engine.poll() else { panic!() };
+//! assert_eq!((done, result.accepted), (id, vec!["b@example.org".to_owned()]));
+//! assert!(matches!(engine.poll(), Action::Idle));
+//! # Ok::<(), mailpump::SmtpError>(())
+//! ```
+
+use std::collections::VecDeque;
+
+use super::address::Address;
+use super::capability::Capabilities;
+use super::command::{Command, MailParams};
+use super::error::{ProtocolKind, ReplyKind, SmtpError};
+use super::reply::Reply;
+
+/// Who a message is from and to, on the SMTP level (RFC 5321 §3.3). Headers play no part.
+///
+/// ```
+/// use mailpump::{Address, Envelope};
+///
+/// let mut envelope = Envelope::new(
+///     Address::parse("Newsletter <news@example.com>")?,
+///     vec![Address::parse("a@example.org")?, Address::parse("b@example.net")?],
+/// );
+/// envelope.eight_bit = false; // the body is 7-bit: do not declare BODY=8BITMIME
+/// assert_eq!(envelope.rcpt.len(), 2);
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The reverse-path (`MAIL FROM`); a null address for bounces.
+    pub from: Address,
+    /// The forward-paths (`RCPT TO`), in order. Must not be empty.
+    pub rcpt: Vec<Address>,
+    /// Whether the body may hold 8-bit bytes: then `BODY=8BITMIME` is declared when the server
+    /// offers it (RFC 6152). Declaring it for a 7-bit body is harmless, so the default is `true`.
+    pub eight_bit: bool,
+}
+
+impl Envelope {
+    /// An envelope from `from` to `rcpt`, with `eight_bit` set.
+    ///
+    /// ```
+    /// use mailpump::{Address, Envelope};
+    ///
+    /// let bounce = Envelope::new(Address::null(), vec![Address::parse("postmaster@example.org")?]);
+    /// assert!(bounce.from.is_null() && bounce.eight_bit);
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
+    #[must_use]
+    pub fn new(from: Address, rcpt: Vec<Address>) -> Self {
+        Self {
+            from,
+            rcpt,
+            eight_bit: true,
+        }
+    }
+
+    /// Checks what can be checked before connecting: at least one recipient (RFC 5321 §3.3). The
+    /// addresses themselves were checked when they were parsed.
+    ///
+    /// ```
+    /// use mailpump::{Address, Envelope};
+    ///
+    /// let nobody = Envelope::new(Address::parse("me@example.com")?, vec![]);
+    /// assert!(nobody.validate().is_err());
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
+    pub fn validate(&self) -> Result<(), SmtpError> {
+        if self.rcpt.is_empty() {
+            return Err(SmtpError::invalid_input(
+                "a message needs at least one recipient",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What became of a message.
+///
+/// ```no_run
+/// use mailpump::source::BytesSource;
+/// use mailpump::{Address, Client, ClientConfig, Envelope};
+///
+/// let mut client = Client::connect(&ClientConfig::default())?;
+/// let rcpt = vec![Address::parse("ok@example.org")?, Address::parse("gone@example.org")?];
+/// let envelope = Envelope::new(Address::parse("me@example.com")?, rcpt);
+/// let result = client.send(&envelope, &mut BytesSource::new(&b"Subject: x\r\n\r\nhi\r\n"[..]), None)?;
+/// for (address, reply) in &result.refused {
+///     eprintln!("{address} refused: {} {}", reply.code, reply.text());
+/// }
+/// println!("queued for {:?}: {}", result.accepted, result.reply.text());
+/// # Ok::<(), mailpump::SmtpError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendResult {
+    /// The recipients the server accepted, as they were given (`a@b`).
+    pub accepted: Vec<String>,
+    /// The recipients it refused, with its reply to each.
+    pub refused: Vec<(String, Reply)>,
+    /// The reply to the end of data (it usually carries the queue id).
+    pub reply: Reply,
+}
+
+/// A transaction's number within its engine, in the order they were pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TxId(pub u64);
+
+/// What the driver does next.
+#[derive(Debug)]
+pub enum Action {
+    /// Write [`Engine::output`], then call [`Engine::written`].
+    Write,
+    /// Read one reply and give it to [`Engine::receive`].
+    Read,
+    /// The server is ready for this transaction's message: stream the body, dot-stuffed, and the
+    /// end-of-data mark, then call [`Engine::body_sent`]. Whatever [`Engine::output`] holds after
+    /// that call belongs in the same write as the mark.
+    SendBody(TxId),
+    /// A transaction is over: delivered (to the accepted recipients) or not.
+    Done(TxId, Result<SendResult, SmtpError>),
+    /// Nothing is due: every transaction pushed so far is over.
+    Idle,
+}
+
+/// The reply the engine waits for next, and what it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    Mail(TxId),
+    Rcpt(TxId, usize),
+    Data(TxId),
+    /// The verdict on a message whose end-of-data mark was written.
+    Verdict(TxId),
+    /// The reply to the lone `.` that ends an empty message the server opened by mistake.
+    EmptyMessage,
+    Rset,
+}
+
+/// One transaction's state.
+#[derive(Debug)]
+struct Tx {
+    id: TxId,
+    mail: Command,
+    rcpt: Vec<Address>,
+    mail_reply: Option<Reply>,
+    accepted: Vec<String>,
+    refused: Vec<(String, Reply)>,
+}
+
+impl Tx {
+    /// The outcome when the server did not take the message at DATA: the first reason wins
+    /// (the sender refused, then every recipient refused, then DATA itself).
+    fn refusal(&mut self, data_reply: Option<Reply>) -> SmtpError {
+        if let Some(reply) = self
+            .mail_reply
+            .take()
+            .filter(|r| !r.is_positive_completion())
+        {
+            return SmtpError::refused(&self.mail, reply);
+        }
+        if self.accepted.is_empty() {
+            return SmtpError::RecipientsRefused {
+                refused: std::mem::take(&mut self.refused),
+            };
+        }
+        match data_reply {
+            Some(reply) => SmtpError::refused(&Command::Data, reply),
+            None => SmtpError::protocol(
+                ProtocolKind::UnexpectedReply,
+                "the transaction ended before DATA",
+            ),
+        }
+    }
+}
+
+/// The transaction machine of one connection. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Engine {
+    caps: Capabilities,
+    next_id: u64,
+    /// Transactions whose commands are not written yet.
+    queued: VecDeque<Tx>,
+    /// Transactions whose commands were written, oldest first.
+    active: VecDeque<Tx>,
+    /// The replies due, in the order the commands were written (RFC 2920 §3.1).
+    due: VecDeque<Due>,
+    /// Bytes to write.
+    out: Vec<u8>,
+    /// A transaction whose body the server waits for.
+    body: Option<TxId>,
+    /// Finished transactions, in order.
+    done: VecDeque<(TxId, Result<SendResult, SmtpError>)>,
+    /// The server closed the session (421); nothing more may be written.
+    closed: bool,
+}
+
+impl Engine {
+    /// An engine for a server with `caps` (the reply to the last EHLO).
+    #[must_use]
+    pub fn new(caps: &Capabilities) -> Self {
+        Self {
+            caps: caps.clone(),
+            next_id: 0,
+            queued: VecDeque::new(),
+            active: VecDeque::new(),
+            due: VecDeque::new(),
+            out: Vec::new(),
+            body: None,
+            done: VecDeque::new(),
+            closed: false,
+        }
+    }
+
+    /// Queues a transaction for `envelope`, whose message is `size` octets when known (declared
+    /// with SIZE when offered, RFC 1870). Checked before a byte is written: at least one
+    /// recipient, the size against the server's limit ([`SmtpError::SizeExceeded`]), SMTPUTF8
+    /// support for internationalised addresses (RFC 6531 §3.4), and every command's arguments.
+    pub fn push(&mut self, envelope: &Envelope, size: Option<u64>) -> Result<TxId, SmtpError> {
+        envelope.validate()?;
+        let params = MailParams {
+            size,
+            body_8bitmime: envelope.eight_bit,
+            smtputf8: envelope.rcpt.iter().any(Address::needs_smtputf8),
+        };
+        let mail = mail_command(&self.caps, &envelope.from, params)?;
+        let mut scratch = Vec::new();
+        mail.write_to(&mut scratch)?;
+        for to in &envelope.rcpt {
+            Command::Rcpt { to: to.clone() }.write_to(&mut scratch)?;
+        }
+        let id = TxId(self.next_id);
+        self.next_id += 1;
+        self.queued.push_back(Tx {
+            id,
+            mail,
+            rcpt: envelope.rcpt.clone(),
+            mail_reply: None,
+            accepted: Vec::new(),
+            refused: Vec::new(),
+        });
+        self.start_next();
+        Ok(id)
+    }
+
+    /// What the driver does next. [`Action::Done`] is returned once per finished transaction.
+    pub fn poll(&mut self) -> Action {
+        if let Some((id, outcome)) = self.done.pop_front() {
+            return Action::Done(id, outcome);
+        }
+        if !self.out.is_empty() {
+            return Action::Write;
+        }
+        if let Some(id) = self.body {
+            return Action::SendBody(id);
+        }
+        if !self.due.is_empty() {
+            return Action::Read;
+        }
+        Action::Idle
+    }
+
+    /// The bytes to write (commands, each validated when it was queued).
+    #[must_use]
+    pub fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// The driver wrote [`Engine::output`].
+    pub fn written(&mut self) {
+        self.out.clear();
+    }
+
+    /// Whether a reply is due.
+    #[must_use]
+    pub fn awaits_reply(&self) -> bool {
+        !self.due.is_empty()
+    }
+
+    /// Whether `id`'s end-of-data mark was written and its verdict has not come: if the
+    /// connection fails now, the server may have accepted the message.
+    #[must_use]
+    pub fn verdict_pending(&self, id: TxId) -> bool {
+        self.due.contains(&Due::Verdict(id))
+    }
+
+    /// The driver sent `id`'s body and end-of-data mark (or is about to, in one write with
+    /// whatever [`Engine::output`] now holds: with PIPELINING, the next transaction's commands).
+    pub fn body_sent(&mut self, id: TxId) {
+        debug_assert_eq!(self.body, Some(id));
+        self.body = None;
+        self.due.push_back(Due::Verdict(id));
+        self.start_next();
+    }
+
+    /// Consumes the next reply. Decisions about a transaction end in an [`Action::Done`] from
+    /// [`Engine::poll`]. An error here means that the dialogue is out of step and the connection
+    /// must be closed (the engine then fails every transaction still open, see
+    /// [`Engine::fail_all`]).
+    pub fn receive(&mut self, reply: Reply) -> Result<(), SmtpError> {
+        let Some(due) = self.due.pop_front() else {
+            return Err(SmtpError::protocol(
+                ProtocolKind::UnaskedData,
+                format!("the server sent a reply no command asked for ({reply})"),
+            ));
+        };
+        if reply.code == 421 {
+            // RFC 5321 §3.8: the server is closing the session; this reply answers the command
+            // it was given for, and nothing more will come.
+            self.closing(due, &reply);
+            return Ok(());
+        }
+        match due {
+            Due::Mail(id) => self.on_mail(id, reply),
+            Due::Rcpt(id, index) => self.on_rcpt(id, index, reply),
+            Due::Data(id) => self.on_data(id, reply),
+            Due::Verdict(id) => {
+                self.on_verdict(id, reply);
+                Ok(())
+            }
+            Due::EmptyMessage => {
+                // Any verdict on the empty message will do (it should be a refusal for want of
+                // recipients), as long as it is one.
+                if reply.is_positive_intermediate() {
+                    return Err(out_of_step("the end of an empty message", &reply));
+                }
+                Ok(())
+            }
+            Due::Rset => {
+                // RFC 5321 §4.3.2: RSET is answered 250. A 3xx (typically the 354 of a DATA whose
+                // reply was taken for another's) means that the server may be reading our
+                // commands as message data.
+                if reply.is_positive_intermediate() {
+                    return Err(out_of_step("RSET", &reply));
+                }
+                self.start_next();
+                Ok(())
+            }
+        }
+    }
+
+    /// The connection failed with `error`: every open transaction ends, and the engine with
+    /// them. The first in flight gets `error`, each other one `others()`; a transaction whose
+    /// end-of-data mark was written gets [`SmtpError::OutcomeUnknown`] instead when the failure
+    /// is a lost connection or a timeout. Returns the outcomes in order, with any that
+    /// [`Engine::poll`] had not given yet first.
+    pub fn fail_all(
+        &mut self,
+        error: SmtpError,
+        mut others: impl FnMut() -> SmtpError,
+    ) -> Vec<(TxId, Result<SendResult, SmtpError>)> {
+        let mut outcomes: Vec<_> = self.done.drain(..).collect();
+        let mut error = Some(error);
+        for tx in self.active.drain(..).chain(self.queued.drain(..)) {
+            let own = error.take().unwrap_or_else(&mut others);
+            let own = if self.due.contains(&Due::Verdict(tx.id)) {
+                own.after_end_of_data()
+            } else {
+                own
+            };
+            outcomes.push((tx.id, Err(own)));
+        }
+        self.due.clear();
+        self.out.clear();
+        self.body = None;
+        self.closed = true;
+        outcomes
+    }
+
+    /// Whether the server has closed the session (421).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Writes the next queued transaction's commands when the dialogue allows. With PIPELINING,
+    /// when every reply due is a verdict: DATA ends a group (RFC 2920 §3.1), so a transaction
+    /// starts only once the one before it has sent its end-of-data mark, in the same write.
+    /// Without it, when nothing is due at all.
+    fn start_next(&mut self) {
+        if self.closed || self.body.is_some() {
+            return;
+        }
+        let ready = if self.caps.pipelining {
+            self.due.iter().all(|d| matches!(d, Due::Verdict(_)))
+        } else {
+            self.due.is_empty()
+        };
+        if !ready {
+            return;
+        }
+        let Some(tx) = self.queued.pop_front() else {
+            return;
+        };
+        let id = tx.id;
+        self.emit(&tx.mail);
+        self.due.push_back(Due::Mail(id));
+        if self.caps.pipelining {
+            for (index, to) in tx.rcpt.iter().enumerate() {
+                self.emit(&Command::Rcpt { to: to.clone() });
+                self.due.push_back(Due::Rcpt(id, index));
+            }
+            self.emit(&Command::Data);
+            self.due.push_back(Due::Data(id));
+        }
+        self.active.push_back(tx);
+    }
+
+    /// Appends a command that was validated when its transaction was pushed.
+    fn emit(&mut self, command: &Command) {
+        command
+            .write_to(&mut self.out)
+            .expect("validated when the transaction was pushed");
+    }
+
+    fn tx(&mut self, id: TxId) -> &mut Tx {
+        self.active
+            .iter_mut()
+            .find(|t| t.id == id)
+            .expect("a due reply belongs to an active transaction")
+    }
+
+    fn on_mail(&mut self, id: TxId, reply: Reply) -> Result<(), SmtpError> {
+        if reply.is_positive_intermediate() {
+            return Err(out_of_step("MAIL", &reply));
+        }
+        let accepted = reply.is_positive_completion();
+        self.tx(id).mail_reply = Some(reply);
+        if self.caps.pipelining {
+            // The RCPT and DATA replies follow; the decision waits for DATA's.
+            return Ok(());
+        }
+        if accepted {
+            self.send_rcpt(id, 0);
+        } else {
+            // No transaction was opened (RFC 5321 §4.1.1.2): nothing to reset.
+            let mut tx = self.finish(id);
+            let error = tx.refusal(None);
+            self.done.push_back((id, Err(error)));
+            self.start_next();
+        }
+        Ok(())
+    }
+
+    fn on_rcpt(&mut self, id: TxId, index: usize, reply: Reply) -> Result<(), SmtpError> {
+        if reply.is_positive_intermediate() {
+            return Err(out_of_step("RCPT", &reply));
+        }
+        let tx = self.tx(id);
+        let address = tx.rcpt[index].as_str().to_owned();
+        if reply.is_positive_completion() {
+            tx.accepted.push(address);
+        } else {
+            tx.refused.push((address, reply));
+        }
+        let (next, any_accepted) = (index + 1, !tx.accepted.is_empty());
+        if self.caps.pipelining {
+            return Ok(());
+        }
+        if next < self.tx(id).rcpt.len() {
+            self.send_rcpt(id, next);
+        } else if any_accepted {
+            self.emit(&Command::Data);
+            self.due.push_back(Due::Data(id));
+        } else {
+            let mut tx = self.finish(id);
+            let error = tx.refusal(None);
+            self.done.push_back((id, Err(error)));
+            self.reset();
+        }
+        Ok(())
+    }
+
+    fn on_data(&mut self, id: TxId, reply: Reply) -> Result<(), SmtpError> {
+        if reply.is_positive_completion() {
+            // DATA is answered 354 or refused (RFC 5321 §4.3.2); a 2xx belongs to an earlier
+            // command, and the real answer, perhaps a 354, is still to come.
+            return Err(out_of_step("DATA", &reply));
+        }
+        let tx = self.tx(id);
+        let ready = tx
+            .mail_reply
+            .as_ref()
+            .is_some_and(Reply::is_positive_completion)
+            && !tx.accepted.is_empty();
+        if reply.code == 354 && ready {
+            self.body = Some(id);
+            return Ok(());
+        }
+        let data_open = reply.code == 354;
+        let mut tx = self.finish(id);
+        let error = tx.refusal((!data_open).then_some(reply));
+        self.done.push_back((id, Err(error)));
+        if data_open {
+            // The server opened the data phase of a transaction that has no recipient: a lone
+            // `.` ends the empty message (which it must refuse), then RSET clears the rest.
+            self.out.extend_from_slice(b".\r\n");
+            self.due.push_back(Due::EmptyMessage);
+        }
+        self.reset();
+        Ok(())
+    }
+
+    fn on_verdict(&mut self, id: TxId, reply: Reply) {
+        let mut tx = self.finish(id);
+        let outcome = verdict(reply).map(|reply| SendResult {
+            accepted: std::mem::take(&mut tx.accepted),
+            refused: std::mem::take(&mut tx.refused),
+            reply,
+        });
+        self.done.push_back((id, outcome));
+        self.start_next();
+    }
+
+    /// RCPT for the recipient at `index`, alone (no PIPELINING).
+    fn send_rcpt(&mut self, id: TxId, index: usize) {
+        let to = self.tx(id).rcpt[index].clone();
+        self.emit(&Command::Rcpt { to });
+        self.due.push_back(Due::Rcpt(id, index));
+    }
+
+    /// RSET after a transaction that did not end with a message (RFC 5321 §4.1.1.5).
+    fn reset(&mut self) {
+        self.emit(&Command::Rset);
+        self.due.push_back(Due::Rset);
+    }
+
+    /// Removes `id` from the active transactions, with the replies still due for it: a decision
+    /// made early (MAIL refused without PIPELINING) leaves none, a pipelined one none either
+    /// since DATA's reply comes last.
+    fn finish(&mut self, id: TxId) -> Tx {
+        let position = self
+            .active
+            .iter()
+            .position(|t| t.id == id)
+            .expect("an active transaction");
+        self.active.remove(position).expect("present")
+    }
+
+    /// A 421 answered `due`: its transaction ends with that reply, every other open one with
+    /// the same notice, except one whose end-of-data mark was written: its outcome is unknown.
+    fn closing(&mut self, due: Due, reply: &Reply) {
+        let first = match due {
+            Due::Mail(id) | Due::Rcpt(id, _) | Due::Data(id) | Due::Verdict(id) => Some(id),
+            Due::EmptyMessage | Due::Rset => None,
+        };
+        let mut outcomes = Vec::new();
+        if let Some(id) = first {
+            let tx = self.finish(id);
+            let error = match due {
+                Due::Mail(_) => SmtpError::refused(&tx.mail, reply.clone()),
+                Due::Rcpt(_, index) => SmtpError::refused(
+                    &Command::Rcpt {
+                        to: tx.rcpt[index].clone(),
+                    },
+                    reply.clone(),
+                ),
+                Due::Data(_) => SmtpError::refused(&Command::Data, reply.clone()),
+                _ => SmtpError::message_refused(reply.clone()),
+            };
+            outcomes.push((id, Err(error)));
+        }
+        let pending: Vec<TxId> = self
+            .due
+            .iter()
+            .filter_map(|d| match d {
+                Due::Verdict(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for tx in self.active.drain(..).chain(self.queued.drain(..)) {
+            let error = if pending.contains(&tx.id) {
+                SmtpError::OutcomeUnknown {
+                    reason: format!("the server closed the session before its verdict ({reply})"),
+                    source: None,
+                }
+            } else {
+                session_closed(reply)
+            };
+            outcomes.push((tx.id, Err(error)));
+        }
+        self.due.clear();
+        self.out.clear();
+        self.body = None;
+        self.closed = true;
+        self.done.extend(outcomes);
+    }
+}
+
+/// The verdict on a message, from the reply to its end-of-data mark: 2xx accepted, 4xx or 5xx
+/// refused ([`SmtpError::message_refused`]). RFC 5321 §4.3.2 allows nothing else there; any
+/// other reply says neither, so the message may or may not have been accepted
+/// ([`SmtpError::OutcomeUnknown`]).
+///
+/// ```
+/// use mailpump::Reply;
+/// use mailpump::smtp::engine::verdict;
+///
+/// assert!(verdict(Reply::new(250, vec!["queued".into()])).is_ok());
+/// assert_eq!(verdict(Reply::new(554, vec!["spam".into()])).unwrap_err().kind(), "message-refused");
+/// assert_eq!(verdict(Reply::new(354, vec!["go on".into()])).unwrap_err().kind(), "outcome-unknown");
+/// ```
+pub fn verdict(reply: Reply) -> Result<Reply, SmtpError> {
+    if reply.is_positive_completion() {
+        Ok(reply)
+    } else if reply.is_transient() || reply.is_permanent() {
+        Err(SmtpError::message_refused(reply))
+    } else {
+        Err(SmtpError::OutcomeUnknown {
+            reason: format!(
+                "the server answered the end of data with {reply}, which is not a verdict"
+            ),
+            source: None,
+        })
+    }
+}
+
+/// MAIL FROM with the parameters the server offers, after the checks that need no byte on the
+/// wire. `wanted` says what the message needs; the command carries what the server offers of
+/// it: `SIZE=` (RFC 1870), `BODY=8BITMIME` (RFC 6152), `SMTPUTF8` when an address needs it
+/// (RFC 6531).
+pub(crate) fn mail_command(
+    caps: &Capabilities,
+    from: &Address,
+    wanted: MailParams,
+) -> Result<Command, SmtpError> {
+    if let (Some(size), Some(limit)) = (wanted.size, caps.size_limit()) {
+        // RFC 1870 §6.1: do not send a message the server has said it will not take.
+        if size > limit {
+            return Err(SmtpError::SizeExceeded { size, limit });
+        }
+    }
+    let smtputf8 = wanted.smtputf8 || from.needs_smtputf8();
+    // RFC 6531 §3.4: internationalised addresses only to a server that takes them.
+    if smtputf8 && !caps.smtputf8 {
+        return Err(SmtpError::invalid_input(
+            "an address needs SMTPUTF8 (RFC 6531), which the server does not offer",
+        ));
+    }
+    let params = MailParams {
+        size: wanted.size.filter(|_| caps.size.is_some()),
+        body_8bitmime: wanted.body_8bitmime && caps.eight_bit_mime,
+        smtputf8,
+    };
+    Ok(Command::Mail {
+        from: from.clone(),
+        params,
+    })
+}
+
+/// The error for a reply that cannot answer `command`: the dialogue is out of step.
+fn out_of_step(command: &str, reply: &Reply) -> SmtpError {
+    SmtpError::protocol(
+        ProtocolKind::UnexpectedReply,
+        format!(
+            "the server answered {command} with {}: its replies are out of step with the commands",
+            reply.code
+        ),
+    )
+}
+
+/// The error of a transaction that never reached its turn because the server closed the session
+/// with `reply` (RFC 5321 §3.8).
+fn session_closed(reply: &Reply) -> SmtpError {
+    SmtpError::Reply {
+        command: "the session".to_owned(),
+        reply: reply.clone(),
+        kind: ReplyKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests;
