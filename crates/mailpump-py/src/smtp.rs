@@ -27,66 +27,60 @@ use crate::interrupt::{Interruptible, detach};
 use crate::source::{NativeSource, extract_source};
 use crate::transport::PyTransport;
 
-/// An SMTP reply (RFC 5321 §4.2).
+/// An SMTP reply (RFC 5321 §4.2): the core's `Reply`, read through its own methods.
 #[pyclass(name = "Reply", module = "mailpump._mailpump", frozen)]
-pub struct PyReply {
-    /// The three-digit code.
-    #[pyo3(get)]
-    code: u16,
-    /// The enhanced status code (RFC 3463), such as `"2.0.0"`.
-    #[pyo3(get)]
-    enhanced: Option<String>,
-    /// The text of each line as received, after the code (the enhanced code still there).
-    lines: Vec<String>,
-    text: String,
-}
+pub struct PyReply(Reply);
 
 impl From<&Reply> for PyReply {
     fn from(r: &Reply) -> Self {
-        Self {
-            code: r.code,
-            enhanced: r.enhanced.map(|e| e.to_string()),
-            lines: r.lines.clone(),
-            text: r.text(),
-        }
+        Self(r.clone())
     }
 }
 
 #[pymethods]
 impl PyReply {
+    /// The three-digit code.
+    #[getter]
+    fn code(&self) -> u16 {
+        self.0.code
+    }
+
+    /// The enhanced status code (RFC 3463), such as `"2.0.0"`.
+    #[getter]
+    fn enhanced(&self) -> Option<String> {
+        self.0.enhanced.map(|e| e.to_string())
+    }
+
     /// The text, lines joined with `"\n"`, without the enhanced status code.
     #[getter]
-    fn text(&self) -> &str {
-        &self.text
+    fn text(&self) -> String {
+        self.0.text()
     }
 
     /// The lines as received, after the code.
     #[getter]
     fn lines(&self) -> Vec<String> {
-        self.lines.clone()
+        self.0.lines.clone()
     }
 
     /// A 4xx reply.
     #[getter]
     fn transient(&self) -> bool {
-        (400..500).contains(&self.code)
+        self.0.is_transient()
     }
 
     /// A 5xx reply.
     #[getter]
     fn permanent(&self) -> bool {
-        (500..600).contains(&self.code)
+        self.0.is_permanent()
     }
 
     fn __str__(&self) -> String {
-        match &self.enhanced {
-            Some(e) => format!("{} {e} {}", self.code, self.text),
-            None => format!("{} {}", self.code, self.text),
-        }
+        self.0.to_string()
     }
 
     fn __repr__(&self) -> String {
-        format!("<Reply {}>", self.__str__())
+        format!("<Reply {}>", self.0)
     }
 }
 
