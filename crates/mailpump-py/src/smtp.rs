@@ -537,13 +537,7 @@ impl Session {
     /// MAIL FROM.
     fn mail(&self, py: Python<'_>, from_: &str) -> PyResult<Py<PyReply>> {
         let from = address(py, from_)?;
-        // Envelope::new's default: declaring 8BITMIME for a 7-bit body is harmless.
-        let params = MailParams {
-            size: None,
-            body_8bitmime: true,
-            smtputf8: from.needs_smtputf8(),
-        };
-        let reply = self.run(py, |c| c.mail(&from, params))?;
+        let reply = self.run(py, |c| c.mail(&from, MailParams::for_sender(&from)))?;
         Self::reply(py, &reply)
     }
 
