@@ -16,7 +16,6 @@ from ._mailpump import (
     Part,
     Reply,
     SendResult,
-    Session,
     __version__,
     attachment,
     text,
@@ -35,7 +34,7 @@ from .errors import (
     SMTPTimeoutError,
     SMTPTLSError,
 )
-from .smtp import message, open, send, to_email
+from .smtp import Session, message, open, send, to_email
 
 __all__ = [
     "MailpumpError",

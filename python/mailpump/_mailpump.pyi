@@ -6,23 +6,23 @@ they are used in (a chain, a message, a session): afterwards the original object
 using it raises ``ValueError``. This is what lets a chain of native pieces run entirely in Rust.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from os import PathLike
-from typing import Final, Protocol, TypeAlias, Unpack, final, overload
+from typing import Final, Protocol, Self, TypeAlias, final, overload
+
+from typing_extensions import disjoint_base
 
 from .types import (
     AuthMechanism,
     Codec,
+    ConnectionOptions,
     Mesgt,
     Progress,
     QpMode,
     SmtpSource,
-    SocketLike,
     SourceLike,
     Step,
-    Tls,
     Transaction,
-    TransactionOptions,
     WrapKind,
 )
 
@@ -51,7 +51,6 @@ __all__ = [
     "filter_chain",
     "message",
     "normalize",
-    "open",
     "pump_native",
     "qp",
     "qpwrp",
@@ -312,7 +311,6 @@ def dot(m: int, c: _Data | None, /) -> tuple[bytes | None, int]:
 
 # --- smtp -------------------------------------------------------------------------------------
 
-_SocketLike: TypeAlias = SocketLike
 _SmtpSource: TypeAlias = SmtpSource
 _Step: TypeAlias = Step
 
@@ -354,10 +352,11 @@ class SendResult:
         """The reply to the end of data; it usually carries the server's queue id."""
     def __bool__(self) -> bool: ...
 
-@final
+@disjoint_base  # a native class: its subclasses cannot mix in another native base
 class Session:
     """An SMTP session over one connection, made by ``mailpump.open()``; a context manager that
-    says QUIT and closes at the end of the ``with`` block.
+    says QUIT and closes at the end of the ``with`` block. ``mailpump.Session`` is this class
+    with ``send()`` also taking keywords.
 
     Every network call releases the GIL, so sessions in different threads run in parallel. One
     session used from two threads at once raises ``RuntimeError`` rather than mixing two
@@ -368,6 +367,11 @@ class Session:
     ``<redacted>``, never the body) if it is enabled for DEBUG when the session is opened.
     """
 
+    def __new__(cls, options: ConnectionOptions, /) -> Self:
+        """Connects (nothing is read until ``greet()``); use ``mailpump.open``, which fills the
+        defaults from the ``mailpump.smtp`` constants. ``options`` are ``send()``'s connection
+        options without the credentials (``user``, ``password``, ``oauth_token``, ``auth``:
+        ``TypeError``), since a session authenticates with :meth:`auth` after :meth:`greet`."""
     def greet(self, domain: str | None = None) -> Reply | None:
         """Reads the greeting, says EHLO (HELO when EHLO is refused), then applies the TLS policy
         (STARTTLS and EHLO again). Returns the EHLO reply (the greeting after HELO)."""
@@ -399,31 +403,12 @@ class Session:
         """DATA, the message (normalised to CRLF, dot-stuffed, ended with one CRLF.CRLF) and the
         final reply. A source that raises closes the connection without the end-of-data mark and
         its exception propagates. ``progress(sent, total)`` is called as for ``send()``."""
-    @overload
-    def send(
-        self,
-        mailt: Transaction,
-        /,
-        *,
-        from_: str = ...,
-        rcpt: str | Iterable[str] = ...,
-        source: _SmtpSource = ...,
-        **kw: Unpack[TransactionOptions],
-    ) -> SendResult: ...
-    @overload
-    def send(
-        self,
-        mailt: None = None,
-        /,
-        *,
-        from_: str,
-        rcpt: str | Iterable[str],
-        source: _SmtpSource,
-        **kw: Unpack[TransactionOptions],
-    ) -> SendResult:
-        """One transaction (MAIL, RCPT for each recipient, DATA; pipelined when offered) with
-        ``send()``'s keys ``from`` (or ``from_``), ``rcpt``, ``source``, ``step`` and
-        ``progress``, as a dict or keywords."""
+    def send(self, mailt: Transaction, /) -> SendResult:
+        """One transaction (MAIL, RCPT for each recipient, DATA; pipelined when offered) from
+        LuaSocket's table: ``from``, ``rcpt`` and ``source`` as for ``send()``, and optionally
+        ``step`` and ``progress``. Another key raises ``TypeError``; no recipients raise
+        ``ValueError`` before anything is sent. ``mailpump.Session.send`` also takes them as
+        keywords (``from_=``, ``rcpt=``, ...)."""
     def rset(self) -> Reply:
         """RSET."""
     def noop(self) -> Reply:
@@ -435,71 +420,49 @@ class Session:
     @property
     def encrypted(self) -> bool:
         """Whether the connection is encrypted."""
-    def __enter__(self) -> Session: ...
+    def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> bool: ...
 
-def send(
-    from_: str,
-    rcpt: str | Iterable[str],
-    source: _SmtpSource,
-    *,
-    server: str,
-    port: int,
-    domain: str,
-    timeout: float,
-    tls: Tls = "auto",
-    cafile: str | PathLike[str] | None = None,
-    verify: bool = True,
-    user: str | None = None,
-    password: str | None = None,
-    auth: AuthMechanism | None = None,
-    oauth_token: str | None = None,
-    helo_fallback: bool = True,
-    allow_insecure_auth: bool = False,
-    step: _Step | None = None,
-    create: Callable[[], _SocketLike] | None = None,
-    progress: Progress | None = None,
-) -> SendResult:
+def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
     """Sends one message over a new connection; use ``mailpump.send``, which takes LuaSocket's
-    dict or keywords and fills ``server``, ``port``, ``domain`` and ``timeout`` from the
-    ``mailpump.smtp`` constants.
+    dict or keywords, splits them into these two dicts and fills ``server``, ``port``,
+    ``domain`` and ``timeout`` from the ``mailpump.smtp`` constants.
 
-    - ``from_``, ``rcpt``: envelope addresses as ``a@b``, ``<a@b>`` or ``Name <a@b>``, sent as
+    ``transaction``, the message:
+
+    - ``from``, ``rcpt``: envelope addresses as ``a@b``, ``<a@b>`` or ``Name <a@b>``, sent as
       ``<a@b>``; ``""`` is the null reverse-path. Control characters, CR, LF or spaces outside
-      quotes raise ``ValueError`` before any byte is written.
+      quotes, or no recipient at all, raise ``ValueError`` before connecting.
     - ``source``: a ``MessageSource`` (sent entirely in Rust, GIL released), any iterable of
       bytes, ``bytes``/``str``, a binary file object, or an ``email.message.EmailMessage``. The
       body goes out with every bare CR or LF made CRLF, lines starting with ``.`` stuffed, and
       exactly one CRLF.CRLF at its end.
-    - ``tls``: ``"auto"`` (implicit TLS on port 465, else STARTTLS whenever offered),
-      ``"starttls"`` (required), ``"implicit"`` or ``"none"``; ``cafile`` adds a CA;
-      ``verify=False`` turns certificate checks off.
-    - ``user`` with ``password`` (or ``oauth_token``) authenticates; ``auth`` forces a mechanism.
     - ``step(source, sink) -> bool``: LuaSocket's pump step, called for every chunk.
-    - ``create()``: returns a socket-like object used instead of a TCP socket (TLS runs over it).
     - ``progress(sent, total)``: called from the sending thread (holding the GIL) as the body
       goes out, with the message bytes sent so far and the total when it is known (``None``
       for a message being encoded); the last call comes before the end-of-data mark is
       written. If it raises, the connection is closed without the end-of-data mark (no
       truncated message is delivered) and its exception propagates.
 
+    ``options``, the connection (a missing key or ``None`` means the default in brackets):
+
+    - ``server`` (``"localhost"``), ``port`` (25), ``domain``: the name given in EHLO
+      (``"localhost"``), ``timeout``: seconds for connecting and for every single read or
+      write (60).
+    - ``tls``: ``"auto"`` (implicit TLS on port 465, else STARTTLS whenever offered; the
+      default), ``"starttls"`` (required), ``"implicit"`` or ``"none"``; ``cafile`` adds a CA;
+      ``verify=False`` turns certificate checks off.
+    - ``user`` with ``password`` (or ``oauth_token``) authenticates; ``auth`` forces a
+      mechanism. ``allow_insecure_auth=True`` lets credentials cross an unencrypted connection
+      to a server that is not on this machine.
+    - ``helo_fallback`` (``True``): say HELO when the server does not know EHLO.
+    - ``create()``: returns a socket-like object used instead of a TCP socket (TLS runs over
+      it).
+
+    An unknown option or a value of the wrong type raises ``TypeError``, a value the client
+    cannot use (a TLS policy, a negative timeout) ``ValueError``, both before connecting.
+
     Recipients the server refuses are reported in the result; if all are refused nothing is
     sent and :class:`~mailpump.SMTPRecipientsRefused` is raised. A QUIT refused after the
     message was accepted does not fail the send.
     """
-
-def open(
-    server: str,
-    port: int,
-    create: Callable[[], _SocketLike] | None = None,
-    *,
-    domain: str,
-    timeout: float,
-    tls: Tls = "auto",
-    cafile: str | PathLike[str] | None = None,
-    verify: bool = True,
-    helo_fallback: bool = True,
-    allow_insecure_auth: bool = False,
-) -> Session:
-    """Connects and returns a :class:`Session` (nothing is read until ``greet()``); use
-    ``mailpump.open``, which fills the defaults from the ``mailpump.smtp`` constants."""

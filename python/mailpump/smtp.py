@@ -22,17 +22,25 @@ from collections.abc import Callable, Iterable, Mapping
 from email.message import EmailMessage
 from email.parser import BytesFeedParser
 from email.policy import default as _default_policy
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from . import _mailpump
-from ._mailpump import MessageSource, Part, SendResult, Session
+from ._mailpump import MessageSource, Part, SendResult
+from .types import Transaction
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-    from .types import Mailt, Mesgt, OpenOptions, SendOptions, SmtpSource, SocketLike
-
-_T = TypeVar("_T")
+    from .types import (
+        ConnectionOptions,
+        Mailt,
+        Mesgt,
+        OpenOptions,
+        SendOptions,
+        SmtpSource,
+        SocketLike,
+        TransactionOptions,
+    )
 
 __all__ = [
     "DOMAIN",
@@ -40,6 +48,7 @@ __all__ = [
     "SERVER",
     "TIMEOUT",
     "ZONE",
+    "Session",
     "message",
     "open",
     "send",
@@ -63,13 +72,25 @@ def message(mesgt: Mesgt | Part, *, chunk_size: int = 65536) -> MessageSource:
     return _mailpump.message(mesgt, chunk_size=chunk_size, zone=ZONE)
 
 
-_SEND_KEYS = frozenset(
-    {
-        "from", "rcpt", "source", "user", "password", "server", "port", "domain", "step",
-        "create", "tls", "timeout", "cafile", "verify", "auth", "oauth_token", "helo_fallback",
-        "allow_insecure_auth", "progress",
-    }
-)  # fmt: skip
+_TRANSACTION_KEYS = Transaction.__optional_keys__
+
+
+def _table(mailt: Mapping[str, Any] | None, kw: Mapping[str, Any]) -> dict[str, Any]:
+    """LuaSocket's table from a dict and keywords: keywords win, ``from_`` is ``from``."""
+    table = dict(mailt or {})
+    for key, value in kw.items():
+        table["from" if key == "from_" else key] = value
+    return table
+
+
+def _connection(options: dict[str, Any]) -> ConnectionOptions:
+    """The options with this module's constants for ``server``, ``port``, ``domain`` and
+    ``timeout`` where they are missing or ``None``, read now."""
+    defaults = {"server": SERVER, "port": PORT, "domain": DOMAIN, "timeout": TIMEOUT}
+    for key, default in defaults.items():
+        if options.get(key) is None:
+            options[key] = default
+    return cast("ConnectionOptions", options)
 
 
 @overload
@@ -106,25 +127,45 @@ def send(mailt: Mailt | Mapping[str, Any] | None = None, /, **kw: Any) -> SendRe
     encoded); raising from it aborts the message without its end-of-data mark, and the
     exception propagates.
     """
-    args: dict[str, Any] = dict(mailt or {})
-    for key, value in kw.items():
-        args["from" if key == "from_" else key] = value
-    unknown = set(args) - _SEND_KEYS
-    if unknown:
-        raise TypeError(f"send() got unknown keys: {', '.join(sorted(unknown))}")
-    for key in ("from", "rcpt", "source"):
-        if key not in args:
-            raise TypeError(f"send() needs {key!r}")
-    return _mailpump.send(
-        args.pop("from"),
-        args.pop("rcpt"),
-        args.pop("source"),
-        server=_or(args.pop("server", None), SERVER),
-        port=_or(args.pop("port", None), PORT),
-        domain=_or(args.pop("domain", None), DOMAIN),
-        timeout=_or(args.pop("timeout", None), TIMEOUT),
-        **{k: v for k, v in args.items() if v is not None},
-    )
+    options = _table(mailt, kw)
+    transaction = {key: options.pop(key) for key in _TRANSACTION_KEYS & options.keys()}
+    return _mailpump.send(cast("Transaction", transaction), _connection(options))
+
+
+class Session(_mailpump.Session):
+    """An SMTP session over one connection, made by :func:`open`; see
+    :class:`mailpump._mailpump.Session` for its methods. This class adds the keyword spelling
+    of :meth:`send`."""
+
+    __slots__ = ()
+
+    @overload
+    def send(
+        self,
+        mailt: Transaction,
+        /,
+        *,
+        from_: str = ...,
+        rcpt: str | Iterable[str] = ...,
+        source: SmtpSource = ...,
+        **kw: Unpack[TransactionOptions],
+    ) -> SendResult: ...
+    @overload
+    def send(
+        self,
+        mailt: None = None,
+        /,
+        *,
+        from_: str,
+        rcpt: str | Iterable[str],
+        source: SmtpSource,
+        **kw: Unpack[TransactionOptions],
+    ) -> SendResult: ...
+    def send(self, mailt: Transaction | None = None, /, **kw: Any) -> SendResult:
+        """One transaction (MAIL, RCPT for each recipient, DATA; pipelined when offered) with
+        ``send()``'s keys ``from`` (or ``from_``), ``rcpt``, ``source``, ``step`` and
+        ``progress``, as a dict or keywords (keywords win)."""
+        return super().send(cast("Transaction", _table(mailt, kw)))
 
 
 def open(
@@ -139,14 +180,8 @@ def open(
     ``allow_insecure_auth``; ``server``, ``port``, ``domain`` and ``timeout`` default to this
     module's constants, read now. Nothing is read from the server until ``greet()``.
     """
-    given: dict[str, Any] = dict(options)
-    return _mailpump.open(
-        _or(server, SERVER),
-        _or(port, PORT),
-        create,
-        domain=_or(given.pop("domain", None), DOMAIN),
-        timeout=_or(given.pop("timeout", None), TIMEOUT),
-        **{k: v for k, v in given.items() if v is not None},
+    return Session(
+        _connection({"server": server, "port": port, "create": create, **options})
     )
 
 
@@ -173,6 +208,3 @@ def to_email(source: Iterable[bytes]) -> EmailMessage:
     assert isinstance(msg, EmailMessage)
     return msg
 
-
-def _or(value: _T | None, default: _T) -> _T:
-    return default if value is None else value

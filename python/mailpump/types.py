@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuthMechanism",
+    "AuthOptions",
     "Body",
     "BodySource",
     "Codec",
+    "ConnectionOptions",
     "HeaderValue",
     "Mailt",
     "Mesgt",
@@ -130,38 +132,37 @@ Progress: TypeAlias = Callable[[int, "int | None"], object]
 and the total when known (``None`` for a message being encoded); raising aborts the message."""
 
 
-class SendOptions(TypedDict, total=False):
-    """The keywords ``send()`` takes besides ``from_``, ``rcpt`` and ``source`` (``None`` means
-    the default, mostly from the ``mailpump.smtp`` constants)."""
+class OpenOptions(TypedDict, total=False):
+    """The keywords ``open()`` takes besides ``server``, ``port`` and ``create``: how to talk to
+    the server (``None`` means the default)."""
+
+    tls: Tls | None
+    timeout: float | None
+    cafile: str | PathLike[str] | None
+    verify: bool | None
+    domain: str | None
+    helo_fallback: bool | None
+    allow_insecure_auth: bool | None
+
+
+class AuthOptions(TypedDict, total=False):
+    """The credentials ``send()`` takes: ``user`` with ``password`` or ``oauth_token`` (for
+    XOAUTH2); ``auth`` forces a mechanism. A session authenticates with ``Session.auth()``."""
 
     user: str | None
     password: str | None
+    oauth_token: str | None
+    auth: AuthMechanism | None
+
+
+class ConnectionOptions(OpenOptions, AuthOptions, total=False):
+    """Every option of a connection, the one list the others derive from: where to connect
+    (``server``, ``port`` or a ``create()`` socket), the :class:`OpenOptions` and the
+    :class:`AuthOptions` (``None`` means the default)."""
+
     server: str | None
     port: int | None
-    domain: str | None
-    step: Step | None
     create: Callable[[], SocketLike] | None
-    tls: Tls | None
-    timeout: float | None
-    cafile: str | PathLike[str] | None
-    verify: bool | None
-    auth: AuthMechanism | None
-    oauth_token: str | None
-    helo_fallback: bool | None
-    allow_insecure_auth: bool | None
-    progress: Progress | None
-
-
-class OpenOptions(TypedDict, total=False):
-    """The keywords ``open()`` takes besides ``server``, ``port`` and ``create``."""
-
-    tls: Tls | None
-    timeout: float | None
-    cafile: str | PathLike[str] | None
-    verify: bool | None
-    domain: str | None
-    helo_fallback: bool | None
-    allow_insecure_auth: bool | None
 
 
 class TransactionOptions(TypedDict, total=False):
@@ -171,38 +172,26 @@ class TransactionOptions(TypedDict, total=False):
     progress: Progress | None
 
 
-Transaction = TypedDict(
-    "Transaction",
-    {
-        "from": str,
-        "rcpt": "str | Sequence[str]",
-        "source": "SmtpSource",
-        "step": "Step | None",
-        "progress": "Progress | None",
-    },
+class SendOptions(ConnectionOptions, TransactionOptions, total=False):
+    """The keywords ``send()`` takes besides ``from_``, ``rcpt`` and ``source``: the
+    :class:`ConnectionOptions` and the :class:`TransactionOptions` (``None`` means the default,
+    mostly from the ``mailpump.smtp`` constants)."""
+
+
+_Envelope = TypedDict(
+    "_Envelope",
+    {"from": str, "rcpt": "str | Sequence[str]", "source": "SmtpSource"},
     total=False,
 )
-"""One transaction for ``Session.send()``: ``from``, ``rcpt``, ``source`` (each needed, in the
-dict or as a keyword: ``from_=``, ``rcpt=``, ``source=``) and, optionally, ``step`` and
-``progress``."""
 
 
-class Mailt(Transaction, total=False):
+class Transaction(_Envelope, TransactionOptions, total=False):
+    """One transaction for ``Session.send()``: ``from``, ``rcpt``, ``source`` (each needed, in
+    the dict or as a keyword: ``from_=``, ``rcpt=``, ``source=``) and, optionally, ``step`` and
+    ``progress``."""
+
+
+class Mailt(Transaction, ConnectionOptions, total=False):
     """LuaSocket's ``mailt`` table, ``send()``'s dict: a :class:`Transaction` (``from``,
-    ``rcpt``, ``source``, each needed here or as a keyword) and the connection's options
-    (``None`` means the default)."""
-
-    user: str | None
-    password: str | None
-    server: str | None
-    port: int | None
-    domain: str | None
-    create: Callable[[], SocketLike] | None
-    tls: Tls | None
-    timeout: float | None
-    cafile: str | PathLike[str] | None
-    verify: bool | None
-    auth: AuthMechanism | None
-    oauth_token: str | None
-    helo_fallback: bool | None
-    allow_insecure_auth: bool | None
+    ``rcpt``, ``source``, each needed here or as a keyword) and the
+    :class:`ConnectionOptions` (``None`` means the default)."""

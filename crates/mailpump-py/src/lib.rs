@@ -11,6 +11,7 @@ mod filter;
 mod interrupt;
 mod message;
 mod mime;
+mod options;
 mod sink;
 mod smtp;
 mod source;
@@ -37,7 +38,7 @@ mod _mailpump {
     #[pymodule_export]
     use crate::sink::{NativeSink, pump_native, sink_file, sink_list, sink_null};
     #[pymodule_export]
-    use crate::smtp::{PyReply, PySendResult, Session, open, send};
+    use crate::smtp::{PyReply, PySendResult, Session, send};
     #[pymodule_export]
     use crate::source::{
         NativeSource, source_cat, source_chain, source_empty, source_file, source_string,

@@ -1,17 +1,13 @@
 //! `send()`, `open()` and `Session`: the SMTP client's Python face. Every network call runs with
 //! the GIL released; Python sources are pulled (with the GIL) as the client needs their chunks.
 
-use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, TryLockError};
-use std::time::Duration;
 
 use mailpump::Source;
 use mailpump::mime::headers::check_blind_copy;
 use mailpump::smtp::address::Address;
-use mailpump::smtp::auth::{Credentials, Mechanism, login};
-use mailpump::smtp::client::{
-    Client, ClientConfig, Envelope, MailParams, Progress, SendResult, TlsPolicy,
-};
+use mailpump::smtp::auth::{Mechanism, login};
+use mailpump::smtp::client::{Client, Envelope, MailParams, Progress, SendResult};
 use mailpump::smtp::error::SmtpError;
 use mailpump::smtp::reply::Reply;
 use mailpump::smtp::transcript::TranscriptFn;
@@ -24,69 +20,64 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::errors::{PythonError, message_err, smtp_to_pyerr};
 use crate::interrupt::{Interruptible, detach};
+use crate::options::ConnectOptions;
 use crate::source::{NativeSource, extract_source};
 use crate::transport::PyTransport;
 
-/// An SMTP reply (RFC 5321 §4.2).
+/// An SMTP reply (RFC 5321 §4.2): the core's `Reply`, read through its own methods.
 #[pyclass(name = "Reply", module = "mailpump._mailpump", frozen)]
-pub struct PyReply {
-    /// The three-digit code.
-    #[pyo3(get)]
-    code: u16,
-    /// The enhanced status code (RFC 3463), such as `"2.0.0"`.
-    #[pyo3(get)]
-    enhanced: Option<String>,
-    /// The text of each line as received, after the code (the enhanced code still there).
-    lines: Vec<String>,
-    text: String,
-}
+pub struct PyReply(Reply);
 
 impl From<&Reply> for PyReply {
     fn from(r: &Reply) -> Self {
-        Self {
-            code: r.code,
-            enhanced: r.enhanced.map(|e| e.to_string()),
-            lines: r.lines.clone(),
-            text: r.text(),
-        }
+        Self(r.clone())
     }
 }
 
 #[pymethods]
 impl PyReply {
+    /// The three-digit code.
+    #[getter]
+    fn code(&self) -> u16 {
+        self.0.code
+    }
+
+    /// The enhanced status code (RFC 3463), such as `"2.0.0"`.
+    #[getter]
+    fn enhanced(&self) -> Option<String> {
+        self.0.enhanced.map(|e| e.to_string())
+    }
+
     /// The text, lines joined with `"\n"`, without the enhanced status code.
     #[getter]
-    fn text(&self) -> &str {
-        &self.text
+    fn text(&self) -> String {
+        self.0.text()
     }
 
     /// The lines as received, after the code.
     #[getter]
     fn lines(&self) -> Vec<String> {
-        self.lines.clone()
+        self.0.lines.clone()
     }
 
     /// A 4xx reply.
     #[getter]
     fn transient(&self) -> bool {
-        (400..500).contains(&self.code)
+        self.0.is_transient()
     }
 
     /// A 5xx reply.
     #[getter]
     fn permanent(&self) -> bool {
-        (500..600).contains(&self.code)
+        self.0.is_permanent()
     }
 
     fn __str__(&self) -> String {
-        match &self.enhanced {
-            Some(e) => format!("{} {e} {}", self.code, self.text),
-            None => format!("{} {}", self.code, self.text),
-        }
+        self.0.to_string()
     }
 
     fn __repr__(&self) -> String {
-        format!("<Reply {}>", self.__str__())
+        format!("<Reply {}>", self.0)
     }
 }
 
@@ -224,7 +215,7 @@ fn refuse_blind_copies(py: Python<'_>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
     }
     Ok(())
 }
-/// Converts any source DESIGN.md lists for `send()`: a `MessageSource` or native source (moved
+/// Converts any source `send()` takes: a `MessageSource` or native source (moved
 /// in), `bytes`, `str` (as UTF-8), an `email.message.EmailMessage`, a binary file object or an
 /// iterable of bytes; with `step`, pulled through it.
 fn smtp_source(
@@ -307,53 +298,86 @@ fn recipients(py: Python<'_>, rcpt: &Bound<'_, PyAny>) -> PyResult<Vec<Address>>
         .collect()
 }
 
-/// The options shared by `send()` and `open()`.
-#[allow(clippy::too_many_arguments)]
-fn config(
-    server: String,
-    port: u16,
-    tls: &str,
-    timeout: f64,
-    cafile: Option<PathBuf>,
-    verify: bool,
-    domain: String,
-    helo_fallback: bool,
-    allow_insecure_auth: bool,
-) -> PyResult<ClientConfig> {
-    let tls: TlsPolicy = tls
-        .parse()
-        .map_err(|e: SmtpError| PyValueError::new_err(e.to_string()))?;
-    let timeout = Duration::try_from_secs_f64(timeout)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .ok_or_else(|| PyValueError::new_err("timeout must be a positive number of seconds"))?;
-    let config = ClientConfig {
-        server,
-        port,
-        tls,
-        timeout,
-        cafile,
-        verify,
-        domain,
-        helo_fallback,
-        allow_insecure_auth,
-    };
-    // Checked before any connection, `create()`'s included.
-    config
-        .validate()
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    Ok(config)
+/// One message to send, LuaSocket's table `{"from": ..., "rcpt": ..., "source": ..., "step":
+/// ..., "progress": ...}`: the envelope is parsed and checked (at least one recipient) when the
+/// table is read, before any I/O; the source is converted only when it is about to be sent.
+pub struct Transaction<'py> {
+    envelope: Envelope,
+    source: Bound<'py, PyAny>,
+    step: Option<Bound<'py, PyAny>>,
+    progress: Option<ProgressFn>,
+}
+
+/// The keys of a transaction, in the order an error message lists them.
+const TRANSACTION_KEYS: [&str; 5] = ["from", "rcpt", "source", "step", "progress"];
+
+impl<'py> FromPyObject<'_, 'py> for Transaction<'py> {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Self> {
+        let py = obj.py();
+        let table = obj
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("a message to send is a dict: from, rcpt, source"))?;
+        let mut unknown = Vec::new();
+        for key in table.keys() {
+            match key.extract::<&str>() {
+                Ok(k) if TRANSACTION_KEYS.contains(&k) => {}
+                Ok(k) => unknown.push(format!("'{k}'")),
+                Err(_) => unknown.push(key.repr()?.to_string()),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(PyTypeError::new_err(format!(
+                "a message takes {}; not {} (connection options go to send() or open())",
+                TRANSACTION_KEYS.join(", "),
+                unknown.join(", ")
+            )));
+        }
+        let needed = |key: &str| -> PyResult<Bound<'py, PyAny>> {
+            table.get_item(key)?.ok_or_else(|| {
+                PyTypeError::new_err(format!(
+                    "a message needs '{key}': give from, rcpt and source"
+                ))
+            })
+        };
+        let from = needed("from")?;
+        let from = from
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("from must be a str"))?;
+        let envelope = Envelope::new(
+            address(py, from.to_str()?)?,
+            recipients(py, &needed("rcpt")?)?,
+        );
+        envelope.validate().map_err(|e| smtp_to_pyerr(py, e))?;
+        Ok(Self {
+            envelope,
+            source: needed("source")?,
+            step: table.get_item("step")?,
+            progress: ProgressFn::new(table.get_item("progress")?.as_ref())?,
+        })
+    }
+}
+
+impl Transaction<'_> {
+    /// The source, converted now: a native source is moved out of its Python object.
+    fn source(&self) -> PyResult<Box<dyn Source>> {
+        smtp_source(self.source.py(), &self.source, self.step.as_ref())
+    }
 }
 
 /// Connects: through `create()` when given, else TCP.
-fn connect(
-    py: Python<'_>,
-    config: &ClientConfig,
-    create: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Client> {
-    let result = match create.filter(|c| !c.is_none()) {
+fn connect(py: Python<'_>, options: &ConnectOptions) -> PyResult<Client> {
+    let config = &options.config;
+    let result = match &options.create {
         Some(create) => {
-            match PyTransport::connect(py, create, &config.server, config.port, config.timeout) {
+            match PyTransport::connect(
+                py,
+                create.bind(py),
+                &config.server,
+                config.port,
+                config.timeout,
+            ) {
                 Ok(transport) => {
                     detach(py, || Client::from_transport(Box::new(transport), config))?
                 }
@@ -380,74 +404,30 @@ fn connect(
     Ok(client)
 }
 
-/// Credentials from `user` with `password` or `oauth_token`, and the mechanism asked for.
-fn credentials(
-    user: Option<String>,
-    password: Option<String>,
-    oauth_token: Option<String>,
-    mechanism: Option<&str>,
-) -> PyResult<Option<(Credentials, Option<Mechanism>)>> {
-    let mechanism = mechanism
-        .map(str::parse::<Mechanism>)
-        .transpose()
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    login(user, password, oauth_token, mechanism).map_err(|e| PyValueError::new_err(e.to_string()))
-}
-
 /// `send()`: one message over a new connection (LuaSocket's `smtp.send`).
 #[pyfunction]
-#[pyo3(signature = (
-    from_, rcpt, source, *, server, port, domain, timeout, tls = "auto", cafile = None,
-    verify = true, user = None, password = None, auth = None, oauth_token = None,
-    helo_fallback = true, allow_insecure_auth = false, step = None, create = None,
-    progress = None
-))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (transaction, options, /))]
 pub fn send(
     py: Python<'_>,
-    from_: &str,
-    rcpt: &Bound<'_, PyAny>,
-    source: &Bound<'_, PyAny>,
-    server: String,
-    port: u16,
-    domain: String,
-    timeout: f64,
-    tls: &str,
-    cafile: Option<PathBuf>,
-    verify: bool,
-    user: Option<String>,
-    password: Option<String>,
-    auth: Option<&str>,
-    oauth_token: Option<String>,
-    helo_fallback: bool,
-    allow_insecure_auth: bool,
-    step: Option<&Bound<'_, PyAny>>,
-    create: Option<&Bound<'_, PyAny>>,
-    progress: Option<&Bound<'_, PyAny>>,
+    transaction: &Bound<'_, PyAny>,
+    options: &Bound<'_, PyAny>,
 ) -> PyResult<PySendResult> {
-    let progress = ProgressFn::new(progress)?;
-    let envelope = Envelope::new(address(py, from_)?, recipients(py, rcpt)?);
-    let credentials = credentials(user, password, oauth_token, auth)?;
-    let config = config(
-        server,
-        port,
-        tls,
-        timeout,
-        cafile,
-        verify,
-        domain,
-        helo_fallback,
-        allow_insecure_auth,
-    )?;
-    let mut source = smtp_source(py, source, step)?;
-    let client = connect(py, &config, create)?;
+    // Extracted here rather than by pyo3's argument handling, which would add its own words to
+    // the message of every TypeError.
+    let transaction: Transaction<'_> = transaction.extract()?;
+    let options: ConnectOptions = options.extract()?;
+    let mut source = transaction.source()?;
+    let client = connect(py, &options)?;
     let result = detach(py, || {
-        let creds = credentials.as_ref().map(|(c, m)| (c, *m));
-        let mut report = progress.as_ref().map(|p| move |s, t| p.call(s, t));
+        let creds = options.credentials.as_ref().map(|(c, m)| (c, *m));
+        let mut report = transaction
+            .progress
+            .as_ref()
+            .map(|p| move |s, t| p.call(s, t));
         client.deliver(
             None,
             creds,
-            &envelope,
+            &transaction.envelope,
             &mut *source,
             as_progress(&mut report),
         )
@@ -456,8 +436,9 @@ pub fn send(
     PySendResult::new(py, &result)
 }
 
-/// An SMTP session over one connection (`open()`): many messages, one after the other.
-#[pyclass(name = "Session", module = "mailpump._mailpump", frozen)]
+/// An SMTP session over one connection (`open()`): many messages, one after the other. Python's
+/// `mailpump.Session` subclasses it to take a message as keywords as well as a dict.
+#[pyclass(name = "Session", module = "mailpump._mailpump", frozen, subclass)]
 pub struct Session {
     client: Mutex<Client>,
 }
@@ -502,6 +483,24 @@ impl Session {
 
 #[pymethods]
 impl Session {
+    /// Connects (nothing is read yet; `greet()` reads the greeting). A session authenticates
+    /// with `auth()` after `greet()`, so credentials among the options are refused.
+    #[new]
+    #[pyo3(signature = (options, /))]
+    fn new(py: Python<'_>, options: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let options: ConnectOptions = options.extract()?;
+        if let Some(key) = options.credential_keys.first() {
+            return Err(PyTypeError::new_err(format!(
+                "open() does not authenticate, so it takes no {key}: call the session's \
+                 auth(user, password) after greet()"
+            )));
+        }
+        let client = connect(py, &options)?;
+        Ok(Self {
+            client: Mutex::new(client),
+        })
+    }
+
     /// Greeting, EHLO (HELO fallback), STARTTLS under the TLS policy; returns the EHLO reply.
     #[pyo3(signature = (domain = None))]
     fn greet(&self, py: Python<'_>, domain: Option<String>) -> PyResult<Option<Py<PyReply>>> {
@@ -531,7 +530,12 @@ impl Session {
         mechanism: Option<&str>,
         oauth_token: Option<String>,
     ) -> PyResult<Py<PyReply>> {
-        let Some((creds, mechanism)) = credentials(Some(user), password, oauth_token, mechanism)?
+        let mechanism = mechanism
+            .map(str::parse::<Mechanism>)
+            .transpose()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let Some((creds, mechanism)) = login(Some(user), password, oauth_token, mechanism)
+            .map_err(|e| smtp_to_pyerr(py, e))?
         else {
             return Err(PyValueError::new_err(
                 "auth() needs a password or an oauth_token",
@@ -544,13 +548,7 @@ impl Session {
     /// MAIL FROM.
     fn mail(&self, py: Python<'_>, from_: &str) -> PyResult<Py<PyReply>> {
         let from = address(py, from_)?;
-        // Envelope::new's default: declaring 8BITMIME for a 7-bit body is harmless.
-        let params = MailParams {
-            size: None,
-            body_8bitmime: true,
-            smtputf8: from.needs_smtputf8(),
-        };
-        let reply = self.run(py, |c| c.mail(&from, params))?;
+        let reply = self.run(py, |c| c.mail(&from, MailParams::for_sender(&from)))?;
         Self::reply(py, &reply)
     }
 
@@ -579,46 +577,15 @@ impl Session {
         Self::reply(py, &reply)
     }
 
-    /// One transaction with `send()`'s keys `from`, `rcpt`, `source`, `step`.
-    #[pyo3(signature = (mailt = None, /, **kw))]
-    fn send(
-        &self,
-        py: Python<'_>,
-        mailt: Option<&Bound<'_, PyDict>>,
-        kw: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<PySendResult> {
-        let all = PyDict::new(py);
-        for d in [mailt, kw].into_iter().flatten() {
-            for (k, v) in d.iter() {
-                let key: String = k.extract()?;
-                let key = if key == "from_" {
-                    "from".to_owned()
-                } else {
-                    key
-                };
-                if !matches!(
-                    key.as_str(),
-                    "from" | "rcpt" | "source" | "step" | "progress"
-                ) {
-                    return Err(PyTypeError::new_err(format!(
-                        "Session.send() takes from, rcpt, source, step and progress; {key:?} belongs to open()"
-                    )));
-                }
-                all.set_item(key, v)?;
-            }
-        }
-        let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
-            all.get_item(k)?
-                .ok_or_else(|| PyTypeError::new_err(format!("Session.send() needs {k:?}")))
-        };
-        let from: String = get("from")?.extract()?;
-        let envelope = Envelope::new(address(py, &from)?, recipients(py, &get("rcpt")?)?);
-        let step = all.get_item("step")?;
-        let progress = ProgressFn::new(all.get_item("progress")?.as_ref())?;
-        let mut source = smtp_source(py, &get("source")?, step.as_ref())?;
+    /// One message: LuaSocket's table with `from`, `rcpt`, `source` and, optionally, `step` and
+    /// `progress`.
+    #[pyo3(signature = (mailt, /))]
+    fn send(&self, py: Python<'_>, mailt: &Bound<'_, PyAny>) -> PyResult<PySendResult> {
+        let mailt: Transaction<'_> = mailt.extract()?;
+        let mut source = mailt.source()?;
         let result = self.run(py, |c| {
-            let mut report = progress.as_ref().map(|p| move |s, t| p.call(s, t));
-            c.send(&envelope, &mut *source, as_progress(&mut report))
+            let mut report = mailt.progress.as_ref().map(|p| move |s, t| p.call(s, t));
+            c.send(&mailt.envelope, &mut *source, as_progress(&mut report))
         })?;
         PySendResult::new(py, &result)
     }
@@ -683,41 +650,4 @@ impl Session {
             Err(_) => "<mailpump Session (busy)>".to_owned(),
         }
     }
-}
-
-/// `open()`: connects (nothing is read yet; `greet()` reads the greeting).
-#[pyfunction]
-#[pyo3(signature = (
-    server, port, create = None, *, domain, timeout, tls = "auto", cafile = None, verify = true,
-    helo_fallback = true, allow_insecure_auth = false
-))]
-#[allow(clippy::too_many_arguments)]
-pub fn open(
-    py: Python<'_>,
-    server: String,
-    port: u16,
-    create: Option<&Bound<'_, PyAny>>,
-    domain: String,
-    timeout: f64,
-    tls: &str,
-    cafile: Option<PathBuf>,
-    verify: bool,
-    helo_fallback: bool,
-    allow_insecure_auth: bool,
-) -> PyResult<Session> {
-    let config = config(
-        server,
-        port,
-        tls,
-        timeout,
-        cafile,
-        verify,
-        domain,
-        helo_fallback,
-        allow_insecure_auth,
-    )?;
-    let client = connect(py, &config, create)?;
-    Ok(Session {
-        client: Mutex::new(client),
-    })
 }

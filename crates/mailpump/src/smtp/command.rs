@@ -48,6 +48,36 @@ pub struct MailParams {
     pub smtputf8: bool,
 }
 
+impl MailParams {
+    /// The parameters of a MAIL sent before anything is known of the message (a transaction
+    /// driven step by step): no size, `BODY=8BITMIME` declared because the body may hold 8-bit
+    /// data and declaring it for a 7-bit body is harmless (RFC 6152 §3), and `SMTPUTF8` when the
+    /// sender's address is not ASCII (RFC 6531 §3.4). The client keeps only what the server
+    /// offers.
+    ///
+    /// ```
+    /// use mailpump::Address;
+    /// use mailpump::smtp::command::{Command, MailParams};
+    ///
+    /// let from = Address::parse("zoë@example.com")?;
+    /// let params = MailParams::for_sender(&from);
+    /// assert_eq!(params, MailParams { size: None, body_8bitmime: true, smtputf8: true });
+    /// let mut out = Vec::new();
+    /// Command::Mail { from, params }.write_to(&mut out)?;
+    /// assert_eq!(out, "MAIL FROM:<zoë@example.com> BODY=8BITMIME SMTPUTF8\r\n".as_bytes());
+    /// assert!(!MailParams::for_sender(&Address::parse("a@example.com")?).smtputf8);
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
+    #[must_use]
+    pub fn for_sender(from: &Address) -> Self {
+        Self {
+            size: None,
+            body_8bitmime: true,
+            smtputf8: from.needs_smtputf8(),
+        }
+    }
+}
+
 /// A command the client sends.
 ///
 /// ```
