@@ -66,7 +66,8 @@
 //! - `tls` (default): STARTTLS and implicit TLS through rustls, with the Mozilla root
 //!   certificates. Without it the client speaks plain SMTP only: [`TlsPolicy::Auto`] stays in
 //!   plaintext, and a policy that requires TLS ([`TlsPolicy::StartTls`], [`TlsPolicy::Implicit`],
-//!   `Auto` on port 465) fails with [`SmtpError::Tls`] before any message is sent.
+//!   `Auto` on port 465) fails with [`SmtpError::Tls`] of kind
+//!   [`smtp::error::TlsKind::NotBuilt`] before any message is sent.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 

@@ -3,12 +3,18 @@
 //! [`Client`] drives the protocol pieces ([`Command`], the reply parser, [`Capabilities`]) over a
 //! [`Transport`]: plain TCP, TLS (implicit or after STARTTLS) or a stream the caller supplies.
 //! The session methods mirror `LuaSocket`'s low-level API (`greet`, `auth`, `mail`, `rcpt`, `data`,
-//! `quit`, `close`), and [`Client::send`] runs a whole transaction, pipelined when the server
-//! offers PIPELINING (RFC 2920).
+//! `quit`, `close`), and [`Client::send`] runs a whole transaction through the I/O-free
+//! [`crate::smtp::engine::Engine`], pipelined when the server offers PIPELINING (RFC 2920).
+//!
+//! Every command waits for the server's greeting; `auth`, `mail`, `rcpt`, `data` and `send` say
+//! EHLO and apply the TLS policy first when [`Client::greet`] has not been called, so nothing
+//! that carries a credential, an address or content goes out before the policy holds.
 //!
 //! Every I/O call is bounded by [`ClientConfig::timeout`]. After a timeout, an I/O error or a
 //! protocol violation the connection is shut down and every later call fails with
-//! [`SmtpError::Connect`]: a dialogue that may be out of step is never continued. Before each
+//! [`SmtpError::Connect`] of kind [`ConnectKind::Closed`]: a dialogue that may be out of step is
+//! never continued. A failure after a message's end-of-data mark was written, before its verdict,
+//! is [`SmtpError::OutcomeUnknown`]: the server may have accepted the message. Before each
 //! command (or pipelined batch) the client also checks, without blocking, that the server has
 //! sent nothing unasked since its last reply; data that is waiting is a protocol error, since it
 //! would otherwise be taken for the reply to the next command (see
@@ -736,13 +742,16 @@ impl Client {
         }
     }
 
-    /// Sends a one-line command that expects 2xx.
+    /// Sends a one-line command that expects 2xx. A 1xx or 3xx cannot answer it (RFC 5321
+    /// §4.3.2): the reply belongs to another command, so the dialogue is out of step.
     fn simple(&mut self, command: &Command) -> Result<Reply, SmtpError> {
         let reply = self.command(command)?;
         if reply.is_positive_completion() {
             Ok(reply)
-        } else {
+        } else if reply.is_transient() || reply.is_permanent() {
             Err(SmtpError::refused(command, reply))
+        } else {
+            Err(self.fail(super::engine::out_of_step(command.verb(), &reply)))
         }
     }
 }

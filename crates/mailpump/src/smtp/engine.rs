@@ -679,7 +679,7 @@ pub(crate) fn mail_command(
 }
 
 /// The error for a reply that cannot answer `command`: the dialogue is out of step.
-fn out_of_step(command: &str, reply: &Reply) -> SmtpError {
+pub(crate) fn out_of_step(command: &str, reply: &Reply) -> SmtpError {
     SmtpError::protocol(
         ProtocolKind::UnexpectedReply,
         format!(

@@ -9,7 +9,7 @@ use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::command::{Command, MailParams};
 use crate::smtp::dotstuff::WireEncoder;
 use crate::smtp::engine::{self, Action, Engine, Envelope, SendResult, TxId};
-use crate::smtp::error::{ProtocolKind, SmtpError};
+use crate::smtp::error::SmtpError;
 use crate::smtp::reply::Reply;
 use crate::source::Source;
 
@@ -116,13 +116,7 @@ impl Client {
         let reply = self.command(&Command::Data)?;
         if reply.is_positive_completion() {
             // RFC 5321 §4.3.2: DATA is answered 354 or refused; a 2xx belongs to another command.
-            return Err(self.fail(SmtpError::protocol(
-                ProtocolKind::UnexpectedReply,
-                format!(
-                    "the server answered DATA with {}: its replies are out of step with the commands",
-                    reply.code
-                ),
-            )));
+            return Err(self.fail(engine::out_of_step("DATA", &reply)));
         }
         if reply.code != 354 {
             return Err(SmtpError::refused(&Command::Data, reply));
