@@ -1,0 +1,99 @@
+"""Arguments refused before connecting, and server text made safe to show.
+
+- A half-given credential (a user name without a password or token, a password or token without a
+  user name, a mechanism with neither) is a `ValueError` before any connection: sending
+  unauthenticated instead would hide the mistake until the server refuses the message.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
+
+pytestmark = pytest.mark.api("send")
+
+FROM, RCPT = "sender@example.test", ["one@example.test"]
+BODY = b"Subject: x\r\n\r\nbody\r\n"
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A listening socket that nobody accepts on: a client that connects to it gets no greeting."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    yield sock
+    sock.close()
+
+
+def assert_never_connected(listener: socket.socket) -> None:
+    """Connects a probe, then accepts once. The accept queue is first in, first out, so a
+    connection made by the code under test would be accepted before the probe."""
+    with socket.create_connection(listener.getsockname()[:2], timeout=10) as probe:
+        listener.settimeout(10)
+        accepted, peer = listener.accept()
+        accepted.close()
+        assert peer == probe.getsockname(), "a connection was made before the probe"
+
+
+def send_to(listener: socket.socket, **kw: Any) -> Any:
+    host, port = listener.getsockname()[:2]
+    options: dict[str, Any] = {
+        "from_": FROM,
+        "rcpt": RCPT,
+        "source": BODY,
+        "server": host,
+        "port": port,
+        "tls": "none",
+        # Bounds the wait for a greeting that never comes, should a connection be made.
+        "timeout": 5,
+    }
+    options.update(kw)
+    return mailpump.send(**options)
+
+
+# -- a credential given in part ------------------------------------------------------------------
+
+HALF_GIVEN: dict[str, tuple[dict[str, Any], str]] = {
+    "user-only": ({"user": "me@example.test"}, "user name was given without a password"),
+    "user-password-none": (
+        {"user": "me@example.test", "password": None},
+        "user name was given without a password",
+    ),
+    "password-only": ({"password": "secret"}, "password was given without a user name"),
+    "token-only": ({"oauth_token": "ya29.t"}, "OAuth token was given without a user name"),
+    "mechanism-only": ({"auth": "PLAIN"}, "AUTH PLAIN was asked for without"),
+}
+
+
+@pytest.mark.parametrize("case", list(HALF_GIVEN))
+def test_a_half_given_credential_is_refused_before_connecting(
+    listener: socket.socket, case: str
+) -> None:
+    creds, expected = HALF_GIVEN[case]
+    with pytest.raises(ValueError, match=expected) as info:
+        send_to(listener, **creds)
+    assert "nothing was sent" in str(info.value)
+    assert "secret" not in str(info.value) and "ya29" not in str(info.value)
+    assert_never_connected(listener)
+
+
+def test_the_dict_form_refuses_a_user_with_a_none_password(listener: socket.socket) -> None:
+    host, port = listener.getsockname()[:2]
+    mailt: Any = {
+        "from": FROM,
+        "rcpt": RCPT,
+        "source": BODY,
+        "server": host,
+        "port": port,
+        "tls": "none",
+        "timeout": 5,
+        "user": "me@example.test",
+        "password": None,
+    }
+    with pytest.raises(ValueError, match="without a password or an OAuth token"):
+        mailpump.send(mailt)
+    assert_never_connected(listener)
