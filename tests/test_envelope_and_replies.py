@@ -3,15 +3,19 @@
 - A half-given credential (a user name without a password or token, a password or token without a
   user name, a mechanism with neither) is a `ValueError` before any connection: sending
   unauthenticated instead would hide the mistake until the server refuses the message.
+- An envelope address whose quoted local part or address literal holds '<' or '>' is a
+  `ValueError` before any connection: a server that ends the path at the first '>' would read the
+  rest of `RCPT TO:<"x> NOTIFY=NEVER"@b.c>` as parameters.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from servers.scripted import ScriptedServer
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
@@ -97,3 +101,46 @@ def test_the_dict_form_refuses_a_user_with_a_none_password(listener: socket.sock
     with pytest.raises(ValueError, match="without a password or an OAuth token"):
         mailpump.send(mailt)
     assert_never_connected(listener)
+
+
+# -- '<' or '>' inside a quoted local part or an address literal ---------------------------------
+
+SMUGGLED = {
+    "quoted-local": ('"x> NOTIFY=NEVER"@b.c', "quoted local part"),
+    "address-literal": ("<a@[1.2.3.4>]>", "address literal"),
+}
+
+
+@pytest.mark.parametrize("field", ["from_", "rcpt"])
+@pytest.mark.parametrize("case", list(SMUGGLED))
+def test_an_angle_bracket_inside_a_path_is_refused_before_connecting(
+    listener: socket.socket, case: str, field: str
+) -> None:
+    address, place = SMUGGLED[case]
+    value: Any = address if field == "from_" else [RCPT[0], address]
+    with pytest.raises(ValueError, match=place) as info:
+        send_to(listener, **{field: value})
+    assert "'>'" in str(info.value)
+    assert_never_connected(listener)
+
+
+@pytest.mark.parametrize(
+    "address", ['"john doe"@example.com', "user@[192.0.2.1]", "user@[IPv6:2001:db8::1]"]
+)
+def test_quoted_local_parts_and_address_literals_still_go_out(
+    scripted: Callable[..., ScriptedServer], address: str
+) -> None:
+    server = scripted()
+    mailpump.send(
+        from_=address,
+        rcpt=[address],
+        source=BODY,
+        server=server.host,
+        port=server.port,
+        tls="none",
+        timeout=10,
+    )
+    [conn] = server.finished()
+    [transaction] = conn.transactions
+    assert transaction.mail_from == address.encode()
+    assert transaction.rcpt_tos == [address.encode()]
