@@ -6,10 +6,13 @@
 - An envelope address whose quoted local part or address literal holds '<' or '>' is a
   `ValueError` before any connection: a server that ends the path at the first '>' would read the
   rest of `RCPT TO:<"x> NOTIFY=NEVER"@b.c>` as parameters.
+- Line separators and bidirectional controls in a server's reply reach neither the exception
+  text nor the `mailpump` logger: they are replaced by U+FFFD, as control characters are.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -144,3 +147,48 @@ def test_quoted_local_parts_and_address_literals_still_go_out(
     [transaction] = conn.transactions
     assert transaction.mail_from == address.encode()
     assert transaction.rcpt_tos == [address.encode()]
+
+
+# -- line separators and bidi controls in replies ------------------------------------------------
+
+HOSTILE = [
+    "\u2028", "\u2029",
+    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
+    "\u2066", "\u2067", "\u2068", "\u2069",
+    "\u200e", "\u200f", "\u061c",
+]  # fmt: skip
+
+
+def test_line_separators_and_bidi_controls_in_a_reply_are_not_shown(
+    scripted: Callable[..., ScriptedServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each character between two letters, so that a reader would see where it was.
+    words = [f"w{n}{c}x" for n, c in enumerate(HOSTILE)]
+    refusal = [
+        f"550-5.7.1 sender refused {' '.join(words[:7])}",
+        f"550 5.7.1 \u202etxt.exe S: 250 2.0.0 Ok {' '.join(words[7:])}",
+    ]
+    server = scripted(replies={"mail": refusal})
+    caplog.set_level(logging.DEBUG, logger="mailpump")
+    with pytest.raises(mailpump.SMTPSenderRefused) as info:
+        mailpump.send(
+            from_=FROM,
+            rcpt=RCPT,
+            source=BODY,
+            server=server.host,
+            port=server.port,
+            tls="none",
+            timeout=10,
+        )
+    server.finished()
+    error = info.value
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("mailpump")]
+    [reply_log] = [line for line in logged if line.startswith("S: 550")]
+    shown = {"str": str(error), "text": error.text, "log": reply_log}
+    for where, text in shown.items():
+        assert "sender refused" in text, where  # the reply did get there
+        for n, c in enumerate(HOSTILE):
+            assert c not in text, (where, f"U+{ord(c):04X}")
+            assert f"w{n}\ufffdx" in text, (where, f"U+{ord(c):04X}")
+    for line in logged:
+        assert not any(c in line for c in HOSTILE), line
