@@ -46,8 +46,10 @@ impl Address {
     ///
     /// Refused, before anything is sent: CR, LF, NUL, any other control character (C0 or C1) or
     /// DEL anywhere (these would let a caller's data inject SMTP commands), U+2028 and U+2029;
-    /// spaces in the address outside a quoted local part; unbalanced angle brackets or quotes; a
-    /// missing `@`, local part or domain; a path longer than 256 octets.
+    /// spaces in the address outside a quoted local part; unbalanced angle brackets or quotes; `<`
+    /// or `>` inside a quoted local part or an address literal (a server that ends the path at the
+    /// first `>` would read what follows as parameters); a missing `@`, local part or domain; a
+    /// path longer than 256 octets.
     ///
     /// ```
     /// use mailpump::Address;
@@ -305,6 +307,14 @@ fn check_quoted_local(spec: &str) -> Result<usize, &'static str> {
     let mut escaped = false;
     for (i, c) in spec.char_indices().skip(1) {
         match c {
+            // RFC 5321 §4.1.2 allows them quoted, but servers that take the path to end at the
+            // first '>' exist; escaped or not, the byte on the wire is the same.
+            '<' | '>' => {
+                return Err(
+                    "a quoted local part cannot contain '<' or '>'; a server that ends the path \
+                     at the first '>' would read the rest as command parameters",
+                );
+            }
             _ if escaped => escaped = false,
             '\\' => escaped = true,
             '"' => {
@@ -346,7 +356,13 @@ fn check_domain(domain: &str) -> Result<(), &'static str> {
         let Some(inner) = literal.strip_suffix(']') else {
             return Err("an address literal must end with ']'");
         };
-        return if inner.is_empty() || inner.contains(['[', ']', '\\', ' ']) {
+        // RFC 5321 §4.1.3: an IPv4 address or a tagged literal (IPv6 is the only tag registered).
+        return if inner.contains(['<', '>']) {
+            Err(
+                "an address literal holds an IP address, never '<' or '>'; a server that ends \
+                 the path at the first '>' would read the rest as command parameters",
+            )
+        } else if inner.is_empty() || inner.contains(['[', ']', '\\', ' ']) {
             Err("the address literal is malformed")
         } else {
             Ok(())
@@ -538,6 +554,39 @@ mod tests {
             assert!(message.contains(reason), "{input:?}: {message}");
             // The message escapes what it quotes, so it stays on one line.
             assert!(!message.contains(['\r', '\n', '\0']), "{message:?}");
+        }
+    }
+
+    #[test]
+    fn angle_brackets_cannot_end_the_path_early() {
+        // Written as is, `RCPT TO:<"x> NOTIFY=NEVER"@b.c>` reads as a path and a parameter to a
+        // server that ends the path at the first '>'.
+        let cases = [
+            ("\"x> NOTIFY=NEVER\"@b.c", "quoted local part"),
+            ("<\"x> NOTIFY=NEVER\"@b.c>", "quoted local part"),
+            ("Name <\"x>\"@b.c>", "quoted local part"),
+            ("\"a<b\"@c", "quoted local part"),
+            ("\"a\\>b\"@c", "quoted local part"),
+            ("a@[1.2.3.4>]", "address literal"),
+            ("<a@[1.2.3.4>]>", "address literal"),
+            ("<a@[IPv6:<::1]>", "address literal"),
+        ];
+        for (input, place) in cases {
+            let Err(SmtpError::InvalidInput(message)) = Address::parse(input) else {
+                panic!("{input:?} was accepted");
+            };
+            assert!(message.contains(place), "{input:?}: {message}");
+            assert!(message.contains("'>'"), "{input:?}: {message}");
+        }
+        // Angle brackets in a display name are not sent, and other quoted text is fine.
+        for (input, path) in [
+            ("\"Doe <jd>\" <jd@example.com>", "<jd@example.com>"),
+            ("\"john doe\"@example.com", "<\"john doe\"@example.com>"),
+            ("\"a@b,c\"@example.com", "<\"a@b,c\"@example.com>"),
+            ("user@[192.0.2.1]", "<user@[192.0.2.1]>"),
+            ("<user@[IPv6:2001:db8::1]>", "<user@[IPv6:2001:db8::1]>"),
+        ] {
+            assert_eq!(Address::parse(input).unwrap().as_path(), path, "{input:?}");
         }
     }
 

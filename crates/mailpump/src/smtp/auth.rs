@@ -479,8 +479,12 @@ impl Authenticator {
 }
 
 /// Pairs a caller's secret with a mechanism: a password (any mechanism but XOAUTH2, the client
-/// choosing when `mechanism` is `None`) or an OAuth token (XOAUTH2 only), never both. With no user
-/// or no secret there is nothing to authenticate with, and AUTH is skipped, as LuaSocket does.
+/// choosing when `mechanism` is `None`) or an OAuth token (XOAUTH2 only), never both. With none of
+/// user, secret and mechanism, AUTH is skipped (`Ok(None)`), as LuaSocket does.
+///
+/// A credential given in part (a user name without a secret, a secret without a user name, a
+/// mechanism with neither) is refused: skipping AUTH then would send the message
+/// unauthenticated and hide the mistake until the server refuses it.
 ///
 /// ```
 /// use mailpump::smtp::auth::{Mechanism, login};
@@ -488,7 +492,8 @@ impl Authenticator {
 /// let (_, m) = login(Some("u".into()), None, Some("tok".into()), None)?.unwrap();
 /// assert_eq!(m, Some(Mechanism::XOAuth2));
 /// assert!(login(Some("u".into()), None, Some("tok".into()), Some(Mechanism::Plain)).is_err());
-/// assert!(login(None, Some("p".into()), None, None)?.is_none());
+/// assert!(login(None, None, None, None)?.is_none());
+/// assert!(login(None, Some("p".into()), None, None).is_err());
 /// # Ok::<(), mailpump::SmtpError>(())
 /// ```
 pub fn login(
@@ -497,20 +502,53 @@ pub fn login(
     token: Option<String>,
     mechanism: Option<Mechanism>,
 ) -> Result<Option<(Credentials, Option<Mechanism>)>, SmtpError> {
-    let invalid = |reason: &str| Err(SmtpError::InvalidInput(reason.into()));
-    match (password, token) {
-        (Some(_), Some(_)) => invalid("give a password or an OAuth token, not both"),
+    pair(user, password, token, mechanism).map_err(SmtpError::invalid_input)
+}
+
+/// [`login`]'s rules; the error is the reason, for [`SmtpError::InvalidInput`].
+fn pair(
+    user: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    mechanism: Option<Mechanism>,
+) -> Result<Option<(Credentials, Option<Mechanism>)>, String> {
+    let (secret, mechanism) = match (password, token) {
+        (Some(_), Some(_)) => return Err("give a password or an OAuth token, not both".into()),
         (Some(_), None) if mechanism == Some(Mechanism::XOAuth2) => {
-            invalid("XOAUTH2 authenticates with an OAuth token (oauth_token), not a password")
+            return Err(
+                "XOAUTH2 authenticates with an OAuth token (oauth_token), not a password".into(),
+            );
         }
-        (None, Some(_)) if mechanism.is_some_and(|m| m != Mechanism::XOAuth2) => invalid(
-            "an OAuth token is sent with XOAUTH2 only; leave the mechanism unset or XOAUTH2",
+        (None, Some(_)) if mechanism.is_some_and(|m| m != Mechanism::XOAuth2) => {
+            return Err(
+                "an OAuth token is sent with XOAUTH2 only; leave the mechanism unset or XOAUTH2"
+                    .into(),
+            );
+        }
+        (Some(password), None) => (Some((["a password", "the password"], password)), mechanism),
+        (None, Some(token)) => (
+            Some((["an OAuth token", "the token"], token)),
+            Some(Mechanism::XOAuth2),
         ),
-        (Some(password), None) => Ok(user.map(|u| (Credentials::new(u, password), mechanism))),
-        (None, Some(token)) => {
-            Ok(user.map(|u| (Credentials::new(u, token), Some(Mechanism::XOAuth2))))
-        }
-        (None, None) => Ok(None),
+        (None, None) => (None, mechanism),
+    };
+    match (user, secret, mechanism) {
+        (Some(user), Some((_, secret)), _) => Ok(Some((Credentials::new(user, secret), mechanism))),
+        (None, None, None) => Ok(None),
+        (Some(_), None, _) => Err(
+            "a user name was given without a password or an OAuth token, and AUTH needs one \
+             of them: give the password too (or the OAuth token, for XOAUTH2)"
+                .into(),
+        ),
+        (None, Some(([given, it], _)), _) => Err(format!(
+            "{given} was given without a user name, and AUTH needs both: give the user name \
+             (user) too, or leave out {it} to send without authenticating"
+        )),
+        (None, None, Some(mechanism)) => Err(format!(
+            "AUTH {mechanism} was asked for without credentials: give the user name (user) \
+             and the password (or the OAuth token, for XOAUTH2), or leave out the mechanism to \
+             send without authenticating"
+        )),
     }
 }
 
@@ -577,6 +615,48 @@ mod tests {
         assert!(Authenticator::new(Mechanism::CramMd5, Credentials::new("tim", "pa\0ss")).is_ok());
         let e = tim().cram_md5_response("not base64!").unwrap_err();
         assert!(matches!(e, SmtpError::Auth { reply: None, .. }), "{e}");
+    }
+
+    #[test]
+    fn half_given_credentials_are_refused() {
+        let refused =
+            |user: Option<&str>, password: Option<&str>, token: Option<&str>, mechanism| {
+                let owned = |s: Option<&str>| s.map(str::to_owned);
+                match login(owned(user), owned(password), owned(token), mechanism) {
+                    Err(SmtpError::InvalidInput(message)) => message,
+                    other => panic!("{user:?} {password:?} {token:?} {mechanism:?}: {other:?}"),
+                }
+            };
+        let without_secret = "a user name was given without a password or an OAuth token";
+        assert!(refused(Some("u"), None, None, None).contains(without_secret));
+        let forced = refused(Some("u"), None, None, Some(Mechanism::Login));
+        assert!(forced.contains(without_secret), "{forced}");
+        for mechanism in [None, Some(Mechanism::Plain)] {
+            let message = refused(None, Some("p"), None, mechanism);
+            assert!(message.starts_with("a password was given without a user name"));
+            assert!(message.contains("leave out the password"), "{message}");
+        }
+        for mechanism in [None, Some(Mechanism::XOAuth2)] {
+            let message = refused(None, None, Some("t"), mechanism);
+            assert!(message.starts_with("an OAuth token was given without a user name"));
+        }
+        let message = refused(None, None, None, Some(Mechanism::CramMd5));
+        assert!(message.starts_with("AUTH CRAM-MD5 was asked for without credentials"));
+
+        // Nothing given: no AUTH, as before; a whole credential passes.
+        assert_eq!(login(None, None, None, None).unwrap(), None);
+        let user = || Some("u".to_owned());
+        let (credentials, mechanism) = login(user(), Some("p".into()), None, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!((credentials, mechanism), (Credentials::new("u", "p"), None));
+        let (credentials, mechanism) = login(user(), None, Some("t".into()), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (credentials, mechanism),
+            (Credentials::new("u", "t"), Some(Mechanism::XOAuth2))
+        );
     }
 
     #[test]

@@ -117,7 +117,8 @@ pub struct Reply {
     pub enhanced: Option<EnhancedCode>,
     /// The text of each line as received, after the code and its separator (the enhanced status
     /// code, when present, is still there; [`Reply::text`] strips it). The parser replaces bytes
-    /// that are not UTF-8, and control characters other than HT, by U+FFFD.
+    /// that are not UTF-8, control characters other than HT, U+2028, U+2029 and the
+    /// bidirectional controls by U+FFFD.
     pub lines: Vec<String>,
 }
 
@@ -488,18 +489,15 @@ impl ReplyParser {
     }
 }
 
-/// The text of a reply line as a string: invalid UTF-8 and control characters become U+FFFD.
-///
-/// RFC 5321 §4.2 allows only HT and printable characters in reply text (RFC 6531 adds UTF-8);
-/// anything else (an ANSI escape sequence, a NUL) would reach logs and error messages, where it
-/// could rewrite a terminal or confuse a reader.
+/// The text of a reply line as a string: invalid UTF-8 and the characters [`is_unsafe_in_text`]
+/// names become U+FFFD.
 fn decode_text(text: &[u8]) -> String {
     let mut decoded = String::from_utf8_lossy(text).into_owned();
-    if decoded.contains(|c: char| c.is_control() && c != '\t') {
+    if decoded.contains(is_unsafe_in_text) {
         decoded = decoded
             .chars()
             .map(|c| {
-                if c.is_control() && c != '\t' {
+                if is_unsafe_in_text(c) {
                     char::REPLACEMENT_CHARACTER
                 } else {
                     c
@@ -508,6 +506,24 @@ fn decode_text(text: &[u8]) -> String {
             .collect();
     }
     decoded
+}
+
+/// Whether `c` may not reach a log or an error message as server text: control characters other
+/// than HT (C0, DEL, C1), the Unicode line and paragraph separators, and the bidirectional
+/// controls and marks.
+///
+/// RFC 5321 §4.2 allows only HT and printable characters in reply text (RFC 6531 adds UTF-8).
+/// A control character (an ANSI escape sequence, a NUL) could rewrite a terminal; U+2028 and
+/// U+2029 start a new line in some viewers, so a reply could forge a log line; a bidirectional
+/// control reorders the text after it, so `"\u{202E}txt.exe"` reads `exe.txt`.
+fn is_unsafe_in_text(c: char) -> bool {
+    (c.is_control() && c != '\t')
+        || matches!(c,
+            '\u{2028}' | '\u{2029}'
+            // Embeddings and overrides (LRE, RLE, PDF, LRO, RLO), isolates (LRI, RLI, FSI, PDI).
+            | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            // The marks: LRM, RLM, ALM.
+            | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
 /// A line whose end has been seen.
@@ -775,6 +791,30 @@ mod tests {
             (b"200 x\r\n", 200, None, &["x"], "x"),
         ];
         check_complete(cases);
+    }
+
+    #[test]
+    fn line_separators_and_bidi_controls_become_replacement_characters() {
+        // Line and paragraph separators, every bidi control and mark, and NEL (a C1 control,
+        // replaced before) for comparison: each one, inside a line and as a whole line.
+        let hostile = [
+            '\u{2028}', '\u{2029}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}',
+            '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
+            '\u{0085}',
+        ];
+        for c in hostile {
+            let input = format!("550-5.1.1 a{c}b\r\n550 5.1.1 {c}\r\n");
+            let (reply, _) = complete(input.as_bytes());
+            assert_eq!(reply.lines, ["5.1.1 a\u{fffd}b", "5.1.1 \u{fffd}"], "{c:?}");
+            assert_eq!(reply.text(), "a\u{fffd}b\n\u{fffd}", "{c:?}");
+        }
+        // Other format characters stay: ZWJ joins emoji, U+00AD is a soft hyphen.
+        let (reply, _) =
+            complete("250 caf\u{e9} \u{1f469}\u{200d}\u{1f4bb} co\u{ad}op\r\n".as_bytes());
+        assert_eq!(
+            reply.lines,
+            ["caf\u{e9} \u{1f469}\u{200d}\u{1f4bb} co\u{ad}op"]
+        );
     }
 
     #[test]

@@ -100,7 +100,9 @@ impl Transcript {
         }
     }
 
-    /// Records a server reply.
+    /// Records a server reply. Its text is as the reply parser left it, with control characters,
+    /// line separators and bidirectional controls replaced, so one reply is one record that reads
+    /// as it is stored.
     pub fn server(&mut self, reply: &Reply) {
         if let Some(sink) = &mut self.sink {
             sink(Direction::Server, &format_reply(reply));
