@@ -2,8 +2,6 @@
 //! unfolding, RFC 2047 decoding), a strict RFC 5321 reader of DATA, a source that hands out
 //! chunks of chosen sizes, and envelope helpers.
 
-#![allow(dead_code, clippy::missing_panics_doc)]
-
 use mailpump::BoxError;
 use mailpump::mime::message::{MessageEncoder, MessageOptions, Part};
 use mailpump::smtp::address::Address;

@@ -15,17 +15,13 @@
 //! before the stalled call and assert the Timeout kind only; the server waits on a channel, not
 //! a clock.
 
-#![cfg(feature = "tls")]
-
-mod client_support;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use client_support::TestTls;
+use crate::support::TestTls;
 use mailpump::Source;
 use mailpump::smtp::address::Address;
 use mailpump::smtp::auth::{Credentials, Mechanism};

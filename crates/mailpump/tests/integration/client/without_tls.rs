@@ -2,11 +2,7 @@
 //! refusal before STARTTLS (or any mail command) is sent where the policy requires TLS (it never
 //! falls back to plaintext). Run with `cargo test -p mailpump --no-default-features`.
 
-#![cfg(not(feature = "tls"))]
-
-mod client_support;
-
-use client_support::Server;
+use crate::support::Server;
 use mailpump::smtp::client::{Client, TlsPolicy};
 use mailpump::smtp::error::SmtpError;
 use mailpump::smtp::transport::TcpTransport;

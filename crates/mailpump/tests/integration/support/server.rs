@@ -5,8 +5,6 @@
 //! recorded. Reads on the server side wait for the client's bytes (no sleeps); a generous read
 //! timeout only keeps a broken test from hanging forever.
 
-#![allow(dead_code, clippy::missing_panics_doc)]
-
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -410,7 +410,7 @@ fn crlf_lines(input: &[u8]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(crate::support::proptest_config(256))]
 
     #[test]
     fn base64_encoder(input in bytes(), cuts in cuts()) {

@@ -468,7 +468,7 @@ fn a_body_less_part_is_an_empty_part() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(crate::support::proptest_config(256))]
 
     /// Any text without line breaks round-trips through an unstructured header, folded at 78.
     #[test]

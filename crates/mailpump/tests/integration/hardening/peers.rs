@@ -14,20 +14,17 @@
 // The tests that need TLS on both sides are gated on the `tls` feature one by one; the
 // others also run in the build without it.
 
-mod client_support;
-mod hardening_support;
-
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[cfg(feature = "tls")]
-use client_support::TestTls;
-use client_support::{Recording, Server};
-use hardening_support::{
+use crate::support::TestTls;
+use crate::support::{
     ChunkedSource, crlf_normalise, decode_2047, encode, envelope, field, header_fields, names,
     strict_data,
 };
+use crate::support::{Recording, Server};
 use mailpump::mime::message::{Body, HeaderValue, Part};
 use mailpump::smtp::address::Address;
 use mailpump::smtp::auth::{Credentials, Mechanism};

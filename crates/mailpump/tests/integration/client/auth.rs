@@ -1,10 +1,8 @@
 //! AUTH exchanges against a scripted server, the plaintext rule and the redacted transcript.
 
-mod client_support;
-
 use std::sync::{Arc, Mutex};
 
-use client_support::{Recording, Server};
+use crate::support::{Recording, Server};
 use mailpump::smtp::auth::{Credentials, Mechanism};
 use mailpump::smtp::client::Client;
 use mailpump::smtp::error::SmtpError;

@@ -8,13 +8,11 @@
 //! Each server script signals once its unasked bytes are written; the client's look then
 //! acknowledges what it has read (so the server's Nagle algorithm releases them) and sees them.
 
-mod client_support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
 
-use client_support::Server;
+use crate::support::Server;
 use mailpump::smtp::address::Address;
 use mailpump::smtp::client::{Client, Envelope};
 use mailpump::smtp::error::SmtpError;
@@ -185,7 +183,7 @@ mod tls {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    use super::client_support::TestTls;
+    use crate::support::TestTls;
     use mailpump::smtp::tls::{TlsSettings, TlsTransport};
     use mailpump::smtp::transport::{TcpTransport, Transport};
 

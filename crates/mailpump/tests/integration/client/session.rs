@@ -1,12 +1,10 @@
 //! The client against a scripted server: whole transactions, pipelining, refusals at every
 //! stage, disconnects, stalls, malformed replies and failing sources.
 
-mod client_support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use client_support::{Conn, Recording, Server};
+use crate::support::{Conn, Recording, Server};
 use mailpump::BoxError;
 use mailpump::smtp::address::Address;
 use mailpump::smtp::client::{Client, Envelope, MailParams};

@@ -1,11 +1,7 @@
 //! STARTTLS and implicit TLS with rustls on both sides (a CA and a server certificate made at
 //! test time with rcgen), the TLS policies, and response injection after STARTTLS.
 
-#![cfg(feature = "tls")]
-
-mod client_support;
-
-use client_support::{Recording, Server, TestTls};
+use crate::support::{Recording, Server, TestTls};
 use mailpump::smtp::address::Address;
 use mailpump::smtp::auth::Credentials;
 use mailpump::smtp::client::{Client, ClientConfig, Envelope, TlsPolicy};

@@ -124,7 +124,7 @@ fn by_chunks(part: Part, chunk_size: usize) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(crate::support::proptest_config(128))]
 
     #[test]
     fn output_does_not_depend_on_chunking(

@@ -7,13 +7,10 @@
 //! body (plus the CRLF that ends the last line); no command spelt out in the body is ever read
 //! as a command.
 
-mod client_support;
-mod hardening_support;
-
 use std::sync::mpsc;
 
-use client_support::Server;
-use hardening_support::{ChunkedSource, crlf_normalise, envelope, strict_data};
+use crate::support::Server;
+use crate::support::{ChunkedSource, crlf_normalise, envelope, strict_data};
 use mailpump::smtp::client::Client;
 use proptest::prelude::*;
 
@@ -88,7 +85,7 @@ fn strict_server(pipelining: bool, report: mpsc::Sender<Seen>) -> Server {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(crate::support::proptest_config(64))]
 
     #[test]
     fn smtp_smuggling_cve_2023_51764_one_message_per_send_and_no_smuggled_command(
