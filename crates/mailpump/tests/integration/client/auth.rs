@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::support::{Recording, Server};
+use crate::support::{Conn, Recording, Server, greeted};
 use mailpump::smtp::auth::{Credentials, Mechanism};
 use mailpump::smtp::client::Client;
 use mailpump::smtp::error::SmtpError;
@@ -10,15 +10,20 @@ use mailpump::smtp::transcript::Direction;
 
 type Lines = Arc<Mutex<Vec<(Direction, String)>>>;
 
-/// A client with a transcript that records every line.
-fn client_with_transcript(server: &Server) -> (Client, Lines) {
-    let mut client = Client::connect(&server.config()).expect("connect");
+/// Starts a server that runs `script`, connects a client whose transcript records every line,
+/// and greets.
+fn greeted_with_transcript(
+    script: impl FnOnce(&mut Conn) + Send + 'static,
+) -> (Server, Client, Lines) {
+    let server = Server::start(script);
+    let mut client = server.client();
     let lines: Lines = Arc::default();
     let sink = Arc::clone(&lines);
     client.set_transcript(Some(Box::new(move |d, line: &str| {
         sink.lock().unwrap().push((d, line.to_owned()));
     })));
-    (client, lines)
+    client.greet(None).expect("greet");
+    (server, client, lines)
 }
 
 /// Asserts that no transcript line holds any of `secrets`.
@@ -37,13 +42,11 @@ fn assert_redacted(lines: &Lines, secrets: &[&str]) {
 
 #[test]
 fn auth_plain_sends_the_initial_response_and_redacts_it() {
-    let server = Server::start(|c| {
+    let (server, mut client, lines) = greeted_with_transcript(|c| {
         c.hello(&["AUTH PLAIN LOGIN"]);
         c.expect("AUTH PLAIN AHVzZXIAc2VjcmV0");
         c.send("235 2.7.0 Authentication successful\r\n");
     });
-    let (mut client, lines) = client_with_transcript(&server);
-    client.greet(None).unwrap();
     let reply = client
         .auth(&Credentials::new("user", "secret"), None)
         .unwrap();
@@ -70,7 +73,7 @@ fn auth_plain_sends_the_initial_response_and_redacts_it() {
 
 #[test]
 fn auth_login_answers_both_challenges_and_redacts_them() {
-    let server = Server::start(|c| {
+    let (server, mut client, lines) = greeted_with_transcript(|c| {
         c.hello(&["AUTH=LOGIN"]);
         c.expect("AUTH LOGIN");
         c.send("334 VXNlcm5hbWU6\r\n");
@@ -79,8 +82,6 @@ fn auth_login_answers_both_challenges_and_redacts_them() {
         c.expect("c2VjcmV0");
         c.send("235 ok\r\n");
     });
-    let (mut client, lines) = client_with_transcript(&server);
-    client.greet(None).unwrap();
     client
         .auth(&Credentials::new("user", "secret"), None)
         .unwrap();
@@ -107,15 +108,13 @@ fn auth_login_answers_both_challenges_and_redacts_them() {
 
 #[test]
 fn auth_cram_md5_is_preferred_and_answers_the_rfc_2195_example() {
-    let server = Server::start(|c| {
+    let (server, mut client, lines) = greeted_with_transcript(|c| {
         c.hello(&["AUTH LOGIN PLAIN CRAM-MD5"]);
         c.expect("AUTH CRAM-MD5");
         c.send("334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n");
         c.expect("dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw");
         c.send("235 ok\r\n");
     });
-    let (mut client, lines) = client_with_transcript(&server);
-    client.greet(None).unwrap();
     client
         .auth(&Credentials::new("tim", "tanstaaftanstaaf"), None)
         .unwrap();
@@ -126,13 +125,11 @@ fn auth_cram_md5_is_preferred_and_answers_the_rfc_2195_example() {
 
 #[test]
 fn auth_xoauth2_sends_the_token_once() {
-    let server = Server::start(|c| {
+    let (server, mut client, lines) = greeted_with_transcript(|c| {
         c.hello(&["AUTH XOAUTH2 PLAIN"]);
         c.expect("AUTH XOAUTH2 dXNlcj1tZUBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnRva2VuAQE=");
         c.send("235 2.7.0 Accepted\r\n");
     });
-    let (mut client, lines) = client_with_transcript(&server);
-    client.greet(None).unwrap();
     client
         .auth(
             &Credentials::new("me@example.com", "ya29.token"),
@@ -146,7 +143,7 @@ fn auth_xoauth2_sends_the_token_once() {
 
 #[test]
 fn auth_xoauth2_error_challenge_ends_in_an_auth_error() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&["AUTH XOAUTH2"]);
         c.line();
         c.send("334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIn0=\r\n");
@@ -155,8 +152,6 @@ fn auth_xoauth2_error_challenge_ends_in_an_auth_error() {
         c.expect("NOOP");
         c.send("250 ok\r\n");
     });
-    let mut client = Client::connect(&server.config()).unwrap();
-    client.greet(None).unwrap();
     let err = client
         .auth(
             &Credentials::new("me@example.com", "expired"),
@@ -176,15 +171,13 @@ fn auth_xoauth2_error_challenge_ends_in_an_auth_error() {
 
 #[test]
 fn wrong_password_is_an_auth_error_and_the_session_goes_on() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&["AUTH PLAIN"]);
         c.line();
         c.send("535 5.7.8 Authentication credentials invalid\r\n");
         c.expect("AUTH PLAIN AHVzZXIAcmlnaHQ=");
         c.send("235 ok\r\n");
     });
-    let mut client = Client::connect(&server.config()).unwrap();
-    client.greet(None).unwrap();
     let err = client
         .auth(&Credentials::new("user", "wrong"), None)
         .unwrap_err();
@@ -208,9 +201,7 @@ fn auth_over_plaintext_to_a_remote_peer_is_refused_before_any_byte() {
         c.expect("QUIT");
         c.send("221 bye\r\n");
     });
-    let mut transport = Recording::connect(&server);
-    transport.loopback = false;
-    let mut client = Client::from_transport(Box::new(transport), &server.config()).unwrap();
+    let (mut client, _) = Recording::remote(&server).client(&server.config());
     client.greet(None).unwrap();
     let err = client
         .auth(&Credentials::new("user", "secret"), None)
@@ -231,11 +222,9 @@ fn auth_over_plaintext_to_a_remote_peer_when_explicitly_allowed() {
         c.expect("AUTH PLAIN AHVzZXIAc2VjcmV0");
         c.send("235 ok\r\n");
     });
-    let mut transport = Recording::connect(&server);
-    transport.loopback = false;
     let mut config = server.config();
     config.allow_insecure_auth = true;
-    let mut client = Client::from_transport(Box::new(transport), &config).unwrap();
+    let (mut client, _) = Recording::remote(&server).client(&config);
     client.greet(None).unwrap();
     client
         .auth(&Credentials::new("user", "secret"), None)
@@ -246,12 +235,10 @@ fn auth_over_plaintext_to_a_remote_peer_when_explicitly_allowed() {
 
 #[test]
 fn no_usable_mechanism_is_an_auth_error_before_any_byte() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&["AUTH GSSAPI NTLM"]);
         assert_eq!(c.until_eof(), b"");
     });
-    let mut client = Client::connect(&server.config()).unwrap();
-    client.greet(None).unwrap();
     let err = client
         .auth(&Credentials::new("user", "secret"), None)
         .unwrap_err();
@@ -265,7 +252,7 @@ fn no_usable_mechanism_is_an_auth_error_before_any_byte() {
 
 #[test]
 fn an_unexpected_extra_challenge_is_cancelled() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&["AUTH PLAIN"]);
         c.line();
         c.send("334 \r\n");
@@ -276,8 +263,6 @@ fn an_unexpected_extra_challenge_is_cancelled() {
         c.expect("*");
         c.send("501 5.7.0 cancelled\r\n");
     });
-    let mut client = Client::connect(&server.config()).unwrap();
-    client.greet(None).unwrap();
     let err = client
         .auth(&Credentials::new("user", "secret"), None)
         .unwrap_err();

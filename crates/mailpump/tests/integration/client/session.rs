@@ -1,19 +1,13 @@
 //! The client against a scripted server: whole transactions, pipelining, refusals at every
 //! stage, disconnects, stalls, malformed replies and failing sources.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::{Conn, Recording, Server};
+use crate::support::{Conn, Server, addr, envelope, greeted, greeted_recorded};
 use mailpump::BoxError;
-use mailpump::smtp::address::Address;
-use mailpump::smtp::client::{Client, Envelope, MailParams};
+use mailpump::smtp::client::{Client, MailParams};
 use mailpump::smtp::error::{ReplyKind, SmtpError};
 use mailpump::source::{BytesSource, Source};
-
-fn addr(s: &str) -> Address {
-    Address::parse(s).expect("address")
-}
 
 /// The code and kind of a refusal.
 fn refusal(err: &SmtpError) -> Option<(u16, ReplyKind)> {
@@ -23,30 +17,12 @@ fn refusal(err: &SmtpError) -> Option<(u16, ReplyKind)> {
     }
 }
 
-fn envelope(rcpt: &[&str]) -> Envelope {
-    Envelope::new(
-        addr("me@example.com"),
-        rcpt.iter().map(|r| addr(r)).collect(),
-    )
-}
-
 /// A body with every hazard: bare LF, bare CR, lines starting with a dot, a lone dot line and
 /// no final line break.
 const HOSTILE_BODY: &[u8] = b"Subject: x\n\n.hidden\r\nline\rbare\n.\n\r\n.\r\nend";
 /// What the wire must carry for it: CRLF everywhere, dots stuffed, exactly one CRLF.CRLF.
 const HOSTILE_WIRE: &str =
     "Subject: x\r\n\r\n..hidden\r\nline\r\nbare\r\n..\r\n\r\n..\r\nend\r\n.\r\n";
-
-fn connect(server: &Server) -> (Client, Arc<Mutex<Vec<Vec<u8>>>>) {
-    let transport = Recording::connect(server);
-    let writes = Arc::clone(&transport.writes);
-    let client = Client::from_transport(Box::new(transport), &server.config()).expect("client");
-    (client, writes)
-}
-
-fn plain_client(server: &Server) -> Client {
-    Client::connect(&server.config()).expect("connect")
-}
 
 #[test]
 fn whole_transaction_without_pipelining() {
@@ -68,7 +44,7 @@ fn whole_transaction_without_pipelining() {
         c.expect("QUIT");
         c.send("221 2.0.0 bye\r\n");
     });
-    let (mut client, writes) = connect(&server);
+    let (mut client, writes) = server.recorded_client();
     let caps = client.greet(None).expect("greet");
     assert_eq!(caps.size, Some(Some(100_000)));
     let mut body = BytesSource::new(HOSTILE_BODY);
@@ -107,7 +83,7 @@ fn whole_transaction_without_pipelining() {
 
 #[test]
 fn pipelined_transaction_is_one_write_and_reads_every_reply() {
-    let server = Server::start(|c| {
+    let (server, mut client, writes) = greeted_recorded(|c| {
         c.hello(&["PIPELINING", "8BITMIME"]);
         c.expect("MAIL FROM:<me@example.com> BODY=8BITMIME");
         c.expect("RCPT TO:<a@example.org>");
@@ -122,8 +98,6 @@ fn pipelined_transaction_is_one_write_and_reads_every_reply() {
         c.expect("QUIT");
         c.send("221 bye\r\n");
     });
-    let (mut client, writes) = connect(&server);
-    client.greet(None).expect("greet");
     let mut body = BytesSource::new(&b"hello\n"[..]);
     let result = client
         .send(
@@ -149,7 +123,7 @@ fn pipelined_transaction_is_one_write_and_reads_every_reply() {
 
 #[test]
 fn all_recipients_refused_with_pipelining_ends_an_opened_data_phase_and_resets() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&["PIPELINING"]);
         c.expect("MAIL FROM:<me@example.com>");
         c.expect("RCPT TO:<a@example.org>");
@@ -164,8 +138,6 @@ fn all_recipients_refused_with_pipelining_ends_an_opened_data_phase_and_resets()
         c.expect("NOOP");
         c.send("250 ok\r\n");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let mut body = BytesSource::new(&b"secret body\r\n"[..]);
     let err = client
         .send(
@@ -192,7 +164,7 @@ fn all_recipients_refused_with_pipelining_ends_an_opened_data_phase_and_resets()
 
 #[test]
 fn all_recipients_refused_without_pipelining_sends_no_data() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&[]);
         c.expect("MAIL FROM:<me@example.com>");
         c.send("250 ok\r\n");
@@ -202,8 +174,6 @@ fn all_recipients_refused_without_pipelining_sends_no_data() {
         c.send("250 ok\r\n");
         assert_eq!(c.until_eof(), b"");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let err = client
         .send(
             &envelope(&["a@example.org"]),
@@ -227,7 +197,7 @@ fn greeting_refused_closes_the_connection() {
             c.send(&format!("{code} no service\r\n"));
             assert_eq!(c.until_eof(), b"");
         });
-        let mut client = plain_client(&server);
+        let mut client = server.client();
         let err = client.greet(None).unwrap_err();
         assert!(
             refusal(&err) == Some((code, ReplyKind::Greeting)),
@@ -251,7 +221,7 @@ fn ehlo_unknown_falls_back_to_helo() {
         c.expect("MAIL FROM:<me@example.com>");
         c.send("250 ok\r\n");
     });
-    let mut client = plain_client(&server);
+    let mut client = server.client();
     let caps = client.greet(None).unwrap();
     assert!(!caps.pipelining);
     client
@@ -292,7 +262,7 @@ fn ehlo_temporary_failure_is_an_error_even_with_fallback() {
         c.send("421 4.3.2 shutting down\r\n");
         assert_eq!(c.until_eof(), b"");
     });
-    let mut client = plain_client(&server);
+    let mut client = server.client();
     let err = client.greet(None).unwrap_err();
     assert!(refusal(&err) == Some((421, ReplyKind::Ehlo)), "{err:?}");
     assert!(err.is_transient());
@@ -301,15 +271,13 @@ fn ehlo_temporary_failure_is_an_error_even_with_fallback() {
 
 #[test]
 fn sender_refused_leaves_the_session_usable() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&[]);
         c.expect("MAIL FROM:<me@example.com>");
         c.send("550 5.7.1 sender rejected\r\n");
         c.expect("MAIL FROM:<>");
         c.send("250 ok\r\n");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let err = client
         .send(
             &envelope(&["a@example.org"]),
@@ -327,7 +295,7 @@ fn sender_refused_leaves_the_session_usable() {
 
 #[test]
 fn data_refused_is_a_data_error_and_resets() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&[]);
         c.expect("MAIL FROM:<me@example.com>");
         c.send("250 ok\r\n");
@@ -338,8 +306,6 @@ fn data_refused_is_a_data_error_and_resets() {
         c.expect("RSET");
         c.send("250 ok\r\n");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let err = client
         .send(
             &envelope(&["a@example.org"]),
@@ -354,7 +320,7 @@ fn data_refused_is_a_data_error_and_resets() {
 
 #[test]
 fn end_of_data_refused_is_a_data_error() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&[]);
         c.expect("MAIL FROM:<me@example.com>");
         c.send("250 ok\r\n");
@@ -367,8 +333,6 @@ fn end_of_data_refused_is_a_data_error() {
         c.expect("NOOP");
         c.send("250 ok\r\n");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let err = client
         .send(
             &envelope(&["a@example.org"]),
@@ -441,7 +405,7 @@ fn disconnect_at_every_stage_is_a_connect_error() {
             c.send("354 go\r\n");
             c.data();
         });
-        let mut client = plain_client(&server);
+        let mut client = server.client();
         let err = client
             .greet(None)
             .map(|_| ())
@@ -466,14 +430,12 @@ fn disconnect_at_every_stage_is_a_connect_error() {
 
 #[test]
 fn stall_is_a_timeout_and_the_client_is_closed() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&[]);
         c.expect("NOOP");
         // No reply: the client must give up on its own, then hang up.
         assert_eq!(c.until_eof(), b"");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     // Short only for the stalled command, so that a loaded machine cannot fail the greeting.
     client.set_timeout(Duration::from_millis(200)).unwrap();
     let err = client.noop().unwrap_err();
@@ -491,7 +453,7 @@ fn garbage_reply_is_a_protocol_error() {
         c.send("HTTP/1.1 400 Bad Request\r\n\r\n");
         c.until_eof();
     });
-    let mut client = plain_client(&server);
+    let mut client = server.client();
     let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     assert!(!client.is_usable());
@@ -508,7 +470,7 @@ fn endless_reply_line_is_a_protocol_error_with_bounded_memory() {
             c.send_lossy(&block);
         }
     });
-    let mut client = plain_client(&server);
+    let mut client = server.client();
     let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     server.finish();
@@ -524,7 +486,7 @@ fn endless_continuation_lines_are_a_protocol_error() {
             c.send_lossy(block.as_bytes());
         }
     });
-    let mut client = plain_client(&server);
+    let mut client = server.client();
     let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     server.finish();
@@ -532,14 +494,12 @@ fn endless_continuation_lines_are_a_protocol_error() {
 
 #[test]
 fn unsolicited_reply_is_a_protocol_error() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&[]);
         c.expect("NOOP");
         c.send("250 ok\r\n250 2.0.0 and a spare one\r\n");
         c.until_eof();
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let err = client.noop().unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     assert!(!client.is_usable());
@@ -565,7 +525,7 @@ impl Source for FailingSource {
 
 #[test]
 fn source_failing_mid_data_closes_without_the_end_of_data_mark() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&["PIPELINING"]);
         for _ in 0..3 {
             c.line();
@@ -579,8 +539,6 @@ fn source_failing_mid_data_closes_without_the_end_of_data_mark() {
         );
         assert!(!rest.ends_with(b".\r\n"));
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     // Large enough to be written in part before the failure.
     let mut good = b"Subject: big\r\n\r\n".to_vec();
     good.extend(std::iter::repeat_n(b"0123456789abcdef\r\n".as_slice(), 40_000).flatten());
@@ -609,7 +567,7 @@ fn large_body_in_blocks_with_progress() {
     }
     wire.extend_from_slice(b".\r\n");
     let expected = wire.clone();
-    let server = Server::start(move |c| {
+    let (server, mut client, writes) = greeted_recorded(move |c| {
         c.hello(&[]);
         for reply in ["250 ok\r\n", "250 ok\r\n", "354 go\r\n"] {
             c.line();
@@ -618,8 +576,6 @@ fn large_body_in_blocks_with_progress() {
         assert_eq!(c.data(), expected);
         c.send("250 ok\r\n");
     });
-    let (mut client, writes) = connect(&server);
-    client.greet(None).unwrap();
     let total = body.len() as u64;
     let mut calls = Vec::new();
     let mut progress = |sent: u64, hint: Option<u64>| -> Result<(), BoxError> {
@@ -653,7 +609,7 @@ fn large_body_in_blocks_with_progress() {
 
 #[test]
 fn progress_error_aborts_like_a_source_error() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&[]);
         for reply in ["250 ok\r\n", "250 ok\r\n", "354 go\r\n"] {
             c.line();
@@ -662,8 +618,6 @@ fn progress_error_aborts_like_a_source_error() {
         let rest = c.until_eof();
         assert!(!rest.windows(5).any(|w| w == b"\r\n.\r\n"));
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let mut progress = |_: u64, _: Option<u64>| -> Result<(), BoxError> { Err("stop".into()) };
     let err = client
         .send(
@@ -678,13 +632,11 @@ fn progress_error_aborts_like_a_source_error() {
 
 #[test]
 fn size_limit_is_checked_before_mail() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&["SIZE 10"]);
         c.expect("QUIT");
         c.send("221 bye\r\n");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let err = client
         .send(
             &envelope(&["a@example.org"]),
@@ -709,13 +661,11 @@ fn size_limit_is_checked_before_mail() {
 
 #[test]
 fn smtputf8_needed_but_not_offered_sends_nothing() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&["8BITMIME"]);
         c.expect("QUIT");
         c.send("221 bye\r\n");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let err = client
         .send(
             &envelope(&["jörg@example.org"]),
@@ -730,7 +680,7 @@ fn smtputf8_needed_but_not_offered_sends_nothing() {
 
 #[test]
 fn smtputf8_declared_when_needed_and_offered() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&["SMTPUTF8"]);
         c.expect("MAIL FROM:<me@example.com> SMTPUTF8");
         c.send("250 ok\r\n");
@@ -741,8 +691,6 @@ fn smtputf8_declared_when_needed_and_offered() {
         c.data();
         c.send("250 ok\r\n");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     client
         .send(
             &envelope(&["jörg@example.org"]),
@@ -756,7 +704,7 @@ fn smtputf8_declared_when_needed_and_offered() {
 
 #[test]
 fn session_commands_one_by_one_and_many_messages() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&[]);
         for i in 0..3 {
             c.expect("MAIL FROM:<me@example.com>");
@@ -774,8 +722,6 @@ fn session_commands_one_by_one_and_many_messages() {
         // A failing QUIT after accepted messages.
         c.send("500 what\r\n");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     for i in 0..3 {
         client
             .mail(&addr("me@example.com"), MailParams::default())
@@ -794,13 +740,11 @@ fn session_commands_one_by_one_and_many_messages() {
 
 #[test]
 fn rcpt_refused_in_a_session_is_a_recipients_error() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&[]);
         c.expect("RCPT TO:<a@example.org>");
         c.send("550 5.1.1 no\r\n");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let err = client.rcpt(&addr("a@example.org")).unwrap_err();
     assert!(
         refusal(&err) == Some((550, ReplyKind::Recipient)),
@@ -813,12 +757,10 @@ fn rcpt_refused_in_a_session_is_a_recipients_error() {
 
 #[test]
 fn empty_recipient_list_is_refused_before_any_byte() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&[]);
         assert_eq!(c.until_eof(), b"");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let err = client
         .send(&envelope(&[]), &mut BytesSource::new(&b"x"[..]), None)
         .unwrap_err();
@@ -829,7 +771,7 @@ fn empty_recipient_list_is_refused_before_any_byte() {
 
 #[test]
 fn pipelined_sender_refusal_reads_every_reply_and_resets() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&["PIPELINING"]);
         for _ in 0..3 {
             c.line();
@@ -840,8 +782,6 @@ fn pipelined_sender_refusal_reads_every_reply_and_resets() {
         c.expect("NOOP");
         c.send("250 ok\r\n");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let err = client
         .send(
             &envelope(&["a@example.org"]),
@@ -871,7 +811,7 @@ fn deliver_ignores_a_failed_quit_after_the_message_was_accepted() {
         c.expect("QUIT");
         // The server vanishes instead of saying goodbye.
     });
-    let client = plain_client(&server);
+    let client = server.client();
     let result = client
         .deliver(
             Some("sender.example"),
@@ -895,7 +835,7 @@ fn deliver_reports_a_refusal_and_still_says_quit() {
         c.send("221 bye\r\n");
         assert_eq!(c.until_eof(), b"");
     });
-    let client = plain_client(&server);
+    let client = server.client();
     let err = client
         .deliver(
             None,
@@ -914,13 +854,11 @@ fn client_is_send() {
     fn assert_send<T: Send>() {}
     assert_send::<Client>();
     // And it can really move to another thread mid-session.
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&[]);
         c.expect("NOOP");
         c.send("250 ok\r\n");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let client = std::thread::spawn(move || {
         client.noop().unwrap();
         client
@@ -933,15 +871,13 @@ fn client_is_send() {
 
 #[test]
 fn service_closing_mid_pipeline_is_a_transient_refusal_and_closes() {
-    let server = Server::start(|c| {
+    let (server, mut client) = greeted(|c| {
         c.hello(&["PIPELINING"]);
         for _ in 0..4 {
             c.line();
         }
         c.send("250 ok\r\n421 4.3.2 shutting down\r\n");
     });
-    let mut client = plain_client(&server);
-    client.greet(None).unwrap();
     let err = client
         .send(
             &envelope(&["a@example.org", "b@example.org"]),

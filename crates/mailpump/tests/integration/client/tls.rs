@@ -1,21 +1,11 @@
 //! STARTTLS and implicit TLS with rustls on both sides (a CA and a server certificate made at
 //! test time with rcgen), the TLS policies, and response injection after STARTTLS.
 
-use crate::support::{Recording, Server, TestTls};
-use mailpump::smtp::address::Address;
+use crate::support::{Recording, Server, TestTls, envelope};
 use mailpump::smtp::auth::Credentials;
-use mailpump::smtp::client::{Client, ClientConfig, Envelope, TlsPolicy};
+use mailpump::smtp::client::{Client, ClientConfig, TlsPolicy};
 use mailpump::smtp::error::SmtpError;
 use mailpump::source::BytesSource;
-
-fn tls_config(server: &Server, tls: &TestTls, policy: TlsPolicy) -> ClientConfig {
-    ClientConfig {
-        server: "localhost".into(),
-        tls: policy,
-        cafile: Some(tls.cafile.clone()),
-        ..server.config()
-    }
-}
 
 #[test]
 fn starttls_then_ehlo_again_auth_and_send_over_tls() {
@@ -42,14 +32,8 @@ fn starttls_then_ehlo_again_auth_and_send_over_tls() {
         c.send("221 bye\r\n");
     });
     // The peer looks remote: AUTH must still go through, because the connection is encrypted.
-    let mut transport = Recording::connect(&server);
-    transport.loopback = false;
-    let writes = transport.writes.clone();
-    let mut client = Client::from_transport(
-        Box::new(transport),
-        &tls_config(&server, &tls, TlsPolicy::StartTls),
-    )
-    .unwrap();
+    let (mut client, writes) =
+        Recording::remote(&server).client(&tls.config(&server, TlsPolicy::StartTls));
     let caps = client.greet(None).unwrap();
     // The capabilities are the ones announced over TLS, not the plaintext ones.
     assert!(!caps.pipelining && !caps.starttls);
@@ -58,10 +42,7 @@ fn starttls_then_ehlo_again_auth_and_send_over_tls() {
     client
         .auth(&Credentials::new("user", "secret"), None)
         .unwrap();
-    let envelope = Envelope::new(
-        Address::parse("me@example.com").unwrap(),
-        vec![Address::parse("you@example.org").unwrap()],
-    );
+    let envelope = envelope(&["you@example.org"]);
     client
         .send(&envelope, &mut BytesSource::new(&b"hello\n"[..]), None)
         .unwrap();
@@ -85,7 +66,7 @@ fn implicit_tls_from_the_first_byte() {
         c.expect("NOOP");
         c.send("250 ok\r\n");
     });
-    let mut config = tls_config(&server, &tls, TlsPolicy::Implicit);
+    let mut config = tls.config(&server, TlsPolicy::Implicit);
     config.server = "127.0.0.1".into(); // verified against the certificate's IP address
     let mut client = Client::connect(&config).unwrap();
     assert!(client.is_encrypted());
@@ -105,7 +86,7 @@ fn untrusted_certificate_is_a_tls_error() {
         c.send("220 go\r\n");
         assert!(c.tls_fails(&server_config));
     });
-    let mut config = tls_config(&server, &tls, TlsPolicy::StartTls);
+    let mut config = tls.config(&server, TlsPolicy::StartTls);
     config.cafile = None;
     let mut client = Client::connect(&config).unwrap();
     let err = client.greet(None).unwrap_err();
@@ -124,10 +105,9 @@ fn wrong_host_name_is_a_tls_error() {
         c.send("220 go\r\n");
         assert!(c.tls_fails(&server_config));
     });
-    let mut config = tls_config(&server, &tls, TlsPolicy::StartTls);
+    let mut config = tls.config(&server, TlsPolicy::StartTls);
     config.server = "mail.example.com".into();
-    let transport = Recording::connect(&server);
-    let mut client = Client::from_transport(Box::new(transport), &config).unwrap();
+    let (mut client, _) = Recording::connect(&server).client(&config);
     let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Tls(_)), "{err:?}");
     server.finish();
@@ -145,7 +125,7 @@ fn verify_false_accepts_an_untrusted_certificate() {
         c.expect("EHLO client.example");
         c.ehlo_reply(&[]);
     });
-    let mut config = tls_config(&server, &tls, TlsPolicy::StartTls);
+    let mut config = tls.config(&server, TlsPolicy::StartTls);
     config.cafile = None;
     config.verify = false;
     let mut client = Client::connect(&config).unwrap();
@@ -162,7 +142,7 @@ fn starttls_required_but_not_offered_fails_closed() {
         c.hello(&["PIPELINING", "AUTH PLAIN LOGIN"]);
         assert_eq!(c.until_eof(), b"");
     });
-    let mut client = Client::connect(&tls_config(&server, &tls, TlsPolicy::StartTls)).unwrap();
+    let mut client = Client::connect(&tls.config(&server, TlsPolicy::StartTls)).unwrap();
     let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Tls(_)), "{err:?}");
     // Nothing more can be sent: no AUTH, no MAIL.
@@ -170,10 +150,7 @@ fn starttls_required_but_not_offered_fails_closed() {
         .auth(&Credentials::new("user", "secret"), None)
         .unwrap_err();
     assert!(matches!(auth, SmtpError::Connect { .. }), "{auth:?}");
-    let envelope = Envelope::new(
-        Address::parse("me@example.com").unwrap(),
-        vec![Address::parse("you@example.org").unwrap()],
-    );
+    let envelope = envelope(&["you@example.org"]);
     let send = client
         .send(&envelope, &mut BytesSource::new(&b"x"[..]), None)
         .unwrap_err();
@@ -191,7 +168,7 @@ fn starttls_refused_fails_closed_under_both_policies() {
             c.send("454 4.7.0 TLS not available due to temporary reason\r\n");
             assert_eq!(c.until_eof(), b"");
         });
-        let mut client = Client::connect(&tls_config(&server, &tls, policy)).unwrap();
+        let mut client = Client::connect(&tls.config(&server, policy)).unwrap();
         let err = client.greet(None).unwrap_err();
         assert!(matches!(err, SmtpError::Tls(_)), "{policy:?}: {err:?}");
         assert!(!client.is_usable());
@@ -214,7 +191,7 @@ fn plaintext_injected_after_the_starttls_reply_is_a_protocol_error() {
             // The client must hang up without starting TLS.
             assert_eq!(c.until_eof(), b"");
         });
-        let mut client = Client::connect(&tls_config(&server, &tls, TlsPolicy::StartTls)).unwrap();
+        let mut client = Client::connect(&tls.config(&server, TlsPolicy::StartTls)).unwrap();
         let err = client.greet(None).unwrap_err();
         assert!(
             matches!(err, SmtpError::Protocol(_)),
@@ -237,7 +214,7 @@ fn auto_upgrades_when_offered_and_stays_plain_when_not() {
         c.expect("EHLO client.example");
         c.ehlo_reply(&[]);
     });
-    let mut client = Client::connect(&tls_config(&server, &tls, TlsPolicy::Auto)).unwrap();
+    let mut client = Client::connect(&tls.config(&server, TlsPolicy::Auto)).unwrap();
     client.greet(None).unwrap();
     assert!(client.is_encrypted());
     client.close();
@@ -248,7 +225,7 @@ fn auto_upgrades_when_offered_and_stays_plain_when_not() {
         c.expect("NOOP");
         c.send("250 ok\r\n");
     });
-    let mut client = Client::connect(&tls_config(&server, &tls, TlsPolicy::Auto)).unwrap();
+    let mut client = Client::connect(&tls.config(&server, TlsPolicy::Auto)).unwrap();
     client.greet(None).unwrap();
     assert!(!client.is_encrypted());
     client.noop().unwrap();
@@ -318,7 +295,7 @@ fn stalled_tls_handshake_is_a_timeout() {
         c.until_eof();
     });
     // Greet in plaintext, then STARTTLS by hand with a short timeout for the handshake only.
-    let mut client = Client::connect(&tls_config(&server, &tls, TlsPolicy::None)).unwrap();
+    let mut client = Client::connect(&tls.config(&server, TlsPolicy::None)).unwrap();
     assert!(client.greet(None).unwrap().starttls);
     client
         .set_timeout(std::time::Duration::from_millis(200))

@@ -12,9 +12,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
 
-use crate::support::Server;
-use mailpump::smtp::address::Address;
-use mailpump::smtp::client::{Client, Envelope};
+use crate::support::{Server, envelope};
+use mailpump::smtp::client::Client;
 use mailpump::smtp::error::SmtpError;
 use mailpump::source::BytesSource;
 
@@ -39,8 +38,8 @@ fn unasked_after_noop(
     (server, go_tx, sent_rx)
 }
 
-fn greeted(server: &Server) -> Client {
-    let mut client = Client::connect(&server.config()).unwrap();
+fn greeted_after_noop(server: &Server) -> Client {
+    let mut client = server.client();
     client.greet(None).unwrap();
     assert_eq!(client.noop().unwrap().text(), "noop ok");
     client
@@ -49,7 +48,7 @@ fn greeted(server: &Server) -> Client {
 #[test]
 fn an_unasked_reply_fails_the_next_command_before_it_is_sent() {
     let (server, go, sent) = unasked_after_noop(&[], "250 2.0.0 unsolicited\r\n");
-    let mut client = greeted(&server);
+    let mut client = greeted_after_noop(&server);
     go.send(()).unwrap();
     sent.recv().unwrap();
     let err = client.rset().unwrap_err();
@@ -67,7 +66,7 @@ fn an_unasked_reply_fails_the_next_command_before_it_is_sent() {
 #[test]
 fn a_partial_unasked_line_is_enough() {
     let (server, go, sent) = unasked_after_noop(&[], "2");
-    let mut client = greeted(&server);
+    let mut client = greeted_after_noop(&server);
     go.send(()).unwrap();
     sent.recv().unwrap();
     let err = client.noop().unwrap_err();
@@ -79,15 +78,15 @@ fn a_partial_unasked_line_is_enough() {
 #[test]
 fn an_unasked_reply_stops_a_pipelined_batch_before_it_is_sent() {
     let (server, go, sent) = unasked_after_noop(&["PIPELINING"], "354 go ahead\r\n");
-    let mut client = greeted(&server);
+    let mut client = greeted_after_noop(&server);
     go.send(()).unwrap();
     sent.recv().unwrap();
-    let envelope = Envelope::new(
-        Address::parse("a@example.com").unwrap(),
-        vec![Address::parse("b@example.org").unwrap()],
-    );
     let err = client
-        .send(&envelope, &mut BytesSource::new(&b"hi\r\n"[..]), None)
+        .send(
+            &envelope(&["b@example.org"]),
+            &mut BytesSource::new(&b"hi\r\n"[..]),
+            None,
+        )
         .unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     let sent = server.finish_text();
@@ -99,7 +98,7 @@ fn an_asynchronous_421_answers_the_next_command() {
     // RFC 5321 §3.8: a server shutting down may send 421 "asynchronously from command receipt
     // (on the assumption that the client will receive it after the next command is issued)".
     let (server, go, sent) = unasked_after_noop(&[], "421 4.4.2 idle for too long\r\n");
-    let mut client = greeted(&server);
+    let mut client = greeted_after_noop(&server);
     go.send(()).unwrap();
     sent.recv().unwrap();
     let err = client.rset().unwrap_err();
@@ -116,15 +115,15 @@ fn an_asynchronous_421_answers_the_next_command() {
 #[test]
 fn an_asynchronous_421_answers_a_pipelined_batch() {
     let (server, go, sent) = unasked_after_noop(&["PIPELINING"], "421 4.3.2 shutting down\r\n");
-    let mut client = greeted(&server);
+    let mut client = greeted_after_noop(&server);
     go.send(()).unwrap();
     sent.recv().unwrap();
-    let envelope = Envelope::new(
-        Address::parse("a@example.com").unwrap(),
-        vec![Address::parse("b@example.org").unwrap()],
-    );
     let err = client
-        .send(&envelope, &mut BytesSource::new(&b"hi\r\n"[..]), None)
+        .send(
+            &envelope(&["b@example.org"]),
+            &mut BytesSource::new(&b"hi\r\n"[..]),
+            None,
+        )
         .unwrap_err();
     assert!(
         matches!(&err, SmtpError::Reply { reply, .. } if reply.code == 421),

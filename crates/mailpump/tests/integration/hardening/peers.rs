@@ -24,7 +24,7 @@ use crate::support::{
     ChunkedSource, crlf_normalise, decode_2047, encode, envelope, field, header_fields, names,
     strict_data,
 };
-use crate::support::{Recording, Server};
+use crate::support::{Recording, Server, greeted};
 use mailpump::mime::message::{Body, HeaderValue, Part};
 use mailpump::smtp::address::Address;
 use mailpump::smtp::auth::{Credentials, Mechanism};
@@ -47,16 +47,6 @@ fn holds_sensitive_command(bytes: &[u8]) -> bool {
     ["AUTH", "MAIL FROM", "RCPT TO", "DATA"]
         .iter()
         .any(|c| text.contains(c))
-}
-
-#[cfg(feature = "tls")]
-fn tls_config(server: &Server, tls: &TestTls, policy: TlsPolicy) -> ClientConfig {
-    ClientConfig {
-        server: "localhost".into(),
-        tls: policy,
-        cafile: Some(tls.cafile.clone()),
-        ..server.config()
-    }
 }
 
 /// After a failed greet, the client refuses AUTH and send without touching the wire.
@@ -135,7 +125,7 @@ fn cve_2016_0772_starttls_stripping_failed_handshake_aborts() {
         assert!(c.tls_fails(&server_tls));
     });
     // The client does not trust the server's CA: the handshake fails.
-    let mut config = tls_config(&server, &tls, TlsPolicy::StartTls);
+    let mut config = tls.config(&server, TlsPolicy::StartTls);
     config.cafile = None;
     let mut client = Client::connect(&config).unwrap();
     let err = client.greet(None).unwrap_err();
@@ -153,11 +143,9 @@ fn cve_2016_0772_starttls_stripping_opportunistic_never_sends_auth_in_clear_to_r
         c.expect("QUIT");
         c.send("221 bye\r\n");
     });
-    let mut transport = Recording::connect(&server);
-    transport.loopback = false;
     let mut config = server.config();
     config.tls = TlsPolicy::Auto;
-    let mut client = Client::from_transport(Box::new(transport), &config).unwrap();
+    let (mut client, _) = Recording::remote(&server).client(&config);
     client.greet(None).unwrap();
     assert!(!client.is_encrypted());
     let err = client
@@ -193,7 +181,7 @@ fn bpo_43124_crlf_in_command_arguments_refused_before_any_byte() {
             c.send("220 ready\r\n");
             assert!(c.until_eof().is_empty());
         });
-        let mut client = Client::connect(&server.config()).unwrap();
+        let mut client = server.client();
         let err = client.greet(Some(bad)).unwrap_err();
         assert!(
             matches!(err, SmtpError::InvalidInput(_)),
@@ -242,7 +230,7 @@ fn cve_2015_9096_recipient_smuggles_commands() {
         c.send("250 queued\r\n");
         assert!(c.until_eof().is_empty());
     });
-    let mut client = Client::connect(&server.config()).unwrap();
+    let mut client = server.client();
     // The caller's code: parse each recipient; a smuggling one is an error, not a command.
     let rcpts: Vec<Result<Address, SmtpError>> = ["victim@x", payload]
         .iter()
@@ -298,7 +286,7 @@ fn ghsa_v3q9_hj7j_63hq_control_characters_in_every_argument() {
         c.send("220 ready\r\n");
         assert!(c.until_eof().is_empty());
     });
-    let mut client = Client::connect(&server.config()).unwrap();
+    let mut client = server.client();
     assert!(client.greet(Some("client\u{7f}.example")).is_err());
     client.close();
     assert!(server.finish().is_empty());
@@ -505,12 +493,9 @@ fn starttls_response_injection_ghsa_vxj7_4xrp_5vr4_injected_replies_fail() {
             let rest = c.until_eof();
             assert!(!holds_sensitive_command(&rest));
         });
-        let mut transport = Recording::connect(&server);
-        transport.loopback = false;
-        let writes = transport.writes.clone();
         let mut config = server.config();
         config.tls = TlsPolicy::StartTls;
-        let mut client = Client::from_transport(Box::new(transport), &config).unwrap();
+        let (mut client, writes) = Recording::remote(&server).client(&config);
         let err = client.greet(None).unwrap_err();
         // Detected as injection (Protocol); should a read ever split the segment, the plaintext
         // would reach the TLS layer instead and fail the handshake (Tls). Never a success.
@@ -540,7 +525,7 @@ fn starttls_response_injection_ghsa_vxj7_4xrp_5vr4_capabilities_come_from_tls_si
         c.expect("QUIT");
         c.send("221 bye\r\n");
     });
-    let mut client = Client::connect(&tls_config(&server, &tls, TlsPolicy::StartTls)).unwrap();
+    let mut client = Client::connect(&tls.config(&server, TlsPolicy::StartTls)).unwrap();
     let caps = client.greet(None).unwrap().clone();
     assert!(client.is_encrypted());
     assert_eq!(caps.size_limit(), Some(5000));
@@ -560,7 +545,7 @@ fn unsolicited_reply_desync_extra_reply_after_ehlo_is_a_protocol_error() {
         c.send("250 hello\r\n250 unsolicited\r\n");
         assert!(c.until_eof().is_empty());
     });
-    let mut client = Client::connect(&server.config()).unwrap();
+    let mut client = server.client();
     let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     assert_dead(&mut client);
@@ -573,7 +558,7 @@ fn unsolicited_reply_desync_extra_reply_between_commands_is_never_paired() {
     // asked for. The client must not take it for the reply to its next command.
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let (sent_tx, sent_rx) = mpsc::channel::<()>();
-    let server = Server::start(move |c| {
+    let (server, mut client) = greeted(move |c| {
         c.hello(&[]);
         c.expect("NOOP");
         c.send("250 2.0.0 noop ok\r\n");
@@ -586,8 +571,6 @@ fn unsolicited_reply_desync_extra_reply_between_commands_is_never_paired() {
         }
         c.until_eof();
     });
-    let mut client = Client::connect(&server.config()).unwrap();
-    client.greet(None).unwrap();
     assert_eq!(client.noop().unwrap().text(), "noop ok");
     go_tx.send(()).unwrap();
     sent_rx.recv().unwrap();
@@ -610,7 +593,7 @@ fn unsolicited_reply_desync_extra_reply_between_commands_is_never_paired() {
 #[test]
 fn unsolicited_reply_desync_late_reply_after_timeout_closes_the_session() {
     let (late_tx, late_rx) = mpsc::channel::<()>();
-    let server = Server::start(move |c| {
+    let (server, mut client) = greeted(move |c| {
         c.hello(&[]);
         c.expect("NOOP");
         // No answer until the client has given up.
@@ -618,8 +601,6 @@ fn unsolicited_reply_desync_late_reply_after_timeout_closes_the_session() {
         c.send_lossy(b"250 2.0.0 late\r\n");
         c.until_eof();
     });
-    let mut client = Client::connect(&server.config()).unwrap();
-    client.greet(None).unwrap();
     client.set_timeout(Duration::from_millis(200)).unwrap();
     let err = client.noop().unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
@@ -691,7 +672,7 @@ fn smtp_smuggling_cve_2023_51764_end_of_data_lookalikes_every_split() {
                 }
             }
         });
-        let mut client = Client::connect(&server.config()).unwrap();
+        let mut client = server.client();
         let mut source = ChunkedSource::new(body.clone(), vec![size]);
         client
             .send(&envelope(&["you@example.org"]), &mut source, None)
@@ -720,13 +701,12 @@ fn unverified_certificate_self_signed_and_wrong_host_fail_by_default() {
             c.send("220 go\r\n");
             assert!(c.tls_fails(&server_tls));
         });
-        let mut config = tls_config(&server, &tls, TlsPolicy::StartTls);
+        let mut config = tls.config(&server, TlsPolicy::StartTls);
         config.server = name.into();
         if !trust {
             config.cafile = None;
         }
-        let transport = Recording::connect(&server);
-        let mut client = Client::from_transport(Box::new(transport), &config).unwrap();
+        let (mut client, _) = Recording::connect(&server).client(&config);
         let err = client.greet(None).unwrap_err();
         assert!(matches!(err, SmtpError::Tls(_)), "{name}: {err:?}");
         assert_dead(&mut client);
@@ -830,7 +810,7 @@ fn credential_leak_in_transcript_and_errors() {
             c.send("535 5.7.8 authentication credentials invalid\r\n");
             c.until_eof();
         });
-        let mut client = Client::connect(&server.config()).unwrap();
+        let mut client = server.client();
         let sink = lines.clone();
         client.set_transcript(Some(Box::new(move |d: Direction, l: &str| {
             sink.lock().unwrap().push(format!("{d} {l}"));
@@ -896,7 +876,7 @@ fn unbounded_reply_ten_megabyte_line_is_a_bounded_error() {
         // The client hangs up long before the end; the write then fails, which is fine.
         c.send_lossy(&line);
     });
-    let mut client = Client::connect(&server.config()).unwrap();
+    let mut client = server.client();
     let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     assert!(!client.is_usable());
@@ -915,7 +895,7 @@ fn unbounded_reply_hundred_thousand_continuation_lines_is_a_bounded_error() {
         reply.extend_from_slice(b"250 end\r\n");
         c.send_lossy(&reply);
     });
-    let mut client = Client::connect(&server.config()).unwrap();
+    let mut client = server.client();
     let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     assert!(!client.is_usable());

@@ -11,7 +11,6 @@ use std::sync::mpsc;
 
 use crate::support::Server;
 use crate::support::{ChunkedSource, crlf_normalise, envelope, strict_data};
-use mailpump::smtp::client::Client;
 use proptest::prelude::*;
 
 /// The pieces bodies are made of: every end-of-data look-alike of the smuggling papers, lone dots
@@ -95,7 +94,7 @@ proptest! {
     ) {
         let (tx, rx) = mpsc::channel();
         let server = strict_server(pipelining, tx);
-        let mut client = Client::connect(&server.config()).unwrap();
+        let mut client = server.client();
         let mut source = ChunkedSource::new(body.clone(), sizes);
         client.send(&envelope(&["you@example.org"]), &mut source, None).unwrap();
         client.quit().unwrap();

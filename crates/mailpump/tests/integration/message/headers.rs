@@ -8,6 +8,8 @@ use mailpump::mime::message::{
 };
 use proptest::prelude::*;
 
+use crate::support::decode_2047;
+
 fn fixed() -> MessageOptions {
     MessageOptions {
         timestamp: Some(1_700_000_000),
@@ -44,86 +46,6 @@ fn unfolded(message: &str, name: &str) -> String {
         .find(|l| l.starts_with(&prefix))
         .unwrap_or_else(|| panic!("no {name} in {block}"));
     line[prefix.len()..].to_owned()
-}
-
-/// Decodes an unstructured value as a reader does: leading whitespace dropped, encoded-words
-/// decoded, whitespace between adjacent encoded-words dropped (RFC 2047 §6.2).
-fn decode_unstructured(value: &str) -> String {
-    let value = value.trim_start_matches([' ', '\t']);
-    let mut out = String::new();
-    let mut pending_ws = String::new();
-    let mut last_was_ew = false;
-    let mut rest = value;
-    while !rest.is_empty() {
-        let ws_len = rest.find(|c| c != ' ' && c != '\t').unwrap_or(rest.len());
-        pending_ws.push_str(&rest[..ws_len]);
-        rest = &rest[ws_len..];
-        if rest.is_empty() {
-            break;
-        }
-        let word_len = rest.find([' ', '\t']).unwrap_or(rest.len());
-        let word = &rest[..word_len];
-        rest = &rest[word_len..];
-        let decoded = decode_word(word);
-        // Whitespace between two encoded-words is dropped (RFC 2047 §6.2), kept elsewhere.
-        if decoded.is_none() || !last_was_ew {
-            out.push_str(&pending_ws);
-        }
-        last_was_ew = decoded.is_some();
-        out.push_str(decoded.as_deref().unwrap_or(word));
-        pending_ws.clear();
-    }
-    out.push_str(&pending_ws);
-    out
-}
-
-fn decode_word(word: &str) -> Option<String> {
-    let inner = word.strip_prefix("=?utf-8?")?.strip_suffix("?=")?;
-    let (scheme, data) = inner.split_once('?')?;
-    let bytes = match scheme {
-        "B" => base64_decode(data),
-        "Q" => {
-            let b = data.as_bytes();
-            let mut out = Vec::new();
-            let mut i = 0;
-            while i < b.len() {
-                match b[i] {
-                    b'_' => out.push(b' '),
-                    b'=' => {
-                        out.push(u8::from_str_radix(&data[i + 1..i + 3], 16).ok()?);
-                        i += 2;
-                    }
-                    c => out.push(c),
-                }
-                i += 1;
-            }
-            out
-        }
-        _ => return None,
-    };
-    assert!(word.len() <= 75, "encoded-word longer than 75: {word}");
-    Some(String::from_utf8(bytes).expect("each encoded-word holds whole characters"))
-}
-
-fn base64_decode(data: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let mut out = Vec::new();
-    for group in data.as_bytes().chunks(4) {
-        let n = group.iter().filter(|&&c| c != b'=').count();
-        let v = group
-            .iter()
-            .take(n)
-            .fold(0u32, |acc, &c| (acc << 6) | u32::from(value(c)))
-            << (6 * (4 - n));
-        out.extend_from_slice(&v.to_be_bytes()[1..n]);
-    }
-    out
 }
 
 /// Every line of the header block: at most 998 octets, and at most 78 unless it is one word.
@@ -306,7 +228,7 @@ fn an_unbreakable_5000_character_token_is_folded_as_encoded_words() {
         assert_line_lengths(&out);
         assert!(head(&out).split("\r\n").all(|l| l.len() <= 78), "{out}");
         assert_eq!(
-            decode_unstructured(&unfolded(&out, name)),
+            decode_2047(&unfolded(&out, name)),
             format!("see {token} end")
         );
     }
@@ -326,7 +248,7 @@ fn long_non_ascii_subjects_fold_and_decode() {
     ] {
         let out = encode(Part::new().header("Subject", subject.as_str()));
         assert!(head(&out).split("\r\n").all(|l| l.len() <= 78), "{out}");
-        assert_eq!(decode_unstructured(&unfolded(&out, "Subject")), subject);
+        assert_eq!(decode_2047(&unfolded(&out, "Subject")), subject);
     }
 }
 
@@ -350,7 +272,7 @@ fn long_address_lists_fold_between_addresses() {
     );
     let first = to.split(',').next().unwrap();
     let (name, addr) = first.trim().split_once(" <").unwrap();
-    assert_eq!(decode_unstructured(name), "Zoë Ünïcode 0");
+    assert_eq!(decode_2047(name), "Zoë Ünïcode 0");
     assert_eq!(addr, "user0@example.com>");
 }
 
@@ -360,7 +282,7 @@ fn quoted_non_ascii_display_names_are_encoded_not_quoted() {
     let from = unfolded(&out, "From");
     assert!(from.starts_with(" =?utf-8?"), "{from}");
     let name = from.trim().rsplit_once(" <").unwrap().0;
-    assert_eq!(decode_unstructured(name), "Müller, Jörg");
+    assert_eq!(decode_2047(name), "Müller, Jörg");
     let out = encode(Part::new().header("From", vec!["J. Smith <j@example.com>".to_owned()]));
     assert!(
         head(&out).contains("From: \"J. Smith\" <j@example.com>"),
@@ -372,7 +294,7 @@ fn quoted_non_ascii_display_names_are_encoded_not_quoted() {
 fn literal_encoded_word_text_is_kept_literal() {
     let out = encode(Part::new().header("Subject", "=?utf-8?Q?not_decoded?= please"));
     assert_eq!(
-        decode_unstructured(&unfolded(&out, "Subject")),
+        decode_2047(&unfolded(&out, "Subject")),
         "=?utf-8?Q?not_decoded?= please"
     );
 }
@@ -475,7 +397,7 @@ proptest! {
     fn unstructured_values_round_trip(value in "[ \\ta-zA-Z0-9=?_éü日😀\\-]{0,300}") {
         let out = encode(Part::new().header("Subject", value.as_str()));
         assert_line_lengths(&out);
-        let decoded = decode_unstructured(&unfolded(&out, "Subject"));
+        let decoded = decode_2047(&unfolded(&out, "Subject"));
         prop_assert_eq!(decoded, value);
     }
 
@@ -627,7 +549,7 @@ fn the_first_word_never_moves_to_a_continuation_line() {
     let first = head(&out).lines().next().unwrap().to_owned();
     assert!(first.starts_with(&format!("{name}: =?utf-8?")), "{first}");
     assert_eq!(
-        decode_unstructured(&unfolded(&out, &name)),
+        decode_2047(&unfolded(&out, &name)),
         "ünïcode words that follow"
     );
 }
@@ -665,7 +587,7 @@ fn ascii_display_names_are_atoms_or_quoted_strings() {
     let out = encode(Part::new().header("To", "\"=?utf-8?Q?x?=\" <a@x.org>"));
     let to = unfolded(&out, "To");
     assert_eq!(
-        decode_unstructured(to.trim().rsplit_once(" <").unwrap().0),
+        decode_2047(to.trim().rsplit_once(" <").unwrap().0),
         "=?utf-8?Q?x?="
     );
 }

@@ -1,6 +1,6 @@
-//! Shared pieces of the hardening tests: a reader of generated header blocks (RFC 5322
-//! unfolding, RFC 2047 decoding), a strict RFC 5321 reader of DATA, a source that hands out
-//! chunks of chosen sizes, and envelope helpers.
+//! Makers and readers of mail: envelopes, a reproducible encoder, a reader of generated header
+//! blocks (RFC 5322 unfolding, RFC 2047 decoding), a strict RFC 5321 reader of DATA, and a source
+//! that hands out chunks of chosen sizes.
 
 use mailpump::BoxError;
 use mailpump::mime::message::{MessageEncoder, MessageOptions, Part};
@@ -8,12 +8,18 @@ use mailpump::smtp::address::Address;
 use mailpump::smtp::client::Envelope;
 use mailpump::source::Source;
 
+/// `s` parsed as an address; it must be valid.
+#[must_use]
+pub fn addr(s: &str) -> Address {
+    Address::parse(s).expect("address")
+}
+
 /// `me@example.com` to each of `rcpt`.
 #[must_use]
 pub fn envelope(rcpt: &[&str]) -> Envelope {
     Envelope::new(
-        Address::parse("me@example.com").unwrap(),
-        rcpt.iter().map(|r| Address::parse(r).unwrap()).collect(),
+        addr("me@example.com"),
+        rcpt.iter().map(|r| addr(r)).collect(),
     )
 }
 
@@ -82,17 +88,24 @@ pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> 
         .map(|(_, v)| v.as_str())
 }
 
-fn hex(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).map(|d| d as u8)
+/// The value of one base64 character, or `None` outside the alphabet.
+fn base64_value(c: u8) -> Option<u32> {
+    match c {
+        b'A'..=b'Z' => Some(u32::from(c - b'A')),
+        b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
+        b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
 }
 
+/// Standard base64 decoded (padding optional), or `None` at a character outside the alphabet.
 fn unbase64(s: &str) -> Option<Vec<u8>> {
-    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = Vec::new();
     let (mut acc, mut bits) = (0u32, 0);
     for c in s.trim_end_matches('=').bytes() {
-        let v = u32::try_from(ALPHA.iter().position(|&a| a == c)?).ok()?;
-        acc = (acc << 6) | v;
+        acc = (acc << 6) | base64_value(c)?;
         bits += 6;
         if bits >= 8 {
             bits -= 8;
@@ -102,68 +115,70 @@ fn unbase64(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// One RFC 2047 encoded-word decoded, or `None` if `word` is not one.
-fn decode_word(word: &str) -> Option<Vec<u8>> {
-    let inner = word.strip_prefix("=?")?.strip_suffix("?=")?;
-    let mut it = inner.splitn(3, '?');
-    let (_charset, scheme, text) = (it.next()?, it.next()?, it.next()?);
-    if text.contains('?') {
-        return None;
-    }
-    match scheme {
-        "Q" | "q" => {
-            let b = text.as_bytes();
-            let mut out = Vec::new();
-            let mut i = 0;
-            while i < b.len() {
-                match b[i] {
-                    b'_' => out.push(b' '),
-                    b'=' => {
-                        out.push(hex(*b.get(i + 1)?)? * 16 + hex(*b.get(i + 2)?)?);
-                        i += 2;
-                    }
-                    c => out.push(c),
-                }
-                i += 1;
+/// The `Q` encoding of RFC 2047 §4.2 decoded, or `None` at a malformed `=XX`.
+fn unq(text: &str) -> Option<Vec<u8>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'_' => out.push(b' '),
+            b'=' => {
+                out.push(u8::from_str_radix(text.get(i + 1..i + 3)?, 16).ok()?);
+                i += 2;
             }
-            Some(out)
+            c => out.push(c),
         }
-        "B" | "b" => unbase64(text),
-        _ => None,
+        i += 1;
     }
+    Some(out)
 }
 
-/// An unstructured value with its encoded-words decoded (RFC 2047 §6.2: the whitespace between
-/// two adjacent encoded-words is dropped).
+/// One UTF-8 encoded-word decoded, or `None` if `word` is not one. Checks what RFC 2047 asks of
+/// the writer: at most 75 characters (§2), and whole characters in each word (§5).
+fn decode_word(word: &str) -> Option<String> {
+    let inner = word.strip_prefix("=?")?.strip_suffix("?=")?;
+    let mut it = inner.splitn(3, '?');
+    let (charset, scheme, text) = (it.next()?, it.next()?, it.next()?);
+    if !charset.eq_ignore_ascii_case("utf-8") || text.contains('?') {
+        return None;
+    }
+    let bytes = match scheme {
+        "Q" | "q" => unq(text)?,
+        "B" | "b" => unbase64(text)?,
+        _ => return None,
+    };
+    assert!(word.len() <= 75, "encoded-word longer than 75: {word}");
+    Some(String::from_utf8(bytes).expect("each encoded-word holds whole characters"))
+}
+
+/// An unstructured value as a reader decodes it: leading whitespace dropped, encoded-words
+/// decoded, the whitespace between two adjacent encoded-words dropped (RFC 2047 §6.2) and kept
+/// everywhere else.
 #[must_use]
 pub fn decode_2047(value: &str) -> String {
-    let mut out: Vec<u8> = Vec::new();
+    let mut out = String::new();
     let mut prev_encoded = false;
-    let mut rest = value;
+    let mut rest = value.trim_start_matches([' ', '\t']);
     while !rest.is_empty() {
         let ws_end = rest.find(|c| c != ' ' && c != '\t').unwrap_or(rest.len());
         let ws = &rest[..ws_end];
         rest = &rest[ws_end..];
         if rest.is_empty() {
-            out.extend_from_slice(ws.as_bytes());
+            out.push_str(ws);
             break;
         }
         let word_end = rest.find([' ', '\t']).unwrap_or(rest.len());
         let word = &rest[..word_end];
         rest = &rest[word_end..];
-        if let Some(bytes) = decode_word(word) {
-            if !prev_encoded {
-                out.extend_from_slice(ws.as_bytes());
-            }
-            out.extend_from_slice(&bytes);
-            prev_encoded = true;
-        } else {
-            out.extend_from_slice(ws.as_bytes());
-            out.extend_from_slice(word.as_bytes());
-            prev_encoded = false;
+        let decoded = decode_word(word);
+        if decoded.is_none() || !prev_encoded {
+            out.push_str(ws);
         }
+        prev_encoded = decoded.is_some();
+        out.push_str(decoded.as_deref().unwrap_or(word));
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 /// `body` with CRLF, bare CR and bare LF each written as CRLF (the wire encoder's reading).

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mailpump::smtp::client::{ClientConfig, TlsPolicy};
+use mailpump::smtp::client::{Client, ClientConfig, TlsPolicy};
 use mailpump::smtp::transport::{TcpTransport, Transport};
 
 /// How long the server waits for the client before declaring the test broken.
@@ -238,12 +238,47 @@ impl Server {
     pub fn finish_text(self) -> String {
         String::from_utf8(self.finish()).expect("utf-8")
     }
+
+    /// A client connected to this server with [`Server::config`], not yet greeted.
+    #[must_use]
+    pub fn client(&self) -> Client {
+        Client::connect(&self.config()).expect("connect")
+    }
+
+    /// A client connected through a [`Recording`] transport, not yet greeted, and the record of
+    /// its writes.
+    #[must_use]
+    pub fn recorded_client(&self) -> (Client, Writes) {
+        Recording::connect(self).client(&self.config())
+    }
 }
+
+/// Starts a server that runs `script`, connects a client and greets it: the opening of most
+/// session tests. The script begins with the greeting and the EHLO reply ([`Conn::hello`]).
+pub fn greeted(script: impl FnOnce(&mut Conn) + Send + 'static) -> (Server, Client) {
+    let server = Server::start(script);
+    let mut client = server.client();
+    client.greet(None).expect("greet");
+    (server, client)
+}
+
+/// [`greeted`] through a [`Recording`] transport: also the record of the client's writes.
+pub fn greeted_recorded(
+    script: impl FnOnce(&mut Conn) + Send + 'static,
+) -> (Server, Client, Writes) {
+    let server = Server::start(script);
+    let (mut client, writes) = server.recorded_client();
+    client.greet(None).expect("greet");
+    (server, client, writes)
+}
+
+/// Every `write` call a [`Recording`] transport passed on, in order.
+pub type Writes = Arc<Mutex<Vec<Vec<u8>>>>;
 
 /// A transport that records each `write` call and can pretend its peer is remote.
 pub struct Recording {
     inner: TcpTransport,
-    pub writes: Arc<Mutex<Vec<Vec<u8>>>>,
+    pub writes: Writes,
     pub loopback: bool,
 }
 
@@ -257,6 +292,24 @@ impl Recording {
             inner,
             writes: Arc::default(),
             loopback: true,
+        }
+    }
+
+    /// A client over this transport with `config`, not yet greeted, and the record of its writes.
+    #[must_use]
+    pub fn client(self, config: &ClientConfig) -> (Client, Writes) {
+        let writes = Arc::clone(&self.writes);
+        let client = Client::from_transport(Box::new(self), config).expect("client");
+        (client, writes)
+    }
+
+    /// Connects to the server, posing as a peer that is not on loopback (where AUTH in
+    /// plaintext is refused).
+    #[must_use]
+    pub fn remote(server: &Server) -> Self {
+        Self {
+            loopback: false,
+            ..Self::connect(server)
         }
     }
 }
@@ -355,6 +408,21 @@ impl TestTls {
         Self {
             cafile,
             server: Arc::new(server),
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl TestTls {
+    /// A client configuration for `server` under `policy` that trusts this CA and expects the
+    /// name `localhost`.
+    #[must_use]
+    pub fn config(&self, server: &Server, policy: TlsPolicy) -> ClientConfig {
+        ClientConfig {
+            server: "localhost".into(),
+            tls: policy,
+            cafile: Some(self.cafile.clone()),
+            ..server.config()
         }
     }
 }
