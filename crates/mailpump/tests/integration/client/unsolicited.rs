@@ -12,20 +12,19 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
 
-use crate::support::{Server, envelope};
+use crate::support::{Server, envelope, greeted};
 use mailpump::smtp::client::Client;
 use mailpump::smtp::error::SmtpError;
 use mailpump::source::BytesSource;
 
-/// A server that answers the greeting, EHLO (with `caps`) and one NOOP, then, once told, sends
-/// `unasked` and says so; whatever the client sends afterwards is returned by `finish_text`.
-fn unasked_after_noop(
-    caps: &'static [&'static str],
-    unasked: &'static str,
-) -> (Server, mpsc::Sender<()>, mpsc::Receiver<()>) {
+/// A server that answers the greeting, EHLO (with `caps`) and one NOOP, then, once the client
+/// has read that answer, sends `unasked`; and the client, greeted and past its NOOP, once the
+/// server says the bytes are written. Whatever the client sends afterwards is returned by
+/// `finish_text`.
+fn unasked_after_noop(caps: &'static [&'static str], unasked: &'static str) -> (Server, Client) {
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let (sent_tx, sent_rx) = mpsc::channel::<()>();
-    let server = Server::start(move |c| {
+    let (server, mut client) = greeted(move |c| {
         c.hello(caps);
         c.expect("NOOP");
         c.send("250 2.0.0 noop ok\r\n");
@@ -35,22 +34,15 @@ fn unasked_after_noop(
         // The client must hang up without writing the command it was about to send.
         assert_eq!(c.try_line(), None);
     });
-    (server, go_tx, sent_rx)
-}
-
-fn greeted_after_noop(server: &Server) -> Client {
-    let mut client = server.client();
-    client.greet(None).unwrap();
     assert_eq!(client.noop().unwrap().text(), "noop ok");
-    client
+    go_tx.send(()).unwrap();
+    sent_rx.recv().unwrap();
+    (server, client)
 }
 
 #[test]
 fn an_unasked_reply_fails_the_next_command_before_it_is_sent() {
-    let (server, go, sent) = unasked_after_noop(&[], "250 2.0.0 unsolicited\r\n");
-    let mut client = greeted_after_noop(&server);
-    go.send(()).unwrap();
-    sent.recv().unwrap();
+    let (server, mut client) = unasked_after_noop(&[], "250 2.0.0 unsolicited\r\n");
     let err = client.rset().unwrap_err();
     let SmtpError::Protocol(why) = &err else {
         panic!("{err:?}")
@@ -65,10 +57,7 @@ fn an_unasked_reply_fails_the_next_command_before_it_is_sent() {
 
 #[test]
 fn a_partial_unasked_line_is_enough() {
-    let (server, go, sent) = unasked_after_noop(&[], "2");
-    let mut client = greeted_after_noop(&server);
-    go.send(()).unwrap();
-    sent.recv().unwrap();
+    let (server, mut client) = unasked_after_noop(&[], "2");
     let err = client.noop().unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     assert!(!client.is_usable());
@@ -77,10 +66,7 @@ fn a_partial_unasked_line_is_enough() {
 
 #[test]
 fn an_unasked_reply_stops_a_pipelined_batch_before_it_is_sent() {
-    let (server, go, sent) = unasked_after_noop(&["PIPELINING"], "354 go ahead\r\n");
-    let mut client = greeted_after_noop(&server);
-    go.send(()).unwrap();
-    sent.recv().unwrap();
+    let (server, mut client) = unasked_after_noop(&["PIPELINING"], "354 go ahead\r\n");
     let err = client
         .send(
             &envelope(&["b@example.org"]),
@@ -97,10 +83,7 @@ fn an_unasked_reply_stops_a_pipelined_batch_before_it_is_sent() {
 fn an_asynchronous_421_answers_the_next_command() {
     // RFC 5321 §3.8: a server shutting down may send 421 "asynchronously from command receipt
     // (on the assumption that the client will receive it after the next command is issued)".
-    let (server, go, sent) = unasked_after_noop(&[], "421 4.4.2 idle for too long\r\n");
-    let mut client = greeted_after_noop(&server);
-    go.send(()).unwrap();
-    sent.recv().unwrap();
+    let (server, mut client) = unasked_after_noop(&[], "421 4.4.2 idle for too long\r\n");
     let err = client.rset().unwrap_err();
     match &err {
         SmtpError::Reply { reply, .. } => assert_eq!(reply.code, 421),
@@ -114,10 +97,7 @@ fn an_asynchronous_421_answers_the_next_command() {
 
 #[test]
 fn an_asynchronous_421_answers_a_pipelined_batch() {
-    let (server, go, sent) = unasked_after_noop(&["PIPELINING"], "421 4.3.2 shutting down\r\n");
-    let mut client = greeted_after_noop(&server);
-    go.send(()).unwrap();
-    sent.recv().unwrap();
+    let (server, mut client) = unasked_after_noop(&["PIPELINING"], "421 4.3.2 shutting down\r\n");
     let err = client
         .send(
             &envelope(&["b@example.org"]),

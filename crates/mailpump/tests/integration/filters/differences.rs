@@ -1,17 +1,11 @@
 //! Every deliberate difference between mailpump's filters and LuaSocket, with the reason.
 //! Each test shows LuaSocket's result (from LUASOCKET.md or `mime.c`) next to ours.
 
-use mailpump::Filter;
 use mailpump::mime::eol::Normalize;
 use mailpump::mime::lowlevel::{eol, qp, unqp};
 use mailpump::smtp::dotstuff::{DotStuff, WireEncoder};
 
-fn run(filter: &mut dyn Filter, input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    filter.update(input, &mut out).unwrap();
-    filter.finish(&mut out).unwrap();
-    out
-}
+use crate::support::run;
 
 /// `smtp.send` sends `mime.stuff()` output, which leaves bare CR and LF alone: a body holding
 /// `\n.\n` reaches the server as is, and a lenient next hop may take it for the end of data (SMTP

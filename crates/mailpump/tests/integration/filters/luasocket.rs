@@ -1,7 +1,6 @@
 //! LuaSocket's own test vectors (LUASOCKET.md §3 and §5) for the streaming filters and the
 //! low-level `mime` primitives.
 
-use mailpump::Filter;
 use mailpump::mime::base64::{Base64Decoder, Base64Encoder, Base64LineEncoder};
 use mailpump::mime::eol::Normalize;
 use mailpump::mime::lowlevel::{b64, dot, eol, qp, qpwrp, unb64, unqp, wrp};
@@ -9,13 +8,7 @@ use mailpump::mime::qp::{QpDecoder, QpEncoder, QpMode};
 use mailpump::mime::wrap::{LineWrap, QpWrap};
 use mailpump::smtp::dotstuff::DotStuff;
 
-/// Runs `input` through `filter` in one piece and ends it.
-fn run(filter: &mut dyn Filter, input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    filter.update(input, &mut out).unwrap();
-    filter.finish(&mut out).unwrap();
-    out
-}
+use crate::support::{run, run_split};
 
 /// A Lua string result.
 #[allow(clippy::unnecessary_wraps)]
@@ -329,22 +322,6 @@ fn qptest() -> Vec<u8> {
     f.extend(b"  ".repeat(256));
     f.extend_from_slice(b"\r\n");
     f
-}
-
-/// Runs `input` through `filter` in pieces of the given sizes, cycling through them.
-fn run_split(filter: &mut dyn Filter, input: &[u8], sizes: &[usize]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = input;
-    for &n in sizes.iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (piece, tail) = rest.split_at(n.min(rest.len()));
-        filter.update(piece, &mut out).unwrap();
-        rest = tail;
-    }
-    filter.finish(&mut out).unwrap();
-    out
 }
 
 #[test]

@@ -11,6 +11,8 @@ use mailpump::mime::wrap::{LineWrap, QpWrap};
 use mailpump::smtp::dotstuff::{DotStuff, WireEncoder};
 use proptest::prelude::*;
 
+use crate::support::{base64_value, run_split};
+
 // ---- Oracles: LuaSocket's `mime.c`, one byte at a time, written as plainly as possible. ----
 
 fn oracle_b64(input: &[u8]) -> Vec<u8> {
@@ -31,16 +33,9 @@ fn oracle_b64(input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A base64 character's value; `mime.c` counts `=` as 0.
 fn unbase(c: u8) -> Option<u32> {
-    match c {
-        b'A'..=b'Z' => Some(u32::from(c - b'A')),
-        b'a'..=b'z' => Some(u32::from(c - b'a') + 26),
-        b'0'..=b'9' => Some(u32::from(c - b'0') + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        b'=' => Some(0),
-        _ => None,
-    }
+    if c == b'=' { Some(0) } else { base64_value(c) }
 }
 
 /// Returns the output and the held characters.
@@ -298,22 +293,6 @@ fn oracle_wire(input: &[u8]) -> Vec<u8> {
 }
 
 // ---- Helpers ----
-
-/// Feeds `input` in pieces of `sizes` (cycled; a 0 feeds an empty piece), then finishes.
-fn run_split(filter: &mut dyn Filter, input: &[u8], sizes: &[usize]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = input;
-    for &n in sizes.iter().cycle() {
-        if rest.is_empty() {
-            break;
-        }
-        let (piece, tail) = rest.split_at(n.min(rest.len()));
-        filter.update(piece, &mut out).unwrap();
-        rest = tail;
-    }
-    filter.finish(&mut out).unwrap();
-    out
-}
 
 /// Feeds `input` cut at the given points (sorted, clamped), then finishes.
 fn run_cuts(filter: &mut dyn Filter, input: &[u8], cuts: &[usize]) -> Vec<u8> {

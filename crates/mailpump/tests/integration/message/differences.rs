@@ -1,28 +1,18 @@
 //! Every deliberate difference between mailpump's `message()` and LuaSocket's `smtp.message`, with
 //! the reason. Each test names LuaSocket's behaviour (LUASOCKET.md §1) next to what we produce.
-//! (The filters' differences are in `filters_differences.rs`.)
-
-use std::io::Read;
+//! (The filters' differences are in `filters::differences`.)
 
 use mailpump::mime::message::{MessageEncoder, MessageOptions, Multipart, Part};
 
+use crate::support;
+
 /// Reproducible options: fixed time, zone and randomness.
 fn fixed() -> MessageOptions {
-    MessageOptions {
-        timestamp: Some(1_700_000_000),
-        zone: Some("+0200".into()),
-        seed: Some(7),
-        ..Default::default()
-    }
+    support::fixed("+0200", 7)
 }
 
 fn encode(part: Part) -> String {
-    let mut out = Vec::new();
-    MessageEncoder::new(part, fixed())
-        .unwrap()
-        .read_to_end(&mut out)
-        .unwrap();
-    String::from_utf8(out).unwrap()
+    String::from_utf8(support::read_message(part, fixed())).unwrap()
 }
 
 fn header_block(message: &str) -> &str {

@@ -9,23 +9,11 @@ use mailpump::mime::message::{
 use mailpump::source::Source;
 use mailpump::{BoxError, Error};
 
+use crate::support::{self, read_message as encode};
+
 /// Options that make the output reproducible: fixed time, zone and randomness.
 fn fixed() -> MessageOptions {
-    MessageOptions {
-        timestamp: Some(1_700_000_000),
-        zone: Some("+0000".into()),
-        seed: Some(42),
-        ..Default::default()
-    }
-}
-
-fn encode(part: Part, options: MessageOptions) -> Vec<u8> {
-    let mut out = Vec::new();
-    MessageEncoder::new(part, options)
-        .unwrap()
-        .read_to_end(&mut out)
-        .unwrap();
-    out
+    support::fixed("+0000", 42)
 }
 
 fn text(bytes: &[u8]) -> &str {

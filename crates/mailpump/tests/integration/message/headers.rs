@@ -8,24 +8,14 @@ use mailpump::mime::message::{
 };
 use proptest::prelude::*;
 
-use crate::support::decode_2047;
+use crate::support::{self, decode_2047};
 
 fn fixed() -> MessageOptions {
-    MessageOptions {
-        timestamp: Some(1_700_000_000),
-        zone: Some("+0000".into()),
-        seed: Some(7),
-        ..Default::default()
-    }
+    support::fixed("+0000", 7)
 }
 
 fn encode(part: Part) -> String {
-    let mut out = Vec::new();
-    MessageEncoder::new(part, fixed())
-        .unwrap()
-        .read_to_end(&mut out)
-        .unwrap();
-    String::from_utf8(out).unwrap()
+    String::from_utf8(support::read_message(part, fixed())).unwrap()
 }
 
 fn error(part: Part) -> MessageError {

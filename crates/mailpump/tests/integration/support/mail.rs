@@ -2,6 +2,8 @@
 //! blocks (RFC 5322 unfolding, RFC 2047 decoding), a strict RFC 5321 reader of DATA, and a source
 //! that hands out chunks of chosen sizes.
 
+use std::io::Read;
+
 use mailpump::BoxError;
 use mailpump::mime::message::{MessageEncoder, MessageOptions, Part};
 use mailpump::smtp::address::Address;
@@ -23,15 +25,34 @@ pub fn envelope(rcpt: &[&str]) -> Envelope {
     )
 }
 
-/// Encodes `root` with reproducible options; the encoder's error if it refuses the tree.
-pub fn encode(root: Part) -> Result<Vec<u8>, mailpump::MessageError> {
-    let options = MessageOptions {
-        seed: Some(1),
+/// Options that make the output reproducible: a fixed time (2023-11-14 22:13:20 UTC), the
+/// `zone` to write it in, and the `seed` of the boundaries and Message-ID.
+#[must_use]
+pub fn fixed(zone: &str, seed: u64) -> MessageOptions {
+    MessageOptions {
         timestamp: Some(1_700_000_000),
-        zone: Some("+0000".into()),
+        zone: Some(zone.into()),
+        seed: Some(seed),
         ..MessageOptions::default()
-    };
-    let mut encoder = MessageEncoder::new(root, options)?;
+    }
+}
+
+/// `root` encoded with `options`, read through the encoder's `io::Read` side; the tree must be
+/// valid.
+#[must_use]
+pub fn read_message(root: Part, options: MessageOptions) -> Vec<u8> {
+    let mut out = Vec::new();
+    MessageEncoder::new(root, options)
+        .expect("a valid message")
+        .read_to_end(&mut out)
+        .expect("read");
+    out
+}
+
+/// `root` encoded with reproducible options, chunk by chunk; the encoder's error if it refuses
+/// the tree.
+pub fn encode(root: Part) -> Result<Vec<u8>, mailpump::MessageError> {
+    let mut encoder = MessageEncoder::new(root, fixed("+0000", 1))?;
     let mut out = Vec::new();
     while let Some(chunk) = encoder.next_chunk().expect("a validated message encodes") {
         out.extend_from_slice(chunk);
@@ -89,7 +110,8 @@ pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> 
 }
 
 /// The value of one base64 character, or `None` outside the alphabet.
-fn base64_value(c: u8) -> Option<u32> {
+#[must_use]
+pub fn base64_value(c: u8) -> Option<u32> {
     match c {
         b'A'..=b'Z' => Some(u32::from(c - b'A')),
         b'a'..=b'z' => Some(u32::from(c - b'a') + 26),

@@ -1,11 +1,13 @@
 //! What the tests share: a scripted SMTP server and the helpers that open a session on it
-//! (`server`), and readers and makers of mail (`mail`).
+//! (`server`), readers and makers of mail (`mail`), and runners of streaming filters (`filter`).
 
 #![allow(dead_code, clippy::missing_panics_doc)]
 
+mod filter;
 mod mail;
 mod server;
 
+pub use filter::*;
 pub use mail::*;
 pub use server::*;
 
