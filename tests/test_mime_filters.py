@@ -17,9 +17,6 @@ from hypothesis import strategies as st
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
 
-pytestmark = pytest.mark.api("mime.encode", "mime.decode", "mime.wrap", "mime.normalize",
-                             "mime.stuff", "ltn12.filter.chain")  # fmt: skip
-
 # Line-ending-heavy data finds state-machine bugs faster than uniform bytes.
 spiky = st.lists(
     st.sampled_from(

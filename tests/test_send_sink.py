@@ -13,8 +13,6 @@ from servers.sink import SmtpSink
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
-pytestmark = pytest.mark.api("send", "message", "open")
-
 
 def test_pipelined_send_to_smtp_sink(smtp_sink: Callable[..., SmtpSink]) -> None:
     sink = smtp_sink(dump=True)
@@ -65,7 +63,6 @@ print(result.reply.code, (after - before) // 1024)
 """
 
 
-@pytest.mark.api("attachment")
 def test_256_mib_attachment_streamed_from_a_file(
     smtp_sink: Callable[..., SmtpSink], tmp_path: Path
 ) -> None:

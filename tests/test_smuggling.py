@@ -26,8 +26,6 @@ from servers.sink import SmtpSink
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
-pytestmark = pytest.mark.api("send", "open", "message")
-
 FROM = "sender@example.test"
 RCPT = ["one@example.test", "two@example.test"]
 

@@ -14,7 +14,7 @@ from servers.chaos import ChaosServer, Weights, digest, settle, soak
 
 pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
-pytestmark = [pytest.mark.api("send", "open", "message"), pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.mark.parametrize("seed", [1, 2])

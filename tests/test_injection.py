@@ -31,8 +31,6 @@ from servers.scripted import Connection
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
-pytestmark = pytest.mark.api("send", "open", "message", "attachment", "text")
-
 BAD = {
     "CR": "\r",
     "LF": "\n",

@@ -23,8 +23,6 @@ from servers.scripted import Fault
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
-pytestmark = pytest.mark.api("send", "open")
-
 SECRET = "Canary-pa55w0rd-7f3e9b"
 TOKEN = "ya29.Canary-t0ken-51c2d8"
 FROM, RCPT = "sender@example.test", ["one@example.test"]

@@ -35,7 +35,7 @@ from servers.scripted import Connection, Fault
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
-pytestmark = [pytest.mark.api("send", "open"), pytest.mark.timeout(30)]
+pytestmark = pytest.mark.timeout(30)
 
 FROM = "sender@example.test"
 RCPT = ["one@example.test", "two@example.test"]

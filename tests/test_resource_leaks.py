@@ -28,7 +28,7 @@ from servers.sink import SmtpSink
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
-pytestmark = [pytest.mark.api("send", "open"), pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 SESSIONS = 5000
 """Of each kind: failing, succeeding."""

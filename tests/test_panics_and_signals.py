@@ -25,7 +25,7 @@ from servers.scripted import Connection, Fault
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
-pytestmark = [pytest.mark.api("send", "open"), pytest.mark.timeout(20)]
+pytestmark = pytest.mark.timeout(20)
 
 IO_TIMEOUT = 60.0
 """Three times the test's own bound (pytest-timeout, 20 s): an interrupt noticed only at the
