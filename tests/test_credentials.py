@@ -1,4 +1,4 @@
-"""Credentials never leak (issue 4 item 8; PEERS.md §4, "credential leakage in logs").
+"""Credentials never leak (docs/security.md §10, credential leakage in logs).
 
 Sends with AUTH PLAIN, LOGIN and XOAUTH2, succeeding and failing (a refused password, a server
 that breaks off mid-exchange, a payload refused before it is sent), with the `mailpump` logger at

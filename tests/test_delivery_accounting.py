@@ -1,4 +1,4 @@
-"""Nothing lost (issue 4 item 6): a short soak through the chaos server (`servers/chaos.py`).
+"""Nothing lost (docs/security.md §13): a short soak through the chaos server (`servers/chaos.py`).
 
 A few hundred numbered messages, through `send()` and reused sessions, from bytes, Python chunks,
 `MessageSource`s and sources that fail midway, to a server that refuses, hangs up, stalls or

@@ -1,4 +1,4 @@
-"""Faults at every protocol stage, table-driven (issue 4 item 4), through `send()` and a `Session`.
+"""Faults at every protocol stage, table-driven (docs/security.md §12), through `send()` and a `Session`.
 
 Stages: connect, greeting, EHLO, STARTTLS, the TLS handshake, the three steps of AUTH LOGIN, MAIL,
 RCPT (every recipient, or only the second), DATA, the middle of the body, the end of data, QUIT.
@@ -410,7 +410,7 @@ class _RepliesAfterData(logging.Handler):
 def test_unsolicited_reply_in_a_pipeline_never_desynchronises(
     fault_server: Callable[[FaultScript], FaultServer], extra: str
 ) -> None:
-    # PEERS.md §4 (aiosmtplib, unsolicited-data desync), made deterministic: the server answers
+    # docs/security.md §8 (aiosmtplib, unsolicited-data desync), made deterministic: the server answers
     # the pipelined MAIL with two replies, and holds its 354 to DATA until the client has read the
     # four replies it expects. Every reply is then one step late: the client takes RCPT's 250 for
     # DATA's answer. It must see that the dialogue is out of step (a 2xx to DATA, a 354 to RSET)

@@ -1,4 +1,4 @@
-"""Injection through every field (issue 4 item 3; PEERS.md §4: bpo-43124, CVE-2015-9096,
+"""Injection through every field (docs/security.md §2–§5: bpo-43124, CVE-2015-9096,
 golang/go#21159, GHSA-v3q9-hj7j-63hq, CVE-2024-6923, CVE-2026-1299, cpython#100612).
 
 CR, LF, NUL, the other C0 controls, DEL, C1 controls (NEL) and the Unicode line separators in

@@ -1,4 +1,4 @@
-"""Issue 2's contract for `mailpump.message()`: round trip through Python's email parser, header
+"""The contract of `mailpump.message()`: round trip through Python's email parser, header
 injection refused before any output, line limits, and the seed's first example."""
 
 from __future__ import annotations
@@ -352,7 +352,8 @@ def test_an_empty_bcc_is_not_written_as_a_recipient() -> None:
 @settings(max_examples=200, deadline=None)
 @given(value=st.text(max_size=200), name=st.sampled_from(["subject", "x-note", "comments"]))
 def test_any_value_either_round_trips_or_is_refused(value: str, name: str) -> None:
-    # PEERS §4: whatever the value, the header block parses back to exactly the intended fields.
+    # docs/security.md §5: whatever the value, the header block parses back to exactly the
+    # intended fields.
     try:
         raw = collect(mailpump.message({"headers": {**FIXED, name: value}, "body": "b"}))
     except mailpump.MessageError:

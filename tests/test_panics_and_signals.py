@@ -1,4 +1,4 @@
-"""Panics and signals (issue 4 item 7).
+"""Panics and signals (docs/security.md §13).
 
 A Rust panic inside a call surfaces as a `MailpumpError` and the interpreter lives on (through the
 private hook `_mailpump._panic_for_tests`, which panics inside the same panic-catching helper every

@@ -1,4 +1,4 @@
-"""No leaks (issue 4 item 5): 5,000 sessions that fail in varied ways and 5,000 that succeed leave
+"""No leaks (docs/security.md §13): 5,000 sessions that fail in varied ways and 5,000 that succeed leave
 the open file descriptors, the threads and the RSS where they were after a warm-up.
 
 Postfix's smtp-sink is the server (fast, a separate process, so its own file descriptors and memory

@@ -1,4 +1,4 @@
-"""Issue 3 against aiosmtpd: both seed examples with STARTTLS and AUTH, the TLS policies, wrong
+"""`send()` and `Session` against aiosmtpd: both seed examples with STARTTLS and AUTH, the TLS policies, wrong
 password, untrusted certificates, the accepted source kinds, many messages over one Session."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 3's fault suite against the scripted server: refusals, disconnects, stalls, garbage and
+"""The fault suite of `send()` against the scripted server: refusals, disconnects, stalls, garbage and
 endless replies at every stage; STARTTLS stripping and response injection; a source failing
 mid-DATA; envelope injection; SMTP smuggling; partial and total recipient refusal."""
 
@@ -386,7 +386,7 @@ def test_message_over_the_size_limit_fails_early(scripted: Callable[..., Scripte
 
 
 def test_timeout_closes_the_session_for_good(scripted: Callable[..., ScriptedServer]) -> None:
-    # After a timeout the connection is never reused (PEERS §4, unsolicited-data desync).
+    # After a timeout the connection is never reused (docs/security.md §8).
     server = scripted(replies={"noop": Fault.STALL})
     s = mailpump.open(server.host, server.port, tls="none", timeout=0.5)
     try:
@@ -412,7 +412,7 @@ def test_unsolicited_replies_are_a_protocol_error(
     scripted: Callable[..., ScriptedServer], stage: str, reply: list[str]
 ) -> None:
     # Without PIPELINING the client waits for each reply, so an extra reply sent in the same write
-    # is data where none belongs (PEERS §4, unsolicited-data desync): it must not be taken as the
+    # is data where none belongs (docs/security.md §8, unsolicited-data desync): it must not be taken as the
     # answer to the next command.
     server = scripted(extensions=["8BITMIME"], replies={stage: reply})
     with pytest.raises(mailpump.SMTPProtocolError):

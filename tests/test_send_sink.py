@@ -1,4 +1,4 @@
-"""Issue 3 against Postfix's smtp-sink: pipelining, thousands of messages over one session, a
+"""`send()` and `Session` against Postfix's smtp-sink: pipelining, thousands of messages over one session, a
 256 MiB attachment streamed from a file (peak RSS measured in a subprocess)."""
 
 from __future__ import annotations

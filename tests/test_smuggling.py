@@ -1,4 +1,4 @@
-"""SMTP smuggling, end to end (issue 4 item 2; PEERS.md §4, CVE-2023-51764/5/6, CERT VU#302671).
+"""SMTP smuggling, end to end (docs/security.md §7, CVE-2023-51764/5/6, CERT VU#302671).
 
 Hypothesis builds bodies out of every fake end-of-data spelling (`\\n.\\n`, `\\r.\\r`, `\\n.\\r\\n`,
 `\\r\\n.\\n`, `\\r\\r\\n.\\r\\r\\n`), lone dots, NULs, 8-bit bytes and the commands of a second,

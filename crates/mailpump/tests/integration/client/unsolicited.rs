@@ -1,5 +1,5 @@
-//! Data the server sends unasked between two commands (PEERS.md §4, "Unsolicited-data desync";
-//! aiosmtplib 5.1.2): the client looks, without blocking, before every command or pipelined
+//! Data the server sends unasked between two commands (docs/security.md §8, unsolicited-data
+//! desync; aiosmtplib 5.1.2): the client looks, without blocking, before every command or pipelined
 //! batch (RFC 5321 §4.2, RFC 2920 §3.1), and never takes such data for the next reply. A 421
 //! closing notice, which RFC 5321 §3.8 lets a server send asynchronously, answers the next
 //! command instead. Over TLS, only decrypted application data counts: TLS 1.3 session tickets

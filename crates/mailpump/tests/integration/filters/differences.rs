@@ -1,5 +1,5 @@
 //! Every deliberate difference between mailpump's filters and LuaSocket, with the reason.
-//! Each test shows LuaSocket's result (from LUASOCKET.md or `mime.c`) next to ours.
+//! Each test shows LuaSocket's result (docs/luasocket.md, or `mime.c`) next to ours.
 
 use mailpump::mime::eol::Normalize;
 use mailpump::mime::lowlevel::{eol, qp, unqp};

@@ -1,4 +1,4 @@
-//! LuaSocket's own test vectors (LUASOCKET.md §3 and §5) for the streaming filters and the
+//! LuaSocket's own test vectors (docs/luasocket.md §3 and §5) for the streaming filters and the
 //! low-level `mime` primitives.
 
 use mailpump::mime::base64::{Base64Decoder, Base64Encoder, Base64LineEncoder};
@@ -251,7 +251,7 @@ fn stufftest() {
 /// "A Mão e a Rosa" as in LuaSocket's `test/mimetest.lua` (lines ending in a space included),
 /// in Latin-1 like the v2.0.2 original. The copies of the test we could read show the text
 /// decoded, not its bytes, so it is converted here character by character: 1,158 bytes, where
-/// LUASOCKET.md counts 1,176 for the original (a difference we could not trace).
+/// the v2.0.2 original has 1,176 (a difference we could not trace).
 fn mao() -> Vec<u8> {
     const MAO: &str = "    Cursavam estes dois moços a academia de S. Paulo, estando \n\
     \x20   Luís Alves no quarto ano e Estêvão no terceiro. \n\

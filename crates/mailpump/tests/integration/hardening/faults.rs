@@ -1,4 +1,4 @@
-//! The fault table (issue 4, item 4): every protocol stage × every fault that applies to it,
+//! The fault table (docs/security.md §12): every protocol stage × every fault that applies to it,
 //! through the real client against a scripted server on 127.0.0.1.
 //!
 //! The session: connect, greeting, EHLO, STARTTLS, TLS handshake, EHLO again, AUTH LOGIN (three

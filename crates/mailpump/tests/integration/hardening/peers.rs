@@ -1,15 +1,15 @@
-//! One test per row of PEERS.md §4: the security bugs of other SMTP clients and MIME builders, each
-//! test named after the bug it guards against. Rows about the wire go through the real client
-//! against a scripted server on 127.0.0.1 and check what the server received; rows about headers
-//! go through `MessageEncoder`.
+//! One test per section of docs/security.md (§1–§11): the security bugs of other SMTP clients and
+//! MIME builders, each test named after the bug it guards against. Those about the wire go
+//! through the real client against a scripted server on 127.0.0.1 and check what the server
+//! received; those about headers go through `MessageEncoder`.
 //!
-//! Skipped row: CVE-2016-10033 / CVE-2016-10045 (`PHPMailer`'s sender address reaching a
+//! Skipped: CVE-2016-10033 / CVE-2016-10045 (`PHPMailer`'s sender address reaching a
 //! `sendmail -f` command line). mailpump never shells out: it has no sendmail transport and
 //! starts no process, so there is no command line for an address to reach.
 //!
-//! Not applicable parts of rows: mailpump has no VRFY/EXPN and no free-form ESMTP parameters (MAIL
-//! parameters are typed: SIZE, BODY, SMTPUTF8), and no BDAT path, so those halves of the
-//! bpo-43124 and smuggling rows have nothing to test.
+//! Not applicable parts of sections: mailpump has no VRFY/EXPN and no free-form ESMTP parameters
+//! (MAIL parameters are typed: SIZE, BODY, SMTPUTF8), and no BDAT path, so those halves of the
+//! bpo-43124 and smuggling sections have nothing to test.
 
 // The tests that need TLS on both sides are gated on the `tls` feature one by one; the
 // others also run in the build without it.

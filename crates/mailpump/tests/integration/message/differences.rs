@@ -1,5 +1,5 @@
 //! Every deliberate difference between mailpump's `message()` and LuaSocket's `smtp.message`, with
-//! the reason. Each test names LuaSocket's behaviour (LUASOCKET.md §1) next to what we produce.
+//! the reason. Each test names LuaSocket's behaviour (docs/luasocket.md §1) next to what we produce.
 //! (The filters' differences are in `filters::differences`.)
 
 use mailpump::mime::message::{MessageEncoder, MessageOptions, Multipart, Part};

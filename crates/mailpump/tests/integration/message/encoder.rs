@@ -52,7 +52,7 @@ fn golden_simple_message() {
     );
 }
 
-/// The nested multipart of LUASOCKET.md §1.7, in mailpump's layout.
+/// The nested multipart of docs/luasocket.md §1.7, in mailpump's layout.
 fn nested() -> Part {
     let inner = Multipart::new(vec![
         Part::new()
