@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Conn, Server, addr, envelope, greeted, greeted_recorded};
+use crate::support::{Conn, Server, addr, envelope, greet_fails, greeted, greeted_recorded};
 use mailpump::BoxError;
 use mailpump::smtp::client::{Client, MailParams};
 use mailpump::smtp::error::{ReplyKind, SmtpError};
@@ -193,12 +193,10 @@ fn all_recipients_refused_without_pipelining_sends_no_data() {
 #[test]
 fn greeting_refused_closes_the_connection() {
     for (code, transient) in [(554, false), (421, true)] {
-        let server = Server::start(move |c| {
+        let (server, mut client, err) = greet_fails(move |c| {
             c.send(&format!("{code} no service\r\n"));
             assert_eq!(c.until_eof(), b"");
         });
-        let mut client = server.client();
-        let err = client.greet(None).unwrap_err();
         assert!(
             refusal(&err) == Some((code, ReplyKind::Greeting)),
             "{err:?}"
@@ -256,14 +254,12 @@ fn ehlo_refused_without_fallback_is_an_error() {
 
 #[test]
 fn ehlo_temporary_failure_is_an_error_even_with_fallback() {
-    let server = Server::start(|c| {
+    let (server, _client, err) = greet_fails(|c| {
         c.send("220 ready\r\n");
         c.expect("EHLO client.example");
         c.send("421 4.3.2 shutting down\r\n");
         assert_eq!(c.until_eof(), b"");
     });
-    let mut client = server.client();
-    let err = client.greet(None).unwrap_err();
     assert!(refusal(&err) == Some((421, ReplyKind::Ehlo)), "{err:?}");
     assert!(err.is_transient());
     server.finish();
@@ -449,12 +445,10 @@ fn stall_is_a_timeout_and_the_client_is_closed() {
 
 #[test]
 fn garbage_reply_is_a_protocol_error() {
-    let server = Server::start(|c| {
+    let (server, client, err) = greet_fails(|c| {
         c.send("HTTP/1.1 400 Bad Request\r\n\r\n");
         c.until_eof();
     });
-    let mut client = server.client();
-    let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     assert!(!client.is_usable());
     server.finish();
@@ -462,7 +456,7 @@ fn garbage_reply_is_a_protocol_error() {
 
 #[test]
 fn endless_reply_line_is_a_protocol_error_with_bounded_memory() {
-    let server = Server::start(|c| {
+    let (server, _client, err) = greet_fails(|c| {
         c.send("220-");
         let block = vec![b'a'; 64 * 1024];
         // Far more than any limit; the client hangs up long before the end.
@@ -470,15 +464,13 @@ fn endless_reply_line_is_a_protocol_error_with_bounded_memory() {
             c.send_lossy(&block);
         }
     });
-    let mut client = server.client();
-    let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     server.finish();
 }
 
 #[test]
 fn endless_continuation_lines_are_a_protocol_error() {
-    let server = Server::start(|c| {
+    let (server, _client, err) = greet_fails(|c| {
         c.send("220 ready\r\n");
         c.line();
         let block = "250-AUTH PLAIN\r\n".repeat(4096);
@@ -486,8 +478,6 @@ fn endless_continuation_lines_are_a_protocol_error() {
             c.send_lossy(block.as_bytes());
         }
     });
-    let mut client = server.client();
-    let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     server.finish();
 }

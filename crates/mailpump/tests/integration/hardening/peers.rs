@@ -21,8 +21,8 @@ use std::time::Duration;
 #[cfg(feature = "tls")]
 use crate::support::TestTls;
 use crate::support::{
-    ChunkedSource, crlf_normalise, decode_2047, encode, envelope, field, header_fields, names,
-    strict_data,
+    ChunkedSource, crlf_normalise, decode_2047, encode, envelope, field, greet_fails,
+    header_fields, names, strict_data,
 };
 use crate::support::{Recording, Server, greeted};
 use mailpump::mime::message::{Body, HeaderValue, Part};
@@ -539,14 +539,12 @@ fn starttls_response_injection_ghsa_vxj7_4xrp_5vr4_capabilities_come_from_tls_si
 
 #[test]
 fn unsolicited_reply_desync_extra_reply_after_ehlo_is_a_protocol_error() {
-    let server = Server::start(|c| {
+    let (server, mut client, err) = greet_fails(|c| {
         c.send("220 ready\r\n");
         c.expect("EHLO client.example");
         c.send("250 hello\r\n250 unsolicited\r\n");
         assert!(c.until_eof().is_empty());
     });
-    let mut client = server.client();
-    let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     assert_dead(&mut client);
     server.finish();
@@ -869,15 +867,13 @@ fn base64_forms(data: &[u8]) -> String {
 
 #[test]
 fn unbounded_reply_ten_megabyte_line_is_a_bounded_error() {
-    let server = Server::start(|c| {
+    let (server, client, err) = greet_fails(|c| {
         let mut line = b"220 ".to_vec();
         line.resize(10 * 1024 * 1024, b'a');
         line.extend_from_slice(b"\r\n");
         // The client hangs up long before the end; the write then fails, which is fine.
         c.send_lossy(&line);
     });
-    let mut client = server.client();
-    let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     assert!(!client.is_usable());
     server.finish();
@@ -885,7 +881,7 @@ fn unbounded_reply_ten_megabyte_line_is_a_bounded_error() {
 
 #[test]
 fn unbounded_reply_hundred_thousand_continuation_lines_is_a_bounded_error() {
-    let server = Server::start(|c| {
+    let (server, client, err) = greet_fails(|c| {
         c.send("220 ready\r\n");
         c.line();
         let mut reply = Vec::with_capacity(100_000 * 12);
@@ -895,8 +891,6 @@ fn unbounded_reply_hundred_thousand_continuation_lines_is_a_bounded_error() {
         reply.extend_from_slice(b"250 end\r\n");
         c.send_lossy(&reply);
     });
-    let mut client = server.client();
-    let err = client.greet(None).unwrap_err();
     assert!(matches!(err, SmtpError::Protocol(_)), "{err:?}");
     assert!(!client.is_usable());
     server.finish();

@@ -262,6 +262,17 @@ pub fn greeted(script: impl FnOnce(&mut Conn) + Send + 'static) -> (Server, Clie
     (server, client)
 }
 
+/// Starts a server that runs `script`, connects a client and greets it, where the greeting must
+/// fail: the server, the client and the error.
+pub fn greet_fails(
+    script: impl FnOnce(&mut Conn) + Send + 'static,
+) -> (Server, Client, mailpump::smtp::error::SmtpError) {
+    let server = Server::start(script);
+    let mut client = server.client();
+    let err = client.greet(None).expect_err("the greeting must fail");
+    (server, client, err)
+}
+
 /// [`greeted`] through a [`Recording`] transport: also the record of the client's writes.
 pub fn greeted_recorded(
     script: impl FnOnce(&mut Conn) + Send + 'static,
