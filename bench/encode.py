@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 2's encoding benchmark: mailpump against Python's email/smtplib paths and LuaSocket.
+"""The encoding benchmark: mailpump against Python's email/smtplib paths and LuaSocket.
 
     python bench/encode.py                       # full sizes, 5 rounds (a few minutes)
     python bench/encode.py --mib 32 --qp-mib 8 --big-mib 128 --rounds 3   # quick
@@ -247,7 +247,7 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(
-        "Targets (issue 2): base64+wrap and stuffing >= 10 x the email/smtplib path, "
+        "Targets (docs/benchmarking.md): base64+wrap and stuffing >= 10 x the email/smtplib path, "
         "quoted-printable >= 10 x, peak RSS growth < 64 MiB for a 1 GiB attachment."
     )
 

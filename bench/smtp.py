@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Issue 3's sending benchmark: mailpump against smtp-source (C), smtplib and aiosmtplib.
+"""The sending benchmark: mailpump against smtp-source (C), smtplib and aiosmtplib.
 
     python bench/smtp.py                                   # full run (a few minutes)
     python bench/smtp.py --count 300 --each 50 --big-mib 16 --rounds 3   # quick
 
-Jobs, each contender in a fresh process, interleaved rounds (BENCHMARKING.md):
+Jobs, each contender in a fresh process, interleaved rounds (docs/benchmarking.md):
 - small: N small messages (~1.2 KB) over one connection to Postfix's smtp-sink. mailpump sending
   pre-built bytes over one Session, mailpump building each message with message(), smtp-source
   (-d: one connection), smtplib pre-built, smtplib + EmailMessage, aiosmtplib pre-built.
@@ -380,7 +380,7 @@ def main() -> None:
             "one thread; unpinned (msg/s)\n"
         )
         print(table(res, "mailpump, one thread", "msg/s"), "\n", flush=True)
-    print("Targets (issue 3), same core: pre-built >= 1.0 x smtp-source, message() >= 0.8 x, "
+    print("Targets (docs/benchmarking.md), same core: pre-built >= 1.0 x smtp-source, message() >= 0.8 x, "
           ">= 10 x smtplib + EmailMessage; big: wall time <= 1.5 x smtp-source, RSS growth < 64 MiB;"
           " two threads >= 1.6 x one thread.")  # fmt: skip
 

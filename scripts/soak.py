@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The long soak: mailpump against the chaos SMTP server (tests/servers/chaos.py) until a count or
-a time limit is reached, then the accounting of issue 4 item 6.
+a time limit is reached, then the accounting of docs/security.md §13 (nothing lost).
 
     .venv/bin/python scripts/soak.py --count 100000 --seconds 300 --seed 7
 

@@ -5,15 +5,10 @@
 - `smtp_sink(...)`: Postfix's smtp-sink as a child process (skips locally if Postfix is missing;
   with MAILPUMP_REQUIRE_SERVERS=1, as in CI, a missing binary fails instead).
 - `scripted(...)`: the scripted fault server of `servers/scripted.py`.
-
-Tests that use a part of the mailpump API carry `@pytest.mark.api("name", ...)`; while that part
-has not landed they skip with the missing name as the reason (MAILPUMP_REQUIRE_API=1 makes that
-a failure).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,60 +21,11 @@ from servers.sink import SmtpSink, sink_binary
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "api(*names): the dotted mailpump names the test needs (skips until they exist)"
-    )
     # aiosmtpd cannot tell that an implicit-TLS listener is encrypted, so AUTH there is configured
     # without its TLS requirement, and it warns about that on every connection.
     config.addinivalue_line(
         "filterwarnings", "ignore:Requiring AUTH while not requiring TLS:UserWarning"
     )
-
-
-def _missing(names: tuple[str, ...]) -> list[str]:
-    try:
-        root = importlib.import_module("mailpump")
-    except ImportError as e:
-        return [f"mailpump ({e})"]
-    missing = []
-    for name in names:
-        obj: Any = root
-        for attr in name.split("."):
-            obj = getattr(obj, attr, None)
-            if obj is None:
-                missing.append(f"mailpump.{name}")
-                break
-        else:
-            # A placeholder the bindings ship before the real thing (it raises NotImplementedError
-            # and says so in its docstring); tests in threads could not turn that into a skip.
-            if "not available in this build" in (getattr(obj, "__doc__", None) or ""):
-                missing.append(f"mailpump.{name}")
-    return missing
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    names: list[str] = []
-    for mark in item.iter_markers("api"):
-        names.extend(mark.args)
-    if not names:
-        return
-    missing = _missing(tuple(names))
-    if missing:
-        reason = "not implemented yet: " + ", ".join(missing)
-        if os.environ.get("MAILPUMP_REQUIRE_API") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
-    # A binding stub that raises NotImplementedError is a part that has not landed yet.
-    try:
-        return (yield)
-    except NotImplementedError as e:
-        if os.environ.get("MAILPUMP_REQUIRE_API") == "1":
-            raise
-        pytest.skip(f"not implemented yet: {e}")
 
 
 def require_binary(path: str | None, what: str) -> str:

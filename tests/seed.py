@@ -1,4 +1,4 @@
-"""The seed's examples (LuaSocket's smtp manual, shared/seed/smtp.txt) translated to Python."""
+"""The seed's examples (from LuaSocket's smtp manual) translated to Python."""
 
 from __future__ import annotations
 

@@ -182,3 +182,17 @@ def test_no_transcript_records_when_debug_is_off(
         mailpump.send(from_=FROM, rcpt=TO, source=b"Subject: s\r\n\r\nx\r\n",
                       server=server.host, port=server.port, tls="none")  # fmt: skip
     assert [r for r in caplog.records if r.name == "mailpump"] == []
+
+
+def test_email_message_with_bcc_is_refused_before_connecting(
+    aiosmtpd_server: Callable[..., RecordingServer],
+) -> None:
+    server = aiosmtpd_server(tls="none", auth=False)
+    msg = EmailMessage()
+    msg["Subject"] = "s"
+    msg["Bcc"] = "hidden@example.test"
+    msg.set_content("body")
+    with pytest.raises(mailpump.MessageError, match="rcpt"):
+        mailpump.send(from_="a@example.test", rcpt="hidden@example.test", source=msg,
+                      server=server.host, port=server.port, timeout=10)  # fmt: skip
+    assert server.messages == []

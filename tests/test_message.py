@@ -1,4 +1,4 @@
-"""Issue 2's contract for `mailpump.message()`: round trip through Python's email parser, header
+"""The contract of `mailpump.message()`: round trip through Python's email parser, header
 injection refused before any output, line limits, and the seed's first example."""
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from mailcheck import badly_folded, collect, long_lines, parse
 from seed import check_seed_message, png_bytes, seed_message
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
-
-pytestmark = pytest.mark.api("message")
 
 FIXED = {
     # Supplying these makes the output deterministic: defaults are kept only when absent.
@@ -354,7 +352,8 @@ def test_an_empty_bcc_is_not_written_as_a_recipient() -> None:
 @settings(max_examples=200, deadline=None)
 @given(value=st.text(max_size=200), name=st.sampled_from(["subject", "x-note", "comments"]))
 def test_any_value_either_round_trips_or_is_refused(value: str, name: str) -> None:
-    # PEERS §4: whatever the value, the header block parses back to exactly the intended fields.
+    # docs/security.md §5: whatever the value, the header block parses back to exactly the
+    # intended fields.
     try:
         raw = collect(mailpump.message({"headers": {**FIXED, name: value}, "body": "b"}))
     except mailpump.MessageError:
@@ -405,7 +404,6 @@ def test_text_bodies_with_long_lines_are_encoded() -> None:
 # -- helpers -------------------------------------------------------------------------------------
 
 
-@pytest.mark.api("text", "attachment")
 def test_text_and_attachment_helpers(tmp_path: Path) -> None:
     data = bytes(random.Random(7).getrandbits(8) for _ in range(100_000))
     path = tmp_path / "r\u00e9sum\u00e9 report.pdf"
@@ -428,7 +426,6 @@ def test_text_and_attachment_helpers(tmp_path: Path) -> None:
     assert parts[3].get_payload(decode=True) == b"\x00\x01raw"
 
 
-@pytest.mark.api("attachment")
 def test_missing_attachment_file_raises_at_once(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         mailpump.attachment(str(tmp_path / "nope.bin"))
@@ -437,8 +434,6 @@ def test_missing_attachment_file_raises_at_once(tmp_path: Path) -> None:
 # -- the seed's first example --------------------------------------------------------------------
 
 
-@pytest.mark.api("mime.eol", "mime.encode", "mime.wrap", "ltn12.source.chain", "ltn12.source.file",
-                 "ltn12.filter.chain")  # fmt: skip
 def test_seed_first_example(tmp_path: Path) -> None:
     data = png_bytes()
     image = tmp_path / "image.png"
@@ -472,7 +467,6 @@ print(total, (after - before) // 1024)
 """
 
 
-@pytest.mark.api("ltn12.source.file")
 def test_memory_stays_flat_for_a_256_mib_attachment(tmp_path: Path) -> None:
     import subprocess
     import sys

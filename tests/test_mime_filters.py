@@ -17,9 +17,6 @@ from hypothesis import strategies as st
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
 
-pytestmark = pytest.mark.api("mime.encode", "mime.decode", "mime.wrap", "mime.normalize",
-                             "mime.stuff", "ltn12.filter.chain")  # fmt: skip
-
 # Line-ending-heavy data finds state-machine bugs faster than uniform bytes.
 spiky = st.lists(
     st.sampled_from(
@@ -148,7 +145,7 @@ def test_quoted_printable_text_round_trips(data: bytes) -> None:
 @given(data=data_st)
 def test_normalize_and_stuff_match_smtplib_where_they_agree(data: bytes) -> None:
     # LuaSocket's eol takes LF CR as one break and counts CR CR LF as three; smtplib's _fix_eols
-    # differs there (LUASOCKET.md §3.1). Elsewhere both give the same CRLF text.
+    # differs there (docs/luasocket.md §3.1). Elsewhere both give the same CRLF text.
     assume(b"\n\r" not in data and b"\r\r" not in data)
     fixed = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", data)  # smtplib._fix_eols, on bytes
     assert run(FILTERS["normalize"], [data]) == fixed
@@ -157,7 +154,7 @@ def test_normalize_and_stuff_match_smtplib_where_they_agree(data: bytes) -> None
 
 
 def test_stuff_leaves_bare_line_feeds_alone() -> None:
-    # Only CRLF starts a line for mime.stuff (LUASOCKET.md §2.8); send() normalises first.
+    # Only CRLF starts a line for mime.stuff (docs/luasocket.md §2.8); send() normalises first.
     assert run(FILTERS["stuff"], [b"\n.\n"]) == b"\n.\n"
     assert run(FILTERS["stuff"], [b".\r\nStuffing the message.\r\n.\r\n."]) == (
         b"..\r\nStuffing the message.\r\n..\r\n.."

@@ -1,4 +1,4 @@
-"""Issue 3 against aiosmtpd: both seed examples with STARTTLS and AUTH, the TLS policies, wrong
+"""`send()` and `Session` against aiosmtpd: both seed examples with STARTTLS and AUTH, the TLS policies, wrong
 password, untrusted certificates, the accepted source kinds, many messages over one Session."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import logging
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from mailcheck import collect, parse, wire_form
@@ -18,9 +18,10 @@ from seed import check_seed_message, png_bytes, seed_message
 from servers.certs import Pki
 from servers.recording import PASSWORD, USER, RecordingServer
 
-mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
+if TYPE_CHECKING:
+    from mailpump.types import AuthMechanism
 
-pytestmark = pytest.mark.api("send", "message")
+mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
 FROM = "<luasocket@example.test>"
 RCPT = ["<fulano@example.test>", "<beltrano@example.test>", "<sicrano@example.test>"]
@@ -71,7 +72,6 @@ def test_seed_second_example_delivers_to_all_three_without_bcc(
     assert stored.get_content().strip() == SEED2["body"]
 
 
-@pytest.mark.api("ltn12.source.chain")
 def test_seed_first_example_over_starttls_and_auth(
     aiosmtpd_server: Callable[..., RecordingServer], pki: Pki, tmp_path: Path
 ) -> None:
@@ -143,6 +143,26 @@ def test_wrong_password(aiosmtpd_server: Callable[..., RecordingServer], pki: Pk
     with pytest.raises(mailpump.SMTPAuthError):
         mailpump.send(from_=FROM, rcpt=RCPT, source=b"Subject: x\r\n\r\nx\r\n",
                       **tls_options(server, pki) | {"password": "wrong"})  # fmt: skip
+    assert server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("password", "token", "auth"),
+    [("pw", "tok", None),  # which one?
+     (None, "tok", "PLAIN"),  # the token would go out as a PLAIN password
+     ("pw", None, "XOAUTH2")],
+)  # fmt: skip
+def test_secret_and_mechanism_must_agree(
+    aiosmtpd_server: Callable[..., RecordingServer],
+    password: str | None,
+    token: str | None,
+    auth: AuthMechanism | None,
+) -> None:
+    server = aiosmtpd_server(tls="none", auth=False)
+    with pytest.raises(ValueError, match="token|password"):
+        mailpump.send(from_="a@example.test", rcpt="b@example.test", source=b"Subject: s\r\n\r\nx\r\n",
+                      server=server.host, port=server.port, timeout=10, user="u", auth=auth,
+                      password=password, oauth_token=token)  # fmt: skip
     assert server.messages == []
 
 
@@ -244,7 +264,6 @@ def test_null_reverse_path_and_address_forms(
     assert got.rcpt_tos == ["a@example.test", "b@example.test", "c@example.test"]
 
 
-@pytest.mark.api("open")
 def test_many_messages_over_one_session(
     aiosmtpd_server: Callable[..., RecordingServer], pki: Pki
 ) -> None:
@@ -267,7 +286,6 @@ def test_many_messages_over_one_session(
     assert all(m.tls and m.auth_user == USER for m in got)
 
 
-@pytest.mark.api("open")
 def test_session_low_level_commands(aiosmtpd_server: Callable[..., RecordingServer]) -> None:
     server = aiosmtpd_server(tls="none", auth=False)
     with mailpump.open(server.host, server.port, tls="none", timeout=10) as s:

@@ -1,10 +1,12 @@
-"""Issue 3's fault suite against the scripted server: refusals, disconnects, stalls, garbage and
+"""The fault suite of `send()` against the scripted server: refusals, disconnects, stalls, garbage and
 endless replies at every stage; STARTTLS stripping and response injection; a source failing
 mid-DATA; envelope injection; SMTP smuggling; partial and total recipient refusal."""
 
 from __future__ import annotations
 
 import re
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,8 +15,6 @@ from servers.certs import Pki
 from servers.scripted import ENDLESS_BOUND, Connection, Fault, ScriptedServer
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
-
-pytestmark = pytest.mark.api("send")
 
 FROM = "<sender@example.test>"
 RCPT = ["<one@example.test>", "<two@example.test>"]
@@ -224,7 +224,6 @@ def test_source_raising_mid_data_sends_no_end_of_data_mark(
         assert b"\r\n.\r\n" not in txn.wire and not txn.wire.startswith(b".\r\n")
 
 
-@pytest.mark.api("message")
 def test_message_source_raising_mid_data(scripted: Callable[..., ScriptedServer]) -> None:
     server = scripted()
 
@@ -386,9 +385,8 @@ def test_message_over_the_size_limit_fails_early(scripted: Callable[..., Scripte
     assert conn.transactions == []
 
 
-@pytest.mark.api("open")
 def test_timeout_closes_the_session_for_good(scripted: Callable[..., ScriptedServer]) -> None:
-    # After a timeout the connection is never reused (PEERS §4, unsolicited-data desync).
+    # After a timeout the connection is never reused (docs/security.md §8).
     server = scripted(replies={"noop": Fault.STALL})
     s = mailpump.open(server.host, server.port, tls="none", timeout=0.5)
     try:
@@ -414,13 +412,56 @@ def test_unsolicited_replies_are_a_protocol_error(
     scripted: Callable[..., ScriptedServer], stage: str, reply: list[str]
 ) -> None:
     # Without PIPELINING the client waits for each reply, so an extra reply sent in the same write
-    # is data where none belongs (PEERS §4, unsolicited-data desync): it must not be taken as the
+    # is data where none belongs (docs/security.md §8, unsolicited-data desync): it must not be taken as the
     # answer to the next command.
     server = scripted(extensions=["8BITMIME"], replies={stage: reply})
     with pytest.raises(mailpump.SMTPProtocolError):
         send(server, rcpt=RCPT[0])
     [conn] = server.finished()
     assert not delivered(conn)
+
+
+@pytest.fixture
+def unasked_reply_server() -> Iterator[tuple[int, threading.Event, threading.Event]]:
+    """Answers the greeting, EHLO and NOOP, then (when told) a reply nobody asked for."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    go = threading.Event()
+    sent = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        lines = conn.makefile("rb")
+        conn.sendall(b"220 ready\r\n")
+        lines.readline()  # EHLO
+        conn.sendall(b"250 ok\r\n")
+        lines.readline()  # NOOP
+        conn.sendall(b"250 noop ok\r\n")
+        go.wait(10)
+        conn.sendall(b"250 unasked\r\n")
+        sent.set()
+        lines.readline()  # whatever follows, if anything
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield port, go, sent
+    thread.join(10)
+    listener.close()
+
+
+def test_unasked_reply_between_commands_is_a_protocol_error(
+    unasked_reply_server: tuple[int, threading.Event, threading.Event],
+) -> None:
+    port, go, sent = unasked_reply_server
+    with mailpump.open("127.0.0.1", port, tls="none", timeout=10) as session:
+        session.greet()
+        assert session.noop().code == 250
+        go.set()
+        assert sent.wait(10)
+        with pytest.raises(mailpump.SMTPProtocolError):
+            session.rset()
 
 
 @pytest.mark.parametrize(("server_name", "sni"), [("localhost", "localhost"), ("127.0.0.1", None)])

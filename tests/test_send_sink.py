@@ -1,4 +1,4 @@
-"""Issue 3 against Postfix's smtp-sink: pipelining, thousands of messages over one session, a
+"""`send()` and `Session` against Postfix's smtp-sink: pipelining, thousands of messages over one session, a
 256 MiB attachment streamed from a file (peak RSS measured in a subprocess)."""
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import pytest
 from servers.sink import SmtpSink
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
-
-pytestmark = pytest.mark.api("send", "message", "open")
 
 
 def test_pipelined_send_to_smtp_sink(smtp_sink: Callable[..., SmtpSink]) -> None:
@@ -65,7 +63,6 @@ print(result.reply.code, (after - before) // 1024)
 """
 
 
-@pytest.mark.api("attachment")
 def test_256_mib_attachment_streamed_from_a_file(
     smtp_sink: Callable[..., SmtpSink], tmp_path: Path
 ) -> None:

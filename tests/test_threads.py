@@ -13,8 +13,6 @@ from servers.scripted import ScriptedServer
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
-pytestmark = pytest.mark.api("send", "message", "open")
-
 
 def _run_in_threads(targets: list[Callable[[], Any]]) -> list[BaseException]:
     errors: list[BaseException] = []

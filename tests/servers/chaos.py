@@ -1,4 +1,4 @@
-"""A chaos SMTP server, and the soak that drives mailpump through it (issue 4 item 6).
+"""A chaos SMTP server, and the soak that drives mailpump through it (docs/security.md §13).
 
 `ChaosServer` speaks enough ESMTP for mailpump (EHLO/HELO, PIPELINING, MAIL, RCPT, DATA, RSET,
 NOOP, QUIT) and, at every stage, at random, refuses (4xx or 5xx), drops the connection, stalls

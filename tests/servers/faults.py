@@ -1,4 +1,4 @@
-"""The scripted server with the fault stages issue 4 needs beyond `scripted.py`'s.
+"""The scripted server with the fault stages of the fault table (docs/security.md §12) beyond `scripted.py`'s.
 
 `FaultServer` is a `ScriptedServer` (same dialogue, same recording) that can also misbehave:
 

@@ -98,7 +98,7 @@ def authenticator(
     if isinstance(auth_data, LoginPassword):
         user = auth_data.login.decode("utf-8", "replace")
         if user == USER and auth_data.password.decode("utf-8", "replace") == PASSWORD:
-            # Without auth_data, session.auth_data stays empty (BENCHMARKING.md).
+            # Without auth_data, session.auth_data stays empty (docs/benchmarking.md).
             return AuthResult(success=True, auth_data=user)
     return AuthResult(success=False, handled=False)
 

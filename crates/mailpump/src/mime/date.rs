@@ -1,7 +1,7 @@
 //! The `Date` header's date-time (RFC 5322 §3.3).
 //!
 //! `LuaSocket` formats UTC wall-clock time and appends its `ZONE` string unchanged, so a zone of
-//! `+0200` mislabels the time (LUASOCKET.md §1.2). Here the time is converted to the zone it is
+//! `+0200` mislabels the time (docs/luasocket.md §1.2). Here the time is converted to the zone it is
 //! labelled with; `-0000` keeps its RFC 5322 meaning: UTC, with no information about the local zone.
 
 use chrono::{DateTime, FixedOffset, Local, Offset, TimeZone, Utc};
@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn converts_to_the_zone_it_names() {
-        // 2023-11-14 22:13:20 UTC, the instant of LUASOCKET.md §1.2's example.
+        // 2023-11-14 22:13:20 UTC, the instant of docs/luasocket.md §1.2's example.
         let t = 1_700_000_000;
         assert_eq!(
             format(t, Zone::parse("-0000")),

@@ -26,7 +26,8 @@ pub const MAX_NAME: usize = 76;
 /// stays under [`MAX_LINE`] whatever the header name.
 pub(super) const LONG_WORD: usize = MAX_LINE - MAX_NAME - 4;
 
-/// Names whose canonical spelling is not Train-Case (`LuaSocket`'s `headers.canonic`, LUASOCKET.md §1.5).
+/// Names whose canonical spelling is not Train-Case (`LuaSocket`'s `headers.canonic`,
+/// docs/luasocket.md §1.5).
 const SPECIAL_NAMES: &[&str] = &[
     "Content-ID",
     "Content-MD5",

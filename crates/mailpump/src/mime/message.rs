@@ -5,8 +5,8 @@
 //! for encoding time is copying prepared bytes and pulling body sources through their filters,
 //! chunk by chunk, so memory stays constant whatever the size of the bodies.
 //!
-//! The layout follows `LuaSocket`'s `smtp.message` (LUASOCKET.md §1) where that parses the same, with
-//! the differences listed on [`MessageEncoder`].
+//! The layout follows `LuaSocket`'s `smtp.message` (docs/luasocket.md §1) where that parses the
+//! same, with the differences listed on [`MessageEncoder`].
 
 use std::collections::VecDeque;
 use std::io;
@@ -166,8 +166,8 @@ enum State {
 
 /// A message being encoded: [`next_chunk`](Self::next_chunk), [`std::io::Read`] and [`Source`].
 ///
-/// Differences from `LuaSocket`'s `smtp.message` (LUASOCKET.md §1), each so that Python's `email`
-/// parser returns exactly the preamble, epilogue and part bodies given:
+/// Differences from `LuaSocket`'s `smtp.message` (docs/luasocket.md §6), each so that Python's
+/// `email` parser returns exactly the preamble, epilogue and part bodies given:
 /// - a preamble is followed only by the CRLF that belongs to the first delimiter (RFC 2046 §5.1.1),
 ///   not by an extra empty line; without a preamble the first delimiter follows the header block;
 /// - the close delimiter is followed by CRLF and the epilogue as given, not by an empty line;
