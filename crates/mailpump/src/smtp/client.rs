@@ -652,7 +652,16 @@ impl Client {
                 } else if e.kind() == io::ErrorKind::InvalidInput {
                     SmtpError::tls(TlsKind::Config, e.to_string())
                 } else {
-                    self.connect_error(e)
+                    // A server that hangs up mid-handshake often wants what the client lacks (a
+                    // client certificate, a protocol version) or does not speak TLS there.
+                    SmtpError::tls(
+                        TlsKind::Handshake,
+                        format!(
+                            "the connection to {} ended during the TLS handshake ({e}); check the \
+                             port and the TLS setting",
+                            self.config.server
+                        ),
+                    )
                 };
                 Err(self.fail(err))
             }

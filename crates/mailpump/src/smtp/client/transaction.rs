@@ -9,7 +9,7 @@ use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::command::{Command, MailParams};
 use crate::smtp::dotstuff::WireEncoder;
 use crate::smtp::engine::{self, Action, Engine, Envelope, SendResult, TxId};
-use crate::smtp::error::SmtpError;
+use crate::smtp::error::{ProtocolKind, SmtpError};
 use crate::smtp::reply::Reply;
 use crate::source::Source;
 
@@ -329,6 +329,7 @@ impl Client {
                 // Reported before the last write: a callback that stops here still leaves the
                 // message unfinished.
                 self.report(progress, sent, total)?;
+                self.ensure_no_early_reply()?;
                 after_mark(out);
                 // The tail and the mark in one write.
                 self.write_all(out, "sending the message")?;
@@ -336,12 +337,35 @@ impl Client {
                 return Ok(());
             }
             if out.len() >= WRITE_BLOCK {
+                self.ensure_no_early_reply()?;
                 let cut = out.len() - HELD_TAIL;
                 self.write_all(&out[..cut], "sending the message")?;
                 out.drain(..cut);
                 self.report(progress, sent, total)?;
             }
         }
+    }
+
+    /// Fails, without writing the end-of-data mark, when the server answered before the message
+    /// was complete: a refusal is the message's ([`SmtpError::message_refused`]), anything else
+    /// is out of step. Either way the connection is closed, since the server's idea of where
+    /// the data ends is no longer ours.
+    fn ensure_no_early_reply(&mut self) -> Result<(), SmtpError> {
+        let Some(reply) = self.early_reply()? else {
+            return Ok(());
+        };
+        let error = if reply.is_transient() || reply.is_permanent() {
+            SmtpError::message_refused(reply)
+        } else {
+            SmtpError::protocol(
+                ProtocolKind::UnaskedData,
+                format!(
+                    "the server answered before the end of the message ({reply}); the message \
+                     was abandoned without its end-of-data mark"
+                ),
+            )
+        };
+        Err(self.fail(error))
     }
 
     /// Calls the progress callback; its error aborts the message like a source error.

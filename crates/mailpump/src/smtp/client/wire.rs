@@ -185,6 +185,25 @@ impl Client {
         self.shut(format!("the server closed the session: {reply}"));
     }
 
+    /// Called before each write of a message body: the server speaks only after the end-of-data
+    /// mark, so a reply waiting now was sent before the message was complete. It is returned
+    /// (read whole, within the timeout) so that the caller can stop before the mark: a refusal
+    /// mid-body (552, too big) is reported as such, and no early "250" is ever taken for the
+    /// verdict.
+    pub(super) fn early_reply(&mut self) -> Result<Option<Reply>, SmtpError> {
+        if self.rbuf.is_empty() {
+            let Link::Open(t) = &mut self.link else {
+                return Err(self.unusable());
+            };
+            match t.has_pending_input() {
+                Ok(false) => return Ok(None),
+                Ok(true) => {}
+                Err(e) => return Err(self.io_failure(e, "checking for an early reply")),
+            }
+        }
+        self.read_reply().map(Some)
+    }
+
     /// A reply with more bytes behind it that no command asked for means that the dialogue is
     /// out of step, or that someone is injecting replies: stop.
     pub(super) fn ensure_nothing_pending(&mut self) -> Result<(), SmtpError> {
