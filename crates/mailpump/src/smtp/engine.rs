@@ -464,9 +464,7 @@ impl Engine {
             self.send_rcpt(id, 0);
         } else {
             // No transaction was opened (RFC 5321 §4.1.1.2): nothing to reset.
-            let mut tx = self.finish(id);
-            let error = tx.refusal(None);
-            self.done.push_back((id, Err(error)));
+            self.refuse(id, None);
             self.start_next();
         }
         Ok(())
@@ -493,9 +491,7 @@ impl Engine {
             self.emit(&Command::Data);
             self.due.push_back(Due::Data(id));
         } else {
-            let mut tx = self.finish(id);
-            let error = tx.refusal(None);
-            self.done.push_back((id, Err(error)));
+            self.refuse(id, None);
             self.reset();
         }
         Ok(())
@@ -518,9 +514,7 @@ impl Engine {
             return Ok(());
         }
         let data_open = reply.code == 354;
-        let mut tx = self.finish(id);
-        let error = tx.refusal((!data_open).then_some(reply));
-        self.done.push_back((id, Err(error)));
+        self.refuse(id, (!data_open).then_some(reply));
         if data_open {
             // The server opened the data phase of a transaction that has no recipient: a lone
             // `.` ends the empty message (which it must refuse), then RSET clears the rest.
@@ -540,6 +534,12 @@ impl Engine {
         });
         self.done.push_back((id, outcome));
         self.start_next();
+    }
+
+    /// Ends `id` without a message: see [`Tx::refusal`].
+    fn refuse(&mut self, id: TxId, data_reply: Option<Reply>) {
+        let error = self.finish(id).refusal(data_reply);
+        self.done.push_back((id, Err(error)));
     }
 
     /// RCPT for the recipient at `index`, alone (no PIPELINING).

@@ -149,15 +149,10 @@ impl Client {
     /// [`Transport::has_pending_input`]: crate::smtp::transport::Transport::has_pending_input
     pub(super) fn check_unsolicited(&mut self) -> Result<Option<Reply>, SmtpError> {
         self.ensure_usable()?;
+        if !self.server_has_spoken()? {
+            return Ok(None);
+        }
         if self.rbuf.is_empty() {
-            let Link::Open(t) = &mut self.link else {
-                return Err(self.unusable());
-            };
-            match t.has_pending_input() {
-                Ok(false) => return Ok(None),
-                Ok(true) => {}
-                Err(e) => return Err(self.io_failure(e, "checking for unasked server data")),
-            }
             // Does not block: data or the end of the stream is waiting.
             self.fill()?;
         }
@@ -191,17 +186,28 @@ impl Client {
     /// mid-body (552, too big) is reported as such, and no early "250" is ever taken for the
     /// verdict.
     pub(super) fn early_reply(&mut self) -> Result<Option<Reply>, SmtpError> {
-        if self.rbuf.is_empty() {
-            let Link::Open(t) = &mut self.link else {
-                return Err(self.unusable());
-            };
-            match t.has_pending_input() {
-                Ok(false) => return Ok(None),
-                Ok(true) => {}
-                Err(e) => return Err(self.io_failure(e, "checking for an early reply")),
-            }
+        if !self.server_has_spoken()? {
+            return Ok(None);
         }
         self.read_reply().map(Some)
+    }
+
+    /// Whether the server has sent anything since its last reply was read: bytes already
+    /// buffered, or waiting in the transport (found out without blocking, see
+    /// [`Transport::has_pending_input`]).
+    ///
+    /// [`Transport::has_pending_input`]: crate::smtp::transport::Transport::has_pending_input
+    fn server_has_spoken(&mut self) -> Result<bool, SmtpError> {
+        if !self.rbuf.is_empty() {
+            return Ok(true);
+        }
+        let Link::Open(t) = &mut self.link else {
+            return Err(self.unusable());
+        };
+        match t.has_pending_input() {
+            Ok(pending) => Ok(pending),
+            Err(e) => Err(self.io_failure(e, "checking for unasked server data")),
+        }
     }
 
     /// A reply with more bytes behind it that no command asked for means that the dialogue is

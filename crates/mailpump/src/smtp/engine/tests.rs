@@ -107,6 +107,17 @@ fn drive(engine: &mut Engine, script: &[Answer]) -> Run {
     run
 }
 
+/// One transaction per row of `cases`: (answers, writes, outcome).
+fn check_one_transaction(pipelining: bool, cases: &[(&[Answer], &[&str], &str)]) {
+    for (answers, writes, outcome) in cases {
+        let mut engine = Engine::new(&caps(pipelining));
+        engine.push(&envelope(&["b@example.org"]), None).unwrap();
+        let run = drive(&mut engine, answers);
+        assert_eq!(run.writes, *writes, "{answers:?}");
+        assert_eq!(run.outcomes, [(0, (*outcome).to_owned())], "{answers:?}");
+    }
+}
+
 const MAIL: &str = "MAIL FROM:<a@example.com>\r\n";
 const RCPT: &str = "RCPT TO:<b@example.org>\r\n";
 const RCPT2: &str = "RCPT TO:<c@example.org>\r\n";
@@ -222,17 +233,7 @@ fn pipelined_stages() {
             "message-refused",
         ),
     ];
-    for (answers, writes, outcome) in cases {
-        let mut engine = Engine::new(&caps(true));
-        engine.push(&envelope(&["b@example.org"]), None).unwrap();
-        let run = drive(&mut engine, answers);
-        assert_eq!(run.writes, *writes, "{answers:?}");
-        assert_eq!(
-            run.outcomes,
-            vec![(0, (*outcome).to_owned())],
-            "{answers:?}"
-        );
-    }
+    check_one_transaction(true, cases);
 }
 
 /// The same transaction one command at a time (no PIPELINING).
@@ -318,17 +319,7 @@ fn stepwise_stages() {
             "outcome-unknown",
         ),
     ];
-    for (answers, writes, outcome) in cases {
-        let mut engine = Engine::new(&caps(false));
-        engine.push(&envelope(&["b@example.org"]), None).unwrap();
-        let run = drive(&mut engine, answers);
-        assert_eq!(run.writes, *writes, "{answers:?}");
-        assert_eq!(
-            run.outcomes,
-            vec![(0, (*outcome).to_owned())],
-            "{answers:?}"
-        );
-    }
+    check_one_transaction(false, cases);
 }
 
 /// The RSET after a refusal, at every answer: negative replies are tolerated, a 3xx or a broken
