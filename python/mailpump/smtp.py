@@ -165,7 +165,10 @@ class Session(_mailpump.Session):
         """One transaction (MAIL, RCPT for each recipient, DATA; pipelined when offered) with
         ``send()``'s keys ``from`` (or ``from_``), ``rcpt``, ``source``, ``step`` and
         ``progress``, as a dict or keywords (keywords win)."""
-        return super().send(cast("Transaction", _table(mailt, kw)))
+        if kw or mailt is None:
+            mailt = cast("Transaction", _table(mailt, kw))
+        # The dict alone (the common case in a sending loop) goes straight to the native method.
+        return _mailpump.Session.send(self, mailt)
 
 
 def open(

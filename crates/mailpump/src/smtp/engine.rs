@@ -207,7 +207,7 @@ impl Tx {
 /// The transaction machine of one connection. See the [module documentation](self).
 #[derive(Debug)]
 pub struct Engine {
-    caps: Capabilities,
+    offered: Offered,
     next_id: u64,
     /// Transactions whose commands are not written yet.
     queued: VecDeque<Tx>,
@@ -230,7 +230,7 @@ impl Engine {
     #[must_use]
     pub fn new(caps: &Capabilities) -> Self {
         Self {
-            caps: caps.clone(),
+            offered: Offered::from(caps),
             next_id: 0,
             queued: VecDeque::new(),
             active: VecDeque::new(),
@@ -253,7 +253,7 @@ impl Engine {
             body_8bitmime: envelope.eight_bit,
             smtputf8: envelope.rcpt.iter().any(Address::needs_smtputf8),
         };
-        let mail = mail_command(&self.caps, &envelope.from, params)?;
+        let mail = self.offered.mail_command(&envelope.from, params)?;
         let mut scratch = Vec::new();
         mail.write_to(&mut scratch)?;
         for to in &envelope.rcpt {
@@ -411,7 +411,7 @@ impl Engine {
         if self.closed || self.body.is_some() {
             return;
         }
-        let ready = if self.caps.pipelining {
+        let ready = if self.offered.pipelining {
             self.due.iter().all(|d| matches!(d, Due::Verdict(_)))
         } else {
             self.due.is_empty()
@@ -425,7 +425,7 @@ impl Engine {
         let id = tx.id;
         self.emit(&tx.mail);
         self.due.push_back(Due::Mail(id));
-        if self.caps.pipelining {
+        if self.offered.pipelining {
             for (index, to) in tx.rcpt.iter().enumerate() {
                 self.emit(&Command::Rcpt { to: to.clone() });
                 self.due.push_back(Due::Rcpt(id, index));
@@ -456,7 +456,7 @@ impl Engine {
         }
         let accepted = reply.is_positive_completion();
         self.tx(id).mail_reply = Some(reply);
-        if self.caps.pipelining {
+        if self.offered.pipelining {
             // The RCPT and DATA replies follow; the decision waits for DATA's.
             return Ok(());
         }
@@ -482,7 +482,7 @@ impl Engine {
             tx.refused.push((address, reply));
         }
         let (next, any_accepted) = (index + 1, !tx.accepted.is_empty());
-        if self.caps.pipelining {
+        if self.offered.pipelining {
             return Ok(());
         }
         if next < self.tx(id).rcpt.len() {
@@ -645,37 +645,65 @@ pub fn verdict(reply: Reply) -> Result<Reply, SmtpError> {
     }
 }
 
-/// MAIL FROM with the parameters the server offers, after the checks that need no byte on the
-/// wire. `wanted` says what the message needs; the command carries what the server offers of
-/// it: `SIZE=` (RFC 1870), `BODY=8BITMIME` (RFC 6152), `SMTPUTF8` when an address needs it
-/// (RFC 6531).
-pub(crate) fn mail_command(
-    caps: &Capabilities,
-    from: &Address,
-    wanted: MailParams,
-) -> Result<Command, SmtpError> {
-    if let (Some(size), Some(limit)) = (wanted.size, caps.size_limit()) {
-        // RFC 1870 §6.1: do not send a message the server has said it will not take.
-        if size > limit {
-            return Err(SmtpError::SizeExceeded { size, limit });
+/// The extensions a transaction uses, copied from the capabilities (which also hold every
+/// keyword's text: too much to copy per message).
+// One flag per extension, as in `Capabilities`.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Offered {
+    pipelining: bool,
+    /// SIZE offered (RFC 1870), and the limit it gave, if any.
+    size: bool,
+    size_limit: Option<u64>,
+    eight_bit_mime: bool,
+    smtputf8: bool,
+}
+
+impl From<&Capabilities> for Offered {
+    fn from(caps: &Capabilities) -> Self {
+        Self {
+            pipelining: caps.pipelining,
+            size: caps.size.is_some(),
+            size_limit: caps.size_limit(),
+            eight_bit_mime: caps.eight_bit_mime,
+            smtputf8: caps.smtputf8,
         }
     }
-    let smtputf8 = wanted.smtputf8 || from.needs_smtputf8();
-    // RFC 6531 §3.4: internationalised addresses only to a server that takes them.
-    if smtputf8 && !caps.smtputf8 {
-        return Err(SmtpError::invalid_input(
-            "an address needs SMTPUTF8 (RFC 6531), which the server does not offer",
-        ));
+}
+
+impl Offered {
+    /// MAIL FROM with the parameters the server offers, after the checks that need no byte on
+    /// the wire. `wanted` says what the message needs; the command carries what the server
+    /// offers of it: `SIZE=` (RFC 1870), `BODY=8BITMIME` (RFC 6152), `SMTPUTF8` when an address
+    /// needs it (RFC 6531).
+    pub(crate) fn mail_command(
+        self,
+        from: &Address,
+        wanted: MailParams,
+    ) -> Result<Command, SmtpError> {
+        if let (Some(size), Some(limit)) = (wanted.size, self.size_limit) {
+            // RFC 1870 §6.1: do not send a message the server has said it will not take.
+            if size > limit {
+                return Err(SmtpError::SizeExceeded { size, limit });
+            }
+        }
+        let smtputf8 = wanted.smtputf8 || from.needs_smtputf8();
+        // RFC 6531 §3.4: internationalised addresses only to a server that takes them.
+        if smtputf8 && !self.smtputf8 {
+            return Err(SmtpError::invalid_input(
+                "an address needs SMTPUTF8 (RFC 6531), which the server does not offer",
+            ));
+        }
+        let params = MailParams {
+            size: wanted.size.filter(|_| self.size),
+            body_8bitmime: wanted.body_8bitmime && self.eight_bit_mime,
+            smtputf8,
+        };
+        Ok(Command::Mail {
+            from: from.clone(),
+            params,
+        })
     }
-    let params = MailParams {
-        size: wanted.size.filter(|_| caps.size.is_some()),
-        body_8bitmime: wanted.body_8bitmime && caps.eight_bit_mime,
-        smtputf8,
-    };
-    Ok(Command::Mail {
-        from: from.clone(),
-        params,
-    })
 }
 
 /// The error for a reply that cannot answer `command`: the dialogue is out of step.

@@ -63,7 +63,7 @@ impl Client {
     /// ```
     pub fn mail(&mut self, from: &Address, params: MailParams) -> Result<Reply, SmtpError> {
         self.ready_for_transaction()?;
-        let command = engine::mail_command(&self.caps, from, params)?;
+        let command = engine::Offered::from(&self.caps).mail_command(from, params)?;
         self.simple(&command)
     }
 
@@ -316,6 +316,9 @@ impl Client {
         // mark so that the message ends with exactly one CRLF.CRLF.
         let mut encoder = WireEncoder::new();
         let mut sent: u64 = 0;
+        // Before the first write the server has had nothing to answer (nothing came after its
+        // 354, checked by the caller); before each later one it may have answered early.
+        let mut sent_blocks = false;
         loop {
             input.clear();
             let more = match source.pull(input) {
@@ -329,7 +332,9 @@ impl Client {
                 // Reported before the last write: a callback that stops here still leaves the
                 // message unfinished.
                 self.report(progress, sent, total)?;
-                self.ensure_no_early_reply()?;
+                if sent_blocks {
+                    self.ensure_no_early_reply()?;
+                }
                 after_mark(out);
                 // The tail and the mark in one write.
                 self.write_all(out, "sending the message")?;
@@ -337,9 +342,12 @@ impl Client {
                 return Ok(());
             }
             if out.len() >= WRITE_BLOCK {
-                self.ensure_no_early_reply()?;
+                if sent_blocks {
+                    self.ensure_no_early_reply()?;
+                }
                 let cut = out.len() - HELD_TAIL;
                 self.write_all(&out[..cut], "sending the message")?;
+                sent_blocks = true;
                 out.drain(..cut);
                 self.report(progress, sent, total)?;
             }
