@@ -204,8 +204,12 @@ def expected(stage: Stage, fault: str, mode: str) -> Expected:
         code = stage.codes[fault == "5xx"] if fault in ("4xx", "5xx") else None
         return Expected(refused, code, False, True)
     if stage.key == "handshake":
-        # Whatever breaks the handshake (other than a timeout) is a TLS failure.
-        error = mailpump.SMTPTimeoutError if fault == "stall" else mailpump.SMTPTLSError
+        # A server that breaks the handshake fails TLS; one that hangs up or stalls is a lost
+        # connection or a timeout, as at any other stage.
+        error = {
+            "stall": mailpump.SMTPTimeoutError,
+            "disconnect": mailpump.SMTPConnectError,
+        }.get(fault, mailpump.SMTPTLSError)
         return Expected(error, None, False, False)
     if fault in ("4xx", "5xx"):
         code = stage.codes[fault == "5xx"]
@@ -216,6 +220,19 @@ def expected(stage: Stage, fault: str, mode: str) -> Expected:
         return Expected(error, code, stage.in_step_after_refusal and code != 421, False)
     if stage.key == "starttls" and fault == "inject":
         return Expected(mailpump.SMTPProtocolError, None, False, False)
+    if stage.key in ("body", "eod") and fault == "inject":
+        # The verdict (250) came, with an unasked reply behind it: the message was accepted,
+        # and send() reports it; a session finds the unasked reply at its next command. (Mid-body,
+        # check_server does not compare what the server read after answering early.)
+        delivered = stage.key == "eod"
+        if mode == "send":
+            return Expected(None, None, False, delivered)
+        return Expected(mailpump.SMTPProtocolError, None, False, delivered)
+    if stage.key == "eod" or (stage.key == "body" and fault in ("garbage", "oversized")):
+        # The end-of-data mark went out and no verdict came (the client reads the early answer
+        # only after its mark): the message may have been delivered, which is neither a lost
+        # connection nor a timeout to retry.
+        return Expected(mailpump.SMTPOutcomeUnknown, None, False, False)
     return Expected(FAULT_CLASSES[fault], None, False, False)
 
 
