@@ -21,6 +21,7 @@ def test_hierarchy() -> None:
         errors.SMTPAuthError,
         errors.SMTPProtocolError,
         errors.SMTPReplyError,
+        errors.SMTPOutcomeUnknown,
     ):
         assert issubclass(cls, errors.SMTPError), cls
     assert issubclass(errors.SMTPConnectError, ConnectionError)
@@ -62,7 +63,9 @@ def test_recipients_refused_carries_the_refusals() -> None:
         ),
         errors.SMTPRecipientsRefused("r", refused={"a@x": "no"}, code=550),
         errors.SMTPAuthError("a", code=535, text="bad credentials"),
-        errors.SMTPConnectError("refused"),
+        errors.SMTPConnectError("refused", kind="connection-refused", transient=True),
+        errors.SMTPAuthError("a", code=454, enhanced="4.7.0", kind="auth-refused", transient=True),
+        errors.SMTPOutcomeUnknown("no verdict", kind="outcome-unknown"),
     ],
 )
 def test_exceptions_pickle(exc: Exception) -> None:
@@ -70,6 +73,18 @@ def test_exceptions_pickle(exc: Exception) -> None:
     assert type(back) is type(exc)
     assert str(back) == str(exc)
     assert back.__dict__ == exc.__dict__
+    if isinstance(exc, errors.SMTPError):
+        assert isinstance(back, errors.SMTPError)
+        assert (back.kind, back.transient) == (exc.kind, exc.transient)
+
+
+def test_kind_and_transient_default_by_class() -> None:
+    assert (errors.SMTPError("x").kind, errors.SMTPError("x").transient) == ("io", False)
+    assert errors.SMTPOutcomeUnknown("x").kind == "outcome-unknown"
+    assert errors.SMTPTimeoutError("x").kind == "timeout"
+    # A reply error without an explicit `transient` says what its code says (RFC 5321 §4.2.1).
+    assert errors.SMTPReplyError("x", code=421).transient
+    assert not errors.SMTPReplyError("x", code=421, transient=False).transient
 
 
 def test_message_error_from_rust_has_its_attributes() -> None:

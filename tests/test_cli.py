@@ -16,7 +16,11 @@ from mailpump import cli
 from mailpump.__main__ import main
 from mailpump.errors import (
     MailpumpError,
+    SMTPAuthError,
     SMTPConnectError,
+    SMTPDataRefused,
+    SMTPError,
+    SMTPOutcomeUnknown,
     SMTPProtocolError,
     SMTPRecipientsRefused,
     SMTPTimeoutError,
@@ -26,8 +30,8 @@ from servers.certs import Pki
 from servers.recording import PASSWORD, USER, RecordingServer, free_port
 from servers.scripted import Fault, ScriptedServer
 
-TIMEOUT = SMTPTimeoutError("timed out waiting for the server's reply")
-GARBAGE = SMTPProtocolError("SMTP protocol error: not an SMTP reply")
+TIMEOUT = SMTPTimeoutError("timed out waiting for the server's reply", kind="timeout")
+GARBAGE = SMTPProtocolError("SMTP protocol error: not an SMTP reply", kind="malformed-reply")
 FROM = "sender@example.com"
 TO = "rcpt@example.com"
 
@@ -269,14 +273,39 @@ def test_implicit_tls_on_a_plain_port_gets_the_starttls_hint(
         (TIMEOUT, 465, "starttls", True, 4, "raise --timeout"),
         (TIMEOUT, 2465, "auto", False, 4, "--tls implicit"),
         (GARBAGE, 465, "starttls", False, 4, "port 465 speaks TLS from the first byte"),
-        (SMTPTLSError("TLS failed: received corrupt message"), 587, "implicit", False, 4,
-         "port 587 starts in plain text"),
+        (SMTPTLSError("TLS failed: received corrupt message", kind="tls-handshake"), 587,
+         "implicit", False, 4, "port 587 starts in plain text"),
         (TIMEOUT, 465, "auto", False, 4, None),
-        (SMTPTLSError("TLS failed: STARTTLS was not offered"), 587, "starttls", True, 4,
+        (SMTPTLSError("TLS failed", kind="tls-not-offered"), 587, "starttls", True, 4,
          "--tls implicit"),
-        (SMTPTLSError("TLS failed: invalid peer certificate: UnknownIssuer"), 587, "auto", True,
-         4, "--cafile"),
-        (SMTPConnectError("could not connect"), 25, "auto", False, 4, None),
+        (SMTPTLSError("TLS failed", kind="tls-not-offered"), 465, "starttls", True, 4,
+         "port 465 speaks TLS from the first byte"),
+        (SMTPTLSError("TLS failed", kind="certificate-unknown-issuer"), 587, "auto", True, 4,
+         "--cafile"),
+        (SMTPTLSError("TLS failed", kind="certificate-self-signed"), 587, "auto", True, 4,
+         "--cafile"),
+        (SMTPTLSError("TLS failed", kind="certificate-name-mismatch"), 587, "auto", True, 4,
+         "the name on the certificate"),
+        (SMTPTLSError("TLS failed", kind="certificate-expired"), 587, "auto", True, 4, "renew"),
+        (SMTPConnectError("could not connect", kind="connection-lost"), 25, "auto", False, 4,
+         None),
+        (SMTPConnectError("could not connect", kind="connection-refused"), 2525, "auto", False,
+         4, "check --port"),
+        (SMTPConnectError("could not connect", kind="name-not-resolved"), 25, "auto", False, 4,
+         "check the server name"),
+        (SMTPTimeoutError("no answer", kind="connect-timeout"), 465, "starttls", False, 4,
+         "firewall"),
+        (SMTPAuthError("authentication failed", kind="auth-insecure"), 25, "none", True, 5,
+         "--tls starttls"),
+        (SMTPAuthError("authentication failed", kind="auth-no-mechanism"), 25, "none", True, 5,
+         "after STARTTLS"),
+        (SMTPAuthError("authentication failed", kind="auth-refused", code=535), 587, "auto",
+         True, 5, "app password"),
+        (SMTPOutcomeUnknown("no verdict", kind="outcome-unknown"), 25, "auto", True, 6,
+         "before sending it again"),
+        (SMTPDataRefused("refused", kind="message-refused", code=451), 25, "auto", True, 3,
+         "try again later"),
+        (SMTPError("too big", kind="size-exceeded"), 25, "auto", True, 3, None),
         (SMTPRecipientsRefused("all refused", code=550, refused={}), 25, "auto", True, 3,
          "check the recipients"),
     ],
@@ -295,6 +324,42 @@ def test_explain_maps_errors_to_exit_codes_and_hints(
         assert got_hint is None or "465" not in got_hint
     else:
         assert got_hint is not None and hint in got_hint
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        SMTPTLSError("STARTTLS not offered; certificate untrusted", kind="tls-refused"),
+        SMTPAuthError("would go unencrypted: encrypt it", kind="auth-refused", code=535),
+        SMTPConnectError("could not be resolved: connection refused", kind="connection-lost"),
+    ],
+)
+def test_explain_decides_by_kind_not_by_message(error: SMTPError) -> None:
+    _, hint = cli.explain(error, port=587, tls="auto")
+    for words in ("STARTTLS here", "--cafile", "only sent over TLS", "--server", "--port"):
+        assert hint is None or words not in hint, hint
+
+
+def test_no_verdict_exits_6_and_warns_against_resending(
+    scripted: Callable[..., ScriptedServer], capfd: pytest.CaptureFixture[str]
+) -> None:
+    server = scripted(replies={"eod": Fault.DISCONNECT})
+    code = run("--server", server.host, "--port", str(server.port), "--tls", "none",
+               "--from", FROM, "--to", TO, "--body", "x")  # fmt: skip
+    _, err = capfd.readouterr()
+    assert code == cli.EXIT_UNKNOWN
+    assert "hint:" in err and "before sending it again" in err
+    [conn] = server.finished()
+    assert [t.complete for t in conn.transactions] == [True]
+
+
+def test_refused_port_hints_at_the_port(capfd: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    code = run("--server", "127.0.0.1", "--port", str(port), "--tls", "none",
+               "--from", FROM, "--to", TO, "--body", "x")  # fmt: skip
+    _, err = capfd.readouterr()
+    assert code == cli.EXIT_NETWORK
+    assert "hint:" in err and "check --port" in err
 
 
 def test_progress_always_draws_a_bar_on_stderr(

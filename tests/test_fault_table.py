@@ -206,7 +206,8 @@ def expected(stage: Stage, fault: str, mode: str) -> Expected:
         code = stage.codes[fault == "5xx"] if fault in ("4xx", "5xx") else None
         return Expected(refused, code, False, True)
     if stage.key == "handshake":
-        # Whatever breaks the handshake (other than a timeout) is a TLS failure.
+        # Whatever breaks the handshake (other than a timeout) is a TLS failure: a server that
+        # hangs up mid-handshake often wants what the client lacks, or does not speak TLS there.
         error = mailpump.SMTPTimeoutError if fault == "stall" else mailpump.SMTPTLSError
         return Expected(error, None, False, False)
     if fault in ("4xx", "5xx"):
@@ -224,6 +225,10 @@ def expected(stage: Stage, fault: str, mode: str) -> Expected:
         if mode == "send":
             return Expected(None, None, False, True)
         return Expected(mailpump.SMTPProtocolError, None, False, True)
+    if stage.key == "eod":
+        # The end-of-data mark went out and no verdict came: the message may have been
+        # delivered, which is neither a lost connection nor a timeout to retry.
+        return Expected(mailpump.SMTPOutcomeUnknown, None, False, False)
     return Expected(FAULT_CLASSES[fault], None, False, False)
 
 

@@ -402,7 +402,8 @@ class Session:
     ) -> Reply:
         """DATA, the message (normalised to CRLF, dot-stuffed, ended with one CRLF.CRLF) and the
         final reply. A source that raises closes the connection without the end-of-data mark and
-        its exception propagates. ``progress(sent, total)`` is called as for ``send()``."""
+        its exception propagates. ``progress(sent, total)`` is called as for ``send()``. No
+        verdict after the end-of-data mark raises :class:`~mailpump.SMTPOutcomeUnknown`."""
     def send(self, mailt: Transaction, /) -> SendResult:
         """One transaction (MAIL, RCPT for each recipient, DATA; pipelined when offered) from
         LuaSocket's table: ``from``, ``rcpt`` and ``source`` as for ``send()``, and optionally
@@ -465,4 +466,11 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
     Recipients the server refuses are reported in the result; if all are refused nothing is
     sent and :class:`~mailpump.SMTPRecipientsRefused` is raised. A QUIT refused after the
     message was accepted does not fail the send.
+
+    Every other failure raises a :class:`~mailpump.SMTPError` subclass carrying ``kind`` (a
+    :data:`mailpump.types.ErrorKind` such as ``"connection-refused"`` or
+    ``"certificate-expired"``: decide by it, not by the message) and ``transient`` (trying again
+    later may succeed and cannot deliver the message twice). When the end-of-data mark was
+    written and no verdict came, :class:`~mailpump.SMTPOutcomeUnknown` is raised: the message
+    may have been delivered, so check before sending it again.
     """

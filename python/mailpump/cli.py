@@ -23,6 +23,9 @@ from .errors import (
     MailpumpError,
     MessageError,
     SMTPAuthError,
+    SMTPConnectError,
+    SMTPError,
+    SMTPOutcomeUnknown,
     SMTPProtocolError,
     SMTPRecipientsRefused,
     SMTPReplyError,
@@ -39,6 +42,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_PARTIAL",
     "EXIT_REFUSED",
+    "EXIT_UNKNOWN",
     "EXIT_USAGE",
     "PASSWORD_ENV",
     "ProgressBar",
@@ -55,11 +59,16 @@ EXIT_PARTIAL: Final = 1
 EXIT_USAGE: Final = 2
 """Bad arguments or an unreadable file: nothing was sent."""
 EXIT_REFUSED: Final = 3
-"""The server refused the sender, every recipient or the message."""
+"""The server refused the sender, every recipient or the message (or it is over the server's
+size limit)."""
 EXIT_NETWORK: Final = 4
-"""The connection failed: refused, lost, timed out, TLS or protocol failure."""
+"""The connection failed before the message was sent whole: refused, lost, timed out, TLS or
+protocol failure. Nothing was delivered."""
 EXIT_AUTH: Final = 5
 """Authentication failed or could not be attempted."""
+EXIT_UNKNOWN: Final = 6
+"""The whole message was sent but no verdict came: it may have been delivered. Check before
+sending it again."""
 EXIT_INTERRUPTED: Final = 130
 """Interrupted (Ctrl-C); a message being sent was abandoned without its end-of-data mark."""
 
@@ -75,8 +84,11 @@ exit codes:
   {EXIT_PARTIAL}    accepted, but some recipients were refused (listed on standard error)
   {EXIT_USAGE}    usage error: bad arguments or an unreadable file; nothing was sent
   {EXIT_REFUSED}    the server refused the sender, every recipient or the message
-  {EXIT_NETWORK}    network failure: connection refused or lost, timeout, TLS or protocol error
+  {EXIT_NETWORK}    network failure: connection refused or lost, timeout, TLS or protocol error;
+       nothing was delivered
   {EXIT_AUTH}    authentication failed
+  {EXIT_UNKNOWN}    the whole message was sent but no verdict came: it may have been delivered,
+       so check before sending it again
   {EXIT_INTERRUPTED}  interrupted; nothing half-sent is ever delivered
 
 The password for --user is read from ${PASSWORD_ENV}, else asked for on the terminal; it is
@@ -362,23 +374,23 @@ def explain(
     """The exit code for ``error`` and a hint saying what to do about it, if there is one.
     ``greeted`` says whether the server had said anything when the error happened.
 
-    The most common configuration failure gets its own hints: port 465 speaks TLS from the
-    first byte (implicit TLS, RFC 8314 §3.3) while 587 and 25 start in plain text and upgrade
-    with STARTTLS (RFC 3207). Mixing them up shows as a wait for a greeting that never comes
-    (plain text on 465) or a TLS handshake that reads a plain-text greeting (TLS on 587).
+    The decision is made on the exception's class and its ``kind``, never on its message. The
+    most common configuration failure gets its own hints: port 465 speaks TLS from the first
+    byte (implicit TLS, RFC 8314 §3.3) while 587 and 25 start in plain text and upgrade with
+    STARTTLS (RFC 3207). Mixing them up shows as a wait for a greeting that never comes (plain
+    text on 465) or a TLS handshake that reads a plain-text greeting (TLS on 587).
     """
-    message = str(error)
+    if not isinstance(error, SMTPError):
+        return EXIT_NETWORK, None
+    kind = error.kind
     implicit = tls == "implicit" or (tls == "auto" and port == 465)
-    if isinstance(error, SMTPAuthError):
-        if "unencrypted" in message or "encrypt" in message:
-            return EXIT_AUTH, (
-                "credentials are only sent over TLS: use --tls starttls (port 587) or "
-                "--tls implicit (port 465)"
-            )
-        return EXIT_AUTH, (
-            f"check --user and ${PASSWORD_ENV}; many providers want an app password or "
-            "OAuth for SMTP"
+    if isinstance(error, SMTPOutcomeUnknown):
+        return EXIT_UNKNOWN, (
+            "the server may have accepted the message: check the recipient's mailbox or the "
+            "server's log before sending it again, or it may arrive twice"
         )
+    if isinstance(error, SMTPAuthError):
+        return EXIT_AUTH, _AUTH_HINTS.get(kind, _AUTH_HINT)
     if isinstance(error, SMTPRecipientsRefused):
         return EXIT_REFUSED, _reply_hint(error, "check the recipients' addresses")
     if isinstance(error, SMTPSenderRefused):
@@ -389,54 +401,88 @@ def explain(
         )
     if isinstance(error, SMTPReplyError):
         return EXIT_REFUSED, _reply_hint(error, None)
-    if isinstance(error, SMTPTimeoutError) and not greeted and not implicit:
+    if kind == "size-exceeded":
+        return EXIT_REFUSED, None
+    if kind == "timeout" and not greeted and not implicit:
         if port == 465:
-            return EXIT_NETWORK, (
-                "port 465 speaks TLS from the first byte (SMTPS): use --tls implicit "
-                "(or --tls auto)"
-            )
+            return EXIT_NETWORK, _PORT_465_HINT
         return EXIT_NETWORK, (
             f"no greeting from port {port}: if this server speaks TLS from the first byte "
             "(SMTPS, usually port 465), use --tls implicit"
         )
-    if (
-        isinstance(error, (SMTPTLSError, SMTPProtocolError))
-        and implicit
-        and port != 465
-    ):
+    not_tls = kind == "tls-handshake" or isinstance(error, SMTPProtocolError)
+    if implicit and port != 465 and not_tls:
         return EXIT_NETWORK, (
             f"port {port} starts in plain text (submission is 587, relay 25): use --tls "
             "starttls (or --tls auto); --tls implicit is for port 465"
         )
-    if (
-        isinstance(error, SMTPProtocolError)
-        and not greeted
-        and port == 465
-        and not implicit
-    ):
+    if isinstance(error, SMTPProtocolError) and not greeted and port == 465 and not implicit:
+        return EXIT_NETWORK, _PORT_465_HINT
+    if kind == "tls-not-offered":
+        if port == 465:
+            return EXIT_NETWORK, _PORT_465_HINT
         return EXIT_NETWORK, (
-            "port 465 speaks TLS from the first byte (SMTPS): use --tls implicit (or --tls auto)"
+            "the server does not offer STARTTLS here: on port 465 use --tls implicit; "
+            "--tls none sends in plain text (only on a network you trust)"
         )
-    if isinstance(error, SMTPTLSError):
-        if "STARTTLS" in message:
-            return EXIT_NETWORK, (
-                "the server does not offer STARTTLS here: on port 465 use --tls implicit; "
-                "--tls none sends in plain text (only on a network you trust)"
-            )
-        if "certif" in message.lower():
-            return EXIT_NETWORK, (
-                "the server's certificate is not trusted for this name: check --server, or "
-                "pass its CA with --cafile FILE"
-            )
-        return EXIT_NETWORK, None
+    if kind == "connection-refused":
+        return EXIT_NETWORK, (
+            f"nothing accepts connections on port {port} there: check --port (587 submission, "
+            "465 SMTPS, 25 relay) and that the server is running"
+        )
     if isinstance(error, SMTPTimeoutError):
+        if kind == "connect-timeout":
+            return EXIT_NETWORK, (
+                f"check --server and --port: a firewall may drop connections to port {port}"
+            )
         return EXIT_NETWORK, "raise --timeout if the server is slow, or try again later"
-    # SMTPConnectError and the rest: the core's message already says what to check.
+    if isinstance(error, (SMTPConnectError, SMTPTLSError)):
+        return EXIT_NETWORK, _NETWORK_HINTS.get(kind)
     return EXIT_NETWORK, None
 
 
+_PORT_465_HINT: Final = (
+    "port 465 speaks TLS from the first byte (SMTPS): use --tls implicit (or --tls auto)"
+)
+
+_AUTH_HINT: Final = (
+    f"check --user and ${PASSWORD_ENV}; many providers want an app password or OAuth for SMTP"
+)
+
+_AUTH_HINTS: Final[dict[str, str]] = {
+    "auth-insecure": (
+        "credentials are only sent over TLS: use --tls starttls (port 587) or --tls implicit "
+        "(port 465)"
+    ),
+    "auth-no-mechanism": (
+        "the server offers no way to log in that mailpump can use here; many servers offer "
+        "AUTH only after STARTTLS (--tls starttls) or only on the submission port 587"
+    ),
+}
+
+_CAFILE_HINT: Final = (
+    "the server's certificate is not trusted: check --server, or pass the CA that signed it "
+    "with --cafile FILE"
+)
+
+_NETWORK_HINTS: Final[dict[str, str]] = {
+    "name-not-resolved": "check the server name given with --server (a typo, or no DNS here)",
+    "unreachable": "check --server and this machine's network connection",
+    "certificate-unknown-issuer": _CAFILE_HINT,
+    "certificate-self-signed": _CAFILE_HINT,
+    "certificate-name-mismatch": (
+        "the certificate names another server: give --server the name on the certificate"
+    ),
+    "certificate-expired": (
+        "the server's certificate has expired or is not valid yet: the server must renew it "
+        "(or check this machine's clock)"
+    ),
+    "tls-config": "check the --cafile file: it must hold PEM certificates",
+}
+
+
 def _reply_hint(error: SMTPReplyError, permanent_hint: str | None) -> str | None:
-    if getattr(error, "transient", False):
+    if error.transient:
         return "the refusal is temporary (4xx): try again later"
     return permanent_hint
 

@@ -9,7 +9,9 @@ sources and filters are not wrapped: they come back out as themselves.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
+
+from .types import ErrorKind
 
 __all__ = [
     "MailpumpError",
@@ -18,6 +20,7 @@ __all__ = [
     "SMTPConnectError",
     "SMTPDataRefused",
     "SMTPError",
+    "SMTPOutcomeUnknown",
     "SMTPProtocolError",
     "SMTPRecipientsRefused",
     "SMTPReplyError",
@@ -66,46 +69,115 @@ class MessageError(MailpumpError, ValueError):
 class SMTPError(MailpumpError):
     """Anything that went wrong while talking to an SMTP server.
 
-    The connection it happened on is closed whenever it can no longer be trusted.
-    """
-
-
-class SMTPConnectError(SMTPError, ConnectionError):
-    """The connection was refused, reset or closed by the peer, at any stage."""
-
-
-class SMTPTimeoutError(SMTPError, TimeoutError):
-    """An I/O operation did not complete within the timeout."""
-
-
-class SMTPTLSError(SMTPError):
-    """TLS failed: handshake, certificate verification, or STARTTLS required but not offered."""
-
-
-class SMTPAuthError(SMTPError):
-    """Authentication failed or could not be attempted safely.
+    The connection it happened on is closed whenever it can no longer be trusted. Decide by
+    ``kind`` and ``transient``, not by the message, which is written for people and may change.
 
     Attributes:
-        code: the server's reply code when the server refused, else ``None``.
-        text: the server's reply text when the server refused, else ``None``.
+        kind: what went wrong, as a stable name (:data:`mailpump.types.ErrorKind`):
+            ``"connection-refused"``, ``"certificate-expired"``, ``"auth-refused"``,
+            ``"recipient-refused"``, ``"outcome-unknown"``, ...
+        transient: whether trying the same thing again later may succeed without delivering a
+            message twice (a 4xx reply, a connection refused, lost or timed out before a
+            message's end-of-data mark). Never true for :class:`SMTPOutcomeUnknown`.
     """
 
-    code: int | None
-    text: str | None
+    kind: ErrorKind
+    transient: bool
+    _default_kind: ClassVar[ErrorKind] = "io"
 
     def __init__(
-        self, message: str, *, code: int | None = None, text: str | None = None
+        self,
+        message: str,
+        *,
+        kind: ErrorKind | None = None,
+        transient: bool | None = None,
     ) -> None:
         super().__init__(message)
-        self.code = code
-        self.text = text
+        self.kind = kind if kind is not None else self._default_kind
+        self.transient = bool(transient)
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_rebuild, (type(self), str(self), self.__dict__))
 
 
+class SMTPConnectError(SMTPError, ConnectionError):
+    """The connection could not be made (``kind``: ``"name-not-resolved"``,
+    ``"connection-refused"``, ``"unreachable"``), or it was lost or closed before a message's
+    end-of-data mark (``"connection-lost"``, ``"closed"``): no message was left half-sent."""
+
+    _default_kind: ClassVar[ErrorKind] = "connection-lost"
+
+
+class SMTPTimeoutError(SMTPError, TimeoutError):
+    """Connecting (``kind`` ``"connect-timeout"``) or a read or write (``"timeout"``) did not
+    complete within the timeout, before any message's end-of-data mark."""
+
+    _default_kind: ClassVar[ErrorKind] = "timeout"
+
+
+class SMTPOutcomeUnknown(SMTPError):
+    """The whole message was sent, end-of-data mark included, but no verdict came back: the
+    connection was lost, the wait timed out, or the answer could not be understood.
+
+    The server may well have accepted the message and be delivering it. Sending it again may
+    deliver it twice: check whether it arrived (the recipient's mailbox, the server's log)
+    before you do. ``kind`` is ``"outcome-unknown"`` and ``transient`` is false.
+
+    This class is deliberately not a :class:`SMTPConnectError`, :class:`SMTPTimeoutError`,
+    ``ConnectionError`` or ``TimeoutError``, so that code retrying those does not resend the
+    message by accident.
+    """
+
+    _default_kind: ClassVar[ErrorKind] = "outcome-unknown"
+
+
+class SMTPTLSError(SMTPError):
+    """TLS could not be used as the policy requires: STARTTLS not offered (``kind``
+    ``"tls-not-offered"``) or refused, a certificate that cannot be trusted
+    (``"certificate-unknown-issuer"``, ``"certificate-expired"``,
+    ``"certificate-name-mismatch"``, ...), or a failed handshake."""
+
+    _default_kind: ClassVar[ErrorKind] = "tls-handshake"
+
+
+class SMTPAuthError(SMTPError):
+    """Authentication failed or could not be attempted safely (``kind``: ``"auth-refused"``,
+    ``"auth-no-mechanism"``, ``"auth-insecure"``, ``"auth-exchange"``).
+
+    Attributes:
+        code: the server's reply code when the server refused, else ``None``.
+        enhanced: the enhanced status code (RFC 3463) of that reply, such as ``"5.7.8"``, or
+            ``None``.
+        text: the server's reply text when the server refused, else ``None``.
+    """
+
+    _default_kind: ClassVar[ErrorKind] = "auth-refused"
+    code: int | None
+    enhanced: str | None
+    text: str | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        enhanced: str | None = None,
+        text: str | None = None,
+        kind: ErrorKind | None = None,
+        transient: bool | None = None,
+    ) -> None:
+        super().__init__(message, kind=kind, transient=transient)
+        self.code = code
+        self.enhanced = enhanced
+        self.text = text
+
+
 class SMTPProtocolError(SMTPError):
-    """The server's reply could not be parsed, or data arrived where none belongs."""
+    """The server broke the protocol: a reply that cannot be parsed (``kind``
+    ``"malformed-reply"``), one that cannot answer the command (``"unexpected-reply"``), or data
+    where none belongs (``"unasked-data"``)."""
+
+    _default_kind: ClassVar[ErrorKind] = "malformed-reply"
 
 
 class SMTPReplyError(SMTPError):
@@ -116,8 +188,10 @@ class SMTPReplyError(SMTPError):
         enhanced: the enhanced status code (RFC 3463) such as ``"5.1.1"``, or ``None``.
         text: the reply's text, its lines joined with ``"\\n"``.
         command: the command that got the reply (``"MAIL"``, ``"RCPT"``, ``"DATA"``, ...).
+        transient: a 4xx reply: the same transaction may succeed later (RFC 5321 §4.2.1).
     """
 
+    _default_kind: ClassVar[ErrorKind] = "command-refused"
     code: int
     enhanced: str | None
     text: str
@@ -131,29 +205,27 @@ class SMTPReplyError(SMTPError):
         enhanced: str | None = None,
         text: str = "",
         command: str | None = None,
+        kind: ErrorKind | None = None,
+        transient: bool | None = None,
     ) -> None:
-        super().__init__(message)
+        if transient is None:
+            transient = 400 <= code < 500
+        super().__init__(message, kind=kind, transient=transient)
         self.code = code
         self.enhanced = enhanced
         self.text = text
         self.command = command
 
     @property
-    def transient(self) -> bool:
-        """A 4xx reply: the same transaction may succeed later (RFC 5321 §4.2.1)."""
-        return 400 <= self.code < 500
-
-    @property
     def permanent(self) -> bool:
         """A 5xx reply: retrying the same transaction will fail again (RFC 5321 §4.2.1)."""
         return 500 <= self.code < 600
 
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), str(self), self.__dict__))
-
 
 class SMTPSenderRefused(SMTPReplyError):
     """The server refused the reverse-path (``MAIL FROM``)."""
+
+    _default_kind: ClassVar[ErrorKind] = "sender-refused"
 
 
 class SMTPRecipientsRefused(SMTPReplyError):
@@ -163,6 +235,7 @@ class SMTPRecipientsRefused(SMTPReplyError):
         refused: each refused address mapped to the server's :class:`~mailpump.Reply`.
     """
 
+    _default_kind: ClassVar[ErrorKind] = "recipients-refused"
     refused: Mapping[str, Any]
 
     def __init__(
@@ -174,15 +247,26 @@ class SMTPRecipientsRefused(SMTPReplyError):
         enhanced: str | None = None,
         text: str = "",
         command: str | None = "RCPT",
+        kind: ErrorKind | None = None,
+        transient: bool | None = None,
     ) -> None:
         super().__init__(
-            message, code=code, enhanced=enhanced, text=text, command=command
+            message,
+            code=code,
+            enhanced=enhanced,
+            text=text,
+            command=command,
+            kind=kind,
+            transient=transient,
         )
         self.refused = dict(refused) if refused is not None else {}
 
 
 class SMTPDataRefused(SMTPReplyError):
-    """The server refused ``DATA`` or the message after its end-of-data mark."""
+    """The server refused ``DATA`` (``kind`` ``"data-refused"``) or, with its verdict on the
+    end-of-data mark, the message (``"message-refused"``)."""
+
+    _default_kind: ClassVar[ErrorKind] = "data-refused"
 
 
 def _rebuild(

@@ -26,6 +26,7 @@ __all__ = [
     "BodySource",
     "Codec",
     "ConnectionOptions",
+    "ErrorKind",
     "HeaderValue",
     "Mailt",
     "Mesgt",
@@ -65,6 +66,63 @@ QpMode: TypeAlias = Literal["text", "binary"]
 
 WrapKind: TypeAlias = Literal["text", "base64", "default", "quoted-printable"]
 """``mime.wrap(kind)``."""
+
+
+ErrorKind: TypeAlias = Literal[
+    # SMTPConnectError: no connection, or it is gone (before a message's end-of-data mark)
+    "name-not-resolved",
+    "connection-refused",
+    "unreachable",
+    "connection-lost",
+    "closed",
+    # SMTPTimeoutError
+    "connect-timeout",
+    "timeout",
+    # SMTPOutcomeUnknown: the end-of-data mark went out and no verdict came
+    "outcome-unknown",
+    # SMTPTLSError
+    "tls-not-offered",
+    "tls-refused",
+    "certificate-unknown-issuer",
+    "certificate-expired",
+    "certificate-name-mismatch",
+    "certificate-self-signed",
+    "certificate-revoked",
+    "certificate-invalid",
+    "tls-no-common-protocol",
+    "tls-client-certificate-required",
+    "tls-server-failed",
+    "tls-handshake",
+    "tls-config",
+    "tls-not-built",
+    # SMTPAuthError
+    "auth-no-mechanism",
+    "auth-refused",
+    "auth-insecure",
+    "auth-exchange",
+    # SMTPProtocolError
+    "malformed-reply",
+    "unexpected-reply",
+    "unasked-data",
+    # SMTPReplyError and its subclasses: which step the server refused
+    "greeting-refused",
+    "hello-refused",
+    "sender-refused",
+    "recipient-refused",
+    "data-refused",
+    "message-refused",
+    "command-refused",
+    "recipients-refused",
+    # the rest
+    "size-exceeded",
+    "invalid-input",
+    "source-failed",
+    "invalid-message",
+    "io",
+]
+"""``SMTPError.kind``: what went wrong, as a stable name a program can branch on (the message
+is for people). ``"outcome-unknown"`` means the message may have been delivered: check before
+sending it again."""
 
 
 class _BinaryReader(Protocol):

@@ -34,6 +34,7 @@ exception_class!(message_error_class, "MessageError");
 exception_class!(smtp_error, "SMTPError");
 exception_class!(connect_error, "SMTPConnectError");
 exception_class!(timeout_error, "SMTPTimeoutError");
+exception_class!(outcome_unknown, "SMTPOutcomeUnknown");
 exception_class!(tls_error, "SMTPTLSError");
 exception_class!(auth_error, "SMTPAuthError");
 exception_class!(protocol_error, "SMTPProtocolError");
@@ -216,90 +217,89 @@ fn python_cause(e: io::Error) -> Option<PyErr> {
     inner.downcast::<PythonError>().ok().map(|p| p.0)
 }
 
-/// Fills `code`, `enhanced`, `text` (and `command`) from a reply.
-fn reply_kwargs<'py>(
-    py: Python<'py>,
-    reply: &Reply,
-    command: Option<&str>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let kwargs = PyDict::new(py);
+/// Fills `code`, `enhanced`, `text` (and `command`) from a reply into `kwargs`.
+fn set_reply(kwargs: &Bound<'_, PyDict>, reply: &Reply, command: Option<&str>) -> PyResult<()> {
     kwargs.set_item("code", reply.code)?;
     kwargs.set_item("enhanced", reply.enhanced.map(|e| e.to_string()))?;
     kwargs.set_item("text", reply.text())?;
     if let Some(command) = command {
         kwargs.set_item("command", command)?;
     }
-    Ok(kwargs)
+    Ok(())
 }
 
-/// Maps an error of the SMTP client to the exceptions of DESIGN.md's Errors section.
+/// Maps an error of the SMTP client to its `mailpump.errors` class. Every `SMTPError` gets the
+/// core's `kind` and `is_transient()` as `kind` and `transient`; the class follows the variant.
 pub(crate) fn smtp_to_pyerr(py: Python<'_>, e: SmtpError) -> PyErr {
     let message = e.to_string();
+    let kind_name = e.kind();
+    let transient = e.is_transient();
     let timed_out = e.is_timeout();
-    match e {
-        SmtpError::Source(inner) => box_to_pyerr(py, inner),
-        SmtpError::Message(m) => message_err(py, &m),
-        SmtpError::InvalidInput(reason) => PyValueError::new_err(reason),
-        SmtpError::Timeout { .. } => new_exception(timeout_error(py), message, None),
+    let kwargs = PyDict::new(py);
+    let mut cause = None;
+    let class = match e {
+        // Not failures of the dialogue: the caller's own exception, or a ValueError.
+        SmtpError::Source(inner) => return box_to_pyerr(py, inner),
+        SmtpError::Message(m) => return message_err(py, &m),
+        SmtpError::InvalidInput(reason) => return PyValueError::new_err(reason),
+        SmtpError::Timeout { .. } => timeout_error(py),
         SmtpError::Connect { source, .. } | SmtpError::Io(source) => {
-            let class = if timed_out {
+            cause = python_cause(source);
+            if timed_out {
                 timeout_error(py)
             } else {
                 connect_error(py)
-            };
-            let err = new_exception(class, message, None);
-            with_cause(py, err, python_cause(source))
-        }
-        SmtpError::Tls { .. } => new_exception(tls_error(py), message, None),
-        SmtpError::Protocol { .. } => new_exception(protocol_error(py), message, None),
-        SmtpError::Auth { reply, .. } => {
-            let kwargs = PyDict::new(py);
-            let filled = match &reply {
-                Some(r) => kwargs
-                    .set_item("code", r.code)
-                    .and_then(|()| kwargs.set_item("text", r.text())),
-                None => Ok(()),
-            };
-            match filled {
-                Ok(()) => new_exception(auth_error(py), message, Some(&kwargs)),
-                Err(err) => err,
             }
+        }
+        SmtpError::OutcomeUnknown { .. } => outcome_unknown(py),
+        SmtpError::Tls { .. } => tls_error(py),
+        SmtpError::Protocol { .. } => protocol_error(py),
+        SmtpError::Auth { reply, .. } => {
+            if let Some(reply) = &reply {
+                if let Err(err) = set_reply(&kwargs, reply, None) {
+                    return err;
+                }
+            }
+            auth_error(py)
         }
         SmtpError::Reply {
             command,
             reply,
             kind,
         } => {
-            let class = match kind {
+            let command = (!command.is_empty()).then_some(command.as_str());
+            if let Err(err) = set_reply(&kwargs, &reply, command) {
+                return err;
+            }
+            match kind {
                 ReplyKind::Sender => sender_refused(py),
                 ReplyKind::Data | ReplyKind::Message => data_refused(py),
                 _ => reply_error(py),
-            };
-            let command = (!command.is_empty()).then_some(command.as_str());
-            match reply_kwargs(py, &reply, command) {
-                Ok(kwargs) => new_exception(class, message, Some(&kwargs)),
-                Err(err) => err,
             }
         }
         SmtpError::RecipientsRefused { refused } => {
-            let built = (|| -> PyResult<Bound<'_, PyDict>> {
-                let first = refused.first().map(|(_, r)| r.clone());
-                let map = PyDict::new(py);
-                for (address, reply) in refused {
-                    map.set_item(address, crate::smtp::PyReply::from(&reply))?;
+            let filled = (|| -> PyResult<()> {
+                if let Some((_, first)) = refused.first() {
+                    set_reply(&kwargs, first, Some("RCPT"))?;
                 }
-                let kwargs = match &first {
-                    Some(r) => reply_kwargs(py, r, Some("RCPT"))?,
-                    None => PyDict::new(py),
-                };
-                kwargs.set_item("refused", map)?;
-                Ok(kwargs)
+                let map = PyDict::new(py);
+                for (address, reply) in &refused {
+                    map.set_item(address, crate::smtp::PyReply::from(reply))?;
+                }
+                kwargs.set_item("refused", map)
             })();
-            match built {
-                Ok(kwargs) => new_exception(recipients_refused(py), message, Some(&kwargs)),
-                Err(err) => err,
+            if let Err(err) = filled {
+                return err;
             }
+            recipients_refused(py)
         }
-        _ => new_exception(smtp_error(py), message, None),
+        _ => smtp_error(py),
+    };
+    let filled = kwargs
+        .set_item("kind", kind_name)
+        .and_then(|()| kwargs.set_item("transient", transient));
+    if let Err(err) = filled {
+        return err;
     }
+    with_cause(py, new_exception(class, message, Some(&kwargs)), cause)
 }
