@@ -83,7 +83,6 @@ def test_a_half_given_credential_is_refused_before_connecting(
     creds, expected = HALF_GIVEN[case]
     with pytest.raises(ValueError, match=expected) as info:
         send_to(listener, **creds)
-    assert "nothing was sent" in str(info.value)
     assert "secret" not in str(info.value) and "ya29" not in str(info.value)
     assert_never_connected(listener)
 

@@ -142,6 +142,7 @@ def send_demo() -> int:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
+    level = logger.level
     logger.setLevel(logging.DEBUG)
     controller.start()
     try:
@@ -166,7 +167,9 @@ def send_demo() -> int:
             )
     finally:
         controller.stop()
+        # Run in-process (tests, an embedding program), the demo leaves logging as it found it.
         logger.removeHandler(handler)
+        logger.setLevel(level)
     print(f"--- result: accepted {result.accepted}, reply {result.reply} ---")
     print("--- message received by the server ---", flush=True)
     sys.stdout.buffer.write(received[0] if received else b"")

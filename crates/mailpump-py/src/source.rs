@@ -197,7 +197,7 @@ impl Source for ReadSource {
     }
 }
 
-/// Converts anything DESIGN.md calls a source into a core source: a native source or message
+/// Converts anything the Python API takes as a source into a core source: a native source or message
 /// (moved in), `bytes`, a binary file object, or any iterable of `bytes`.
 pub fn extract_source(obj: &Bound<'_, PyAny>, chunk: usize) -> PyResult<Box<dyn Source>> {
     let py = obj.py();

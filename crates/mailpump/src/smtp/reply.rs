@@ -1019,7 +1019,7 @@ mod tests {
         }
     }
 
-    /// PEERS.md §4, STARTTLS response injection: bytes after the 220 are left unconsumed, so the
+    /// STARTTLS response injection (docs/security.md §6): bytes after the 220 are left unconsumed, so the
     /// client can see them and refuse to go on.
     #[test]
     fn bytes_after_a_reply_are_left_for_the_caller() {
@@ -1033,7 +1033,7 @@ mod tests {
         }
     }
 
-    /// PEERS.md §4, unbounded replies: a 10 MB line and 100,000 continuation lines, read 4 KiB at a
+    /// Unbounded replies (docs/security.md §11): a 10 MB line and 100,000 continuation lines, read 4 KiB at a
     /// time, are refused once the buffer holds little more than the limit.
     #[test]
     fn hostile_streams_are_refused_with_bounded_buffers() {

@@ -400,7 +400,10 @@ pub fn describe_handshake_error(error: &io::Error) -> Option<(TlsKind, String)> 
         ),
         Error::AlertReceived(alert) => (
             TlsKind::ServerFailed,
-            format!("the server ended the handshake with the alert {alert:?}"),
+            format!(
+                "the server ended the handshake with an error of its own (TLS alert \"{}\")",
+                alert_words(*alert)
+            ),
         ),
         Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => (
             TlsKind::Handshake,
@@ -411,4 +414,40 @@ pub fn describe_handshake_error(error: &io::Error) -> Option<(TlsKind, String)> 
         _ => (TlsKind::Handshake, "the TLS handshake failed".to_owned()),
     };
     Some(described)
+}
+
+/// An alert's name in words, as RFC 8446 §6 spells it: `DecryptError` is "decrypt error".
+fn alert_words(alert: rustls::AlertDescription) -> String {
+    let name = format!("{alert:?}");
+    let mut words = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            words.push(' ');
+        }
+        words.push(c.to_ascii_lowercase());
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alerts_read_as_words() {
+        assert_eq!(
+            alert_words(rustls::AlertDescription::DecryptError),
+            "decrypt error"
+        );
+        assert_eq!(
+            alert_words(rustls::AlertDescription::InternalError),
+            "internal error"
+        );
+        let error = io::Error::other(rustls::Error::AlertReceived(
+            rustls::AlertDescription::InternalError,
+        ));
+        let (kind, words) = describe_handshake_error(&error).unwrap();
+        assert_eq!(kind, TlsKind::ServerFailed);
+        assert!(words.contains("\"internal error\""), "{words}");
+    }
 }
