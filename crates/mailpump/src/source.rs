@@ -6,6 +6,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::BoxError;
 use crate::filter::{Chain, Filter};
@@ -45,6 +46,25 @@ pub trait Source: Send {
     fn remaining_hint(&self) -> Option<u64> {
         None
     }
+
+    /// A fresh source that produces the same bytes from the start, when this one can be read
+    /// again: bytes in memory, a file by its path, a message whose bodies can all be read again.
+    /// A retry sends the message again from it. A one-shot source (an iterator, a pipe) returns
+    /// `None`, the default, and is sent at most once.
+    ///
+    /// ```
+    /// use mailpump::Source;
+    /// use mailpump::source::{BytesSource, collect};
+    ///
+    /// let mut first = BytesSource::new("the same bytes");
+    /// collect(&mut first)?;
+    /// let mut again = first.replay().expect("bytes can be read again");
+    /// assert_eq!(collect(&mut again)?, b"the same bytes");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
+    fn replay(&self) -> Option<Box<dyn Source>> {
+        None
+    }
 }
 
 impl<S: Source + ?Sized> Source for Box<S> {
@@ -53,6 +73,9 @@ impl<S: Source + ?Sized> Source for Box<S> {
     }
     fn remaining_hint(&self) -> Option<u64> {
         (**self).remaining_hint()
+    }
+    fn replay(&self) -> Option<Box<dyn Source>> {
+        (**self).replay()
     }
 }
 
@@ -70,7 +93,8 @@ impl<S: Source + ?Sized> Source for Box<S> {
 /// # Ok::<(), mailpump::BoxError>(())
 /// ```
 pub struct BytesSource {
-    data: Vec<u8>,
+    /// Shared, so that a replay costs no copy.
+    data: Arc<[u8]>,
     pos: usize,
     chunk: usize,
 }
@@ -104,7 +128,7 @@ impl BytesSource {
     #[must_use]
     pub fn with_chunk(data: impl Into<Vec<u8>>, chunk: usize) -> Self {
         Self {
-            data: data.into(),
+            data: data.into().into(),
             pos: 0,
             chunk: chunk.max(1),
         }
@@ -124,6 +148,14 @@ impl Source for BytesSource {
 
     fn remaining_hint(&self) -> Option<u64> {
         Some((self.data.len() - self.pos) as u64)
+    }
+
+    fn replay(&self) -> Option<Box<dyn Source>> {
+        Some(Box::new(Self {
+            data: Arc::clone(&self.data),
+            pos: 0,
+            chunk: self.chunk,
+        }))
     }
 }
 

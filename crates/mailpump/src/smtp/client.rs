@@ -37,6 +37,7 @@
 //! ```
 
 mod authenticate;
+mod pipeline;
 mod transaction;
 mod wire;
 

@@ -301,6 +301,12 @@ impl Engine {
         self.out.clear();
     }
 
+    /// How many transactions were pushed and have not ended yet.
+    #[must_use]
+    pub fn open_transactions(&self) -> usize {
+        self.queued.len() + self.active.len()
+    }
+
     /// Whether a reply is due.
     #[must_use]
     pub fn awaits_reply(&self) -> bool {

@@ -3,12 +3,13 @@
 //! `mail`, `rcpt` and `data` of `LuaSocket`'s low-level API.
 
 use super::Client;
+use super::pipeline::One;
 use crate::BoxError;
 use crate::smtp::address::Address;
 use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::command::{Command, MailParams};
 use crate::smtp::dotstuff::WireEncoder;
-use crate::smtp::engine::{self, Action, Engine, Envelope, SendResult, TxId};
+use crate::smtp::engine::{self, Engine, Envelope, SendResult};
 use crate::smtp::error::{ProtocolKind, SmtpError};
 use crate::smtp::reply::Reply;
 use crate::source::Source;
@@ -156,37 +157,14 @@ impl Client {
         self.ready_for_transaction()?;
         let mut engine = Engine::new(&self.caps);
         let id = engine.push(envelope, source.remaining_hint())?;
-        let mut progress = progress;
-        let mut outcome = None;
-        loop {
-            let step = match engine.poll() {
-                Action::Write => self.write_batch(&mut engine),
-                Action::Read => match self.read_reply() {
-                    Ok(reply) => engine.receive(reply),
-                    Err(e) => Err(e),
-                },
-                Action::SendBody(body_id) => {
-                    debug_assert_eq!(body_id, id);
-                    self.send_body(&mut engine, body_id, source, progress.take())
-                }
-                Action::Done(_, result) => {
-                    outcome = Some(result);
-                    Ok(())
-                }
-                Action::Idle => break,
-            };
-            if let Err(error) = step {
-                // The connection is no longer trusted; the engine says what became of the
-                // message (its outcome is unknown if its end-of-data mark went out).
-                let error = self.fail(error);
-                let unusable = || self.unusable();
-                for (_, result) in engine.fail_all(error, unusable) {
-                    outcome.get_or_insert(result);
-                }
-                break;
-            }
-        }
-        outcome.unwrap_or_else(|| Err(self.unusable()))
+        let mut one = One {
+            id,
+            source,
+            progress,
+            outcome: None,
+        };
+        self.drive(&mut engine, &mut one);
+        one.outcome.unwrap_or_else(|| Err(self.unusable()))
     }
 
     /// `LuaSocket`'s `smtp.send` on a fresh client: greet (with `domain`, else the configured
@@ -231,49 +209,11 @@ impl Client {
         result
     }
 
-    /// Writes the engine's commands in one write, once nothing unasked is waiting from the
-    /// server. A 421 closing notice found waiting answers the batch's first command.
-    fn write_batch(&mut self, engine: &mut Engine) -> Result<(), SmtpError> {
-        if let Some(notice) = self.check_unsolicited()? {
-            engine.written();
-            return engine.receive(notice);
-        }
-        if self.transcript.is_enabled() {
-            // The engine writes MAIL, RCPT, DATA, RSET and `.`: nothing to redact.
-            for line in engine.output().split(|&b| b == b'\n') {
-                if let Some(line) = line.strip_suffix(b"\r") {
-                    self.transcript.client(&String::from_utf8_lossy(line));
-                }
-            }
-        }
-        let result = self.write_all(engine.output(), "sending a command");
-        engine.written();
-        result
-    }
-
-    /// Streams the body of `id` after its 354; the end-of-data mark goes out in one write with
-    /// the tail of the body and whatever the engine queues after it.
-    fn send_body(
-        &mut self,
-        engine: &mut Engine,
-        id: TxId,
-        source: &mut dyn Source,
-        progress: Option<Progress<'_>>,
-    ) -> Result<(), SmtpError> {
-        // Nothing may have come since the 354: it would be taken for the verdict.
-        self.ensure_nothing_pending()?;
-        self.stream_body(source, progress, &mut |out| {
-            engine.body_sent(id);
-            out.extend_from_slice(engine.output());
-            engine.written();
-        })
-    }
-
     /// Pulls, encodes and writes the body and the end-of-data mark. `after_mark` appends to the
     /// last write, after the mark, what belongs in the same write (the next transaction's
     /// commands). A failing source or progress callback closes the connection without the mark,
     /// so no truncated message is ever delivered.
-    fn stream_body(
+    pub(super) fn stream_body(
         &mut self,
         source: &mut dyn Source,
         mut progress: Option<Progress<'_>>,

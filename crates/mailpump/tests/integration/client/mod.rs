@@ -1,6 +1,7 @@
 //! The SMTP client against a scripted server on 127.0.0.1.
 
 mod auth;
+mod many;
 mod session;
 #[cfg(feature = "tls")]
 mod tls;
