@@ -130,7 +130,7 @@ def replayable_bodies(tmp_path: Path) -> dict[str, tuple[object, bool]]:
 def test_replayable_for_each_kind_of_body(tmp_path: Path) -> None:
     bodies = replayable_bodies(tmp_path)
     got = {
-        name: mailpump.message({"body": body}).replayable  # type: ignore[typeddict-item]
+        name: mailpump.message({"body": body}).replayable
         for name, (body, _) in bodies.items()
     }
     assert got == {name: expected for name, (_, expected) in bodies.items()}
@@ -139,5 +139,5 @@ def test_replayable_for_each_kind_of_body(tmp_path: Path) -> None:
 def test_replayable_is_read_only() -> None:
     msg = mailpump.message({"body": "x"})
     with pytest.raises(AttributeError):
-        msg.replayable = False  # type: ignore[misc]
+        msg.replayable = False
 
