@@ -6,11 +6,13 @@ they are used in (a chain, a message, a session): afterwards the original object
 using it raises ``ValueError``. This is what lets a chain of native pieces run entirely in Rust.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from os import PathLike
 from typing import Final, Protocol, Self, TypeAlias, final, overload
 
 from typing_extensions import disjoint_base
+
+from .errors import SMTPError
 
 from .types import (
     AuthMechanism,
@@ -100,10 +102,30 @@ class MessageSource:
     be used as the body of another message, in ``ltn12.source.chain``/``cat``, or as the source
     of ``send()``: it is then moved there. ``mailpump.to_email(msg)`` parses it into an
     ``email.message.EmailMessage`` to inspect it (consuming it).
+
+    A message whose bodies can all be read again (see :attr:`replayable`) can be sent again, by
+    ``send()`` or ``Session.send()``, to retry it after ``SMTPRecipientsRefused``, say: each
+    time it is encoded afresh from the start, byte for byte the same (the same boundaries,
+    ``Date`` and ``Message-ID``), without keeping the encoded message in memory. A one-shot
+    message raises ``ValueError`` when it is used a second time.
     """
 
     def __iter__(self) -> MessageSource: ...
     def __next__(self) -> bytes: ...
+    @property
+    def replayable(self) -> bool:
+        """Whether the message can be sent again: every body is a ``str``, ``bytes``, a file
+        given by its path (``attachment(path)``, ``ltn12.source.file(path)``) or another source
+        that can be read again (``ltn12.source.string``, ``cat`` or ``chain`` of such sources
+        through mailpump's own filters, a replayable ``MessageSource``). A Python iterator or
+        generator, a file object or a Python filter is read once, and so is the message.
+
+        >>> import mailpump
+        >>> mailpump.message({"body": "Hello"}).replayable
+        True
+        >>> mailpump.message({"body": iter([b"Hello"])}).replayable
+        False
+        """
 
 @final
 class Part:
@@ -410,6 +432,37 @@ class Session:
         ``step`` and ``progress``. Another key raises ``TypeError``; no recipients raise
         ``ValueError`` before anything is sent. ``mailpump.Session.send`` also takes them as
         keywords (``from_=``, ``rcpt=``, ...)."""
+    def send_many(
+        self, mailts: Iterable[Transaction], /
+    ) -> Iterator[SendResult | SMTPError]:
+        """Many messages over this connection, one transaction each, in order. When the server
+        offers PIPELINING (RFC 2920) the end-of-data mark of one message goes out in the same
+        write as the next message's MAIL, RCPT and DATA, so a message costs one round trip, not
+        two; every reply is still read and matched to its message.
+
+        Each item is a table as for :meth:`send` (``from`` or ``from_``, ``rcpt``, ``source``,
+        ``step``; not ``progress``). The iterator yields one item per message, in order: its
+        :class:`SendResult`, or the exception (an ``SMTPError`` with its ``kind``) when the
+        server refused it or it failed; the other messages go on. Items are taken from
+        ``mailts`` as they are sent, at most 64 ahead of what has been yielded, so any number of
+        messages runs in bounded memory; the network I/O runs with the GIL released.
+
+        When the connection breaks, the messages already started yield their outcomes
+        (``SMTPOutcomeUnknown`` for one whose end-of-data mark went out: it may have been
+        delivered), then the iterator raises the connection's error; no further item of
+        ``mailts`` is taken. A table that cannot be read (``TypeError``, ``ValueError`` for a bad
+        address) is raised the same way, after the outcomes before it; the session stays usable.
+
+        >>> import mailpump
+        >>> with mailpump.open("localhost", 2525) as session:  # doctest: +SKIP
+        ...     session.greet()
+        ...     tables = ({"from": "news@example.com", "rcpt": to, "source": mailpump.message(
+        ...         {"headers": {"to": to, "subject": "News"}, "body": "Hello!"})}
+        ...         for to in ["a@example.org", "b@example.org"])
+        ...     for outcome in session.send_many(tables):
+        ...         if isinstance(outcome, mailpump.SMTPError):
+        ...             print("failed:", outcome.kind, outcome)
+        """
     def rset(self) -> Reply:
         """RSET."""
     def noop(self) -> Reply:

@@ -18,7 +18,7 @@ The module constants are read at call time, so assigning them changes every late
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from email.message import EmailMessage
 from email.parser import BytesFeedParser
 from email.policy import default as _default_policy
@@ -30,6 +30,8 @@ from .types import Transaction
 
 if TYPE_CHECKING:
     from typing import Unpack
+
+    from .errors import SMTPError
 
     from .types import (
         ConnectionOptions,
@@ -169,6 +171,18 @@ class Session(_mailpump.Session):
             mailt = cast("Transaction", _table(mailt, kw))
         # The dict alone (the common case in a sending loop) goes straight to the native method.
         return _mailpump.Session.send(self, mailt)
+
+    def send_many(self, mailts: Iterable[Transaction], /) -> Iterator[SendResult | SMTPError]:
+        """Many messages, pipelined across transactions; see
+        :meth:`mailpump._mailpump.Session.send_many`. A table may spell ``from`` as ``from_``."""
+        return _mailpump.Session.send_many(self, map(_from_key, mailts))
+
+
+def _from_key(mailt: Transaction) -> Transaction:
+    """The table with a ``from_`` key spelled ``from``, as :meth:`Session.send`'s keyword."""
+    if "from_" not in mailt:
+        return mailt
+    return cast("Transaction", _table(None, mailt))
 
 
 def open(

@@ -82,6 +82,9 @@ class Script:
     """AUTH mechanisms to advertise (PLAIN and LOGIN are understood; any credentials pass)."""
     rcpt_replies: dict[str, Reply] = dataclasses.field(default_factory=dict)
     """Replies for RCPT by address (the text between the angle brackets)."""
+    eod_replies: dict[int, Reply] = dataclasses.field(default_factory=dict)
+    """Replies to the end-of-data mark of the n-th transaction of a connection (from 1), instead
+    of the `eod` stage's."""
     data_barrier: threading.Barrier | None = None
     """Hold the reply to DATA until this many connections have reached DATA."""
     barrier_timeout: float = 30.0
@@ -519,7 +522,11 @@ class ScriptedServer:
         conn.transactions.append(Transaction(mail_from, rcpts, wire, complete))
         if not complete:
             raise _Stop
-        self._reply(conn, "eod")
+        numbered = self.script.eod_replies.get(len(conn.transactions))
+        if numbered is not None:
+            self._answer(conn, numbered)
+        else:
+            self._reply(conn, "eod")
 
 
 def _path(line: bytes) -> bytes:

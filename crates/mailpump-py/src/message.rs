@@ -285,11 +285,23 @@ fn part(py: Python<'_>, path: &str, obj: &Bound<'_, PyAny>, chunk: usize) -> PyR
     Ok(part)
 }
 
-/// What a `MessageSource` holds.
-enum State {
+/// Where a `MessageSource` is.
+enum Now {
+    /// Not read, or partly read by Python.
     Ready(MessageEncoder),
+    /// Read to its end (or to an error) by Python.
     Done,
+    /// Taken out by a chain, a message or a session.
     Moved,
+}
+
+/// What a `MessageSource` holds: where it is, and the message unread, kept to be sent again
+/// when every body can be read again.
+struct State {
+    now: Now,
+    /// Never read itself: each use after the first takes a replay of it. It holds the laid-out
+    /// header bytes and the bodies' sources, not encoded output.
+    again: Option<MessageEncoder>,
 }
 
 /// The encoded message: an iterator of `bytes` chunks, produced in Rust with the GIL released.
@@ -299,19 +311,31 @@ pub struct MessageSource {
 }
 
 impl MessageSource {
-    /// Takes the encoder out, for a chain or an SMTP session that sends it in Rust.
+    fn new(encoder: MessageEncoder) -> Self {
+        let again = encoder.again();
+        Self {
+            state: Mutex::new(State {
+                now: Now::Ready(encoder),
+                again,
+            }),
+        }
+    }
+
+    /// Takes the encoder out, for a chain or an SMTP session that sends it in Rust. A message
+    /// whose bodies can all be read again can be taken again (to retry a refused message, say):
+    /// each later time gives the same bytes from the start.
     pub fn take_encoder(&self, py: Python<'_>) -> PyResult<MessageEncoder> {
         let mut state = lock(py, &self.state);
-        match std::mem::replace(&mut *state, State::Moved) {
-            State::Ready(encoder) => Ok(encoder),
-            State::Done => {
-                *state = State::Done;
-                Err(pyo3::exceptions::PyValueError::new_err(
-                    "this message was already read to its end",
-                ))
-            }
-            State::Moved => Err(moved_err("message")),
+        if let Now::Ready(encoder) = std::mem::replace(&mut state.now, Now::Moved) {
+            return Ok(encoder);
         }
+        if let Some(again) = state.again.as_ref().and_then(MessageEncoder::again) {
+            return Ok(again);
+        }
+        Err(pyo3::exceptions::PyValueError::new_err(
+            "this message was already sent or read, and its bodies can be read only once \
+             (an iterator or a file object among them): build it again to send it again",
+        ))
     }
 }
 
@@ -323,9 +347,9 @@ impl MessageSource {
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let mut state = lock(py, &self.state);
-        let State::Ready(encoder) = &mut *state else {
-            return match *state {
-                State::Moved => Err(moved_err("message")),
+        let Now::Ready(encoder) = &mut state.now else {
+            return match state.now {
+                Now::Moved => Err(moved_err("message")),
                 _ => Ok(None),
             };
         };
@@ -337,15 +361,22 @@ impl MessageSource {
             Err(panic) => Err(panic),
         };
         // Fused: after the end or an error, the encoder (and any file it reads) is released.
-        *state = State::Done;
+        state.now = Now::Done;
         outcome
     }
 
+    /// Whether the message can be sent again: every body is a string, bytes, a file by its
+    /// path or a native source that can be read again, so each send gives the same bytes.
+    #[getter]
+    fn replayable(&self, py: Python<'_>) -> bool {
+        lock(py, &self.state).again.is_some()
+    }
+
     fn __repr__(&self, py: Python<'_>) -> &'static str {
-        match *lock(py, &self.state) {
-            State::Ready(_) => "<mailpump MessageSource>",
-            State::Done => "<mailpump MessageSource (exhausted)>",
-            State::Moved => "<mailpump MessageSource (moved)>",
+        match lock(py, &self.state).now {
+            Now::Ready(_) => "<mailpump MessageSource>",
+            Now::Done => "<mailpump MessageSource (exhausted)>",
+            Now::Moved => "<mailpump MessageSource (moved)>",
         }
     }
 }
@@ -367,9 +398,7 @@ pub fn message(
     };
     let encoder =
         detach(py, || MessageEncoder::new(root, options))?.map_err(|e| message_err(py, &e))?;
-    Ok(MessageSource {
-        state: Mutex::new(State::Ready(encoder)),
-    })
+    Ok(MessageSource::new(encoder))
 }
 
 /// A part made by `text()` or `attachment()`, to be placed in a multipart's parts.

@@ -24,6 +24,8 @@ use crate::options::ConnectOptions;
 use crate::source::{NativeSource, extract_source};
 use crate::transport::PyTransport;
 
+mod many;
+
 /// An SMTP reply (RFC 5321 §4.2): the core's `Reply`, read through its own methods.
 #[pyclass(name = "Reply", module = "mailpump._mailpump", frozen)]
 pub struct PyReply(Reply);
@@ -588,6 +590,14 @@ impl Session {
             c.send(&mailt.envelope, &mut *source, as_progress(&mut report))
         })?;
         PySendResult::new(py, &result)
+    }
+
+    /// Many messages over this connection, pipelined across transactions when the server offers
+    /// PIPELINING: an iterator of one outcome per message, in order (see the stub).
+    #[pyo3(signature = (mailts, /))]
+    fn send_many(slf: Bound<'_, Self>, mailts: &Bound<'_, PyAny>) -> PyResult<many::SendMany> {
+        let iterable = mailts.try_iter()?.unbind();
+        Ok(many::SendMany::new(slf.unbind(), iterable))
     }
 
     /// RSET.

@@ -43,6 +43,28 @@ pub trait Filter: Send {
     /// Ends the input: appends everything still held back, then returns the filter to its initial
     /// state so it can be reused for a new stream.
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), BoxError>;
+
+    /// A new filter of the same kind and settings in its initial state, whatever this one has
+    /// seen, so that a stream can be encoded again from its start (see
+    /// [`Source::replay`](crate::Source::replay)). `None`, the default, when the filter cannot
+    /// make one (a filter written in another language, whose state mailpump cannot see).
+    ///
+    /// ```
+    /// use mailpump::Filter;
+    /// use mailpump::mime::base64::Base64Encoder;
+    ///
+    /// let mut used = Base64Encoder::new();
+    /// used.update(b"a", &mut Vec::new())?; // one byte held back
+    /// let mut fresh = used.fresh().expect("a native filter");
+    /// let mut out = Vec::new();
+    /// fresh.update(b"hi", &mut out)?;
+    /// fresh.finish(&mut out)?;
+    /// assert_eq!(out, b"aGk=");
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        None
+    }
 }
 
 impl<F: Filter + ?Sized> Filter for Box<F> {
@@ -51,6 +73,9 @@ impl<F: Filter + ?Sized> Filter for Box<F> {
     }
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), BoxError> {
         (**self).finish(out)
+    }
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        (**self).fresh()
     }
 }
 
@@ -143,6 +168,16 @@ impl Chain {
         self.filters.is_empty()
     }
 
+    /// A chain of fresh copies of these filters (see [`Filter::fresh`]), if every one can make one.
+    pub(crate) fn fresh_chain(&self) -> Option<Self> {
+        let filters = self
+            .filters
+            .iter()
+            .map(|f| Filter::fresh(f))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self::new(filters))
+    }
+
     /// Runs `input` (or the end of input, when `None`) through filters `i..`, appending to `out`.
     fn run(&mut self, i: usize, input: Option<&[u8]>, out: &mut Vec<u8>) -> Result<(), BoxError> {
         let last = self.filters.len() - 1;
@@ -188,6 +223,10 @@ impl Filter for Chain {
             return Ok(());
         }
         self.run(0, None, out)
+    }
+
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        Some(Box::new(self.fresh_chain()?))
     }
 }
 

@@ -175,6 +175,8 @@ pub struct ReaderSource<R> {
     reader: Option<R>,
     chunk: usize,
     remaining: Option<u64>,
+    /// The regular file it was opened from, so that it can be read again (see [`Source::replay`]).
+    path: Option<Arc<Path>>,
 }
 
 impl<R: Read + Send> ReaderSource<R> {
@@ -192,6 +194,7 @@ impl<R: Read + Send> ReaderSource<R> {
             reader: Some(reader),
             chunk: DEFAULT_CHUNK,
             remaining: None,
+            path: None,
         }
     }
 
@@ -217,6 +220,10 @@ impl<R: Read + Send> ReaderSource<R> {
 impl ReaderSource<File> {
     /// Opens the file at `path`; it is read lazily, while the source is pulled, and closed at its end.
     ///
+    /// A regular file can be read again: [`Source::replay`] gives a source that opens the path
+    /// anew when first pulled (an error opening it then is that pull's error), so the bytes are the
+    /// same as long as the file is not changed in between. A pipe or a device cannot.
+    ///
     /// ```
     /// use mailpump::Source;
     /// use mailpump::source::{ReaderSource, collect};
@@ -231,6 +238,7 @@ impl ReaderSource<File> {
     /// # Ok::<(), mailpump::BoxError>(())
     /// ```
     pub fn open(path: impl AsRef<Path>) -> io::Result<Self> {
+        let path = path.as_ref();
         let file = File::open(path)?;
         let remaining = file
             .metadata()
@@ -241,7 +249,67 @@ impl ReaderSource<File> {
             reader: Some(file),
             chunk: DEFAULT_CHUNK,
             remaining,
+            path: remaining.map(|_| Arc::from(path)),
         })
+    }
+}
+
+/// A regular file read again from its path: opened when first pulled ([`ReaderSource::replay`]).
+struct Reopened {
+    path: Arc<Path>,
+    chunk: usize,
+    state: Reopen,
+}
+
+enum Reopen {
+    NotYet,
+    Open(ReaderSource<File>),
+    /// Ended, or failed to open.
+    Ended,
+}
+
+impl Source for Reopened {
+    fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+        if matches!(self.state, Reopen::NotYet) {
+            self.state = match ReaderSource::open(&self.path) {
+                Ok(file) => Reopen::Open(file.chunk(self.chunk)),
+                Err(e) => {
+                    self.state = Reopen::Ended;
+                    // The same kind, so that a binding can still tell a missing file.
+                    let why = format!("cannot open {} again: {e}", self.path.display());
+                    return Err(Box::new(io::Error::new(e.kind(), why)));
+                }
+            };
+        }
+        match &mut self.state {
+            Reopen::Open(file) => {
+                let more = file.pull(out)?;
+                if !more {
+                    self.state = Reopen::Ended;
+                }
+                Ok(more)
+            }
+            Reopen::NotYet | Reopen::Ended => Ok(false),
+        }
+    }
+
+    fn remaining_hint(&self) -> Option<u64> {
+        match &self.state {
+            Reopen::NotYet => std::fs::metadata(&self.path)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len()),
+            Reopen::Open(file) => file.remaining_hint(),
+            Reopen::Ended => Some(0),
+        }
+    }
+
+    fn replay(&self) -> Option<Box<dyn Source>> {
+        Some(Box::new(Self {
+            path: Arc::clone(&self.path),
+            chunk: self.chunk,
+            state: Reopen::NotYet,
+        }))
     }
 }
 
@@ -282,6 +350,17 @@ impl<R: Read + Send> Source for ReaderSource<R> {
             self.remaining
         }
     }
+
+    /// A file opened by [`ReaderSource::open`] is opened again from its path; any other reader
+    /// cannot be read again.
+    fn replay(&self) -> Option<Box<dyn Source>> {
+        let path = self.path.as_ref()?;
+        Some(Box::new(Reopened {
+            path: Arc::clone(path),
+            chunk: self.chunk,
+            state: Reopen::NotYet,
+        }))
+    }
 }
 
 /// A source that yields nothing.
@@ -301,6 +380,9 @@ impl Source for EmptySource {
     fn remaining_hint(&self) -> Option<u64> {
         Some(0)
     }
+    fn replay(&self) -> Option<Box<dyn Source>> {
+        Some(Box::new(Self))
+    }
 }
 
 /// Several sources, one after the other (LTN12's `source.cat`).
@@ -316,7 +398,10 @@ impl Source for EmptySource {
 /// # Ok::<(), mailpump::BoxError>(())
 /// ```
 pub struct CatSource {
-    sources: std::collections::VecDeque<Box<dyn Source>>,
+    /// Every source, the exhausted ones too, so that the whole can be read again.
+    sources: Vec<Box<dyn Source>>,
+    /// The one being pulled.
+    current: usize,
 }
 
 impl CatSource {
@@ -332,24 +417,38 @@ impl CatSource {
     #[must_use]
     pub fn new(sources: Vec<Box<dyn Source>>) -> Self {
         Self {
-            sources: sources.into(),
+            sources,
+            current: 0,
         }
     }
 }
 
 impl Source for CatSource {
     fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
-        while let Some(front) = self.sources.front_mut() {
-            if front.pull(out)? {
+        while let Some(source) = self.sources.get_mut(self.current) {
+            if source.pull(out)? {
                 return Ok(true);
             }
-            self.sources.pop_front();
+            self.current += 1;
         }
         Ok(false)
     }
 
     fn remaining_hint(&self) -> Option<u64> {
-        self.sources.iter().map(Source::remaining_hint).sum()
+        self.sources[self.current.min(self.sources.len())..]
+            .iter()
+            .map(Source::remaining_hint)
+            .sum()
+    }
+
+    /// Every source read again, if each can be.
+    fn replay(&self) -> Option<Box<dyn Source>> {
+        let sources = self
+            .sources
+            .iter()
+            .map(|s| Source::replay(s))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Box::new(Self::new(sources)))
     }
 }
 
@@ -411,6 +510,16 @@ impl Source for FilteredSource {
             }
         }
         Ok(true)
+    }
+
+    /// The inner source read again through fresh filters, if both can be had.
+    fn replay(&self) -> Option<Box<dyn Source>> {
+        Some(Box::new(Self {
+            inner: self.inner.replay()?,
+            filter: self.filter.fresh_chain()?,
+            input: Vec::new(),
+            finished: false,
+        }))
     }
 }
 

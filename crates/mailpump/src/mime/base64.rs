@@ -127,6 +127,10 @@ impl Base64Encoder {
 }
 
 impl Filter for Base64Encoder {
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        Some(Box::new(Self::new()))
+    }
+
     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
         self.encode(input, out);
         Ok(())
@@ -223,6 +227,10 @@ impl Base64LineEncoder {
 }
 
 impl Filter for Base64LineEncoder {
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        Some(Box::new(Self::new(self.line_len)))
+    }
+
     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
         let mut scratch = std::mem::take(&mut self.scratch);
         let (input, group) = self.encoder.complete_group(input);
@@ -366,6 +374,10 @@ impl Base64Decoder {
 }
 
 impl Filter for Base64Decoder {
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        Some(Box::new(Self::new()))
+    }
+
     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
         self.decode(input, out);
         Ok(())

@@ -114,6 +114,10 @@ impl Normalize {
 }
 
 impl Filter for Normalize {
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        Some(Box::new(Self::new(&self.marker)))
+    }
+
     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
         self.normalize(input, out);
         Ok(())

@@ -4,8 +4,8 @@
 //! so that [`MessageEncoder`](crate::mime::message::MessageEncoder) has only prepared bytes to
 //! copy and body sources to pull.
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::VERSION;
 use crate::error::MessageError;
@@ -23,7 +23,8 @@ use crate::source::{BytesSource, Source};
 /// One piece of the output.
 pub(crate) enum Segment {
     /// Bytes ready to be copied: header blocks, delimiters, preambles, bodies written as given.
-    Bytes { data: Vec<u8>, pos: usize },
+    /// Shared with every replay of the message, which copies none of them.
+    Bytes { data: Arc<Vec<u8>>, pos: usize },
     /// A body pulled chunk by chunk, through a filter when it is encoded.
     Body {
         source: Box<dyn Source>,
@@ -44,7 +45,7 @@ struct Frame {
 
 /// Builds the segments of a message while its tree is walked.
 struct Builder {
-    segments: VecDeque<Segment>,
+    segments: Vec<Segment>,
     /// Bytes not yet made into a segment, so that small pieces are merged.
     pending: Vec<u8>,
     random: boundary::Random,
@@ -64,8 +65,8 @@ impl Builder {
 
     fn flush(&mut self) {
         if !self.pending.is_empty() {
-            self.segments.push_back(Segment::Bytes {
-                data: std::mem::take(&mut self.pending),
+            self.segments.push(Segment::Bytes {
+                data: Arc::new(std::mem::take(&mut self.pending)),
                 pos: 0,
             });
         }
@@ -77,13 +78,16 @@ impl Builder {
             self.pending.extend_from_slice(&data);
         } else {
             self.flush();
-            self.segments.push_back(Segment::Bytes { data, pos: 0 });
+            self.segments.push(Segment::Bytes {
+                data: Arc::new(data),
+                pos: 0,
+            });
         }
     }
 
     fn body(&mut self, source: Box<dyn Source>, filter: Option<Box<dyn Filter>>) {
         self.flush();
-        self.segments.push_back(Segment::Body { source, filter });
+        self.segments.push(Segment::Body { source, filter });
     }
 }
 
@@ -95,14 +99,34 @@ struct Rendered {
     chosen_boundary: bool,
 }
 
+impl Segment {
+    /// The segment again from its start: the same bytes, or the body read again through a fresh
+    /// filter; `None` when the body cannot be read again.
+    pub(crate) fn replay(&self) -> Option<Self> {
+        Some(match self {
+            Self::Bytes { data, .. } => Self::Bytes {
+                data: Arc::clone(data),
+                pos: 0,
+            },
+            Self::Body { source, filter } => Self::Body {
+                source: source.replay()?,
+                filter: match filter {
+                    Some(filter) => Some(filter.fresh()?),
+                    None => None,
+                },
+            },
+        })
+    }
+}
+
 /// Walks `root` with an explicit stack (any nesting depth works) and returns its segments.
 pub(crate) fn lay_out(
     root: Part,
     top: &TopLevel,
     random: boundary::Random,
-) -> Result<VecDeque<Segment>, MessageError> {
+) -> Result<Vec<Segment>, MessageError> {
     let mut builder = Builder {
-        segments: VecDeque::new(),
+        segments: Vec::new(),
         pending: Vec::new(),
         random,
         chosen: Vec::new(),

@@ -8,7 +8,6 @@
 //! The layout follows `LuaSocket`'s `smtp.message` (docs/luasocket.md §1) where that parses the
 //! same, with the differences listed on [`MessageEncoder`].
 
-use std::collections::VecDeque;
 use std::io;
 use std::str::FromStr;
 
@@ -195,7 +194,10 @@ enum State {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct MessageEncoder {
-    segments: VecDeque<Segment>,
+    /// Every segment, those already written too, so that [`Source::replay`] can start again.
+    segments: Vec<Segment>,
+    /// The segment being written.
+    current: usize,
     chunk_size: usize,
     /// Encoded bytes not yet handed out, from `pos` on. A body's filter may produce more than a
     /// chunk at once; the rest waits here, so that no chunk is larger than `chunk_size`.
@@ -250,6 +252,7 @@ impl MessageEncoder {
         let segments = layout::lay_out(root, &layout::TopLevel { zone, timestamp }, random)?;
         Ok(Self {
             segments,
+            current: 0,
             chunk_size: chunk_size.max(1),
             buf: Vec::new(),
             pos: 0,
@@ -285,6 +288,36 @@ impl MessageEncoder {
         Ok(Some(&self.buf[start..start + n]))
     }
 
+    /// The message encoded again from its start, as a `MessageEncoder` (see [`Source::replay`]).
+    ///
+    /// ```
+    /// use mailpump::{MessageEncoder, MessageOptions, Part};
+    /// use mailpump::source::ReaderSource;
+    ///
+    /// let text = MessageEncoder::new(Part::text("Hi\r\n", "plain"), MessageOptions::default())?;
+    /// assert!(text.again().is_some());
+    /// let piped = Part::new().body(Box::new(ReaderSource::new(std::io::empty())) as Box<dyn mailpump::Source>);
+    /// assert!(MessageEncoder::new(piped, MessageOptions::default())?.again().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn again(&self) -> Option<Self> {
+        let segments = self
+            .segments
+            .iter()
+            .map(Segment::replay)
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            segments,
+            current: 0,
+            chunk_size: self.chunk_size,
+            buf: Vec::new(),
+            pos: 0,
+            input: Vec::new(),
+            state: State::Running,
+        })
+    }
+
     /// Encodes until `want` bytes wait in `buf` or the message ends.
     fn ensure(&mut self, want: usize) -> Result<(), Error> {
         let waiting = self.buf.len() - self.pos;
@@ -316,7 +349,7 @@ impl MessageEncoder {
         let start = out.len();
         let result = (|| -> Result<(), BoxError> {
             while out.len() - start < limit {
-                let Some(segment) = self.segments.front_mut() else {
+                let Some(segment) = self.segments.get_mut(self.current) else {
                     self.state = State::Done;
                     break;
                 };
@@ -346,14 +379,14 @@ impl MessageEncoder {
                     }
                 };
                 if finished {
-                    self.segments.pop_front();
+                    self.current += 1;
                 }
             }
             Ok(())
         })();
         result.map_err(|e| {
+            // The segments stay: a replay may still read the message again from its start.
             self.state = State::Failed;
-            self.segments.clear();
             Error::Source(e)
         })
     }
@@ -381,5 +414,23 @@ impl Source for MessageEncoder {
             }
             None => Ok(false),
         }
+    }
+
+    /// The message encoded again from its start, byte for byte the same: the header blocks
+    /// (boundaries, `Date`, `Message-ID`) as laid out, each body read again through a fresh
+    /// encoder. Nothing encoded is kept, so this costs no memory per body byte. `None` when a
+    /// body cannot be read again (a one-shot source, such as an iterator).
+    ///
+    /// ```
+    /// use mailpump::source::collect;
+    /// use mailpump::{MessageEncoder, MessageOptions, Part, Source};
+    ///
+    /// let mut first = MessageEncoder::new(Part::text("Hello\r\n", "plain"), MessageOptions::default())?;
+    /// let mut again = first.replay().expect("a text body can be read again");
+    /// assert_eq!(collect(&mut first)?, collect(&mut again)?); // the same Date and Message-ID
+    /// # Ok::<(), mailpump::BoxError>(())
+    /// ```
+    fn replay(&self) -> Option<Box<dyn Source>> {
+        Some(Box::new(self.again()?))
     }
 }

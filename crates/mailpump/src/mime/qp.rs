@@ -259,6 +259,10 @@ impl QpEncoder {
 }
 
 impl Filter for QpEncoder {
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        Some(Box::new(Self::with_marker(&self.marker)))
+    }
+
     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
         self.encode(input, out);
         Ok(())
@@ -398,6 +402,10 @@ impl QpDecoder {
 }
 
 impl Filter for QpDecoder {
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        Some(Box::new(Self::new()))
+    }
+
     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
         self.decode(input, out);
         Ok(())

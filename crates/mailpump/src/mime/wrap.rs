@@ -107,6 +107,10 @@ impl LineWrap {
 }
 
 impl Filter for LineWrap {
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        Some(Box::new(Self::with_state(self.length, self.length)))
+    }
+
     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
         self.wrap(input, out);
         Ok(())
@@ -224,6 +228,10 @@ impl QpWrap {
 }
 
 impl Filter for QpWrap {
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        Some(Box::new(Self::with_state(self.length, self.length)))
+    }
+
     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
         self.wrap(input, out);
         Ok(())

@@ -463,6 +463,23 @@ impl Client {
         matches!(self.link, Link::Open(_))
     }
 
+    /// Why the client can no longer be used: the error every further call returns (with the
+    /// error that broke the connection in its text), or `None` while it is usable.
+    ///
+    /// ```no_run
+    /// use mailpump::{Client, ClientConfig};
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// assert!(client.closed_error().is_none());
+    /// client.close();
+    /// assert!(client.closed_error().is_some());
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
+    #[must_use]
+    pub fn closed_error(&self) -> Option<SmtpError> {
+        self.ensure_usable().err()
+    }
+
     /// Reads the greeting (first call only), says EHLO (HELO when the server does not know EHLO
     /// and [`ClientConfig::helo_fallback`] allows it), then applies the TLS policy: STARTTLS and
     /// EHLO again when it asks for it. `domain` defaults to [`ClientConfig::domain`].

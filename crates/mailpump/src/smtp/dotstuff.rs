@@ -133,6 +133,10 @@ impl DotStuff {
 }
 
 impl Filter for DotStuff {
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        Some(Box::new(Self::new()))
+    }
+
     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
         self.stuff(input, out);
         Ok(())
@@ -309,6 +313,10 @@ impl WireEncoder {
 }
 
 impl Filter for WireEncoder {
+    fn fresh(&self) -> Option<Box<dyn Filter>> {
+        Some(Box::new(Self::new()))
+    }
+
     fn update(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
         self.encode(input, out);
         Ok(())

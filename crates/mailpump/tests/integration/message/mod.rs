@@ -5,3 +5,4 @@ mod chunks;
 mod differences;
 mod encoder;
 mod headers;
+mod replay;
