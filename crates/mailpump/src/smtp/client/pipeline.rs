@@ -158,7 +158,11 @@ impl Client {
     /// the connection fails (then the engine says what became of each open message).
     pub(super) fn drive(&mut self, engine: &mut Engine, batch: &mut dyn Batch) {
         loop {
-            while engine.open_transactions() < WINDOW && batch.push_next(engine) {}
+            // A session the server closed (421) takes no new message: the rest stay untouched.
+            while !engine.is_closed()
+                && engine.open_transactions() < WINDOW
+                && batch.push_next(engine)
+            {}
             let step = match engine.poll() {
                 Action::Write => self.write_batch(engine),
                 Action::Read => match self.read_reply() {

@@ -189,3 +189,37 @@ fn without_pipelining_one_command_at_a_time() {
     client.quit().unwrap();
     server.finish();
 }
+
+#[test]
+fn a_closing_notice_ends_the_batch_without_taking_more() {
+    let (server, mut client) = greeted(|c| {
+        c.hello(&["PIPELINING"]);
+        c.expect("MAIL FROM:<me@example.com>");
+        c.expect("RCPT TO:<b@example.org>");
+        c.expect("DATA");
+        c.send("250 ok\r\n250 ok\r\n354 go\r\n");
+        assert_eq!(c.data(), b"message 0\r\n.\r\n");
+        c.expect("MAIL FROM:<me@example.com>");
+        c.expect("RCPT TO:<b@example.org>");
+        c.expect("DATA");
+        // Accepted, then the server shuts down before the next transaction.
+        c.send("250 queued 0\r\n421 4.3.2 shutting down\r\n");
+        c.until_eof();
+    });
+    let mut pulled = 0;
+    let batch = messages(5).inspect(|_| pulled += 1);
+    let (taken, seen) = outcomes(&mut client, batch);
+    // The second ends with the notice, the third (queued behind it, never started) with the
+    // session's end, both transient; the rest were never taken.
+    assert_eq!(
+        seen,
+        [
+            (0, "ok queued 0".into()),
+            (1, "sender-refused".into()),
+            (2, "command-refused".into())
+        ]
+    );
+    assert_eq!((taken, pulled), (3, 3));
+    assert!(!client.is_usable());
+    server.finish();
+}
