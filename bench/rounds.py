@@ -130,8 +130,11 @@ def measure(
     return [results[c.name] for c in contenders]
 
 
-def table(results: Sequence[Result], reference: str, unit: str, scale: float = 1.0) -> str:
-    """Markdown table: median rate (min..max), peak RSS growth, ratio of medians to `reference`."""
+def table(
+    results: Sequence[Result], reference: str, unit: str, scale: float = 1.0, digits: int = 1
+) -> str:
+    """Markdown table: median rate (min..max), peak RSS growth, ratio of medians to `reference`;
+    rates divided by `scale`, shown with `digits` decimals."""
     medians = {r.name: statistics.median(r.rates()) / scale for r in results if r.rates()}
     ref = medians.get(reference)
     rows = [f"| contender | {unit} median | min | max | peak RSS growth (MiB) | x {reference} |",
@@ -144,8 +147,9 @@ def table(results: Sequence[Result], reference: str, unit: str, scale: float = 1
         growth = [s.rss_growth_mib for s in r.samples if s.rss_growth_mib is not None]
         rss = f"{max(growth):,.1f}" if growth else "n/a"
         ratio = f"{medians[r.name] / ref:.2f}" if ref else "n/a"
-        rows.append(f"| {r.name} | {medians[r.name]:,.1f} | {min(rates):,.1f} | "
-                    f"{max(rates):,.1f} | {rss} | {ratio} |")  # fmt: skip
+        d = digits
+        rows.append(f"| {r.name} | {medians[r.name]:,.{d}f} | {min(rates):,.{d}f} | "
+                    f"{max(rates):,.{d}f} | {rss} | {ratio} |")  # fmt: skip
     return "\n".join(rows)
 
 
