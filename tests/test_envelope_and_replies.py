@@ -22,7 +22,6 @@ from servers.scripted import ScriptedServer
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
-pytestmark = pytest.mark.api("send")
 
 FROM, RCPT = "sender@example.test", ["one@example.test"]
 BODY = b"Subject: x\r\n\r\nbody\r\n"

@@ -26,7 +26,7 @@ mailpump = pytest.importorskip("mailpump", reason="the extension is not built: r
 
 from mailpump.types import ErrorKind  # noqa: E402
 
-pytestmark = [pytest.mark.api("send", "open"), pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 FROM = "<sender@example.test>"
 RCPT = ["<one@example.test>"]

@@ -191,7 +191,16 @@ impl Client {
                         format!("the connection failed during an earlier message: {why}"),
                     ))
                 };
-                for (id, outcome) in engine.fail_all(error, lost) {
+                let outcomes = engine.fail_all(error, lost);
+                // Later calls say why the connection closed: "no message was left half-sent"
+                // would be wrong if one of these may have been delivered.
+                if let Some((_, Err(unknown))) = outcomes
+                    .iter()
+                    .find(|(_, outcome)| matches!(outcome, Err(e) if e.is_outcome_unknown()))
+                {
+                    self.set_closed_reason(unknown.to_string());
+                }
+                for (id, outcome) in outcomes {
                     batch.done(id, outcome);
                 }
                 return;

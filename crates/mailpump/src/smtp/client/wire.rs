@@ -50,6 +50,13 @@ impl Client {
         err
     }
 
+    /// Replaces the reason kept for a connection an error closed (see [`Client::unusable`]).
+    pub(super) fn set_closed_reason(&mut self, why: String) {
+        if let Link::Closed(Closed::Broken(reason)) = &mut self.link {
+            *reason = why;
+        }
+    }
+
     /// Shuts the connection down for good, for the reason `why` (kept for later calls).
     fn shut(&mut self, why: String) {
         if let Link::Open(t) = &mut self.link {
