@@ -591,9 +591,13 @@ impl Pool {
     /// pool's own callbacks). Its `on_done` is called once it is done. Fails, without calling
     /// `on_done`, once the pool is closed.
     pub fn submit(&self, job: Job) -> Result<(), SmtpError> {
+        self.enqueue(job, true)
+    }
+
+    fn enqueue(&self, job: Job, bounded: bool) -> Result<(), SmtpError> {
         let shared = &self.shared;
         let mut state = shared.lock();
-        let patient = !shared.on_worker();
+        let patient = bounded && !shared.on_worker();
         while patient && !state.closed && state.queue.len() >= shared.options.queue {
             state = shared
                 .room
@@ -667,6 +671,20 @@ impl Pool {
         for worker in workers {
             let _ = worker.join();
         }
+    }
+
+    /// Queues a message without waiting for room, for a caller that bounds its own work (an
+    /// event loop must not block). Fails, without calling `on_done`, once the pool is closed.
+    pub fn push(&self, job: Job) -> Result<(), SmtpError> {
+        self.enqueue(job, false)
+    }
+
+    /// Closes the pool like `close(true)` but returns at once: the workers drain the queue and
+    /// end on their own.
+    pub fn shutdown(&self) {
+        self.shared.lock().closed = true;
+        self.shared.work.notify_all();
+        self.shared.room.notify_all();
     }
 
     /// Whether [`Pool::close`] was called.

@@ -6,11 +6,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mailpump::BoxError;
 use mailpump::smtp::client::{Envelope, SendResult};
 use mailpump::smtp::error::SmtpError;
 use mailpump::smtp::pool::{Event, Job, Pool, PoolOptions, is_cancelled};
 use mailpump::source::{BytesSource, Source};
-use mailpump::BoxError;
 
 use crate::support::{ChunkedSource, Conn, Server, envelope};
 
@@ -67,7 +67,10 @@ fn pool(server: &Server, options: PoolOptions) -> Pool {
 
 fn message(i: usize) -> (Envelope, Box<dyn Source>) {
     let body = format!("Message-ID: <{i}@test>\r\n\r\nbody {i}\r\n");
-    (envelope(&["b@example.org"]), Box::new(BytesSource::new(body)))
+    (
+        envelope(&["b@example.org"]),
+        Box::new(BytesSource::new(body)),
+    )
 }
 
 /// Submits a job and returns the receiver of its outcome.
@@ -135,7 +138,10 @@ fn a_connection_dropped_before_the_mark_is_retried_on_a_new_one() {
         &server,
         PoolOptions {
             events: Some(Arc::new(move |e: &Event<'_>| {
-                if let Event::Retry { reason, attempt, .. } = e {
+                if let Event::Retry {
+                    reason, attempt, ..
+                } = e
+                {
                     heard.lock().unwrap().push(format!("{attempt}: {reason}"));
                 }
             })),
@@ -149,7 +155,10 @@ fn a_connection_dropped_before_the_mark_is_retried_on_a_new_one() {
     server.finish();
     assert_eq!(bodies.lock().unwrap().len(), 1);
     let stats = pool.stats();
-    assert_eq!((stats.sent, stats.retried, stats.connections_opened), (1, 1, 2));
+    assert_eq!(
+        (stats.sent, stats.retried, stats.connections_opened),
+        (1, 1, 2)
+    );
     let events = events.lock().unwrap();
     assert_eq!(events.len(), 1);
     assert!(events[0].starts_with("2: connection-lost"), "{events:?}");
@@ -178,7 +187,10 @@ fn a_connection_dropped_after_the_mark_is_an_unknown_outcome_never_retried() {
     server.finish();
     assert_eq!(*delivered.lock().unwrap(), 1);
     let stats = pool.stats();
-    assert_eq!((stats.retried, stats.failed, stats.connections_opened), (0, 1, 1));
+    assert_eq!(
+        (stats.retried, stats.failed, stats.connections_opened),
+        (0, 1, 1)
+    );
 }
 
 #[test]
@@ -204,7 +216,11 @@ fn a_one_shot_source_is_not_retried() {
 fn a_transient_verdict_is_retried_and_a_permanent_one_is_not() {
     let script: Script = Box::new(|c: &mut Conn| {
         c.hello(&[]);
-        for verdict in ["451 4.3.0 try later", "250 2.0.0 Ok: queued as A1", "554 5.7.1 no"] {
+        for verdict in [
+            "451 4.3.0 try later",
+            "250 2.0.0 Ok: queued as A1",
+            "554 5.7.1 no",
+        ] {
             c.expect("MAIL FROM:<me@example.com>");
             c.send("250 ok\r\n");
             c.expect("RCPT TO:<b@example.org>");
@@ -221,7 +237,10 @@ fn a_transient_verdict_is_retried_and_a_permanent_one_is_not() {
     let pool = pool(&server, options(1));
     let (e, s) = message(1);
     let result = pool.send(e, s).expect("the second attempt is taken");
-    assert_eq!(mailpump::smtp::pool::queue_id(&result.reply).as_deref(), Some("A1"));
+    assert_eq!(
+        mailpump::smtp::pool::queue_id(&result.reply).as_deref(),
+        Some("A1")
+    );
     let (e, s) = message(2);
     let error = pool.send(e, s).expect_err("554 is final");
     assert_eq!(error.reply().map(|r| r.code), Some(554));
@@ -278,7 +297,10 @@ fn a_message_cancelled_mid_body_never_gets_its_mark() {
         c.expect("DATA");
         c.send("250 ok\r\n250 ok\r\n354 go\r\n");
         let rest = c.until_eof();
-        assert!(!rest.windows(5).any(|w| w == b"\r\n.\r\n"), "the mark went out");
+        assert!(
+            !rest.windows(5).any(|w| w == b"\r\n.\r\n"),
+            "the mark went out"
+        );
     });
     let server = Server::start_each(vec![script]);
     let pool = pool(&server, options(1));
@@ -287,7 +309,12 @@ fn a_message_cancelled_mid_body_never_gets_its_mark() {
         flag: Arc::clone(&flag),
         pulls: 0,
     };
-    let rx = submit(&pool, envelope(&["b@example.org"]), Box::new(source), Some(flag));
+    let rx = submit(
+        &pool,
+        envelope(&["b@example.org"]),
+        Box::new(source),
+        Some(flag),
+    );
     let error = rx.recv().unwrap().expect_err("cancelled");
     assert!(is_cancelled(&error), "{error:?}");
     pool.close(true);
@@ -362,12 +389,17 @@ fn close_without_waiting_cancels_what_has_not_started() {
         assert!(is_cancelled(&rx.recv().unwrap().unwrap_err()));
     }
     let (e, s) = message(9);
-    assert_eq!(pool.submit(Job {
-        envelope: e,
-        source: s,
-        on_done: Box::new(|_| {}),
-        cancel: None,
-    }).unwrap_err().kind(), "closed");
+    assert_eq!(
+        pool.submit(Job {
+            envelope: e,
+            source: s,
+            on_done: Box::new(|_| {}),
+            cancel: None,
+        })
+        .unwrap_err()
+        .kind(),
+        "closed"
+    );
     go.send(()).unwrap();
     first.recv().unwrap().expect("the started message finishes");
     closer.join().unwrap();
@@ -397,7 +429,9 @@ fn close_with_waiting_drains_the_queue() {
     pool.close(true);
     for rx in outcomes {
         // Already there: close returned after the queue was drained.
-        rx.try_recv().expect("done before close returned").expect("sent");
+        rx.try_recv()
+            .expect("done before close returned")
+            .expect("sent");
     }
     server.finish();
     assert_eq!(bodies.lock().unwrap().len(), 8);
