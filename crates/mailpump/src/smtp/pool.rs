@@ -420,32 +420,36 @@ impl Shared {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || on_done(outcome)));
     }
 
-    /// Puts a message back for another attempt after its backoff.
+    /// Puts a message back for another attempt after its backoff. The event is sent outside
+    /// the lock: a hook may wait for something (an interpreter's lock) whose holder waits for
+    /// the queue.
     fn retry(&self, mut queued: Queued, conn: Option<u64>, reason: &str) {
-        let delay = backoff(
-            self.options.backoff,
-            queued.attempt,
-            self.options.max_backoff,
-        );
-        {
+        let delay = backoff(self.options.backoff, queued.attempt, self.options.max_backoff);
+        let attempt = queued.attempt + 1;
+        queued.not_before = Some(Instant::now() + delay);
+        let refused = {
             let mut state = self.lock();
-            if !state.discard {
+            if state.discard {
+                Some(queued)
+            } else {
                 self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                state.queue.push_front(queued);
+                None
+            }
+        };
+        match refused {
+            None => {
+                self.work.notify_one();
                 self.event(&Event::Retry {
                     conn,
                     peer: &self.peer,
-                    attempt: queued.attempt + 1,
+                    attempt,
                     delay,
                     reason,
                 });
-                queued.not_before = Some(Instant::now() + delay);
-                state.queue.push_front(queued);
-                drop(state);
-                self.work.notify_one();
-                return;
             }
+            Some(queued) => self.finish(queued.job, conn, Err(cancelled())),
         }
-        self.finish(queued.job, conn, Err(cancelled()));
     }
 
     /// A ready message without waiting, for a connection that is already busy.

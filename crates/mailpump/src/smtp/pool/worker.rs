@@ -1,6 +1,7 @@
 //! A pool's worker thread: one connection at a time, many messages over it.
 
 use std::cell::RefCell;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -9,7 +10,7 @@ use super::retry::{is_closing, retry_reason};
 use super::{Event, Next, Queued, Shared, cancelled};
 use crate::BoxError;
 use crate::smtp::client::{Client, Envelope, SendResult};
-use crate::smtp::error::SmtpError;
+use crate::smtp::error::{ConnectKind, SmtpError};
 use crate::source::Source;
 
 /// A worker's connection.
@@ -216,6 +217,23 @@ fn send(shared: &Shared, c: &mut Connection, first: Queued) -> bool {
             b.closing |= is_closing(&error);
             outcome(shared, Some(conn), first, Err(error));
         }
+    }
+    // A message taken after the server closed the session (a 421 read while the next one was
+    // being queued) never went out and got no outcome: it is reported as cut off before its
+    // end-of-data mark, which it was.
+    for flight in b.open.iter_mut().filter_map(Option::take) {
+        let InFlight { mut queued, spare } = flight;
+        let replayable = spare.is_some();
+        if let Some(spare) = spare {
+            queued.job.source = spare;
+        }
+        let error = SmtpError::Connect {
+            server: shared.config.server.clone(),
+            port: shared.config.port,
+            kind: ConnectKind::Lost,
+            source: io::Error::other("the session ended before this message was started"),
+        };
+        outcome_of(shared, Some(conn), queued, replayable, Err(error));
     }
     b.closing
 }
