@@ -86,7 +86,10 @@ def test_a_transient_verdict_on_a_schedule_is_retried_and_delivered_once(
     assert pool.stats.retried > 0 and pool.stats.sent == 12
     retries = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert len(retries) == pool.stats.retried
-    assert all(code[:3] in r.getMessage() and r.levelno == logging.INFO for r in retries)
+    assert all(r.levelno == logging.INFO for r in retries)
+    # Each says why; a message queued behind the refused one is cut off before its mark.
+    assert all(code[:3] in r.getMessage() or "connection-lost" in r.getMessage() for r in retries)
+    assert any(code[:3] in r.getMessage() for r in retries)
     assert all(getattr(r, "peer", None) == f"{server.host}:{server.port}" for r in retries)
 
 

@@ -424,7 +424,11 @@ impl Shared {
     /// the lock: a hook may wait for something (an interpreter's lock) whose holder waits for
     /// the queue.
     fn retry(&self, mut queued: Queued, conn: Option<u64>, reason: &str) {
-        let delay = backoff(self.options.backoff, queued.attempt, self.options.max_backoff);
+        let delay = backoff(
+            self.options.backoff,
+            queued.attempt,
+            self.options.max_backoff,
+        );
         let attempt = queued.attempt + 1;
         queued.not_before = Some(Instant::now() + delay);
         let refused = {

@@ -12,9 +12,7 @@ use mailpump::smtp::error::SmtpError;
 use mailpump::smtp::pool::{Event, Job, Pool, PoolOptions, is_cancelled};
 use mailpump::source::{BytesSource, Source};
 
-use crate::support::{ChunkedSource, Conn, Server, envelope};
-
-type Script = Box<dyn FnOnce(&mut Conn) + Send>;
+use crate::support::{ChunkedSource, Conn, Script, Server, envelope};
 
 /// Answers every command like a server that accepts everything, until QUIT or the end of the
 /// connection; returns the bodies received (without their end-of-data marks).

@@ -180,6 +180,9 @@ impl Conn {
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
+/// The script of one connection.
+pub type Script = Box<dyn FnOnce(&mut Conn) + Send>;
+
 /// A running scripted server.
 pub struct Server {
     pub port: u16,
@@ -216,7 +219,7 @@ impl Server {
 
     /// Starts a server that runs `scripts[i]` on its `i`-th connection, one connection at a
     /// time (for a pool that reconnects); every byte of every connection is recorded in turn.
-    pub fn start_each(scripts: Vec<Box<dyn FnOnce(&mut Conn) + Send>>) -> Self {
+    pub fn start_each(scripts: Vec<Script>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let handle = std::thread::spawn(move || {
