@@ -35,6 +35,7 @@ from .errors import (
     SMTPTimeoutError,
     SMTPTLSError,
 )
+from .pool import Pool, PoolStats, asend
 from .smtp import Session, message, open, send, to_email
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "MessageError",
     "MessageSource",
     "Part",
+    "Pool",
+    "PoolStats",
     "Reply",
     "SMTPAuthError",
     "SMTPConnectError",
@@ -57,6 +60,7 @@ __all__ = [
     "SendResult",
     "Session",
     "__version__",
+    "asend",
     "attachment",
     "errors",
     "ltn12",

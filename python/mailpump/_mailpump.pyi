@@ -37,11 +37,13 @@ __all__ = [
     "Filter",
     "MessageSource",
     "Part",
+    "Pool",
     "Reply",
     "SendResult",
     "Session",
     "Sink",
     "Source",
+    "Ticket",
     "__version__",
     "_panic_for_tests",
     "attachment",
@@ -527,3 +529,59 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
     written and no verdict came, :class:`~mailpump.SMTPOutcomeUnknown` is raised: the message
     may have been delivered, so check before sending it again.
     """
+
+@final
+class Ticket:
+    """A message submitted to a native :class:`Pool`; ``cancel()`` stops it if its end-of-data
+    mark has not been written (not started: never sent; started: aborted, nothing delivered)."""
+
+    def cancel(self) -> None:
+        """Asks the pool not to send the message, or to abort it before its end-of-data mark."""
+    @property
+    def cancelled(self) -> bool:
+        """Whether ``cancel()`` was called."""
+
+@final
+class Pool:
+    """The core's connection pool; use ``mailpump.Pool``, which makes futures of its outcomes.
+
+    Worker threads (``connections``), each with at most one connection, send the queued messages
+    pipelined across transactions; ``rate=(n, seconds)`` spaces messages ``seconds / n`` apart;
+    failures after which the server cannot hold the message are retried ``retries`` times after
+    ``backoff * 2**attempt`` seconds (at most 60). Its events go to the ``mailpump`` logger."""
+
+    def __new__(
+        cls,
+        options: ConnectionOptions,
+        /,
+        *,
+        connections: int = 4,
+        max_messages: int | None = None,
+        rate: tuple[int, float] | None = None,
+        idle_timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+        queue: int = 1024,
+    ) -> Self:
+        """Starts the workers; nothing connects until a message comes. ``options`` are
+        ``send()``'s connection options without ``create`` (``TypeError``)."""
+    def submit(
+        self,
+        transaction: Transaction,
+        done: Callable[[SendResult | BaseException | None], object],
+        /,
+        *,
+        block: bool = True,
+    ) -> Ticket:
+        """Queues `transaction` (waiting while the queue is full, unless ``block=False``);
+        ``done(outcome)`` is called once from a worker thread with the result, the exception, or
+        ``None`` when the message was cancelled unsent. ``RuntimeError`` once closed."""
+    def close(self, wait: bool = True, join: bool = True) -> None:
+        """No more messages: ``wait`` drains the queue, otherwise what has not started is
+        cancelled; ``join`` waits for the workers to say QUIT and end."""
+    @property
+    def closed(self) -> bool:
+        """Whether the pool is closed."""
+    @property
+    def stats(self) -> tuple[int, int, int, int, int, int]:
+        """``(sent, refused, retried, failed, connections_opened, in_flight)``."""

@@ -32,6 +32,7 @@ __all__ = [
     "Mesgt",
     "Multipart",
     "OpenOptions",
+    "PoolConnectionOptions",
     "Progress",
     "QpMode",
     "SendOptions",
@@ -221,6 +222,12 @@ class ConnectionOptions(OpenOptions, AuthOptions, total=False):
     server: str | None
     port: int | None
     create: Callable[[], SocketLike] | None
+
+
+class PoolConnectionOptions(OpenOptions, AuthOptions, total=False):
+    """The connection keywords ``Pool()`` takes besides ``server`` and ``port``: the
+    :class:`OpenOptions` and the :class:`AuthOptions` (no ``create``: the pool's worker threads
+    open their own connections)."""
 
 
 class TransactionOptions(TypedDict, total=False):

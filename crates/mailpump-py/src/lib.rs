@@ -12,6 +12,7 @@ mod interrupt;
 mod message;
 mod mime;
 mod options;
+mod pool;
 mod sink;
 mod smtp;
 mod source;
@@ -35,6 +36,8 @@ mod _mailpump {
     use crate::mime::{
         b64, decode, dot, encode, eol, normalize, qp, qpwrp, stuff, unb64, unqp, wrap, wrp,
     };
+    #[pymodule_export]
+    use crate::pool::{PyPool, Ticket};
     #[pymodule_export]
     use crate::sink::{NativeSink, pump_native, sink_file, sink_list, sink_null};
     #[pymodule_export]

@@ -98,7 +98,7 @@ pub struct PySendResult {
 }
 
 impl PySendResult {
-    fn new(py: Python<'_>, r: &SendResult) -> PyResult<Self> {
+    pub(crate) fn new(py: Python<'_>, r: &SendResult) -> PyResult<Self> {
         let refused = PyDict::new(py);
         for (address, reply) in &r.refused {
             refused.set_item(address, PyReply::from(reply))?;
@@ -252,9 +252,14 @@ fn smtp_source(
 /// A Python progress callback `progress(sent, total)` as the core's callback: called from the
 /// sending thread with the GIL re-acquired; an exception it raises aborts the message (no
 /// end-of-data mark) and comes back out of the call as itself.
-struct ProgressFn(Py<PyAny>);
+pub(crate) struct ProgressFn(Py<PyAny>);
 
 impl ProgressFn {
+    /// Another reference to the same callable.
+    pub(crate) fn clone_ref(&self, py: Python<'_>) -> Self {
+        Self(self.0.clone_ref(py))
+    }
+
     fn new(progress: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Self>> {
         match progress.filter(|p| !p.is_none()) {
             None => Ok(None),
@@ -265,7 +270,7 @@ impl ProgressFn {
         }
     }
 
-    fn call(&self, sent: u64, total: Option<u64>) -> Result<(), BoxError> {
+    pub(crate) fn call(&self, sent: u64, total: Option<u64>) -> Result<(), BoxError> {
         Python::attach(|py| self.0.bind(py).call1((sent, total)).map(drop))
             .map_err(|e| Box::new(PythonError(e)) as BoxError)
     }
@@ -304,10 +309,10 @@ fn recipients(py: Python<'_>, rcpt: &Bound<'_, PyAny>) -> PyResult<Vec<Address>>
 /// ..., "progress": ...}`: the envelope is parsed and checked (at least one recipient) when the
 /// table is read, before any I/O; the source is converted only when it is about to be sent.
 pub struct Transaction<'py> {
-    envelope: Envelope,
+    pub(crate) envelope: Envelope,
     source: Bound<'py, PyAny>,
     step: Option<Bound<'py, PyAny>>,
-    progress: Option<ProgressFn>,
+    pub(crate) progress: Option<ProgressFn>,
 }
 
 /// The keys of a transaction, in the order an error message lists them.
@@ -363,7 +368,7 @@ impl<'py> FromPyObject<'_, 'py> for Transaction<'py> {
 
 impl Transaction<'_> {
     /// The source, converted now: a native source is moved out of its Python object.
-    fn source(&self) -> PyResult<Box<dyn Source>> {
+    pub(crate) fn source(&self) -> PyResult<Box<dyn Source>> {
         smtp_source(self.source.py(), &self.source, self.step.as_ref())
     }
 }

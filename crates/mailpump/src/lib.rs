@@ -92,6 +92,8 @@ pub use smtp::client::{Client, ClientConfig, Envelope, SendResult, TlsPolicy};
 #[doc(no_inline)]
 pub use smtp::error::SmtpError;
 #[doc(no_inline)]
+pub use smtp::pool::{Job, Pool, PoolOptions};
+#[doc(no_inline)]
 pub use smtp::reply::Reply;
 pub use source::Source;
 

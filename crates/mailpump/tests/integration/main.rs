@@ -10,4 +10,5 @@ mod client;
 mod filters;
 mod hardening;
 mod message;
+mod pool;
 mod support;

@@ -180,6 +180,9 @@ impl Conn {
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
+/// The script of one connection.
+pub type Script = Box<dyn FnOnce(&mut Conn) + Send>;
+
 /// A running scripted server.
 pub struct Server {
     pub port: u16,
@@ -210,6 +213,36 @@ impl Server {
             };
             script(&mut conn);
             conn.received
+        });
+        Self { port, handle }
+    }
+
+    /// Starts a server that runs `scripts[i]` on its `i`-th connection, one connection at a
+    /// time (for a pool that reconnects); every byte of every connection is recorded in turn.
+    pub fn start_each(scripts: Vec<Script>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let handle = std::thread::spawn(move || {
+            let mut received = Vec::new();
+            for script in scripts {
+                let (stream, _) = listener.accept().expect("accept");
+                stream.set_nodelay(true).expect("nodelay");
+                stream
+                    .set_read_timeout(Some(SERVER_PATIENCE))
+                    .expect("timeout");
+                stream
+                    .set_write_timeout(Some(SERVER_PATIENCE))
+                    .expect("timeout");
+                let mut conn = Conn {
+                    plain: Some(stream),
+                    tls: None,
+                    pending: Vec::new(),
+                    received: Vec::new(),
+                };
+                script(&mut conn);
+                received.append(&mut conn.received);
+            }
+            received
         });
         Self { port, handle }
     }
