@@ -8,6 +8,7 @@ pub mod command;
 pub mod dotstuff;
 pub mod engine;
 pub mod error;
+pub mod fingerprint;
 pub mod reply;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
