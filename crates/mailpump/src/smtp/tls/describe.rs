@@ -49,6 +49,18 @@ impl fmt::Display for PlainSmtpAnswer {
 
 impl std::error::Error for PlainSmtpAnswer {}
 
+/// The server asked for a client certificate, none was given, and the handshake then failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCertificateWanted;
+
+impl fmt::Display for ClientCertificateWanted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the server asked for a client certificate and ended the handshake without one")
+    }
+}
+
+impl std::error::Error for ClientCertificateWanted {}
+
 /// The rustls error inside an I/O error from a handshake or a read, if there is one.
 ///
 /// ```
@@ -91,6 +103,18 @@ pub fn describe_handshake_error(error: &io::Error) -> Option<(TlsKind, String)> 
             format!(
                 "{plain} where a TLS handshake was expected: this port speaks plain SMTP: use \
                  tls='starttls' (or tls='auto'); implicit TLS is for port 465"
+            ),
+        ));
+    }
+    if let Some(wanted) = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<ClientCertificateWanted>())
+    {
+        return Some((
+            TlsKind::ClientCertificateRequired,
+            format!(
+                "{wanted}: give one it trusts with certfile= (and keyfile= when the key is in a \
+                 file of its own)"
             ),
         ));
     }

@@ -25,6 +25,7 @@ mod describe;
 mod trust;
 mod verify;
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -37,7 +38,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 pub use super::fingerprint::Fingerprint;
-pub use describe::{PlainSmtpAnswer, describe_handshake_error, rustls_error};
+pub use describe::{
+    ClientCertificateWanted, PlainSmtpAnswer, describe_handshake_error, rustls_error,
+};
 pub use trust::{RootSource, TrustedRoots, trusted_roots};
 pub use verify::CertificateProblem;
 
@@ -171,7 +174,7 @@ impl TlsSettings {
             builder.with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { algorithms }))
         };
         let config = match (&self.certfile, &self.keyfile) {
-            (None, None) => builder.with_no_client_auth(),
+            (None, None) => builder.with_client_cert_resolver(Arc::new(NoClientCertificate)),
             (None, Some(_)) => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
@@ -278,6 +281,7 @@ impl TlsTransport {
             )
         })?;
         let mut conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
+        ASKED_FOR_CERTIFICATE.with(|asked| asked.set(false));
         let mut watched = FirstBytes {
             inner: &mut inner,
             seen: Vec::new(),
@@ -286,10 +290,27 @@ impl TlsTransport {
             if let Err(e) = conn.complete_io(&mut watched) {
                 // A server that speaks plain SMTP here sent its greeting (or an error reply to
                 // the ClientHello): say so rather than report a corrupt TLS record.
-                return Err(match PlainSmtpAnswer::detect(&watched.seen) {
-                    Some(answer) => io::Error::new(io::ErrorKind::InvalidData, answer),
-                    None => e,
-                });
+                if let Some(answer) = PlainSmtpAnswer::detect(&watched.seen) {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, answer));
+                }
+                // A TLS 1.2 server that wants a client certificate and got none hangs up or
+                // says only "handshake failure" (RFC 5246 §7.4.6); its request tells why.
+                let unexplained = !matches!(
+                    rustls_error(&e),
+                    Some(rustls::Error::InvalidCertificate(_) | rustls::Error::AlertReceived(_))
+                ) || matches!(
+                    rustls_error(&e),
+                    Some(rustls::Error::AlertReceived(
+                        rustls::AlertDescription::HandshakeFailure
+                    ))
+                );
+                if unexplained && !super::transport::is_timeout(&e) && ASKED_FOR_CERTIFICATE.get() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        ClientCertificateWanted,
+                    ));
+                }
+                return Err(e);
             }
         }
         Ok(Self {
@@ -404,5 +425,31 @@ impl Write for FirstBytes<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+thread_local! {
+    /// Whether the server asked for a client certificate during the handshake running on this
+    /// thread (a handshake runs on one thread from start to end).
+    static ASKED_FOR_CERTIFICATE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The client certificate resolver when none was given: offers none, and notes that the server
+/// asked, so that a failed handshake can say so.
+#[derive(Debug)]
+struct NoClientCertificate;
+
+impl rustls::client::ResolvesClientCert for NoClientCertificate {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        ASKED_FOR_CERTIFICATE.with(|asked| asked.set(true));
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
     }
 }
