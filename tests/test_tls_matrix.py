@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import ssl
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Certs:
     return Certs(tmp_path_factory.mktemp("tls-matrix"), pki)
 
 
-def context(leaf: Leaf, chain: list[Path] = (), **settings: Any) -> ssl.SSLContext:  # type: ignore[assignment]
+def context(leaf: Leaf, chain: Sequence[Path] = (), **settings: Any) -> ssl.SSLContext:
     """A server context presenting `leaf` (and `chain` after it), with `settings` applied."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if chain:
