@@ -506,8 +506,15 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
       (``"localhost"``), ``timeout``: seconds for connecting and for every single read or
       write (60).
     - ``tls``: ``"auto"`` (implicit TLS on port 465, else STARTTLS whenever offered; the
-      default), ``"starttls"`` (required), ``"implicit"`` or ``"none"``; ``cafile`` adds a CA;
-      ``verify=False`` turns certificate checks off.
+      default), ``"starttls"`` (required), ``"implicit"`` or ``"none"``. The server's
+      certificate is checked against the system's trust store (``SSL_CERT_FILE`` and
+      ``SSL_CERT_DIR`` when set; mailpump's bundled Mozilla roots where the system has none).
+      ``cafile``: PEM certificates to trust as well, CAs or the server's own certificate
+      (trusted as itself, dates and names still checked). ``fingerprint``: the server's
+      certificate's SHA-256 (``"sha256:AB:..."``, or a list), accepted by its digest alone.
+      ``certfile``/``keyfile``: a client certificate (PEM, chain after it; the key in
+      ``certfile`` unless ``keyfile`` is given). ``verify=False`` turns certificate checks
+      off.
     - ``user`` with ``password`` (or ``oauth_token``) authenticates; ``auth`` forces a
       mechanism. ``allow_insecure_auth=True`` lets credentials cross an unencrypted connection
       to a server that is not on this machine.

@@ -129,7 +129,21 @@ def add_send_command(
         "require it; implicit: TLS from the first byte; none: plain text",
     )
     conn.add_argument(
-        "--cafile", help="also trust the CA certificates in this PEM file"
+        "--cafile",
+        help="also trust the certificates in this PEM file: CAs, or the server's own "
+        "(self-signed) certificate",
+    )
+    conn.add_argument(
+        "--cert",
+        metavar="FILE",
+        help="client certificate (PEM, chain after it; and its key unless --key)",
+    )
+    conn.add_argument("--key", metavar="FILE", help="the client certificate's key (PEM)")
+    conn.add_argument(
+        "--fingerprint",
+        metavar="SHA256",
+        help="accept only the server certificate with this SHA-256 fingerprint "
+        "(sha256:AB:CD:..., as `openssl x509 -noout -fingerprint -sha256` prints it)",
     )
     conn.add_argument(
         "--timeout",
@@ -279,6 +293,9 @@ def _deliver(
         "tls": args.tls,
         "timeout": args.timeout,
         "cafile": args.cafile,
+        "certfile": args.cert,
+        "keyfile": args.key,
+        "fingerprint": args.fingerprint,
         "domain": args.helo,
         "user": args.user,
         "password": password,
@@ -403,12 +420,17 @@ def explain(
         return EXIT_REFUSED, _reply_hint(error, None)
     if kind == "size-exceeded":
         return EXIT_REFUSED, None
-    if kind == "timeout" and not greeted and not implicit:
+    if kind == "no-greeting" or (kind == "timeout" and not greeted and not implicit):
         if port == 465:
             return EXIT_NETWORK, _PORT_465_HINT
         return EXIT_NETWORK, (
             f"no greeting from port {port}: if this server speaks TLS from the first byte "
             "(SMTPS, usually port 465), use --tls implicit"
+        )
+    if kind == "tls-plain-port":
+        return EXIT_NETWORK, (
+            f"port {port} speaks plain SMTP (submission is 587, relay 25): use --tls starttls "
+            "(or --tls auto); --tls implicit is for port 465"
         )
     not_tls = kind == "tls-handshake" or isinstance(error, SMTPProtocolError)
     if implicit and port != 465 and not_tls:
@@ -469,7 +491,23 @@ _NETWORK_HINTS: Final[dict[str, str]] = {
     "name-not-resolved": "check the server name given with --server (a typo, or no DNS here)",
     "unreachable": "check --server and this machine's network connection",
     "certificate-unknown-issuer": _CAFILE_HINT,
-    "certificate-self-signed": _CAFILE_HINT,
+    "certificate-self-signed": (
+        "the server's certificate is self-signed: if it is the right one, pass it with "
+        "--cafile FILE (or pin it with --fingerprint)"
+    ),
+    "certificate-fingerprint-mismatch": (
+        "the server's certificate is not the pinned one: check --fingerprint, or whether the "
+        "server's certificate was replaced"
+    ),
+    "tls-client-certificate-required": (
+        "the server wants a client certificate it trusts: give it with --cert FILE "
+        "(and --key FILE)"
+    ),
+    "tls-no-common-protocol": (
+        "the server speaks only TLS versions or ciphers mailpump's TLS does not; from Python, "
+        "ssl_context= goes through OpenSSL"
+    ),
+    "tls-server-failed": "the server's TLS failed on its side: its administrator must look",
     "certificate-name-mismatch": (
         "the certificate names another server: give --server the name on the certificate"
     ),
@@ -477,7 +515,9 @@ _NETWORK_HINTS: Final[dict[str, str]] = {
         "the server's certificate has expired or is not valid yet: the server must renew it "
         "(or check this machine's clock)"
     ),
-    "tls-config": "check the --cafile file: it must hold PEM certificates",
+    "tls-config": (
+        "check the --cafile, --cert and --key files: they must hold PEM certificates and keys"
+    ),
 }
 
 

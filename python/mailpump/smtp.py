@@ -193,7 +193,8 @@ def open(
 ) -> Session:
     """Opens an SMTP session: a context manager sending many messages over one connection.
 
-    ``options``: ``tls``, ``timeout``, ``cafile``, ``verify``, ``domain``, ``helo_fallback``,
+    ``options``: ``tls``, ``timeout``, ``cafile``, ``verify``, ``certfile``, ``keyfile``,
+    ``fingerprint``, ``domain``, ``helo_fallback``,
     ``allow_insecure_auth``; ``server``, ``port``, ``domain`` and ``timeout`` default to this
     module's constants, read now. Nothing is read from the server until ``greet()``.
     """

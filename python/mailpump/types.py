@@ -78,6 +78,7 @@ ErrorKind: TypeAlias = Literal[
     "closed",
     # SMTPTimeoutError
     "connect-timeout",
+    "no-greeting",
     "timeout",
     # SMTPOutcomeUnknown: the end-of-data mark went out and no verdict came
     "outcome-unknown",
@@ -88,11 +89,13 @@ ErrorKind: TypeAlias = Literal[
     "certificate-expired",
     "certificate-name-mismatch",
     "certificate-self-signed",
+    "certificate-fingerprint-mismatch",
     "certificate-revoked",
     "certificate-invalid",
     "tls-no-common-protocol",
     "tls-client-certificate-required",
     "tls-server-failed",
+    "tls-plain-port",
     "tls-handshake",
     "tls-config",
     "tls-not-built",
@@ -198,7 +201,20 @@ class OpenOptions(TypedDict, total=False):
     tls: Tls | None
     timeout: float | None
     cafile: str | PathLike[str] | None
+    """PEM certificates to trust besides the system's: CAs, and server certificates trusted as
+    themselves (a self-signed one, whether or not it says ``CA:TRUE``; its dates and names are
+    still checked)."""
     verify: bool | None
+    """``False`` accepts any certificate for any name: an explicit, dangerous opt-out."""
+    certfile: str | PathLike[str] | None
+    """A client certificate (PEM) followed by its chain, and its key unless ``keyfile`` is given,
+    as ``ssl.SSLContext.load_cert_chain`` takes them."""
+    keyfile: str | PathLike[str] | None
+    """The client certificate's private key (PEM), when it is not in ``certfile``."""
+    fingerprint: str | Sequence[str] | None
+    """The server certificate's SHA-256 fingerprint (``"sha256:AB:CD:..."``, as ``openssl x509
+    -noout -fingerprint -sha256`` prints it), or several: the certificate is accepted by its
+    digest alone, and no other is."""
     domain: str | None
     helo_fallback: bool | None
     allow_insecure_auth: bool | None

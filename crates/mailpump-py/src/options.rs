@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use mailpump::smtp::auth::{Credentials, Mechanism, login};
 use mailpump::smtp::client::{ClientConfig, TlsPolicy};
+use mailpump::smtp::fingerprint::Fingerprint;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyMapping, PyString};
@@ -13,13 +14,16 @@ use pyo3::types::{PyDict, PyList, PyMapping, PyString};
 use crate::errors::smtp_to_pyerr;
 
 /// Every option, in the order an error message lists them.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 17] = [
     "allow_insecure_auth",
     "auth",
     "cafile",
+    "certfile",
     "create",
     "domain",
+    "fingerprint",
     "helo_fallback",
+    "keyfile",
     "oauth_token",
     "password",
     "port",
@@ -114,6 +118,15 @@ impl<'py> FromPyObject<'_, 'py> for ConnectOptions {
                         Some(typed::<PathBuf>(key, &value, "a path (str or PathLike)")?);
                 }
                 "verify" => config.verify = typed(key, &value, "True or False")?,
+                "certfile" => {
+                    config.certfile =
+                        Some(typed::<PathBuf>(key, &value, "a path (str or PathLike)")?);
+                }
+                "keyfile" => {
+                    config.keyfile =
+                        Some(typed::<PathBuf>(key, &value, "a path (str or PathLike)")?);
+                }
+                "fingerprint" => config.fingerprints = fingerprints(py, &value)?,
                 "domain" => config.domain = typed(key, &value, "a str")?,
                 "helo_fallback" => config.helo_fallback = typed(key, &value, "True or False")?,
                 "allow_insecure_auth" => {
@@ -158,6 +171,26 @@ impl<'py> FromPyObject<'_, 'py> for ConnectOptions {
             credential_keys,
         })
     }
+}
+
+/// One pinned fingerprint (a str) or several (a list or tuple of str, for a certificate being
+/// replaced).
+fn fingerprints(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Vec<Fingerprint>> {
+    const EXPECTED: &str = "a str such as 'sha256:AB:CD:...', or a list of them";
+    let texts: Vec<String> = if value.is_instance_of::<PyString>() {
+        vec![typed("fingerprint", value, EXPECTED)?]
+    } else {
+        typed("fingerprint", value, EXPECTED)?
+    };
+    if texts.is_empty() {
+        return Err(PyValueError::new_err(
+            "fingerprint must name at least one certificate",
+        ));
+    }
+    texts
+        .iter()
+        .map(|t| t.parse::<Fingerprint>().map_err(|e| smtp_to_pyerr(py, e)))
+        .collect()
 }
 
 /// A TCP port, 0 to 65535.

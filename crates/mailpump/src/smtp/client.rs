@@ -54,6 +54,7 @@ pub use transaction::Progress;
 use super::capability::Capabilities;
 use super::command::Command;
 use super::error::{ConnectKind, ProtocolKind, SmtpError, TlsKind};
+use super::fingerprint::Fingerprint;
 use super::reply::{Reply, ReplyParser};
 use super::transcript::{Transcript, TranscriptFn};
 use super::transport::{TcpTransport, Transport};
@@ -134,10 +135,18 @@ pub struct ClientConfig {
     pub tls: TlsPolicy,
     /// The limit for connecting and for every single read or write (not a total deadline).
     pub timeout: Duration,
-    /// A PEM file of extra certificate authorities to trust.
+    /// A PEM file of certificates to trust besides the system's: CAs, and server certificates
+    /// trusted as themselves (see [`crate::smtp::tls`]).
     pub cafile: Option<PathBuf>,
     /// `false` turns certificate verification off (explicit, dangerous opt-out).
     pub verify: bool,
+    /// A PEM file with a client certificate and its chain (and its key, unless `keyfile`), for
+    /// servers that ask for one.
+    pub certfile: Option<PathBuf>,
+    /// A PEM file with the client certificate's private key.
+    pub keyfile: Option<PathBuf>,
+    /// Pinned SHA-256 fingerprints: the server's certificate is accepted by its digest alone.
+    pub fingerprints: Vec<Fingerprint>,
     /// The name the client gives in EHLO / HELO.
     pub domain: String,
     /// Whether to fall back to HELO when the server does not know EHLO (500 or 502).
@@ -156,6 +165,9 @@ impl Default for ClientConfig {
             timeout: Duration::from_secs(60),
             cafile: None,
             verify: true,
+            certfile: None,
+            keyfile: None,
+            fingerprints: Vec::new(),
             domain: "localhost".into(),
             helo_fallback: true,
             allow_insecure_auth: false,
@@ -194,6 +206,16 @@ impl ClientConfig {
         if self.timeout.is_zero() {
             return Err(SmtpError::InvalidInput(
                 "the timeout must be greater than zero".into(),
+            ));
+        }
+        if self.keyfile.is_some() && self.certfile.is_none() {
+            return Err(SmtpError::invalid_input(
+                "keyfile was given without certfile (the client certificate it belongs to)",
+            ));
+        }
+        if !self.verify && !self.fingerprints.is_empty() {
+            return Err(SmtpError::invalid_input(
+                "verify=False would ignore the pinned fingerprint: give one or the other",
             ));
         }
         Command::Ehlo(self.domain.clone()).write_to(&mut Vec::new())
@@ -531,7 +553,21 @@ impl Client {
         if self.greeting.is_some() {
             return Ok(());
         }
-        let reply = self.read_reply()?;
+        let reply = match self.read_reply() {
+            // A port that speaks TLS from the first byte waits for a ClientHello and says
+            // nothing. Only the timeout tells: a client that spoke first to find out would be
+            // punished by servers that pause before greeting (the client waits, RFC 5321
+            // §4.5.3.2.1).
+            Err(SmtpError::Timeout { .. }) if !self.encrypted => {
+                return Err(SmtpError::Connect {
+                    server: self.config.server.clone(),
+                    port: self.config.port,
+                    kind: ConnectKind::NoGreeting,
+                    source: io::Error::new(io::ErrorKind::TimedOut, "no greeting"),
+                });
+            }
+            other => other?,
+        };
         self.ensure_nothing_pending()?;
         if !reply.is_positive_completion() {
             // RFC 5321 §3.1: a 554 greeting means no service; nothing else may follow.
@@ -647,6 +683,9 @@ impl Client {
         let settings = TlsSettings {
             cafile: self.config.cafile.clone(),
             verify: self.config.verify,
+            certfile: self.config.certfile.clone(),
+            keyfile: self.config.keyfile.clone(),
+            fingerprints: self.config.fingerprints.clone(),
         };
         let tls_config = match settings.client_config() {
             Ok(c) => c,
@@ -675,8 +714,9 @@ impl Client {
                     SmtpError::tls(
                         TlsKind::Handshake,
                         format!(
-                            "the connection to {} ended during the TLS handshake ({e}); check the \
-                             port and the TLS setting",
+                            "the connection to {} ended during the TLS handshake ({e}): the \
+                             server may want a client certificate (certfile=, keyfile=), or not \
+                             speak TLS on this port; check the port and the TLS setting",
                             self.config.server
                         ),
                     )

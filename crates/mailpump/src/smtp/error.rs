@@ -79,6 +79,9 @@ pub enum ConnectKind {
     Lost,
     /// The session was used after `quit`, `close` or an error that closed it.
     Closed,
+    /// The connection was made but no greeting came within the timeout: what a port that
+    /// speaks TLS from the first byte does to a client waiting in plain text.
+    NoGreeting,
 }
 
 impl ConnectKind {
@@ -92,6 +95,7 @@ impl ConnectKind {
             Self::TimedOut => "connect-timeout",
             Self::Lost => "connection-lost",
             Self::Closed => "closed",
+            Self::NoGreeting => "no-greeting",
         }
     }
 
@@ -126,8 +130,10 @@ pub enum TlsKind {
     Expired,
     /// The certificate is not valid for the server's name.
     NameMismatch,
-    /// The server presented a self-signed (CA) certificate as its own.
+    /// The server presented a self-signed certificate that is not in `cafile`.
     SelfSigned,
+    /// No pinned fingerprint matches the server's certificate.
+    FingerprintMismatch,
     /// The certificate was revoked.
     Revoked,
     /// The certificate is invalid in another way (a bad signature, an unsupported key, ...).
@@ -138,9 +144,12 @@ pub enum TlsKind {
     ClientCertificateRequired,
     /// The server aborted the handshake with an alert of its own.
     ServerFailed,
+    /// The server answered the TLS handshake with a plain SMTP reply: the port speaks plain
+    /// SMTP (use STARTTLS there), not TLS from the first byte.
+    PlainSmtpPort,
     /// The handshake failed otherwise (a corrupt record, a server that does not speak TLS, ...).
     Handshake,
-    /// The CA file could not be read or holds no certificate.
+    /// A certificate, key or CA file could not be read or used.
     Config,
     /// mailpump was built without the `tls` feature.
     NotBuilt,
@@ -157,11 +166,13 @@ impl TlsKind {
             Self::Expired => "certificate-expired",
             Self::NameMismatch => "certificate-name-mismatch",
             Self::SelfSigned => "certificate-self-signed",
+            Self::FingerprintMismatch => "certificate-fingerprint-mismatch",
             Self::Revoked => "certificate-revoked",
             Self::BadCertificate => "certificate-invalid",
             Self::NoCommonProtocol => "tls-no-common-protocol",
             Self::ClientCertificateRequired => "tls-client-certificate-required",
             Self::ServerFailed => "tls-server-failed",
+            Self::PlainSmtpPort => "tls-plain-port",
             Self::Handshake => "tls-handshake",
             Self::Config => "tls-config",
             Self::NotBuilt => "tls-not-built",
@@ -558,7 +569,9 @@ impl SmtpError {
     pub fn is_timeout(&self) -> bool {
         match self {
             Self::Timeout { .. } => true,
-            Self::Connect { kind, .. } => *kind == ConnectKind::TimedOut,
+            Self::Connect { kind, .. } => {
+                matches!(kind, ConnectKind::TimedOut | ConnectKind::NoGreeting)
+            }
             Self::OutcomeUnknown {
                 source: Some(e), ..
             }
@@ -770,6 +783,12 @@ fn fmt_connect(
              {source}; no message was left half-sent (try again later)"
         ),
         ConnectKind::Closed => write!(f, "{source}"),
+        ConnectKind::NoGreeting => write!(
+            f,
+            "no greeting from {host} within the timeout: if this port speaks TLS from the \
+             first byte (SMTPS, usually 465), use tls='implicit'; otherwise the server is slow \
+             to greet (try again later or raise the timeout)"
+        ),
     }
 }
 

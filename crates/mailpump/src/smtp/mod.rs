@@ -8,6 +8,7 @@ pub mod command;
 pub mod dotstuff;
 pub mod engine;
 pub mod error;
+pub mod fingerprint;
 pub mod pool;
 pub mod reply;
 #[cfg(feature = "tls")]

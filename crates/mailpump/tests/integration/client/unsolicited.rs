@@ -287,7 +287,7 @@ mod tls {
         };
         let settings = TlsSettings {
             cafile: Some(certs.cafile.clone()),
-            verify: true,
+            ..TlsSettings::default()
         };
         let mut tls = TlsTransport::handshake(
             Box::new(probe),
