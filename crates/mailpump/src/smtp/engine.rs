@@ -217,6 +217,8 @@ pub struct Engine {
     due: VecDeque<Due>,
     /// Bytes to write.
     out: Vec<u8>,
+    /// How many of the replies due answer commands still in `out`, not yet written.
+    unwritten: usize,
     /// A transaction whose body the server waits for.
     body: Option<TxId>,
     /// Finished transactions, in order.
@@ -236,6 +238,7 @@ impl Engine {
             active: VecDeque::new(),
             due: VecDeque::new(),
             out: Vec::new(),
+            unwritten: 0,
             body: None,
             done: VecDeque::new(),
             closed: false,
@@ -243,10 +246,18 @@ impl Engine {
     }
 
     /// Queues a transaction for `envelope`, whose message is `size` octets when known (declared
-    /// with SIZE when offered, RFC 1870). Checked before a byte is written: at least one
+    /// with SIZE when offered, RFC 1870). Refused once the session is over
+    /// ([`Engine::is_closed`]). Checked before a byte is written: at least one
     /// recipient, the size against the server's limit ([`SmtpError::SizeExceeded`]), SMTPUTF8
     /// support for internationalised addresses (RFC 6531 §3.4), and every command's arguments.
     pub fn push(&mut self, envelope: &Envelope, size: Option<u64>) -> Result<TxId, SmtpError> {
+        if self.closed {
+            // Nothing would ever write it: say so instead of leaving it without an outcome.
+            return Err(SmtpError::invalid_input(
+                "the session is over (the server closed it, or the connection failed): no \
+                 transaction can start on it; open a new connection",
+            ));
+        }
         envelope.validate()?;
         let params = MailParams {
             size,
@@ -299,6 +310,16 @@ impl Engine {
     /// The driver wrote [`Engine::output`].
     pub fn written(&mut self) {
         self.out.clear();
+        self.unwritten = 0;
+    }
+
+    /// Whether replies are still due to commands already written. Before writing
+    /// [`Engine::output`], a driver that finds data waiting from the server can take it for
+    /// unasked data (RFC 5321 §4.2) only when none are: with PIPELINING, the next transaction's
+    /// commands may go out while the previous verdict is still on its way.
+    #[must_use]
+    pub fn replies_owed(&self) -> bool {
+        self.due.len() > self.unwritten
     }
 
     /// How many transactions were pushed and have not ended yet.
@@ -398,6 +419,7 @@ impl Engine {
         }
         self.due.clear();
         self.out.clear();
+        self.unwritten = 0;
         self.body = None;
         self.closed = true;
         outcomes
@@ -430,16 +452,22 @@ impl Engine {
         };
         let id = tx.id;
         self.emit(&tx.mail);
-        self.due.push_back(Due::Mail(id));
+        self.expect(Due::Mail(id));
         if self.offered.pipelining {
             for (index, to) in tx.rcpt.iter().enumerate() {
                 self.emit(&Command::Rcpt { to: to.clone() });
-                self.due.push_back(Due::Rcpt(id, index));
+                self.expect(Due::Rcpt(id, index));
             }
             self.emit(&Command::Data);
-            self.due.push_back(Due::Data(id));
+            self.expect(Due::Data(id));
         }
         self.active.push_back(tx);
+    }
+
+    /// Expects the reply to a command just appended to `out`.
+    fn expect(&mut self, due: Due) {
+        self.due.push_back(due);
+        self.unwritten += 1;
     }
 
     /// Appends a command that was validated when its transaction was pushed.
@@ -495,7 +523,7 @@ impl Engine {
             self.send_rcpt(id, next);
         } else if any_accepted {
             self.emit(&Command::Data);
-            self.due.push_back(Due::Data(id));
+            self.expect(Due::Data(id));
         } else {
             self.refuse(id, None);
             self.reset();
@@ -525,7 +553,7 @@ impl Engine {
             // The server opened the data phase of a transaction that has no recipient: a lone
             // `.` ends the empty message (which it must refuse), then RSET clears the rest.
             self.out.extend_from_slice(b".\r\n");
-            self.due.push_back(Due::EmptyMessage);
+            self.expect(Due::EmptyMessage);
         }
         self.reset();
         Ok(())
@@ -552,13 +580,13 @@ impl Engine {
     fn send_rcpt(&mut self, id: TxId, index: usize) {
         let to = self.tx(id).rcpt[index].clone();
         self.emit(&Command::Rcpt { to });
-        self.due.push_back(Due::Rcpt(id, index));
+        self.expect(Due::Rcpt(id, index));
     }
 
     /// RSET after a transaction that did not end with a message (RFC 5321 §4.1.1.5).
     fn reset(&mut self) {
         self.emit(&Command::Rset);
-        self.due.push_back(Due::Rset);
+        self.expect(Due::Rset);
     }
 
     /// Removes `id` from the active transactions, with the replies still due for it: a decision
@@ -617,6 +645,7 @@ impl Engine {
         }
         self.due.clear();
         self.out.clear();
+        self.unwritten = 0;
         self.body = None;
         self.closed = true;
         self.done.extend(outcomes);

@@ -211,9 +211,14 @@ impl Client {
     /// Writes the engine's commands in one write, once nothing unasked is waiting from the
     /// server. A 421 closing notice found waiting answers the batch's first command.
     fn write_batch(&mut self, engine: &mut Engine) -> Result<(), SmtpError> {
-        if let Some(notice) = self.check_unsolicited()? {
-            engine.written();
-            return engine.receive(notice);
+        // While replies to written commands are due (a verdict on its way as the next message
+        // starts), what is waiting is those replies, read in turn: only when none are due is
+        // waiting data unasked.
+        if !engine.replies_owed() {
+            if let Some(notice) = self.check_unsolicited()? {
+                engine.written();
+                return engine.receive(notice);
+            }
         }
         if self.transcript.is_enabled() {
             // The engine writes MAIL, RCPT, DATA, RSET and `.`: nothing to redact.

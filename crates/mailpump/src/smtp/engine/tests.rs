@@ -530,3 +530,56 @@ fn a_reply_nobody_asked_for() {
     let error = engine.receive(reply(250)).unwrap_err();
     assert_eq!(error.kind(), "unasked-data");
 }
+
+/// A transaction pushed while the previous verdict is on its way starts at once with
+/// PIPELINING; the replies already owed are what the driver reads next, not unasked data.
+#[test]
+fn a_late_transaction_starts_while_a_verdict_is_due() {
+    let mut engine = Engine::new(&caps(true));
+    engine.push(&envelope(&["b@example.org"]), None).unwrap();
+    assert!(matches!(engine.poll(), Action::Write));
+    assert!(
+        !engine.replies_owed(),
+        "nothing written yet: waiting data would be unasked"
+    );
+    engine.written();
+    for code in [250, 250, 354] {
+        engine.receive(reply(code)).unwrap();
+    }
+    let Action::SendBody(first) = engine.poll() else {
+        panic!("the body is due")
+    };
+    engine.body_sent(first);
+    assert!(engine.output().is_empty(), "no second message yet");
+    // The second message arrives while the first verdict is due.
+    engine.push(&envelope(&["b@example.org"]), None).unwrap();
+    assert!(matches!(engine.poll(), Action::Write));
+    assert!(engine.replies_owed(), "the first verdict is owed");
+    engine.written();
+    let mut outcomes = Vec::new();
+    for code in [250, 250, 250, 354] {
+        engine.receive(reply(code)).unwrap();
+        if let Action::Done(id, outcome) = engine.poll() {
+            outcomes.push((id.0, describe(&outcome)));
+        }
+    }
+    assert_eq!(outcomes, [(0, "ok 1+0".to_owned())]);
+    assert!(matches!(engine.poll(), Action::SendBody(TxId(1))));
+}
+
+/// Once the session is over, nothing more can be queued, and saying so beats silence.
+#[test]
+fn no_transaction_starts_on_a_closed_session() {
+    let mut engine = Engine::new(&caps(true));
+    engine.push(&envelope(&["b@example.org"]), None).unwrap();
+    engine.written();
+    engine.receive(reply(421)).unwrap();
+    assert!(engine.is_closed());
+    let error = engine
+        .push(&envelope(&["b@example.org"]), None)
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("open a new connection"),
+        "{error}"
+    );
+}
