@@ -172,7 +172,9 @@ class Session(_mailpump.Session):
         # The dict alone (the common case in a sending loop) goes straight to the native method.
         return _mailpump.Session.send(self, mailt)
 
-    def send_many(self, mailts: Iterable[Transaction], /) -> Iterator[SendResult | SMTPError]:
+    def send_many(
+        self, mailts: Iterable[Transaction | Mapping[str, Any]], /
+    ) -> Iterator[SendResult | SMTPError]:
         """Many messages, pipelined across transactions; see
         :meth:`mailpump._mailpump.Session.send_many`. A table may spell ``from`` as ``from_``."""
         return _mailpump.Session.send_many(self, map(_from_key, mailts))
