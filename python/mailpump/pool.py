@@ -234,7 +234,7 @@ class Pool:
                     done.put((i, value))
 
                 try:
-                    self._native.submit(mailt, report)
+                    self._native.submit(cast("Transaction", mailt), report)
                 except RuntimeError:
                     raise
                 except Exception as e:  # noqa: BLE001 (a bad message is its own result)

@@ -180,10 +180,10 @@ class Session(_mailpump.Session):
         return _mailpump.Session.send_many(self, map(_from_key, mailts))
 
 
-def _from_key(mailt: Transaction) -> Transaction:
+def _from_key(mailt: Transaction | Mapping[str, Any]) -> Transaction:
     """The table with a ``from_`` key spelled ``from``, as :meth:`Session.send`'s keyword."""
     if "from_" not in mailt:
-        return mailt
+        return cast("Transaction", mailt)
     return cast("Transaction", _table(None, mailt))
 
 
