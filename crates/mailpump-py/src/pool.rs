@@ -1,10 +1,10 @@
 //! `Pool`: the core's connection pool for Python. Each message's outcome goes to a Python
-//! callable, called from the worker thread with the GIL; the pool's events go to the `mailpump`
+//! callable, called by one reporting thread with the GIL; the pool's events go to the `mailpump`
 //! logger. Futures (`concurrent.futures`, asyncio) are made in `mailpump.pool`.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use mailpump::BoxError;
@@ -64,10 +64,68 @@ fn log(py: Python<'_>, level: u8, conn: Option<u64>, peer: &str, message: &str) 
     drop(result);
 }
 
+/// Whether the `mailpump` logger records `level`, as last seen: looked up (with the GIL) at
+/// most once a second, so that a pool whose INFO records nobody wants does not take the GIL for
+/// each message. A change of the logging configuration takes effect within that second.
+struct LevelCache {
+    checked_ms: AtomicU64,
+    /// Bit 0: DEBUG enabled, bit 1: INFO enabled, bit 2: looked up at least once.
+    enabled: AtomicU8,
+}
+
+impl LevelCache {
+    const fn new() -> Self {
+        Self {
+            checked_ms: AtomicU64::new(0),
+            enabled: AtomicU8::new(0),
+        }
+    }
+
+    fn records(&self, level: u8) -> bool {
+        let now = since_start_ms();
+        let bits = self.enabled.load(Ordering::Relaxed);
+        let fresh = bits & 4 != 0 && now < self.checked_ms.load(Ordering::Relaxed) + 1000;
+        let bits = if fresh {
+            bits
+        } else {
+            let bits = Python::attach(|py| {
+                4 | u8::from(enabled(py, DEBUG)) | (u8::from(enabled(py, INFO)) << 1)
+            });
+            self.enabled.store(bits, Ordering::Relaxed);
+            self.checked_ms.store(now, Ordering::Relaxed);
+            bits
+        };
+        if level <= DEBUG {
+            bits & 1 != 0
+        } else {
+            bits & 2 != 0
+        }
+    }
+}
+
+/// Milliseconds since the first call, for [`LevelCache`].
+fn since_start_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The level an event is recorded at.
+fn event_level(event: &Event<'_>) -> u8 {
+    match event {
+        Event::Connected { .. } | Event::Closed { .. } | Event::Transcript { .. } => DEBUG,
+        _ => INFO,
+    }
+}
+
 /// The pool's events as records of the `mailpump` logger: one INFO record per message and per
 /// retry, connections and the transcript at DEBUG.
 fn events() -> EventFn {
-    Arc::new(|event: &Event<'_>| {
+    let levels = LevelCache::new();
+    Arc::new(move |event: &Event<'_>| {
+        if !levels.records(event_level(event)) {
+            return;
+        }
         Python::attach(|py| match event {
             Event::Connected { conn, peer } => {
                 log(py, DEBUG, Some(*conn), peer, "connected");
@@ -183,6 +241,8 @@ impl Ticket {
 #[pyclass(name = "Pool", module = "mailpump._mailpump", frozen)]
 pub struct PyPool {
     pool: Pool,
+    /// Where the workers hand each outcome for [`report`] (see [`spawn_reporter`]).
+    outcomes: mpsc::Sender<Outcome>,
 }
 
 /// A duration in seconds, at least zero.
@@ -238,7 +298,10 @@ impl PyPool {
         };
         let pool = Pool::new(options.config, options.credentials, pool_options)
             .map_err(|e| smtp_to_pyerr(py, e))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            outcomes: spawn_reporter()?,
+        })
     }
 
     /// Queues `transaction` (a dict: from, rcpt, source, step, progress); `done(outcome)` is
@@ -269,10 +332,13 @@ impl PyPool {
         }
         let flag = Arc::new(AtomicBool::new(false));
         let done = done.unbind();
+        let outcomes = self.outcomes.clone();
         let job = Job {
             envelope: transaction.envelope,
             source,
-            on_done: Box::new(move |outcome| report(&done, outcome)),
+            // The reporting thread owns the callback from here; if it is gone (the interpreter
+            // is exiting), the outcome has nobody left to tell.
+            on_done: Box::new(move |outcome| drop(outcomes.send((done, outcome)))),
             cancel: Some(Arc::clone(&flag)),
         };
         let queued = if block {
@@ -323,20 +389,54 @@ impl PyPool {
     }
 }
 
-/// Calls `done` with the outcome, with the GIL; an exception it raises is reported as
-/// unraisable, never carried into the worker.
-fn report(done: &Py<PyAny>, outcome: Result<SendResult, SmtpError>) {
-    Python::attach(|py| {
-        let value: PyResult<Py<PyAny>> = match outcome {
-            Ok(result) => PySendResult::new(py, &result)
-                .and_then(|r| Py::new(py, r))
-                .map(Py::into_any),
-            Err(e) if is_cancelled(&e) => Ok(py.None()),
-            Err(e) => Ok(smtp_to_pyerr(py, e).into_value(py).into_any()),
-        };
-        let called = value.and_then(|v| done.bind(py).call1((v,)).map(drop));
-        if let Err(e) = called {
-            e.write_unraisable(py, Some(done.bind(py)));
+/// A message's callback and its outcome, on their way to Python.
+type Outcome = (Py<PyAny>, Result<SendResult, SmtpError>);
+
+/// Starts the thread that calls the pool's Python callbacks, and returns where to send them.
+/// The workers never take the GIL for an outcome: they hand it over and go on sending, and this
+/// one thread takes the GIL once for every batch that has arrived meanwhile (fewer switches
+/// between threads than one GIL hand-over per message). It ends when the pool and every job
+/// holding a sender are gone.
+fn spawn_reporter() -> PyResult<mpsc::Sender<Outcome>> {
+    const BATCH: usize = 256;
+    let (tx, rx) = mpsc::channel::<Outcome>();
+    let reporter = move || {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            Python::attach(|py| {
+                for (done, outcome) in batch {
+                    report(py, &done, outcome);
+                }
+            });
         }
-    });
+    };
+    std::thread::Builder::new()
+        .name("mailpump-pool-outcomes".into())
+        .spawn(reporter)
+        .map_err(|e| {
+            PyRuntimeError::new_err(format!("cannot start the pool's reporting thread: {e}"))
+        })?;
+    Ok(tx)
+}
+
+/// Calls `done` with the outcome; an exception it raises is reported as unraisable, never
+/// carried into the worker.
+fn report(py: Python<'_>, done: &Py<PyAny>, outcome: Result<SendResult, SmtpError>) {
+    let value: PyResult<Py<PyAny>> = match outcome {
+        Ok(result) => PySendResult::new(py, &result)
+            .and_then(|r| Py::new(py, r))
+            .map(Py::into_any),
+        Err(e) if is_cancelled(&e) => Ok(py.None()),
+        Err(e) => Ok(smtp_to_pyerr(py, e).into_value(py).into_any()),
+    };
+    let called = value.and_then(|v| done.bind(py).call1((v,)).map(drop));
+    if let Err(e) = called {
+        e.write_unraisable(py, Some(done.bind(py)));
+    }
 }
