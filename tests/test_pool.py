@@ -351,3 +351,23 @@ def test_submit_after_close_and_bad_arguments_raise_clearly(
         pool.submit(msg(1))
     with pytest.raises(RuntimeError, match="closed"):
         list(pool.map([msg(1)]))
+
+
+def test_an_idle_connection_says_quit_after_the_idle_timeout(
+    scripted: Callable[..., ScriptedServer],
+) -> None:
+    server = scripted()
+    pool = pool_for(server, connections=1, idle_timeout=0.2)
+    try:
+        assert pool.send(msg(0)).reply.code == 250
+        # Nothing more to send: the connection ends by itself once idle for 0.2 s (the wait for
+        # the server to see it closed is bounded; the pool stays open throughout).
+        [conn] = server.finished(1, timeout=30)
+        assert not pool.closed
+        assert conn.commands[-1] == b"QUIT"
+        assert [t.complete for t in conn.transactions] == [True]
+        # The next message opens a new connection.
+        assert pool.send(msg(1)).reply.code == 250
+    finally:
+        pool.close()
+    assert pool.stats.connections_opened == 2
