@@ -319,7 +319,7 @@ impl mailpump::smtp::connector::TlsConnector for Counting {
         inner: Box<dyn mailpump::smtp::transport::Transport>,
         server_name: &str,
     ) -> std::io::Result<Box<dyn mailpump::smtp::transport::Transport>> {
-        use mailpump::smtp::connector::{HandshakeFailure, TlsConnector};
+        use mailpump::smtp::connector::HandshakeFailure;
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if let Some(kind) = self.fail {
             return Err(HandshakeFailure::io(kind, "the connector says why"));
