@@ -248,6 +248,17 @@ def test_cbc_only_server_says_ssl_context(scripted: Scripted, certs: Certs, pki:
             cafile=str(pki.ca))  # fmt: skip
 
 
+def test_cbc_only_server_delivered_through_ssl_context(
+    scripted: Scripted, certs: Certs, pki: Pki
+) -> None:
+    leaf = certs.signed("leaf-cbc-ctx", certs.root, key="rsa")
+    ctx = context(leaf, maximum_version=ssl.TLSVersion.TLSv1_2, ciphers="AES128-SHA:@SECLEVEL=0")
+    # What smtplib needs for such a relay too: the context allows the old suite.
+    client = ssl.create_default_context(cafile=str(pki.ca))
+    client.set_ciphers("DEFAULT:AES128-SHA:@SECLEVEL=0")
+    delivered(scripted(implicit_tls=ctx), ssl_context=client)
+
+
 @pytest.fixture(scope="module")
 def client_cert(certs: Certs) -> Leaf:
     return certs.signed("mailpump client", certs.root, san="DNS:client.example.test")

@@ -514,7 +514,9 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
       certificate's SHA-256 (``"sha256:AB:..."``, or a list), accepted by its digest alone.
       ``certfile``/``keyfile``: a client certificate (PEM, chain after it; the key in
       ``certfile`` unless ``keyfile`` is given). ``verify=False`` turns certificate checks
-      off.
+      off. ``ssl_context``: an :class:`ssl.SSLContext`; TLS then runs through Python's
+      OpenSSL (for servers rustls cannot speak to), the context deciding trust and the client
+      certificate, so none of the options above may be given with it.
     - ``user`` with ``password`` (or ``oauth_token``) authenticates; ``auth`` forces a
       mechanism. ``allow_insecure_auth=True`` lets credentials cross an unencrypted connection
       to a server that is not on this machine.

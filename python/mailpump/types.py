@@ -17,6 +17,8 @@ from os import PathLike
 from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias, TypedDict
 
 if TYPE_CHECKING:
+    from ssl import SSLContext
+
     from ._mailpump import MessageSource, Part, Source
 
 __all__ = [
@@ -215,6 +217,12 @@ class OpenOptions(TypedDict, total=False):
     """The server certificate's SHA-256 fingerprint (``"sha256:AB:CD:..."``, as ``openssl x509
     -noout -fingerprint -sha256`` prints it), or several: the certificate is accepted by its
     digest alone, and no other is."""
+    ssl_context: SSLContext | None
+    """TLS through this :class:`ssl.SSLContext` (Python's OpenSSL) instead of mailpump's rustls,
+    as smtplib's ``context=`` takes it: for servers rustls cannot speak to (TLS 1.2 with only CBC
+    or DHE suites) and for contexts you already have. The context decides trust and the client
+    certificate, so ``cafile``, ``verify``, ``certfile``, ``keyfile`` and ``fingerprint`` cannot
+    be given with it."""
     domain: str | None
     helo_fallback: bool | None
     allow_insecure_auth: bool | None

@@ -13,6 +13,7 @@ mod message;
 mod mime;
 mod options;
 mod pool;
+mod pytls;
 mod sink;
 mod smtp;
 mod source;

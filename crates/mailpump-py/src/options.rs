@@ -6,15 +6,17 @@ use std::time::Duration;
 
 use mailpump::smtp::auth::{Credentials, Mechanism, login};
 use mailpump::smtp::client::{ClientConfig, TlsPolicy};
+use mailpump::smtp::connector::Connector;
 use mailpump::smtp::fingerprint::Fingerprint;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyMapping, PyString};
 
 use crate::errors::smtp_to_pyerr;
+use crate::pytls::SslContextConnector;
 
 /// Every option, in the order an error message lists them.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 18] = [
     "allow_insecure_auth",
     "auth",
     "cafile",
@@ -28,6 +30,7 @@ const KEYS: [&str; 17] = [
     "password",
     "port",
     "server",
+    "ssl_context",
     "timeout",
     "tls",
     "user",
@@ -89,6 +92,7 @@ impl<'py> FromPyObject<'_, 'py> for ConnectOptions {
         let mut create = None;
         let mut credential_keys = Vec::new();
         let mut unknown = Vec::new();
+        let mut verify_given = false;
         for item in items(&obj)?.iter() {
             let (key, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) = item.extract()?;
             let Ok(name) = key.cast::<PyString>() else {
@@ -117,7 +121,11 @@ impl<'py> FromPyObject<'_, 'py> for ConnectOptions {
                     config.cafile =
                         Some(typed::<PathBuf>(key, &value, "a path (str or PathLike)")?);
                 }
-                "verify" => config.verify = typed(key, &value, "True or False")?,
+                "verify" => {
+                    config.verify = typed(key, &value, "True or False")?;
+                    verify_given = true;
+                }
+                "ssl_context" => config.tls_connector = Some(ssl_context(py, &value)?),
                 "certfile" => {
                     config.certfile =
                         Some(typed::<PathBuf>(key, &value, "a path (str or PathLike)")?);
@@ -160,6 +168,10 @@ impl<'py> FromPyObject<'_, 'py> for ConnectOptions {
                 KEYS.join(", ")
             )));
         }
+        if config.tls_connector.is_some() && verify_given {
+            // verify=True is no less at odds with ssl_context= than False: the context decides.
+            config.verify = false;
+        }
         // Checked before any connection, `create()`'s included.
         config.validate().map_err(|e| smtp_to_pyerr(py, e))?;
         let credentials =
@@ -171,6 +183,16 @@ impl<'py> FromPyObject<'_, 'py> for ConnectOptions {
             credential_keys,
         })
     }
+}
+
+/// `ssl_context`: TLS through this `ssl.SSLContext` (Python's OpenSSL) rather than rustls.
+fn ssl_context(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Connector> {
+    let class = py.import("ssl")?.getattr("SSLContext")?;
+    if !value.is_instance(&class)? {
+        return Err(wrong_type("ssl_context", value, "an ssl.SSLContext"));
+    }
+    let connector = SslContextConnector::new(value.clone().unbind());
+    Ok(Connector::new(connector))
 }
 
 /// One pinned fingerprint (a str) or several (a list or tuple of str, for a certificate being

@@ -45,6 +45,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use super::command::MailParams;
@@ -53,6 +54,7 @@ pub use transaction::Progress;
 
 use super::capability::Capabilities;
 use super::command::Command;
+use super::connector::{Connector, HandshakeFailure, TlsConnector};
 use super::error::{ConnectKind, ProtocolKind, SmtpError, TlsKind};
 use super::fingerprint::Fingerprint;
 use super::reply::{Reply, ReplyParser};
@@ -147,6 +149,9 @@ pub struct ClientConfig {
     pub keyfile: Option<PathBuf>,
     /// Pinned SHA-256 fingerprints: the server's certificate is accepted by its digest alone.
     pub fingerprints: Vec<Fingerprint>,
+    /// TLS through another implementation than rustls (see [`crate::smtp::connector`]); it
+    /// excludes `cafile`, `verify`, `certfile`, `keyfile` and `fingerprints`.
+    pub tls_connector: Option<Connector>,
     /// The name the client gives in EHLO / HELO.
     pub domain: String,
     /// Whether to fall back to HELO when the server does not know EHLO (500 or 502).
@@ -168,6 +173,7 @@ impl Default for ClientConfig {
             certfile: None,
             keyfile: None,
             fingerprints: Vec::new(),
+            tls_connector: None,
             domain: "localhost".into(),
             helo_fallback: true,
             allow_insecure_auth: false,
@@ -218,8 +224,38 @@ impl ClientConfig {
                 "verify=False would ignore the pinned fingerprint: give one or the other",
             ));
         }
+        if self.tls_connector.is_some() {
+            let rustls_only = [
+                ("cafile", self.cafile.is_some()),
+                ("verify", !self.verify),
+                ("certfile", self.certfile.is_some()),
+                ("keyfile", self.keyfile.is_some()),
+                ("fingerprint", !self.fingerprints.is_empty()),
+            ];
+            let given: Vec<&str> = rustls_only.iter().filter(|o| o.1).map(|o| o.0).collect();
+            if !given.is_empty() {
+                return Err(SmtpError::invalid_input(format!(
+                    "ssl_context= brings its own certificate checks and client certificate, so \
+                     {} cannot be given with it: load them into the context instead \
+                     (load_verify_locations, load_cert_chain, verify_mode)",
+                    given.join(", ")
+                )));
+            }
+        }
         Command::Ehlo(self.domain.clone()).write_to(&mut Vec::new())
     }
+}
+
+/// The kind and words of a failed rustls handshake (see [`crate::smtp::tls`]).
+#[cfg(feature = "tls")]
+fn describe_handshake(error: &io::Error) -> Option<(TlsKind, String)> {
+    super::tls::describe_handshake_error(error)
+}
+
+/// Without rustls, no handshake error of its own.
+#[cfg(not(feature = "tls"))]
+fn describe_handshake(_error: &io::Error) -> Option<(TlsKind, String)> {
+    None
 }
 
 /// Why the client refuses further use.
@@ -538,7 +574,10 @@ impl Client {
                 }
                 // Opportunistic: once offered, a STARTTLS that fails is an error, never a silent
                 // fall back to plaintext an attacker could provoke.
-                TlsPolicy::Auto if self.caps.starttls && cfg!(feature = "tls") => {
+                TlsPolicy::Auto
+                    if self.caps.starttls
+                        && (cfg!(feature = "tls") || self.config.tls_connector.is_some()) =>
+                {
                     self.starttls()?;
                 }
                 _ => {}
@@ -643,7 +682,7 @@ impl Client {
                 "the connection is already encrypted",
             ));
         }
-        if !cfg!(feature = "tls") {
+        if !cfg!(feature = "tls") && self.config.tls_connector.is_none() {
             // Once the server has said 220 it expects a TLS handshake (RFC 3207 §4); a build that
             // cannot start one must not ask, and the policy that wanted TLS fails closed.
             return Err(self.fail(SmtpError::tls(
@@ -676,36 +715,34 @@ impl Client {
         Ok(&self.caps)
     }
 
-    /// Wraps the transport in TLS.
-    #[cfg(feature = "tls")]
+    /// Wraps the transport in TLS: through the configured connector, else rustls.
     fn start_tls_layer(&mut self) -> Result<(), SmtpError> {
-        use super::tls::{TlsSettings, TlsTransport, describe_handshake_error};
-        let settings = TlsSettings {
-            cafile: self.config.cafile.clone(),
-            verify: self.config.verify,
-            certfile: self.config.certfile.clone(),
-            keyfile: self.config.keyfile.clone(),
-            fingerprints: self.config.fingerprints.clone(),
-        };
-        let tls_config = match settings.client_config() {
-            Ok(c) => c,
-            Err(e) => return Err(self.fail(SmtpError::tls(TlsKind::Config, e.to_string()))),
+        let connector = match &self.config.tls_connector {
+            Some(connector) => Arc::clone(&connector.0),
+            None => self.rustls_connector()?,
         };
         let handshaking = Link::Closed(Closed::Broken("the TLS handshake failed".into()));
         let Link::Open(inner) = std::mem::replace(&mut self.link, handshaking) else {
             return Err(self.unusable());
         };
-        match TlsTransport::handshake(inner, tls_config, &self.config.server) {
+        let server = &self.config.server;
+        let host = server
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(server);
+        match connector.handshake(inner, host) {
             Ok(tls) => {
-                self.link = Link::Open(Box::new(tls));
+                self.link = Link::Open(tls);
                 self.encrypted = true;
                 Ok(())
             }
             Err(e) => {
-                let err = if super::transport::is_timeout(&e) {
+                let err = if let Some(failure) = HandshakeFailure::of(&e) {
+                    SmtpError::tls(failure.kind, format!("TLS with {server}: {failure}"))
+                } else if super::transport::is_timeout(&e) {
                     SmtpError::timeout("the TLS handshake")
-                } else if let Some((kind, words)) = describe_handshake_error(&e) {
-                    SmtpError::tls(kind, format!("TLS with {}: {words}", self.config.server))
+                } else if let Some((kind, words)) = describe_handshake(&e) {
+                    SmtpError::tls(kind, format!("TLS with {server}: {words}"))
                 } else if e.kind() == io::ErrorKind::InvalidInput {
                     SmtpError::tls(TlsKind::Config, e.to_string())
                 } else {
@@ -714,10 +751,9 @@ impl Client {
                     SmtpError::tls(
                         TlsKind::Handshake,
                         format!(
-                            "the connection to {} ended during the TLS handshake ({e}): the \
-                             server may want a client certificate (certfile=, keyfile=), or not \
-                             speak TLS on this port; check the port and the TLS setting",
-                            self.config.server
+                            "the connection to {server} ended during the TLS handshake ({e}): \
+                             the server may want a client certificate (certfile=, keyfile=), or \
+                             not speak TLS on this port; check the port and the TLS setting"
                         ),
                     )
                 };
@@ -726,9 +762,26 @@ impl Client {
         }
     }
 
-    /// Without the `tls` feature, TLS cannot be started.
+    /// The built-in TLS: rustls with the configuration's certificate settings.
+    #[cfg(feature = "tls")]
+    fn rustls_connector(&mut self) -> Result<Arc<dyn TlsConnector>, SmtpError> {
+        use super::tls::{RustlsConnector, TlsSettings};
+        let settings = TlsSettings {
+            cafile: self.config.cafile.clone(),
+            verify: self.config.verify,
+            certfile: self.config.certfile.clone(),
+            keyfile: self.config.keyfile.clone(),
+            fingerprints: self.config.fingerprints.clone(),
+        };
+        match settings.client_config() {
+            Ok(config) => Ok(Arc::new(RustlsConnector(config))),
+            Err(e) => Err(self.fail(SmtpError::tls(TlsKind::Config, e.to_string()))),
+        }
+    }
+
+    /// Without the `tls` feature, only a configured connector can start TLS.
     #[cfg(not(feature = "tls"))]
-    fn start_tls_layer(&mut self) -> Result<(), SmtpError> {
+    fn rustls_connector(&mut self) -> Result<Arc<dyn TlsConnector>, SmtpError> {
         Err(self.fail(SmtpError::tls(
             TlsKind::NotBuilt,
             "mailpump was built without the tls feature",

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod capability;
 pub mod client;
 pub mod command;
+pub mod connector;
 pub mod dotstuff;
 pub mod engine;
 pub mod error;

@@ -24,6 +24,7 @@
 mod describe;
 mod trust;
 mod verify;
+mod watch;
 
 use std::cell::Cell;
 use std::fmt;
@@ -43,7 +44,9 @@ pub use describe::{
 };
 pub use trust::{RootSource, TrustedRoots, trusted_roots};
 pub use verify::CertificateProblem;
+pub use watch::HandshakeWatch;
 
+use super::connector::TlsConnector;
 use super::transport::Transport;
 use verify::{AcceptAnyCertificate, Verifier};
 
@@ -219,6 +222,30 @@ fn pem_certificates(path: &Path, option: &str) -> io::Result<Vec<CertificateDer<
         return Err(invalid(path, option, &"no PEM certificate found"));
     }
     Ok(certs)
+}
+
+/// The built-in TLS as a [`TlsConnector`]: rustls with a configuration from
+/// [`TlsSettings::client_config`]. The client uses it unless another connector is configured.
+///
+/// ```
+/// use mailpump::smtp::tls::{RustlsConnector, TlsSettings};
+///
+/// let connector = RustlsConnector(TlsSettings::default().client_config()?);
+/// # drop(connector);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RustlsConnector(pub Arc<ClientConfig>);
+
+impl TlsConnector for RustlsConnector {
+    fn handshake(
+        &self,
+        inner: Box<dyn Transport>,
+        server_name: &str,
+    ) -> io::Result<Box<dyn Transport>> {
+        let tls = TlsTransport::handshake(inner, Arc::clone(&self.0), server_name)?;
+        Ok(Box::new(tls))
+    }
 }
 
 /// A TLS session over any [`Transport`]; itself a [`Transport`].

@@ -305,3 +305,122 @@ fn stalled_tls_handshake_is_a_timeout() {
     assert!(!client.is_usable());
     server.finish();
 }
+
+/// A connector that counts its handshakes and runs them through rustls (or fails as told).
+struct Counting {
+    settings: mailpump::smtp::tls::TlsSettings,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    fail: Option<mailpump::smtp::error::TlsKind>,
+}
+
+impl mailpump::smtp::connector::TlsConnector for Counting {
+    fn handshake(
+        &self,
+        inner: Box<dyn mailpump::smtp::transport::Transport>,
+        server_name: &str,
+    ) -> std::io::Result<Box<dyn mailpump::smtp::transport::Transport>> {
+        use mailpump::smtp::connector::HandshakeFailure;
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(kind) = self.fail {
+            return Err(HandshakeFailure::io(kind, "the connector says why"));
+        }
+        let config = self.settings.client_config()?;
+        mailpump::smtp::tls::RustlsConnector(config).handshake(inner, server_name)
+    }
+}
+
+/// A configuration whose TLS goes through a [`Counting`] connector trusting `tls`'s CA.
+fn through_connector(
+    tls: &TestTls,
+    server: &Server,
+    policy: TlsPolicy,
+    fail: Option<mailpump::smtp::error::TlsKind>,
+) -> (ClientConfig, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let calls = std::sync::Arc::default();
+    let connector = Counting {
+        settings: mailpump::smtp::tls::TlsSettings {
+            cafile: Some(tls.cafile.clone()),
+            ..Default::default()
+        },
+        calls: std::sync::Arc::clone(&calls),
+        fail,
+    };
+    let config = ClientConfig {
+        cafile: None,
+        tls_connector: Some(mailpump::smtp::connector::Connector::new(connector)),
+        ..tls.config(server, policy)
+    };
+    (config, calls)
+}
+
+#[test]
+fn a_configured_connector_runs_the_starttls_and_the_implicit_handshakes() {
+    for policy in [TlsPolicy::StartTls, TlsPolicy::Implicit] {
+        let tls = TestTls::new();
+        let server_tls = tls.server.clone();
+        let server = Server::start(move |c| {
+            if policy == TlsPolicy::StartTls {
+                c.hello(&["STARTTLS"]);
+                c.expect("STARTTLS");
+                c.send("220 go\r\n");
+            }
+            c.accept_tls(&server_tls);
+            if policy == TlsPolicy::StartTls {
+                assert!(c.line().starts_with("EHLO "));
+                c.ehlo_reply(&[]);
+            } else {
+                c.hello(&[]);
+            }
+            c.expect("NOOP");
+            c.send("250 ok\r\n");
+        });
+        let (config, calls) = through_connector(&tls, &server, policy, None);
+        let mut client = Client::connect(&config).unwrap();
+        client.greet(None).unwrap();
+        assert!(client.is_encrypted());
+        client.noop().unwrap();
+        client.close();
+        server.finish();
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "{policy:?}"
+        );
+    }
+}
+
+#[test]
+fn a_connector_failure_keeps_its_kind_and_words() {
+    use mailpump::smtp::error::TlsKind;
+    let tls = TestTls::new();
+    let server = Server::start(|c| {
+        c.hello(&["STARTTLS"]);
+        c.expect("STARTTLS");
+        c.send("220 go\r\n");
+    });
+    let (config, _) = through_connector(&tls, &server, TlsPolicy::StartTls, Some(TlsKind::Expired));
+    let mut client = Client::connect(&config).unwrap();
+    let err = client.greet(None).unwrap_err();
+    assert_eq!(err.kind(), TlsKind::Expired.as_str(), "{err}");
+    assert!(err.to_string().contains("the connector says why"), "{err}");
+    assert!(!client.is_usable());
+    server.finish();
+}
+
+#[test]
+fn a_connector_excludes_the_rustls_settings() {
+    let tls = TestTls::new();
+    let server = Server::start(|_| {});
+    let (config, _) = through_connector(&tls, &server, TlsPolicy::Implicit, None);
+    let with_cafile = ClientConfig {
+        cafile: Some(tls.cafile.clone()),
+        verify: false,
+        ..config.clone()
+    };
+    let err = with_cafile.validate().unwrap_err();
+    assert!(matches!(err, SmtpError::InvalidInput(_)), "{err:?}");
+    assert!(err.to_string().contains("cafile, verify"), "{err}");
+    assert!(config.validate().is_ok());
+    drop(Client::connect(&config));
+    server.finish();
+}
