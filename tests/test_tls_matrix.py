@@ -21,7 +21,7 @@ from servers.scripted import ScriptedServer
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 
-pytestmark = [pytest.mark.api("send"), pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 FROM = "<sender@example.test>"
 RCPT = ["<one@example.test>"]

@@ -6,9 +6,9 @@ they are used in (a chain, a message, a session): afterwards the original object
 using it raises ``ValueError``. This is what lets a chain of native pieces run entirely in Rust.
 """
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from os import PathLike
-from typing import Final, Protocol, Self, TypeAlias, final, overload
+from typing import Any, Final, Protocol, Self, TypeAlias, final, overload
 
 from typing_extensions import disjoint_base
 
@@ -442,7 +442,7 @@ class Session:
         ``ValueError`` before anything is sent. ``mailpump.Session.send`` also takes them as
         keywords (``from_=``, ``rcpt=``, ...)."""
     def send_many(
-        self, mailts: Iterable[Transaction], /
+        self, mailts: Iterable[Transaction | Mapping[str, Any]], /
     ) -> Iterator[SendResult | SMTPError]:
         """Many messages over this connection, one transaction each, in order. When the server
         offers PIPELINING (RFC 2920) the end-of-data mark of one message goes out in the same

@@ -202,7 +202,7 @@ class Pool:
             raise
 
     def map(
-        self, mailts: Iterable[Transaction], *, window: int = 1000
+        self, mailts: Iterable[Transaction | Mapping[str, Any]], *, window: int = 1000
     ) -> Iterator[tuple[int, SendResult | BaseException]]:
         """Sends every message of `mailts` and yields ``(index, result or exception)`` as each
         is done (not in order), with at most `window` messages taken from `mailts` and not yet
@@ -234,7 +234,7 @@ class Pool:
                     done.put((i, value))
 
                 try:
-                    self._native.submit(mailt, report)
+                    self._native.submit(cast("Transaction", mailt), report)
                 except RuntimeError:
                     raise
                 except Exception as e:  # noqa: BLE001 (a bad message is its own result)

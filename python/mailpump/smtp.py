@@ -176,16 +176,18 @@ class Session(_mailpump.Session):
         # The dict alone (the common case in a sending loop) goes straight to the native method.
         return _mailpump.Session.send(self, mailt)
 
-    def send_many(self, mailts: Iterable[Transaction], /) -> Iterator[SendResult | SMTPError]:
+    def send_many(
+        self, mailts: Iterable[Transaction | Mapping[str, Any]], /
+    ) -> Iterator[SendResult | SMTPError]:
         """Many messages, pipelined across transactions; see
         :meth:`mailpump._mailpump.Session.send_many`. A table may spell ``from`` as ``from_``."""
         return _mailpump.Session.send_many(self, map(_from_key, mailts))
 
 
-def _from_key(mailt: Transaction) -> Transaction:
+def _from_key(mailt: Transaction | Mapping[str, Any]) -> Transaction:
     """The table with a ``from_`` key spelled ``from``, as :meth:`Session.send`'s keyword."""
     if "from_" not in mailt:
-        return mailt
+        return cast("Transaction", mailt)
     return cast("Transaction", _table(None, mailt))
 
 
