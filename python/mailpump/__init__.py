@@ -20,6 +20,7 @@ from ._mailpump import (
     attachment,
     text,
 )
+from .parts import html
 from .errors import (
     MailpumpError,
     MessageError,
@@ -63,6 +64,7 @@ __all__ = [
     "asend",
     "attachment",
     "errors",
+    "html",
     "ltn12",
     "message",
     "mime",

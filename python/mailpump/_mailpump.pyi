@@ -148,8 +148,9 @@ def message(
       (``Content-Type``, ``MIME-Version``, ``Message-ID``, unknown names in Train-Case); values are
       ``str`` (non-ASCII becomes RFC 2047 encoded-words; folded at 78 columns), a list of
       addresses (joined with ``", "``), ``bytes`` (written as given, after validation), or
-      ``None`` (the header is left out). CR, LF or NUL in a name or value, and a non-empty
-      ``Bcc``, raise :class:`~mailpump.MessageError`.
+      ``None`` (the header is left out). CR, LF or NUL in a name or value raise
+      :class:`~mailpump.MessageError`. ``Bcc`` is written like ``To``; sending leaves it out of
+      what is transmitted and, when ``rcpt`` is not given, delivers to its addresses.
     - ``body``: ``str`` (UTF-8; 7bit or quoted-printable as needed), ``bytes`` (as given), any
       source (an iterable of ``bytes``, a binary file object, a native ``Source`` or another
       ``MessageSource``), or a multipart: ``{"preamble": str, "parts": [mesgt, ...],
@@ -173,8 +174,14 @@ def attachment(
     data: _Path | bytes | _BinaryReader | _SourceLike,
     filename: str | None = None,
     content_type: str | None = None,
+    *,
+    cid: str | None = None,
 ) -> Part:
     """An attachment part, base64-encoded while the message is read.
+
+    With ``cid="logo"``, the part is shown inline under ``Content-ID: <logo>``, for an HTML part
+    beside it in a ``multipart/related`` (see :func:`mailpump.html`) to reference as
+    ``cid:logo``.
 
     ``data`` is a path (opened at once, so a missing file raises ``FileNotFoundError`` here, and
     read in chunks while the message is iterated, never whole), ``bytes``, a binary file object or
@@ -487,7 +494,11 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
     ``transaction``, the message:
 
     - ``from``, ``rcpt``: envelope addresses as ``a@b``, ``<a@b>`` or ``Name <a@b>``, sent as
-      ``<a@b>``; ``""`` is the null reverse-path. Control characters, CR, LF or spaces outside
+      ``<a@b>``; ``""`` is the null reverse-path. Either may be left out (or ``None``) when the
+      source is an ``EmailMessage`` or a ``MessageSource``: they are then read from its header
+      as ``smtplib.send_message`` does (``Sender`` or ``From``; ``To``, ``Cc`` and ``Bcc``, or
+      the ``Resent-`` fields of the newest resend, RFC 5322 §3.6.6). ``Bcc`` and ``Resent-Bcc``
+      fields of such a source are never transmitted. Control characters, CR, LF or spaces outside
       quotes, or no recipient at all, raise ``ValueError`` before connecting.
     - ``source``: a ``MessageSource`` (sent entirely in Rust, GIL released), any iterable of
       bytes, ``bytes``/``str``, a binary file object, or an ``email.message.EmailMessage``. The

@@ -110,8 +110,8 @@ def send(
     mailt: None = None,
     /,
     *,
-    from_: str,
-    rcpt: str | Iterable[str],
+    from_: str = ...,
+    rcpt: str | Iterable[str] = ...,
     source: SmtpSource,
     **kw: Unpack[SendOptions],
 ) -> SendResult: ...
@@ -128,6 +128,10 @@ def send(mailt: Mailt | Mapping[str, Any] | None = None, /, **kw: Any) -> SendRe
     (``total`` is ``None`` when the size is not known in advance, as for a message being
     encoded); raising from it aborts the message without its end-of-data mark, and the
     exception propagates.
+
+    Without ``from_`` or ``rcpt``, an ``EmailMessage`` or :func:`message` source gives them from
+    its header, as ``smtplib.send_message`` does: ``Sender`` or ``From``, and ``To``, ``Cc`` and
+    ``Bcc`` (the ``Resent-`` fields when present). ``Bcc`` and ``Resent-Bcc`` are never sent.
     """
     options = _table(mailt, kw)
     transaction = {key: options.pop(key) for key in _TRANSACTION_KEYS & options.keys()}
@@ -158,8 +162,8 @@ class Session(_mailpump.Session):
         mailt: None = None,
         /,
         *,
-        from_: str,
-        rcpt: str | Iterable[str],
+        from_: str = ...,
+        rcpt: str | Iterable[str] = ...,
         source: SmtpSource,
         **kw: Unpack[TransactionOptions],
     ) -> SendResult: ...

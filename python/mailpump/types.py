@@ -275,12 +275,13 @@ _Envelope = TypedDict(
 
 
 class Transaction(_Envelope, TransactionOptions, total=False):
-    """One transaction for ``Session.send()``: ``from``, ``rcpt``, ``source`` (each needed, in
-    the dict or as a keyword: ``from_=``, ``rcpt=``, ``source=``) and, optionally, ``step`` and
+    """One transaction for ``Session.send()``: ``source`` (needed, in the dict or as the keyword
+    ``source=``), ``from`` and ``rcpt`` (``from_=``, ``rcpt=``; taken from the header of an
+    ``EmailMessage`` or ``message()`` source when left out) and, optionally, ``step`` and
     ``progress``."""
 
 
 class Mailt(Transaction, ConnectionOptions, total=False):
     """LuaSocket's ``mailt`` table, ``send()``'s dict: a :class:`Transaction` (``from``,
-    ``rcpt``, ``source``, each needed here or as a keyword) and the
+    ``rcpt``, ``source``; ``from`` and ``rcpt`` may come from the message's header) and the
     :class:`ConnectionOptions` (``None`` means the default)."""

@@ -438,14 +438,15 @@ pub fn text(s: String, subtype: &str) -> NativePart {
     }
 }
 
-/// `attachment(path | bytes | file | source, filename=None, content_type=None)`.
+/// `attachment(path | bytes | file | source, filename=None, content_type=None, *, cid=None)`.
 #[pyfunction]
-#[pyo3(signature = (data, filename = None, content_type = None))]
+#[pyo3(signature = (data, filename = None, content_type = None, *, cid = None))]
 pub fn attachment(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
     filename: Option<String>,
     content_type: Option<String>,
+    cid: Option<&str>,
 ) -> PyResult<NativePart> {
     let is_path = data.is_instance_of::<PyString>() || data.hasattr("__fspath__")?;
     let part = if is_path {
@@ -479,6 +480,10 @@ pub fn attachment(
         };
         Part::attachment(body, filename.as_deref(), content_type.as_deref())
             .map_err(|e| message_err(py, &e))?
+    };
+    let part = match cid {
+        Some(cid) => part.inline(cid).map_err(|e| message_err(py, &e))?,
+        None => part,
     };
     let what = filename_label(&part);
     Ok(NativePart {

@@ -320,7 +320,7 @@ impl PyPool {
         if self.pool.is_closed() {
             return Err(PyRuntimeError::new_err("the pool is closed"));
         }
-        let transaction: Transaction<'_> = transaction.extract()?;
+        let mut transaction: Transaction<'_> = transaction.extract()?;
         let mut source = transaction.source()?;
         if let Some(progress) = transaction.progress {
             source = Box::new(WithProgress {

@@ -4,11 +4,11 @@
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use mailpump::Source;
-use mailpump::mime::headers::check_blind_copy;
 use mailpump::smtp::address::Address;
 use mailpump::smtp::auth::{Mechanism, login};
 use mailpump::smtp::client::{Client, Envelope, MailParams, Progress, SendResult};
 use mailpump::smtp::error::SmtpError;
+use mailpump::smtp::header_envelope::HeaderSource;
 use mailpump::smtp::reply::Reply;
 use mailpump::smtp::transcript::TranscriptFn;
 use mailpump::source::{BytesSource, DEFAULT_CHUNK};
@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::errors::{PythonError, message_err, smtp_to_pyerr};
+use crate::errors::{PythonError, error_to_pyerr, message_err, smtp_to_pyerr};
 use crate::interrupt::{Interruptible, detach};
 use crate::options::ConnectOptions;
 use crate::source::{NativeSource, extract_source};
@@ -199,24 +199,21 @@ impl Source for StepSource {
     }
 }
 
-/// An `EmailMessage` is sent as it is, so its Bcc fields are refused as `message()` refuses them.
-fn refuse_blind_copies(py: Python<'_>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
-    for name in ["Bcc", "Resent-Bcc"] {
-        for value in msg
-            .call_method1("get_all", (name, PyList::empty(py)))?
-            .try_iter()?
-        {
-            let value = value?.str()?.to_string();
-            if let Err(reason) = check_blind_copy(&name.to_ascii_lowercase(), &value) {
-                return Err(message_err(
-                    py,
-                    &MessageError::in_header("message", name, reason),
-                ));
-            }
-        }
-    }
-    Ok(())
+/// A message (an `EmailMessage` or a `message()` source) as a [`HeaderSource`]: its header read
+/// for the envelope, its Bcc fields left out of what is sent. `None` for other sources, which
+/// are sent as they are.
+fn message_source(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Option<HeaderSource>> {
+    let inner: Box<dyn Source> = if is_email_message(obj)? {
+        let bytes = py.import("builtins")?.getattr("bytes")?.call1((obj,))?;
+        Box::new(BytesSource::new(bytes.cast::<PyBytes>()?.as_bytes()))
+    } else if obj.cast::<crate::message::MessageSource>().is_ok() {
+        extract_source(obj, DEFAULT_CHUNK)?
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(HeaderSource::new(inner)))
 }
+
 /// Converts any source `send()` takes: a `MessageSource` or native source (moved
 /// in), `bytes`, `str` (as UTF-8), an `email.message.EmailMessage`, a binary file object or an
 /// iterable of bytes; with `step`, pulled through it.
@@ -227,13 +224,20 @@ fn smtp_source(
 ) -> PyResult<Box<dyn Source>> {
     let source: Box<dyn Source> = if let Ok(s) = obj.cast::<PyString>() {
         Box::new(BytesSource::new(s.to_str()?.as_bytes()))
-    } else if is_email_message(obj)? {
-        refuse_blind_copies(py, obj)?;
-        let bytes = py.import("builtins")?.getattr("bytes")?.call1((obj,))?;
-        Box::new(BytesSource::new(bytes.cast::<PyBytes>()?.as_bytes()))
+    } else if let Some(message) = message_source(py, obj)? {
+        Box::new(message)
     } else {
         extract_source(obj, DEFAULT_CHUNK)?
     };
+    with_step(py, source, step)
+}
+
+/// `source` pulled through `step` when one is given.
+fn with_step(
+    py: Python<'_>,
+    source: Box<dyn Source>,
+    step: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Box<dyn Source>> {
     let Some(step) = step.filter(|s| !s.is_none()) else {
         return Ok(source);
     };
@@ -309,7 +313,11 @@ fn recipients(py: Python<'_>, rcpt: &Bound<'_, PyAny>) -> PyResult<Vec<Address>>
 /// ..., "progress": ...}`: the envelope is parsed and checked (at least one recipient) when the
 /// table is read, before any I/O; the source is converted only when it is about to be sent.
 pub struct Transaction<'py> {
+    /// The envelope; when `from` or `rcpt` was left out, complete only once
+    /// [`source`](Self::source) has read the message's header.
     pub(crate) envelope: Envelope,
+    /// Whether the reverse-path and the recipients come from the message's header.
+    from_header: (bool, bool),
     source: Bound<'py, PyAny>,
     step: Option<Bound<'py, PyAny>>,
     pub(crate) progress: Option<ProgressFn>,
@@ -348,17 +356,28 @@ impl<'py> FromPyObject<'_, 'py> for Transaction<'py> {
                 ))
             })
         };
-        let from = needed("from")?;
-        let from = from
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err("from must be a str"))?;
-        let envelope = Envelope::new(
-            address(py, from.to_str()?)?,
-            recipients(py, &needed("rcpt")?)?,
-        );
-        envelope.validate().map_err(|e| smtp_to_pyerr(py, e))?;
+        // A missing (or None) from or rcpt is taken from the message's header.
+        let given = |key: &str| -> PyResult<Option<Bound<'py, PyAny>>> {
+            Ok(table.get_item(key)?.filter(|v| !v.is_none()))
+        };
+        let from = match given("from")? {
+            Some(from) => Some(address(
+                py,
+                from.cast::<PyString>()
+                    .map_err(|_| PyTypeError::new_err("from must be a str"))?
+                    .to_str()?,
+            )?),
+            None => None,
+        };
+        let rcpt = given("rcpt")?.map(|r| recipients(py, &r)).transpose()?;
+        let from_header = (from.is_none(), rcpt.is_none());
+        let envelope = Envelope::new(from.unwrap_or_else(Address::null), rcpt.unwrap_or_default());
+        if from_header == (false, false) {
+            envelope.validate().map_err(|e| smtp_to_pyerr(py, e))?;
+        }
         Ok(Self {
             envelope,
+            from_header,
             source: needed("source")?,
             step: table.get_item("step")?,
             progress: ProgressFn::new(table.get_item("progress")?.as_ref())?,
@@ -367,9 +386,38 @@ impl<'py> FromPyObject<'_, 'py> for Transaction<'py> {
 }
 
 impl Transaction<'_> {
-    /// The source, converted now: a native source is moved out of its Python object.
-    pub(crate) fn source(&self) -> PyResult<Box<dyn Source>> {
-        smtp_source(self.source.py(), &self.source, self.step.as_ref())
+    /// The source, converted now: a native source is moved out of its Python object. When
+    /// `from` or `rcpt` was left out, the message's header is read for them first (the core's
+    /// rule, `header_envelope`).
+    pub(crate) fn source(&mut self) -> PyResult<Box<dyn Source>> {
+        let py = self.source.py();
+        if self.from_header == (false, false) {
+            return smtp_source(py, &self.source, self.step.as_ref());
+        }
+        let Some(mut message) = message_source(py, &self.source)? else {
+            return Err(PyTypeError::new_err(
+                "from and rcpt may be left out only when the source is an EmailMessage or a \
+                 message(): give both",
+            ));
+        };
+        let found = message.envelope().map_err(|e| error_to_pyerr(py, e))?;
+        if self.from_header.0 {
+            self.envelope.from = found.reverse_path.ok_or_else(|| {
+                message_err(
+                    py,
+                    &MessageError::in_header(
+                        "message",
+                        "From",
+                        "the message has no From or Sender header to take the sender from; give from",
+                    ),
+                )
+            })?;
+        }
+        if self.from_header.1 {
+            self.envelope.rcpt = found.recipients;
+        }
+        self.envelope.validate().map_err(|e| smtp_to_pyerr(py, e))?;
+        with_step(py, Box::new(message), self.step.as_ref())
     }
 }
 
@@ -421,7 +469,7 @@ pub fn send(
 ) -> PyResult<PySendResult> {
     // Extracted here rather than by pyo3's argument handling, which would add its own words to
     // the message of every TypeError.
-    let transaction: Transaction<'_> = transaction.extract()?;
+    let mut transaction: Transaction<'_> = transaction.extract()?;
     let options: ConnectOptions = options.extract()?;
     let mut source = transaction.source()?;
     let client = connect(py, &options)?;
@@ -588,7 +636,7 @@ impl Session {
     /// `progress`.
     #[pyo3(signature = (mailt, /))]
     fn send(&self, py: Python<'_>, mailt: &Bound<'_, PyAny>) -> PyResult<PySendResult> {
-        let mailt: Transaction<'_> = mailt.extract()?;
+        let mut mailt: Transaction<'_> = mailt.extract()?;
         let mut source = mailt.source()?;
         let result = self.run(py, |c| {
             let mut report = mailt.progress.as_ref().map(|p| move |s, t| p.call(s, t));

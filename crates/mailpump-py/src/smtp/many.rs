@@ -67,7 +67,7 @@ impl Iterator for Tables<'_> {
 /// One table of `send_many`: `Session.send`'s keys but `progress`, which the pipelined path does
 /// not report.
 fn read_table(item: &Bound<'_, PyAny>) -> PyResult<(Envelope, Box<dyn Source>)> {
-    let table: Transaction<'_> = item.extract()?;
+    let mut table: Transaction<'_> = item.extract()?;
     if table.progress.is_some() {
         return Err(PyTypeError::new_err(
             "send_many() takes no progress callback; send the message with send() to follow it",

@@ -119,33 +119,12 @@ pub fn canonical_name(name: &str) -> String {
     out
 }
 
-/// Refuses a non-empty `Bcc` or `Resent-Bcc` field: every recipient would see the blind copies.
-/// Blind-copy addresses belong in the envelope only (RFC 5322 §3.6.3; LuaSocket's "Big note").
-/// `lower` is the field name in lower case.
-///
-/// ```
-/// use mailpump::mime::headers::check_blind_copy;
-///
-/// assert!(check_blind_copy("bcc", "").is_ok());
-/// assert!(check_blind_copy("to", "a@example.com").is_ok());
-/// assert!(check_blind_copy("bcc", "a@example.com").is_err());
-/// ```
-pub fn check_blind_copy(lower: &str, value: &str) -> Result<(), String> {
-    if is_blind_copy(lower) && !value.trim().is_empty() {
-        return Err(BLIND_COPY_REFUSED.into());
-    }
-    Ok(())
-}
-
-/// Whether `lower` names a blind-copy field.
+/// Whether `lower` names a blind-copy field (`Bcc`, `Resent-Bcc`): delivered to, never transmitted
+/// (RFC 5322 §3.6.3; `smtp::header_envelope` leaves them out of what is sent).
 #[must_use]
 pub fn is_blind_copy(lower: &str) -> bool {
     lower == "bcc" || lower == "resent-bcc"
 }
-
-/// Why a non-empty blind-copy field is refused, and what to do instead.
-pub const BLIND_COPY_REFUSED: &str = "a Bcc header would show the blind-copy addresses to every \
-    recipient; put those addresses in the envelope (rcpt) only and leave Bcc out of the message";
 
 /// Checks a header name: 1 to [`MAX_NAME`] printable ASCII characters other than `:` (RFC 5322 §2.2 ftext).
 ///

@@ -448,11 +448,10 @@ fn render_headers(
         }
         seen.push((lower.clone(), name.as_str()));
         let canonical = headers::canonical_name(&lower);
-        if headers::is_blind_copy(&lower) {
-            if value.is_empty() {
-                continue;
-            }
-            return Err(err(headers::BLIND_COPY_REFUSED.into()));
+        // An empty Bcc is dropped; a non-empty one is written, and sending leaves it out
+        // (smtp::header_envelope, RFC 5322 §3.6.3).
+        if headers::is_blind_copy(&lower) && value.is_empty() {
+            continue;
         }
         if lower == "content-type" {
             let (text, chosen) = content_type_value(builder, value, body).map_err(err)?;

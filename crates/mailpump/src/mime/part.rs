@@ -408,6 +408,49 @@ impl Part {
             .encoding(TransferEncoding::Base64))
     }
 
+    /// The same part shown inline and named by `content_id`, for an HTML body in the same
+    /// `multipart/related` to reference as `cid:<content_id>` (RFC 2392): `Content-ID:
+    /// <content_id>` is added and the disposition becomes `inline`.
+    ///
+    /// ```
+    /// use mailpump::Part;
+    ///
+    /// let logo = Part::attachment(b"\x89PNG".to_vec(), Some("logo.png"), None)?.inline("logo@news")?;
+    /// assert!(Part::attachment("x", None, None)?.inline("a b").is_err());
+    /// # drop(logo);
+    /// # Ok::<(), mailpump::MessageError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `content_id` is empty or holds a character a `msg-id` cannot (RFC 5322 §3.6.4): space,
+    /// control, `<`, `>`, `"`, `(`, `)`, `,`, `;`, `:`, `\\`, `[`, `]`, or non-ASCII.
+    pub fn inline(mut self, content_id: &str) -> Result<Self, MessageError> {
+        if content_id.is_empty()
+            || content_id
+                .chars()
+                .any(|c| !c.is_ascii_graphic() || "<>\"(),;:\\[]".contains(c))
+        {
+            return Err(MessageError::in_header(
+                "part",
+                "Content-ID",
+                format!(
+                    "{content_id:?} is not a valid Content-ID: use letters, digits and .-_@ (RFC 2392)"
+                ),
+            ));
+        }
+        for (name, value) in &mut self.headers {
+            if name.eq_ignore_ascii_case("content-disposition") {
+                if let HeaderValue::Text(text) = value {
+                    if let Some(rest) = text.strip_prefix("attachment") {
+                        *text = format!("inline{rest}");
+                    }
+                }
+            }
+        }
+        Ok(self.header("Content-ID", format!("<{content_id}>")))
+    }
+
     /// An attachment read from the file at `path`: opened now (so a missing file fails here), read
     /// chunk by chunk while the message is encoded. The file name defaults to the path's last part.
     ///

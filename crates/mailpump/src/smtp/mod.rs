@@ -10,6 +10,7 @@ pub mod dotstuff;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;
+pub mod header_envelope;
 pub mod pool;
 pub mod reply;
 #[cfg(feature = "tls")]
