@@ -533,10 +533,16 @@ impl Session {
         &self,
         py: Python<'_>,
         user: String,
-        password: Option<String>,
+        password: Option<Bound<'_, PyAny>>,
         mechanism: Option<&str>,
-        oauth_token: Option<String>,
+        oauth_token: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyReply>> {
+        let password = password
+            .map(|p| crate::options::secret("password", &p))
+            .transpose()?;
+        let oauth_token = oauth_token
+            .map(|t| crate::options::secret("oauth_token", &t))
+            .transpose()?;
         let mechanism = mechanism
             .map(str::parse::<Mechanism>)
             .transpose()
