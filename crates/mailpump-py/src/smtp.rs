@@ -276,6 +276,19 @@ impl ProgressFn {
     }
 }
 
+/// The callback the core calls before each write of a message body: Python's signal handlers run
+/// first, so that a Ctrl-C stops a message whose socket never blocks (a fast server, a big
+/// body) before the end-of-data mark; then the caller's `progress`, if any. The exception a
+/// handler raises is kept for [`crate::interrupt::detach`] to raise as itself.
+fn body_progress(
+    progress: Option<&ProgressFn>,
+) -> Option<impl FnMut(u64, Option<u64>) -> Result<(), BoxError> + '_> {
+    Some(move |sent, total| {
+        crate::interrupt::check_signals().map_err(|e| Box::new(e) as BoxError)?;
+        progress.map_or(Ok(()), |p| p.call(sent, total))
+    })
+}
+
 /// The core's `Option<Progress>` borrowed from an optional closure.
 fn as_progress<F>(report: &mut Option<F>) -> Option<Progress<'_>>
 where
@@ -427,10 +440,7 @@ pub fn send(
     let client = connect(py, &options)?;
     let result = detach(py, || {
         let creds = options.credentials.as_ref().map(|(c, m)| (c, *m));
-        let mut report = transaction
-            .progress
-            .as_ref()
-            .map(|p| move |s, t| p.call(s, t));
+        let mut report = body_progress(transaction.progress.as_ref());
         client.deliver(
             None,
             creds,
@@ -584,7 +594,7 @@ impl Session {
         let progress = ProgressFn::new(progress)?;
         let mut source = smtp_source(py, source, step)?;
         let reply = self.run(py, |c| {
-            let mut report = progress.as_ref().map(|p| move |s, t| p.call(s, t));
+            let mut report = body_progress(progress.as_ref());
             c.data(&mut *source, as_progress(&mut report))
         })?;
         Self::reply(py, &reply)
@@ -597,7 +607,7 @@ impl Session {
         let mailt: Transaction<'_> = mailt.extract()?;
         let mut source = mailt.source()?;
         let result = self.run(py, |c| {
-            let mut report = mailt.progress.as_ref().map(|p| move |s, t| p.call(s, t));
+            let mut report = body_progress(mailt.progress.as_ref());
             c.send(&mailt.envelope, &mut *source, as_progress(&mut report))
         })?;
         PySendResult::new(py, &result)

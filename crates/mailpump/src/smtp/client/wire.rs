@@ -260,7 +260,8 @@ impl Client {
             }
             if !self.rbuf.is_empty() {
                 // Part of the reply is here: the rest must come within what is left.
-                let left = deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
+                let left =
+                    deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
                 if left.is_zero() {
                     return Err(self.fail(SmtpError::timeout("the rest of the server's reply")));
                 }
