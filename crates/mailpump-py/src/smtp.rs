@@ -282,11 +282,11 @@ impl ProgressFn {
 /// handler raises is kept for [`crate::interrupt::detach`] to raise as itself.
 fn body_progress(
     progress: Option<&ProgressFn>,
-) -> Option<impl FnMut(u64, Option<u64>) -> Result<(), BoxError> + '_> {
-    Some(move |sent, total| {
+) -> impl FnMut(u64, Option<u64>) -> Result<(), BoxError> + '_ {
+    move |sent, total| {
         crate::interrupt::check_signals().map_err(|e| Box::new(e) as BoxError)?;
         progress.map_or(Ok(()), |p| p.call(sent, total))
-    })
+    }
 }
 
 /// The core's `Option<Progress>` borrowed from an optional closure.
@@ -440,7 +440,7 @@ pub fn send(
     let client = connect(py, &options)?;
     let result = detach(py, || {
         let creds = options.credentials.as_ref().map(|(c, m)| (c, *m));
-        let mut report = body_progress(transaction.progress.as_ref());
+        let mut report = Some(body_progress(transaction.progress.as_ref()));
         client.deliver(
             None,
             creds,
@@ -594,7 +594,7 @@ impl Session {
         let progress = ProgressFn::new(progress)?;
         let mut source = smtp_source(py, source, step)?;
         let reply = self.run(py, |c| {
-            let mut report = body_progress(progress.as_ref());
+            let mut report = Some(body_progress(progress.as_ref()));
             c.data(&mut *source, as_progress(&mut report))
         })?;
         Self::reply(py, &reply)
@@ -607,7 +607,7 @@ impl Session {
         let mailt: Transaction<'_> = mailt.extract()?;
         let mut source = mailt.source()?;
         let result = self.run(py, |c| {
-            let mut report = body_progress(mailt.progress.as_ref());
+            let mut report = Some(body_progress(mailt.progress.as_ref()));
             c.send(&mailt.envelope, &mut *source, as_progress(&mut report))
         })?;
         PySendResult::new(py, &result)
