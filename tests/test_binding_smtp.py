@@ -331,3 +331,70 @@ def test_no_transcript_without_debug(
         mailpump.send(from_="a@example.test", rcpt="b@example.test", source=BODY,
                       **opts(controller))  # fmt: skip
     assert [r for r in caplog.records if r.name == "mailpump"] == []
+
+
+def test_create_socket_returning_more_than_asked_loses_nothing() -> None:
+    # A socket-like object whose recv() returns a whole reply however few bytes were asked for:
+    # the EHLO reply (larger than one read of the client) arrives in one piece, and its end must
+    # not be dropped.
+    lines = [f"250-{'x' * 150} {i}" for i in range(90)] + ["250 ready"]
+    ehlo_reply = "".join(line + "\r\n" for line in lines).encode()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as commands:
+            conn.sendall(b"220 hello\r\n")
+            commands.readline()  # EHLO
+            conn.sendall(ehlo_reply)
+            commands.readline()  # QUIT, or the end of the stream
+            conn.sendall(b"221 bye\r\n")
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+
+    class Greedy:
+        def __init__(self) -> None:
+            self.s = socket.socket()
+
+        def settimeout(self, t: float | None) -> None:
+            self.s.settimeout(t)
+
+        def connect(self, addr: tuple[str, int]) -> None:
+            self.s.connect(addr)
+
+        def getpeername(self) -> Any:
+            return self.s.getpeername()
+
+        def sendall(self, data: bytes) -> None:
+            self.s.sendall(data)
+
+        def recv(self, n: int) -> bytes:
+            # Everything up to the end of a complete reply (a final line: code and a space).
+            data = b""
+            while not (data.endswith(b"\r\n") and data.split(b"\r\n")[-2][3:4] == b" "):
+                more = self.s.recv(65536)
+                if not more:
+                    break
+                data += more
+            return data
+
+        def close(self) -> None:
+            self.s.close()
+
+    try:
+        port = listener.getsockname()[1]
+        with mailpump.open("127.0.0.1", port, create=Greedy, tls="none", timeout=5) as s:
+            reply = s.greet("client.example.test")
+            assert reply is not None
+            assert reply.code == 250 and reply.lines == [line[4:] for line in lines]
+    finally:
+        listener.close()
+        server.join()
+
+
+def test_star_import_does_not_shadow_the_builtin_open() -> None:
+    namespace: dict[str, Any] = {}
+    exec("from mailpump import *", namespace)
+    assert "open" not in namespace
+    assert callable(mailpump.open)  # still reachable as mailpump.open

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import socket
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -229,3 +230,34 @@ def test_a_payload_refused_before_sending_is_not_quoted(
     log = "\n".join(transcript.lines)
     plain = secret.replace("\x00", "").replace("\x01", "")
     assert_clean([log, *texts], [SECRET, TOKEN, plain, *b64_fragments(secret.encode())])
+
+
+LONE_SURROGATE_SECRET = "hunter2-\udcff-tail"  # os.environ's reading of a non-UTF-8 byte
+
+
+def assert_secret_hidden(excinfo: pytest.ExceptionInfo[BaseException], name: str) -> None:
+    err = excinfo.value
+    assert isinstance(err, ValueError) and name in str(err)
+    shown = "".join(traceback.format_exception(err)) + repr(err) + repr(err.args)
+    for part in ("hunter2", "tail"):
+        assert part not in shown
+    assert err.__cause__ is None and err.__context__ is None
+
+
+@pytest.mark.parametrize("name", ["password", "oauth_token"])
+def test_an_unencodable_secret_is_named_not_shown(name: str) -> None:
+    with pytest.raises(ValueError) as excinfo:
+        mailpump.send(from_="a@example.test", rcpt="b@example.test", source=b"x",
+                      server="127.0.0.1", port=1, tls="none", user="u",
+                      **{name: LONE_SURROGATE_SECRET})  # fmt: skip
+    assert_secret_hidden(excinfo, name)
+
+
+@pytest.mark.parametrize("name", ["password", "oauth_token"])
+def test_session_auth_names_an_unencodable_secret_without_showing_it(name: str) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        with mailpump.open("127.0.0.1", port, tls="none", timeout=5) as session:
+            with pytest.raises(ValueError) as excinfo:
+                session.auth("u", **{name: LONE_SURROGATE_SECRET})
+    assert_secret_hidden(excinfo, name)

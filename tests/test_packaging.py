@@ -95,6 +95,7 @@ def smoke(python: Path, cwd: Path) -> None:
         "import importlib.metadata as m\n"
         "msg = mailpump.to_email(mailpump.message({'headers': {'subject': 'hi'}, 'body': 'x'}))\n"
         "assert msg['Subject'] == 'hi'\n"
+        "assert not hasattr(mailpump._mailpump, '_panic_for_tests'), 'a test hook was shipped'\n"
         "print(mailpump.__version__, m.version('mailpump'), mailpump.__file__)",
         cwd=cwd,
     )

@@ -14,8 +14,10 @@ afterwards. The handler is Python's default one, so this is exactly what a user'
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -81,9 +83,12 @@ def fault_server() -> Iterator[Callable[..., FaultServer]]:
 
 
 def test_panic_surfaces_as_a_mailpump_error() -> None:
+    # The hook exists only in a build with the test-hooks feature (.ci/test builds one).
+    hook = getattr(mailpump._mailpump, "_panic_for_tests", None)
+    assert hook is not None, "build the extension with `maturin develop --features test-hooks`"
     for _ in range(3):  # and again: the interpreter and the module still work
         with pytest.raises(mailpump.MailpumpError, match="internal error.*deliberate panic"):
-            mailpump._mailpump._panic_for_tests()
+            hook()
     assert b"".join(mailpump.message({"body": "still alive"})).endswith(b"still alive")
 
 
@@ -157,3 +162,29 @@ def test_ctrl_c_reaches_a_python_source() -> None:
         assert all(not t.complete for t in conn.transactions)
     finally:
         server.stop()
+
+
+def test_ctrl_c_stops_a_native_pump_that_never_blocks(tmp_path: Any) -> None:
+    # A FIFO fed without end: the pump's reads never wait, so only a check between chunks can
+    # see the signal. The writer sends SIGINT once a MiB has gone through (more than the pipe
+    # holds, so the pump is running), and stops when the reader goes away.
+    fifo = tmp_path / "endless"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        block = b"\0" * 65536
+        try:
+            with open(fifo, "wb", buffering=0) as w:
+                for i in itertools.count():
+                    w.write(block)
+                    if i == 16:
+                        os.kill(os.getpid(), signal.SIGINT)
+        except BrokenPipeError:
+            pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    ltn12 = mailpump.ltn12
+    with pytest.raises(KeyboardInterrupt):
+        ltn12.pump.all(ltn12.source.file(str(fifo)), ltn12.sink.null())
+    writer.join()

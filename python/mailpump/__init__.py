@@ -37,7 +37,10 @@ from .errors import (
     SMTPTLSError,
 )
 from .pool import Pool, PoolStats, asend
-from .smtp import Session, message, open, send, to_email
+from .smtp import Session, message, send, to_email
+
+# `mailpump.open`, but not in `__all__`: `from mailpump import *` must not shadow the builtin.
+from .smtp import open as open  # noqa: A004
 
 __all__ = [
     "MailpumpError",
@@ -68,7 +71,6 @@ __all__ = [
     "ltn12",
     "message",
     "mime",
-    "open",
     "send",
     "smtp",
     "text",

@@ -30,9 +30,6 @@ from .types import (
 
 __version__: Final[str]
 
-def _panic_for_tests() -> None:
-    """Private test hook: a panic inside the panic-catching helper (raises MailpumpError)."""
-
 __all__ = [
     "Filter",
     "MessageSource",
@@ -45,7 +42,6 @@ __all__ = [
     "Source",
     "Ticket",
     "__version__",
-    "_panic_for_tests",
     "attachment",
     "b64",
     "decode",

@@ -183,6 +183,8 @@ where
 /// A private test hook (not part of the API): panics inside [`detach`], the helper every network
 /// and encoding call goes through, so that the tests can check that a Rust panic surfaces as a
 /// `MailpumpError` and leaves the interpreter running. No real input can make the core panic.
+/// Built only with the `test-hooks` feature, which released wheels do not have.
+#[cfg(feature = "test-hooks")]
 #[pyfunction]
 pub fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
     detach(py, || -> () { panic!("deliberate panic for the tests") })

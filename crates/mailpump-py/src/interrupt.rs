@@ -81,7 +81,7 @@ pub fn set_pending(py: Python<'_>, e: &PyErr) {
 }
 
 /// Runs Python's pending signal handlers; an exception they raise becomes an `io::Error`.
-fn check_signals() -> io::Result<()> {
+pub fn check_signals() -> io::Result<()> {
     Python::attach(|py| {
         py.check_signals().map_err(|e| {
             set_pending(py, &e);

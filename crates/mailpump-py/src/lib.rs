@@ -27,6 +27,7 @@ mod _mailpump {
     #[allow(non_upper_case_globals)]
     const __version__: &str = mailpump::VERSION;
 
+    #[cfg(feature = "test-hooks")]
     #[pymodule_export]
     use crate::errors::_panic_for_tests;
     #[pymodule_export]

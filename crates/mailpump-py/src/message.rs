@@ -390,6 +390,7 @@ pub fn message(
     chunk_size: usize,
     zone: Option<String>,
 ) -> PyResult<MessageSource> {
+    let chunk_size = crate::options::chunk_size(chunk_size)?;
     let root = part(py, "message", mesgt, chunk_size)?;
     let options = MessageOptions {
         chunk_size: chunk_size.max(1),

@@ -62,6 +62,23 @@ where
         .map_err(|_| wrong_type(key, value, expected))
 }
 
+/// A credential (`password`, `oauth_token`) as text. Its value never appears in the error: a str
+/// that cannot be encoded (a lone surrogate, what `os.environ` gives for a non-UTF-8 byte) would
+/// otherwise raise a `UnicodeEncodeError` holding the whole secret in its `args` and `object`.
+pub fn secret(key: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let Ok(text) = value.cast::<PyString>() else {
+        return Err(wrong_type(key, value, "a str"));
+    };
+    match text.to_str() {
+        Ok(text) => Ok(text.to_owned()),
+        // The encoding error is dropped, not chained: it holds the secret.
+        Err(_) => Err(PyValueError::new_err(format!(
+            "{key} cannot be encoded as UTF-8: it holds a lone surrogate (a non-UTF-8 byte read \
+             from the environment or a file name, for example); its value is not shown"
+        ))),
+    }
+}
+
 /// `key must be {expected}, not {type of value}`.
 fn wrong_type(key: &str, value: &Bound<'_, PyAny>, expected: &str) -> PyErr {
     let given = value
@@ -152,8 +169,8 @@ impl<'py> FromPyObject<'_, 'py> for ConnectOptions {
                     mechanism = Some(parsed);
                 }
                 "user" => user = Some(typed(key, &value, "a str")?),
-                "password" => password = Some(typed(key, &value, "a str")?),
-                "oauth_token" => token = Some(typed(key, &value, "a str")?),
+                "password" => password = Some(secret(key, &value)?),
+                "oauth_token" => token = Some(secret(key, &value)?),
                 _ => unreachable!("every key in KEYS has an arm"),
             }
             if matches!(key, "user" | "password" | "oauth_token" | "auth") {
@@ -224,9 +241,34 @@ fn port(value: &Bound<'_, PyAny>) -> PyResult<u16> {
 /// A timeout in seconds (an int or a float); zero is left for the core to refuse.
 fn timeout(value: &Bound<'_, PyAny>) -> PyResult<Duration> {
     let seconds: f64 = typed("timeout", value, "a number of seconds")?;
-    Duration::try_from_secs_f64(seconds).map_err(|_| {
-        PyValueError::new_err(format!(
-            "timeout must be a positive number of seconds, not {seconds}"
-        ))
-    })
+    bounded_seconds("timeout", seconds)
+}
+
+/// The longest duration any argument may give: a day. Longer ones are mistakes (milliseconds
+/// passed as seconds, `float("inf")`), and a deadline computed from an unbounded one overflows.
+pub const MAX_SECONDS: f64 = 86_400.0;
+
+/// The largest `chunk_size`: each chunk is allocated whole, so an absurd one would abort the
+/// process for want of memory rather than fail.
+pub const MAX_CHUNK_SIZE: usize = 16 << 20;
+
+/// A duration argument in seconds: finite, at least zero and at most [`MAX_SECONDS`].
+pub fn bounded_seconds(name: &str, seconds: f64) -> PyResult<Duration> {
+    if !(0.0..=MAX_SECONDS).contains(&seconds) {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be a number of seconds from 0 to {MAX_SECONDS} (a day), not {seconds}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// A `chunk_size` argument: at most [`MAX_CHUNK_SIZE`] bytes (0 counts as 1, `LuaSocket`'s
+/// reading of a non-positive size).
+pub fn chunk_size(n: usize) -> PyResult<usize> {
+    if n > MAX_CHUNK_SIZE {
+        return Err(PyValueError::new_err(format!(
+            "chunk_size must be at most {MAX_CHUNK_SIZE} bytes (16 MiB), not {n}"
+        )));
+    }
+    Ok(n.max(1))
 }

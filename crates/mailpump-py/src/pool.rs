@@ -245,14 +245,15 @@ pub struct PyPool {
     outcomes: mpsc::Sender<Outcome>,
 }
 
-/// A duration in seconds, at least zero.
+/// A duration in seconds, at least zero (see [`crate::options::bounded_seconds`]).
 fn seconds(name: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        PyValueError::new_err(format!(
-            "{name} must be a number of seconds, at least 0, not {value}"
-        ))
-    })
+    crate::options::bounded_seconds(name, value)
 }
+
+/// The most worker connections a pool may open, and the longest queue it may keep: each
+/// connection is a thread, and the queue's room is reserved up front.
+const MAX_CONNECTIONS: usize = 1024;
+const MAX_QUEUE: usize = 1 << 20;
 
 #[pymethods]
 impl PyPool {
@@ -282,6 +283,16 @@ impl PyPool {
                 Rate::new(n, seconds("the rate's window", per)?).map_err(|e| smtp_to_pyerr(py, e))
             })
             .transpose()?;
+        if connections > MAX_CONNECTIONS {
+            return Err(PyValueError::new_err(format!(
+                "connections must be at most {MAX_CONNECTIONS}, not {connections}"
+            )));
+        }
+        if queue > MAX_QUEUE {
+            return Err(PyValueError::new_err(format!(
+                "queue must be at most {MAX_QUEUE}, not {queue}"
+            )));
+        }
         let idle_timeout = seconds("idle_timeout", idle_timeout)?;
         let backoff = seconds("backoff", backoff)?;
         let pool_options = PoolOptions {

@@ -157,9 +157,12 @@ pub fn pump_native(
         return Ok(false);
     }
     let mut source = crate::source::extract_source(src, mailpump::source::DEFAULT_CHUNK)?;
-    let result = detach(py, || -> Result<(), mailpump::BoxError> {
+    // The network's detach: a Ctrl-C between chunks (checked below, as an endless source or
+    // /dev/zero never blocks) is raised as itself.
+    let result = crate::interrupt::detach(py, || -> Result<(), mailpump::BoxError> {
         let mut buf = Vec::with_capacity(mailpump::source::DEFAULT_CHUNK);
         loop {
+            crate::interrupt::check_signals()?;
             buf.clear();
             let more = source.pull(&mut buf)?;
             if let Target::Path(Some(w)) = &mut *target {

@@ -280,6 +280,19 @@ impl ProgressFn {
     }
 }
 
+/// The callback the core calls before each write of a message body: Python's signal handlers run
+/// first, so that a Ctrl-C stops a message whose socket never blocks (a fast server, a big
+/// body) before the end-of-data mark; then the caller's `progress`, if any. The exception a
+/// handler raises is kept for [`crate::interrupt::detach`] to raise as itself.
+fn body_progress(
+    progress: Option<&ProgressFn>,
+) -> impl FnMut(u64, Option<u64>) -> Result<(), BoxError> + '_ {
+    move |sent, total| {
+        crate::interrupt::check_signals().map_err(|e| Box::new(e) as BoxError)?;
+        progress.map_or(Ok(()), |p| p.call(sent, total))
+    }
+}
+
 /// The core's `Option<Progress>` borrowed from an optional closure.
 fn as_progress<F>(report: &mut Option<F>) -> Option<Progress<'_>>
 where
@@ -475,10 +488,7 @@ pub fn send(
     let client = connect(py, &options)?;
     let result = detach(py, || {
         let creds = options.credentials.as_ref().map(|(c, m)| (c, *m));
-        let mut report = transaction
-            .progress
-            .as_ref()
-            .map(|p| move |s, t| p.call(s, t));
+        let mut report = Some(body_progress(transaction.progress.as_ref()));
         client.deliver(
             None,
             creds,
@@ -581,10 +591,16 @@ impl Session {
         &self,
         py: Python<'_>,
         user: String,
-        password: Option<String>,
+        password: Option<Bound<'_, PyAny>>,
         mechanism: Option<&str>,
-        oauth_token: Option<String>,
+        oauth_token: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyReply>> {
+        let password = password
+            .map(|p| crate::options::secret("password", &p))
+            .transpose()?;
+        let oauth_token = oauth_token
+            .map(|t| crate::options::secret("oauth_token", &t))
+            .transpose()?;
         let mechanism = mechanism
             .map(str::parse::<Mechanism>)
             .transpose()
@@ -626,7 +642,7 @@ impl Session {
         let progress = ProgressFn::new(progress)?;
         let mut source = smtp_source(py, source, step)?;
         let reply = self.run(py, |c| {
-            let mut report = progress.as_ref().map(|p| move |s, t| p.call(s, t));
+            let mut report = Some(body_progress(progress.as_ref()));
             c.data(&mut *source, as_progress(&mut report))
         })?;
         Self::reply(py, &reply)
@@ -639,7 +655,7 @@ impl Session {
         let mut mailt: Transaction<'_> = mailt.extract()?;
         let mut source = mailt.source()?;
         let result = self.run(py, |c| {
-            let mut report = mailt.progress.as_ref().map(|p| move |s, t| p.call(s, t));
+            let mut report = Some(body_progress(mailt.progress.as_ref()));
             c.send(&mailt.envelope, &mut *source, as_progress(&mut report))
         })?;
         PySendResult::new(py, &result)

@@ -240,6 +240,7 @@ pub fn extract_source(obj: &Bound<'_, PyAny>, chunk: usize) -> PyResult<Box<dyn 
 #[pyfunction]
 #[pyo3(signature = (s, chunk_size = 65536))]
 pub fn source_string(s: &Bound<'_, PyAny>, chunk_size: usize) -> PyResult<NativeSource> {
+    let chunk_size = crate::options::chunk_size(chunk_size)?;
     let data: Vec<u8> = if let Ok(text) = s.extract::<&str>() {
         text.as_bytes().to_vec()
     } else if let Ok(b) = s.cast::<PyBytes>() {
@@ -267,6 +268,7 @@ pub fn source_file(
     mode: &str,
     chunk_size: usize,
 ) -> PyResult<NativeSource> {
+    let chunk_size = crate::options::chunk_size(chunk_size)?;
     if !matches!(mode, "rb" | "r") {
         return Err(PyValueError::new_err(format!(
             "source.file() reads; mode must be \"rb\", not {mode:?}"

@@ -35,6 +35,8 @@ fn to_io(py: Python<'_>, e: PyErr) -> io::Error {
 pub struct PyTransport {
     sock: Py<PyAny>,
     loopback: bool,
+    /// Bytes a `recv()` returned beyond what was asked for: handed out before the next call.
+    surplus: Vec<u8>,
 }
 
 impl PyTransport {
@@ -62,12 +64,19 @@ impl PyTransport {
         Ok(Self {
             sock: sock.unbind(),
             loopback,
+            surplus: Vec::new(),
         })
     }
 }
 
 impl Read for PyTransport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.surplus.is_empty() {
+            let n = self.surplus.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.surplus[..n]);
+            self.surplus.drain(..n);
+            return Ok(n);
+        }
         Python::attach(|py| {
             let data = self
                 .sock
@@ -78,9 +87,11 @@ impl Read for PyTransport {
                 io::Error::new(io::ErrorKind::InvalidData, "recv() must return bytes")
             })?;
             let bytes = bytes.as_bytes();
-            // A socket may not return more than it was asked for; a broken one is cut short.
+            // A socket should not return more than it was asked for; if one does, the rest is
+            // kept for the next read rather than lost.
             let n = bytes.len().min(buf.len());
             buf[..n].copy_from_slice(&bytes[..n]);
+            self.surplus.extend_from_slice(&bytes[n..]);
             Ok(n)
         })
     }
@@ -122,5 +133,10 @@ impl Transport for PyTransport {
 
     fn peer_is_loopback(&self) -> bool {
         self.loopback
+    }
+
+    fn has_pending_input(&mut self) -> io::Result<bool> {
+        // Only the kept surplus can be seen without blocking (see the trait's docs).
+        Ok(!self.surplus.is_empty())
     }
 }

@@ -2,6 +2,7 @@
 //! giving up on a connection for good.
 
 use std::io::{self, Read, Write};
+use std::time::Instant;
 
 use super::{Client, Closed, Link, MAX_BUFFERED_REPLY, READ_CHUNK, tls_failure};
 use crate::smtp::command::Command;
@@ -232,17 +233,21 @@ impl Client {
 
     /// Reads one complete reply, refilling the buffer as needed. The parser bounds the length
     /// and number of lines, so a hostile server cannot make the buffer grow without limit.
+    ///
+    /// The timeout covers the whole reply, not each read: a server that trickles a byte at a
+    /// time, each within the timeout, would otherwise hold the client for as long as it likes.
+    /// Each read after the first is given only what is left of the timeout; the full timeout is
+    /// set again once the reply is complete.
     pub(super) fn read_reply(&mut self) -> Result<Reply, SmtpError> {
         self.ensure_usable()?;
-        loop {
+        let timeout = self.config.timeout;
+        let deadline = Instant::now().checked_add(timeout);
+        let mut shortened = false;
+        let reply = loop {
             match self.parser.parse(&self.rbuf) {
                 Ok(Parsed::Complete { reply, consumed }) => {
                     self.rbuf.drain(..consumed);
-                    self.transcript.server(&reply);
-                    if reply.code == 421 {
-                        self.closed_by_server(&reply);
-                    }
-                    return Ok(reply);
+                    break reply;
                 }
                 Ok(Parsed::Partial) => {}
                 Err(e) => return Err(self.fail(SmtpError::malformed_reply(e))),
@@ -253,7 +258,36 @@ impl Client {
                     "the server's reply is too long",
                 )));
             }
+            if !self.rbuf.is_empty() {
+                // Part of the reply is here: the rest must come within what is left.
+                let left =
+                    deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
+                if left.is_zero() {
+                    return Err(self.fail(SmtpError::timeout("the rest of the server's reply")));
+                }
+                self.set_read_limit(left)?;
+                shortened = true;
+            }
             self.fill()?;
+        };
+        if shortened {
+            self.set_read_limit(timeout)?;
+        }
+        self.transcript.server(&reply);
+        if reply.code == 421 {
+            self.closed_by_server(&reply);
+        }
+        Ok(reply)
+    }
+
+    /// Sets the transport's limit for each read and write (the configured timeout is unchanged).
+    fn set_read_limit(&mut self, limit: std::time::Duration) -> Result<(), SmtpError> {
+        let Link::Open(t) = &mut self.link else {
+            return Err(self.unusable());
+        };
+        match t.set_timeout(Some(limit)) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.io_failure(e, "setting the timeout")),
         }
     }
 

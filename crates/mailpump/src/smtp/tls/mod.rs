@@ -142,6 +142,10 @@ impl TlsSettings {
     }
 
     fn build_with(&self, roots: &TrustedRoots) -> io::Result<Arc<ClientConfig>> {
+        // rustls 0.23.48 deprecates the ring provider for lacking post-quantum key exchange
+        // (0.24 moves it to its own crate); ring stays the choice for building without a C
+        // toolchain, and the deprecation is no bug to fix here.
+        #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let algorithms = provider.signature_verification_algorithms;
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))

@@ -449,6 +449,28 @@ fn stall_is_a_timeout_and_the_client_is_closed() {
 }
 
 #[test]
+fn trickled_reply_is_bounded_by_the_timeout_as_a_whole() {
+    let (server, mut client) = greeted(|c| {
+        c.hello(&[]);
+        c.expect("NOOP");
+        // One byte at a time, each well within the timeout, for three times the timeout in all;
+        // the pauses are the fault under test. Stops when the client hangs up.
+        c.send("250 ");
+        for _ in 0..150 {
+            std::thread::sleep(Duration::from_millis(20));
+            c.send_lossy(b"a");
+        }
+        c.send_lossy(b"\r\n");
+        c.until_eof();
+    });
+    client.set_timeout(Duration::from_secs(1)).unwrap();
+    let err = client.noop().unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(!client.is_usable());
+    server.finish();
+}
+
+#[test]
 fn garbage_reply_is_a_protocol_error() {
     let (server, client, err) = greet_fails(|c| {
         c.send("HTTP/1.1 400 Bad Request\r\n\r\n");

@@ -439,6 +439,8 @@ impl TestTls {
         let cafile = dir.join("ca.pem");
         std::fs::write(&cafile, ca_cert.pem()).expect("write cafile");
 
+        // The client's provider (see `smtp/tls`), deprecated since rustls 0.23.48.
+        #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let server = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
