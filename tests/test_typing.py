@@ -79,7 +79,7 @@ def test_typical_code_type_checks_with_precise_types(
         'mailpump.open("h", 25, tls="STARTTLS")',
         'mailpump.send({"from": "a@b.c", "rcpt": "d@e.f", "source": b"x", "prot": 25})',
         'mailpump.send({"from": "a@b.c", "rcpt": 5, "source": b"x"})',
-        'mailpump.send(from_="a@b.c", source=b"x")',
+        'mailpump.send(from_=5, rcpt="d@e.f", source=b"x")',
         'mailpump.message({"bdoy": "typo"})',
         'mailpump.message({"body": "x", "encoding": "rot13"})',
         'mailpump.message({"headers": {"subject": 5}})',
