@@ -153,6 +153,9 @@ pub struct ClientConfig {
     pub helo_fallback: bool,
     /// Whether credentials may cross an unencrypted connection to a non-loopback server.
     pub allow_insecure_auth: bool,
+    /// Whether messages go out as `BDAT` chunks when the server offers CHUNKING with
+    /// PIPELINING (RFC 3030); `false` forces DATA.
+    pub chunking: bool,
 }
 
 impl Default for ClientConfig {
@@ -171,6 +174,7 @@ impl Default for ClientConfig {
             domain: "localhost".into(),
             helo_fallback: true,
             allow_insecure_auth: false,
+            chunking: true,
         }
     }
 }
