@@ -195,7 +195,7 @@ def open(
 
     ``options``: ``tls``, ``timeout``, ``cafile``, ``verify``, ``certfile``, ``keyfile``,
     ``fingerprint``, ``domain``, ``helo_fallback``,
-    ``allow_insecure_auth``; ``server``, ``port``, ``domain`` and ``timeout`` default to this
+    ``allow_insecure_auth``, ``chunking``; ``server``, ``port``, ``domain`` and ``timeout`` default to this
     module's constants, read now. Nothing is read from the server until ``greet()``.
     """
     return Session(

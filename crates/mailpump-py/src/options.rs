@@ -14,11 +14,12 @@ use pyo3::types::{PyDict, PyList, PyMapping, PyString};
 use crate::errors::smtp_to_pyerr;
 
 /// Every option, in the order an error message lists them.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 18] = [
     "allow_insecure_auth",
     "auth",
     "cafile",
     "certfile",
+    "chunking",
     "create",
     "domain",
     "fingerprint",
@@ -129,6 +130,7 @@ impl<'py> FromPyObject<'_, 'py> for ConnectOptions {
                 "fingerprint" => config.fingerprints = fingerprints(py, &value)?,
                 "domain" => config.domain = typed(key, &value, "a str")?,
                 "helo_fallback" => config.helo_fallback = typed(key, &value, "True or False")?,
+                "chunking" => config.chunking = typed(key, &value, "True or False")?,
                 "allow_insecure_auth" => {
                     config.allow_insecure_auth = typed(key, &value, "True or False")?;
                 }

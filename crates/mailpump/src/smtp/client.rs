@@ -125,6 +125,8 @@ impl FromStr for TlsPolicy {
 /// };
 /// assert!(!config.implicit_tls() && config.verify);
 /// ```
+// Independent yes/no options, each a user's switch: no state machine hides in them.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
     /// The server's host name or IP address; also the name TLS verifies.

@@ -299,9 +299,9 @@ impl Client {
     /// the first one in one write with the transaction's MAIL and RCPT, the last one (`BDAT n
     /// LAST`, the end-of-data mark) with whatever the engine queues after it. Between chunks the
     /// replies already waiting are read (the server answers each chunk, and one that is never
-    /// read could fill its buffers); when they say the message will not be delivered, or a
-    /// source fails, the connection is closed before `LAST`, so no truncated message is
-    /// delivered.
+    /// read could fill its buffers); when they say, mid-body, that the message will not be
+    /// delivered, or a source fails, the connection is closed before `LAST`, so no truncated
+    /// message is delivered.
     pub(super) fn stream_chunks(
         &mut self,
         engine: &mut Engine,
@@ -325,6 +325,7 @@ impl Client {
         engine.written();
         let mut crlf = CrlfEncoder::new();
         let mut sent: u64 = 0;
+        let mut chunks: u64 = 0;
         let result = loop {
             input.clear();
             let more = match source.pull(&mut input) {
@@ -343,7 +344,7 @@ impl Client {
             // leaves the message unfinished.
             if let Err(e) = self
                 .report(&mut progress, sent, total)
-                .and_then(|()| self.take_waiting_replies(engine, id))
+                .and_then(|()| self.take_waiting_replies(engine, id, chunks > 0))
             {
                 break Err(e);
             }
@@ -351,6 +352,7 @@ impl Client {
             self.log_commands(&frame);
             frame.extend_from_slice(&body);
             body.clear();
+            chunks += 1;
             if more {
                 engine.chunk_sent(id);
             } else {
@@ -377,9 +379,15 @@ impl Client {
     }
 
     /// Reads the replies already waiting (without waiting for more) and gives them to `engine`;
-    /// fails, closing the connection, when they say that `id` will not be delivered or the
-    /// server closed the session.
-    fn take_waiting_replies(&mut self, engine: &mut Engine, id: TxId) -> Result<(), SmtpError> {
+    /// fails, closing the connection, when the server closed the session, or when `mid_body`
+    /// and they say that `id` will not be delivered. Before its first chunk a refused message is
+    /// sent all the same (at most one chunk, which the server discards): the session goes on.
+    fn take_waiting_replies(
+        &mut self,
+        engine: &mut Engine,
+        id: TxId,
+        mid_body: bool,
+    ) -> Result<(), SmtpError> {
         while engine.awaits_reply() {
             let Some(reply) = self.early_reply()? else {
                 break;
@@ -392,7 +400,7 @@ impl Client {
                 "the server closed the session while a message was being sent",
             )));
         }
-        match engine.refused_early(id) {
+        match engine.refused_early(id).filter(|_| mid_body) {
             Some(refusal) => Err(self.fail(refusal)),
             None => Ok(()),
         }

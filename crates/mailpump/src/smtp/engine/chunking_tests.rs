@@ -66,9 +66,10 @@ fn drive(engine: &mut Engine, chunks: usize, script: &[Answer]) -> (Vec<String>,
                     writes.push(std::mem::take(&mut write));
                 }
                 if engine.uses_chunking() {
-                    write.push_str(&format!("BDAT 1 LAST\r\n{}", id.0));
+                    write.push_str("BDAT 1 LAST\r\n");
+                    write.push_str(&id.0.to_string());
                 } else {
-                    write.push_str(&format!("BODY {}\r\n.\r\n", id.0));
+                    write.push_str(&["BODY ", &id.0.to_string(), "\r\n.\r\n"].concat());
                 }
                 engine.body_sent(id);
                 write.push_str(std::str::from_utf8(engine.output()).unwrap());
