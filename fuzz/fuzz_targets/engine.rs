@@ -1,4 +1,4 @@
-//! The transaction engine (smtp::engine) under any sequence of server answers: it never panics,
+//! The transaction engine (smtp::engine), with DATA or BDAT, under any sequence of server answers: it never panics,
 //! every transaction pushed ends exactly once and in order, and only a transaction whose
 //! end-of-data mark was written can end as "outcome unknown".
 #![no_main]
@@ -9,11 +9,16 @@ use mailpump::smtp::engine::{Action, Engine, Envelope, TxId};
 use mailpump::smtp::error::{ConnectKind, SmtpError};
 use mailpump::{Address, Reply};
 
-fuzz_target!(|input: (bool, u8, Vec<(u16, u8)>)| {
-    let (pipelining, transactions, answers) = input;
+fuzz_target!(|input: (bool, bool, u8, Vec<(u16, u8)>)| {
+    let (pipelining, chunking, transactions, answers) = input;
     let mut lines = vec!["mx.example".to_owned()];
     if pipelining {
         lines.push("PIPELINING".into());
+    }
+    if chunking {
+        // With PIPELINING, BDAT chunks (RFC 3030): `transactions`' high bits say how many
+        // chunks come before each `BDAT LAST`.
+        lines.push("CHUNKING".into());
     }
     let mut engine = Engine::new(&Capabilities::from_ehlo(&Reply::new(250, lines)));
     let envelope = Envelope::new(
@@ -45,6 +50,12 @@ fuzz_target!(|input: (bool, u8, Vec<(u16, u8)>)| {
         match engine.poll() {
             Action::Write => engine.written(),
             Action::SendBody(id) => {
+                engine.written();
+                if engine.uses_chunking() {
+                    for _ in 0..(transactions >> 5) {
+                        engine.chunk_sent(id);
+                    }
+                }
                 marked.push(id);
                 engine.body_sent(id);
             }

@@ -528,6 +528,9 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
       mechanism. ``allow_insecure_auth=True`` lets credentials cross an unencrypted connection
       to a server that is not on this machine.
     - ``helo_fallback`` (``True``): say HELO when the server does not know EHLO.
+    - ``chunking`` (``True``): when the server offers CHUNKING with PIPELINING (RFC 3030),
+      messages go out as ``BDAT`` chunks (no dot-stuffing), and ``send_many`` and the pool
+      keep up to 16 messages in flight per connection; ``False`` forces DATA.
     - ``create()``: returns a socket-like object used instead of a TCP socket (TLS runs over
       it).
 

@@ -111,7 +111,8 @@ class Pool:
     ``Pool(server, port, *, connections=4, max_messages=None, rate=None, idle_timeout=60.0,
     retries=3, backoff=1.0, **connection_options)``: ``connection_options`` are ``send()``'s
     (``tls``, ``timeout``, ``cafile``, ``verify``, ``ssl_context``, ``domain``, ``helo_fallback``,
-    ``allow_insecure_auth``, ``user``, ``password``, ``auth``, ``oauth_token``); ``server``,
+    ``allow_insecure_auth``, ``chunking``, ``user``, ``password``, ``auth``, ``oauth_token``);
+    ``server``,
     ``port``, ``domain`` and ``timeout`` default to the ``mailpump.smtp`` constants, read now.
 
     - ``connections``: worker threads, each with at most one connection, opened when needed.

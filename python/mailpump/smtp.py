@@ -200,8 +200,8 @@ def open(
     """Opens an SMTP session: a context manager sending many messages over one connection.
 
     ``options``: ``tls``, ``timeout``, ``cafile``, ``verify``, ``certfile``, ``keyfile``,
-    ``fingerprint``, ``ssl_context``, ``domain``, ``helo_fallback``,
-    ``allow_insecure_auth``; ``server``, ``port``, ``domain`` and ``timeout`` default to this
+    ``fingerprint``, ``ssl_context``, ``domain``, ``helo_fallback``, ``allow_insecure_auth``,
+    ``chunking``; ``server``, ``port``, ``domain`` and ``timeout`` default to this
     module's constants, read now. Nothing is read from the server until ``greet()``.
     """
     return Session(

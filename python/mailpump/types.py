@@ -226,6 +226,9 @@ class OpenOptions(TypedDict, total=False):
     domain: str | None
     helo_fallback: bool | None
     allow_insecure_auth: bool | None
+    chunking: bool | None
+    """``False`` sends every message after DATA even when the server offers CHUNKING (by default
+    a server offering CHUNKING with PIPELINING gets ``BDAT`` chunks, several messages in flight)."""
 
 
 class AuthOptions(TypedDict, total=False):

@@ -107,10 +107,14 @@ class Transaction:
     """The DATA bytes exactly as they came, dot-stuffing and end-of-data mark included (when complete)."""
     complete: bool
     """Whether the end-of-data mark arrived."""
+    bdat: bool = False
+    """Whether the message came in BDAT chunks (RFC 3030): `wire` is then the message itself."""
 
     @property
     def message(self) -> bytes:
         """The message as an SMTP server stores it: end-of-data mark removed, dots un-stuffed."""
+        if self.bdat:
+            return self.wire
         wire = self.wire
         if self.complete:
             assert wire.endswith(b".\r\n")
@@ -154,6 +158,14 @@ class Connection:
             return False
         self._buf += chunk
         return True
+
+    def read_exact(self, size: int) -> bytes | None:
+        """The next `size` bytes, or None at end of stream."""
+        while len(self._buf) < size:
+            if not self._fill():
+                return None
+        data, self._buf = self._buf[:size], self._buf[size:]
+        return data
 
     def readline(self, limit: int = 1 << 20) -> bytes | None:
         """The next line, CRLF included, or None at end of stream."""
@@ -405,6 +417,7 @@ class ScriptedServer:
         self._reply(conn, "greeting")
         mail_from: bytes | None = None
         rcpts: list[bytes] = []
+        chunks: list[bytes] = []
         while True:
             raw = conn.readline()
             if raw is None:
@@ -452,8 +465,37 @@ class ScriptedServer:
                 else:
                     self._data(conn, mail_from, rcpts)
                 mail_from, rcpts = None, []
+            elif verb == b"BDAT":
+                # RFC 3030 §2: a refused transaction's chunks are read and discarded.
+                parts = line.split()
+                data = conn.read_exact(int(parts[1]))
+                if data is None:
+                    conn.transactions.append(
+                        Transaction(mail_from or b"", rcpts, b"".join(chunks), False, True)
+                    )
+                    raise _Stop
+                last = parts[-1].upper() == b"LAST"
+                if mail_from is None:
+                    conn.send(b"503 5.5.1 Error: need MAIL command\r\n")
+                elif not rcpts:
+                    conn.send(b"554 5.5.1 Error: no valid recipients\r\n")
+                elif not last:
+                    chunks.append(data)
+                    conn.send(b"250 2.0.0 %d octets received\r\n" % len(data))
+                else:
+                    chunks.append(data)
+                    conn.transactions.append(
+                        Transaction(mail_from, rcpts, b"".join(chunks), True, True)
+                    )
+                    numbered = self.script.eod_replies.get(len(conn.transactions))
+                    if numbered is not None:
+                        self._answer(conn, numbered)
+                    else:
+                        self._reply(conn, "eod")
+                if last:
+                    mail_from, rcpts, chunks = None, [], []
             elif verb == b"RSET":
-                mail_from, rcpts = None, []
+                mail_from, rcpts, chunks = None, [], []
                 self._reply(conn, "rset")
             elif verb == b"NOOP":
                 self._reply(conn, "noop")

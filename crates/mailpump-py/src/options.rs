@@ -21,6 +21,7 @@ const KEYS: [&str; 18] = [
     "auth",
     "cafile",
     "certfile",
+    "chunking",
     "create",
     "domain",
     "fingerprint",
@@ -154,6 +155,7 @@ impl<'py> FromPyObject<'_, 'py> for ConnectOptions {
                 "fingerprint" => config.fingerprints = fingerprints(py, &value)?,
                 "domain" => config.domain = typed(key, &value, "a str")?,
                 "helo_fallback" => config.helo_fallback = typed(key, &value, "True or False")?,
+                "chunking" => config.chunking = typed(key, &value, "True or False")?,
                 "allow_insecure_auth" => {
                     config.allow_insecure_auth = typed(key, &value, "True or False")?;
                 }

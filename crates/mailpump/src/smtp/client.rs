@@ -127,6 +127,8 @@ impl FromStr for TlsPolicy {
 /// };
 /// assert!(!config.implicit_tls() && config.verify);
 /// ```
+// Independent yes/no options, each a user's switch: no state machine hides in them.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
     /// The server's host name or IP address; also the name TLS verifies.
@@ -158,6 +160,9 @@ pub struct ClientConfig {
     pub helo_fallback: bool,
     /// Whether credentials may cross an unencrypted connection to a non-loopback server.
     pub allow_insecure_auth: bool,
+    /// Whether messages go out as `BDAT` chunks when the server offers CHUNKING with
+    /// PIPELINING (RFC 3030); `false` forces DATA.
+    pub chunking: bool,
 }
 
 impl Default for ClientConfig {
@@ -177,6 +182,7 @@ impl Default for ClientConfig {
             domain: "localhost".into(),
             helo_fallback: true,
             allow_insecure_auth: false,
+            chunking: true,
         }
     }
 }

@@ -13,6 +13,15 @@
 //! §3.1: message content may open a group), so several transactions are in flight at once.
 //! Without it, one command is written at a time.
 //!
+//! With CHUNKING as well (RFC 3030), a message needs no 354: its MAIL and RCPT go out with its
+//! body as `BDAT` chunks, the last one `BDAT n LAST`, all without waiting, and the next message
+//! follows in the same way, so a driver keeps a window of messages in flight and every reply is
+//! matched to its transaction in order. `BDAT n LAST` is the end-of-data mark: nothing is
+//! delivered before it, and after it no verdict means the outcome is unknown. A server that
+//! refuses MAIL (or every recipient) refuses that transaction's chunks too, and discards their
+//! data (RFC 3030 §4.2); the transaction ends with the first reason. CHUNKING is used only with
+//! PIPELINING: without it each chunk would cost a round trip, and DATA is no slower.
+//!
 //! ```
 //! use mailpump::smtp::capability::Capabilities;
 //! use mailpump::smtp::engine::{Action, Engine};
@@ -160,6 +169,8 @@ enum Due {
     Mail(TxId),
     Rcpt(TxId, usize),
     Data(TxId),
+    /// The reply to a `BDAT` chunk that is not the last (RFC 3030 §2).
+    Chunk(TxId),
     /// The verdict on a message whose end-of-data mark was written.
     Verdict(TxId),
     /// The reply to the lone `.` that ends an empty message the server opened by mistake.
@@ -168,7 +179,7 @@ enum Due {
 }
 
 /// One transaction's state.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Tx {
     id: TxId,
     mail: Command,
@@ -176,9 +187,41 @@ struct Tx {
     mail_reply: Option<Reply>,
     accepted: Vec<String>,
     refused: Vec<(String, Reply)>,
+    /// The first refusal of a `BDAT` chunk: the transaction failed (RFC 3030 §2).
+    chunk_refusal: Option<Reply>,
 }
 
 impl Tx {
+    /// Whether the server refused MAIL.
+    fn mail_refused(&self) -> bool {
+        self.mail_reply
+            .as_ref()
+            .is_some_and(|r| !r.is_positive_completion())
+    }
+
+    /// The refusal the replies read so far already amount to, if any (see
+    /// [`Tx::known_refused`]), in the order of [`Tx::refusal`], a refused chunk last.
+    fn early_refusal(&self) -> Option<SmtpError> {
+        if !self.known_refused() {
+            return None;
+        }
+        let mut copy = self.clone();
+        Some(match &self.chunk_refusal {
+            Some(reply) if !self.mail_refused() && !self.accepted.is_empty() => {
+                SmtpError::message_refused(reply.clone())
+            }
+            _ => copy.refusal(None),
+        })
+    }
+
+    /// Whether the server's replies so far already say that this message is not delivered: the
+    /// sender refused, every recipient refused, or a chunk refused.
+    fn known_refused(&self) -> bool {
+        self.mail_refused()
+            || (self.accepted.is_empty() && self.refused.len() == self.rcpt.len())
+            || self.chunk_refusal.is_some()
+    }
+
     /// The outcome when the server did not take the message at DATA: the first reason wins
     /// (the sender refused, then every recipient refused, then DATA itself).
     fn refusal(&mut self, data_reply: Option<Reply>) -> SmtpError {
@@ -228,7 +271,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine for a server with `caps` (the reply to the last EHLO).
+    /// An engine for a server with `caps` (the reply to the last EHLO). CHUNKING is used when
+    /// the server offers it with PIPELINING, unless [`Engine::allow_chunking`] says otherwise.
     #[must_use]
     pub fn new(caps: &Capabilities) -> Self {
         Self {
@@ -279,15 +323,45 @@ impl Engine {
             mail_reply: None,
             accepted: Vec::new(),
             refused: Vec::new(),
+            chunk_refusal: None,
         });
         self.start_next();
         Ok(id)
+    }
+
+    /// `false` sends every message with DATA even when the server offers CHUNKING. Set before
+    /// the first [`Engine::push`].
+    ///
+    /// ```
+    /// use mailpump::smtp::capability::Capabilities;
+    /// use mailpump::smtp::engine::Engine;
+    /// use mailpump::Reply;
+    ///
+    /// let caps = Capabilities::from_ehlo(&Reply::new(250, vec!["mx".into(), "PIPELINING".into(), "CHUNKING".into()]));
+    /// assert!(Engine::new(&caps).uses_chunking());
+    /// assert!(!Engine::new(&caps).allow_chunking(false).uses_chunking());
+    /// ```
+    #[must_use]
+    pub fn allow_chunking(mut self, allowed: bool) -> Self {
+        debug_assert!(self.next_id == 0, "set before the first transaction");
+        self.offered.chunking &= allowed;
+        self
+    }
+
+    /// Whether messages go out as `BDAT` chunks (RFC 3030) rather than after DATA.
+    #[must_use]
+    pub fn uses_chunking(&self) -> bool {
+        self.offered.chunking
     }
 
     /// What the driver does next. [`Action::Done`] is returned once per finished transaction.
     pub fn poll(&mut self) -> Action {
         if let Some((id, outcome)) = self.done.pop_front() {
             return Action::Done(id, outcome);
+        }
+        if let Some(id) = self.body.filter(|_| self.offered.chunking) {
+            // The transaction's MAIL and RCPT in `out` go first in the body's first write.
+            return Action::SendBody(id);
         }
         if !self.out.is_empty() {
             return Action::Write;
@@ -341,8 +415,29 @@ impl Engine {
         self.due.contains(&Due::Verdict(id))
     }
 
+    /// The driver wrote a `BDAT` chunk of `id` that is not the last one (RFC 3030 §2): its
+    /// reply is due next after those already due.
+    pub fn chunk_sent(&mut self, id: TxId) {
+        debug_assert_eq!(self.body, Some(id));
+        debug_assert!(self.offered.chunking);
+        self.due.push_back(Due::Chunk(id));
+    }
+
+    /// Whether the replies read so far already say that `id` will not be delivered (its
+    /// sender, every recipient or a chunk refused): a driver streaming its body in chunks may
+    /// stop before `BDAT LAST` and close the connection rather than send data the server
+    /// discards. Returns that refusal.
+    #[must_use]
+    pub fn refused_early(&self, id: TxId) -> Option<SmtpError> {
+        self.active
+            .iter()
+            .find(|t| t.id == id)
+            .and_then(Tx::early_refusal)
+    }
+
     /// The driver sent `id`'s body and end-of-data mark (or is about to, in one write with
     /// whatever [`Engine::output`] now holds: with PIPELINING, the next transaction's commands).
+    /// With CHUNKING the mark is the `BDAT n LAST` chunk.
     pub fn body_sent(&mut self, id: TxId) {
         debug_assert_eq!(self.body, Some(id));
         self.body = None;
@@ -371,6 +466,17 @@ impl Engine {
             Due::Mail(id) => self.on_mail(id, reply),
             Due::Rcpt(id, index) => self.on_rcpt(id, index, reply),
             Due::Data(id) => self.on_data(id, reply),
+            Due::Chunk(id) => {
+                if reply.is_positive_intermediate() {
+                    return Err(out_of_step("BDAT", &reply));
+                }
+                let tx = self.tx(id);
+                if !reply.is_positive_completion() && tx.chunk_refusal.is_none() {
+                    tx.chunk_refusal = Some(reply);
+                }
+                Ok(())
+            }
+            Due::Verdict(id) if self.offered.chunking => self.on_last_chunk(id, reply),
             Due::Verdict(id) => {
                 self.on_verdict(id, reply);
                 Ok(())
@@ -410,10 +516,14 @@ impl Engine {
         let mut error = Some(error);
         for tx in self.active.drain(..).chain(self.queued.drain(..)) {
             let own = error.take().unwrap_or_else(&mut others);
-            let own = if self.due.contains(&Due::Verdict(tx.id)) {
-                own.after_end_of_data()
-            } else {
+            // A message whose refusal is already known (with CHUNKING its mark may be out) was
+            // not delivered: it ends with that refusal.
+            let own = if !self.due.contains(&Due::Verdict(tx.id)) {
                 own
+            } else if let Some(refusal) = tx.early_refusal() {
+                refusal
+            } else {
+                own.after_end_of_data()
             };
             outcomes.push((tx.id, Err(own)));
         }
@@ -439,7 +549,10 @@ impl Engine {
         if self.closed || self.body.is_some() {
             return;
         }
-        let ready = if self.offered.pipelining {
+        // BDAT does not end a group (RFC 3030 §4.2): the next MAIL may follow any chunk.
+        let ready = if self.offered.chunking {
+            true
+        } else if self.offered.pipelining {
             self.due.iter().all(|d| matches!(d, Due::Verdict(_)))
         } else {
             self.due.is_empty()
@@ -458,8 +571,13 @@ impl Engine {
                 self.emit(&Command::Rcpt { to: to.clone() });
                 self.expect(Due::Rcpt(id, index));
             }
-            self.emit(&Command::Data);
-            self.expect(Due::Data(id));
+            if self.offered.chunking {
+                // The chunks go out without waiting for these replies.
+                self.body = Some(id);
+            } else {
+                self.emit(&Command::Data);
+                self.expect(Due::Data(id));
+            }
         }
         self.active.push_back(tx);
     }
@@ -570,6 +688,53 @@ impl Engine {
         self.start_next();
     }
 
+    /// The reply to `BDAT n LAST`: the first reason wins, as at DATA (the sender refused,
+    /// every recipient refused, a chunk refused), then the verdict itself. The server has
+    /// discarded a refused transaction's chunks (RFC 3030 §4.2), so a 2xx here for one is out of
+    /// step: its outcome is then unknown.
+    fn on_last_chunk(&mut self, id: TxId, reply: Reply) -> Result<(), SmtpError> {
+        let mut tx = self.finish(id);
+        let positive = reply.is_positive_completion();
+        let outcome = if tx.mail_refused() || tx.accepted.is_empty() {
+            if positive {
+                self.done.push_back((
+                    id,
+                    Err(SmtpError::OutcomeUnknown {
+                        reason: format!(
+                            "the server accepted the message ({reply}) after refusing its                              transaction"
+                        ),
+                        source: None,
+                    }),
+                ));
+                return Err(out_of_step("BDAT LAST", &reply));
+            }
+            Err(tx.refusal(None))
+        } else if let Some(refusal) = tx.chunk_refusal.take() {
+            if positive {
+                self.done.push_back((
+                    id,
+                    Err(SmtpError::OutcomeUnknown {
+                        reason: format!(
+                            "the server accepted the message ({reply}) after refusing one of                              its chunks"
+                        ),
+                        source: None,
+                    }),
+                ));
+                return Err(out_of_step("BDAT LAST", &reply));
+            }
+            Err(SmtpError::message_refused(refusal))
+        } else {
+            verdict(reply).map(|reply| SendResult {
+                accepted: std::mem::take(&mut tx.accepted),
+                refused: std::mem::take(&mut tx.refused),
+                reply,
+            })
+        };
+        self.done.push_back((id, outcome));
+        self.start_next();
+        Ok(())
+    }
+
     /// Ends `id` without a message: see [`Tx::refusal`].
     fn refuse(&mut self, id: TxId, data_reply: Option<Reply>) {
         let error = self.finish(id).refusal(data_reply);
@@ -605,7 +770,11 @@ impl Engine {
     /// the same notice, except one whose end-of-data mark was written: its outcome is unknown.
     fn closing(&mut self, due: Due, reply: &Reply) {
         let first = match due {
-            Due::Mail(id) | Due::Rcpt(id, _) | Due::Data(id) | Due::Verdict(id) => Some(id),
+            Due::Mail(id)
+            | Due::Rcpt(id, _)
+            | Due::Data(id)
+            | Due::Chunk(id)
+            | Due::Verdict(id) => Some(id),
             Due::EmptyMessage | Due::Rset => None,
         };
         let mut outcomes = Vec::new();
@@ -692,12 +861,15 @@ pub(crate) struct Offered {
     size_limit: Option<u64>,
     eight_bit_mime: bool,
     smtputf8: bool,
+    /// CHUNKING offered with PIPELINING (RFC 3030), and not turned off.
+    chunking: bool,
 }
 
 impl From<&Capabilities> for Offered {
     fn from(caps: &Capabilities) -> Self {
         Self {
             pipelining: caps.pipelining,
+            chunking: caps.chunking && caps.pipelining,
             size: caps.size.is_some(),
             size_limit: caps.size_limit(),
             eight_bit_mime: caps.eight_bit_mime,
@@ -764,3 +936,6 @@ fn session_closed(reply: &Reply) -> SmtpError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod chunking_tests;

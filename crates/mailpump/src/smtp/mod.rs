@@ -3,6 +3,7 @@
 pub mod address;
 pub mod auth;
 pub mod capability;
+pub mod chunking;
 pub mod client;
 pub mod command;
 pub mod connector;

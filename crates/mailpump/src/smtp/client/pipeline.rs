@@ -14,6 +14,11 @@ use crate::source::Source;
 /// due, and the next, whose commands go out with the first one's end-of-data mark.
 const WINDOW: usize = 2;
 
+/// With CHUNKING no 354 holds a message back: this many are written ahead of their verdicts,
+/// so a round trip carries about this many messages (RFC 3030 §4.2). Each open message holds
+/// its source, so the window bounds memory too.
+const CHUNKING_WINDOW: usize = 16;
+
 /// The messages a drive sends: the next one on demand, each body, each outcome.
 pub(super) trait Batch {
     /// Queues the next message in `engine` (or reports at once why it cannot be sent). False
@@ -143,7 +148,7 @@ impl Client {
     {
         self.ensure_usable()?;
         self.ready_for_transaction()?;
-        let mut engine = Engine::new(&self.caps);
+        let mut engine = Engine::new(&self.caps).allow_chunking(self.config.chunking);
         let mut many = Many {
             messages: messages.into_iter(),
             taken: 0,
@@ -157,10 +162,15 @@ impl Client {
     /// Runs `engine` over the connection until every message of `batch` has its outcome, or
     /// the connection fails (then the engine says what became of each open message).
     pub(super) fn drive(&mut self, engine: &mut Engine, batch: &mut dyn Batch) {
+        let window = if engine.uses_chunking() {
+            CHUNKING_WINDOW
+        } else {
+            WINDOW
+        };
         loop {
             // A session the server closed (421) takes no new message: the rest stay untouched.
             while !engine.is_closed()
-                && engine.open_transactions() < WINDOW
+                && engine.open_transactions() < window
                 && batch.push_next(engine)
             {}
             let step = match engine.poll() {
@@ -220,17 +230,22 @@ impl Client {
                 return engine.receive(notice);
             }
         }
+        self.log_commands(engine.output());
+        let result = self.write_all(engine.output(), "sending a command");
+        engine.written();
+        result
+    }
+
+    /// Records the commands in `bytes` in the transcript. The engine writes MAIL, RCPT, DATA,
+    /// BDAT, RSET and `.`: nothing to redact.
+    pub(super) fn log_commands(&mut self, bytes: &[u8]) {
         if self.transcript.is_enabled() {
-            // The engine writes MAIL, RCPT, DATA, RSET and `.`: nothing to redact.
-            for line in engine.output().split(|&b| b == b'\n') {
+            for line in bytes.split(|&b| b == b'\n') {
                 if let Some(line) = line.strip_suffix(b"\r") {
                     self.transcript.client(&String::from_utf8_lossy(line));
                 }
             }
         }
-        let result = self.write_all(engine.output(), "sending a command");
-        engine.written();
-        result
     }
 
     /// Streams the body of `id` after its 354; the end-of-data mark goes out in one write with
@@ -242,6 +257,9 @@ impl Client {
         source: &mut dyn Source,
         progress: Option<Progress<'_>>,
     ) -> Result<(), SmtpError> {
+        if engine.uses_chunking() {
+            return self.stream_chunks(engine, id, source, progress);
+        }
         // Nothing may have come since the 354: it would be taken for the verdict.
         self.ensure_nothing_pending()?;
         self.stream_body(source, progress, &mut |out| {

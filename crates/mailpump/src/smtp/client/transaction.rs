@@ -7,9 +7,10 @@ use super::pipeline::One;
 use crate::BoxError;
 use crate::smtp::address::Address;
 use crate::smtp::auth::{Credentials, Mechanism};
+use crate::smtp::chunking::{CrlfEncoder, bdat};
 use crate::smtp::command::{Command, MailParams};
 use crate::smtp::dotstuff::WireEncoder;
-use crate::smtp::engine::{self, Engine, Envelope, SendResult};
+use crate::smtp::engine::{self, Engine, Envelope, SendResult, TxId};
 use crate::smtp::error::{ProtocolKind, SmtpError};
 use crate::smtp::reply::Reply;
 use crate::source::Source;
@@ -155,7 +156,7 @@ impl Client {
         self.ensure_usable()?;
         envelope.validate()?;
         self.ready_for_transaction()?;
-        let mut engine = Engine::new(&self.caps);
+        let mut engine = Engine::new(&self.caps).allow_chunking(self.config.chunking);
         let id = engine.push(envelope, source.remaining_hint())?;
         let mut one = One {
             id,
@@ -291,6 +292,117 @@ impl Client {
                 out.drain(..cut);
                 self.report(progress, sent, total)?;
             }
+        }
+    }
+
+    /// Streams the body of `id` as `BDAT` chunks of about [`WRITE_BLOCK`] octets (RFC 3030),
+    /// the first one in one write with the transaction's MAIL and RCPT, the last one (`BDAT n
+    /// LAST`, the end-of-data mark) with whatever the engine queues after it. Between chunks the
+    /// replies already waiting are read (the server answers each chunk, and one that is never
+    /// read could fill its buffers); when they say, mid-body, that the message will not be
+    /// delivered, or a source fails, the connection is closed before `LAST`, so no truncated
+    /// message is delivered.
+    pub(super) fn stream_chunks(
+        &mut self,
+        engine: &mut Engine,
+        id: TxId,
+        source: &mut dyn Source,
+        mut progress: Option<Progress<'_>>,
+    ) -> Result<(), SmtpError> {
+        if !engine.replies_owed() {
+            // As before any write with nothing due: a 421 waiting answers the first command.
+            if let Some(notice) = self.check_unsolicited()? {
+                engine.written();
+                return engine.receive(notice);
+            }
+        }
+        let total = source.remaining_hint();
+        let mut input = std::mem::take(&mut self.body_in);
+        let mut body = std::mem::take(&mut self.body_out);
+        input.clear();
+        body.clear();
+        let mut frame = engine.output().to_vec();
+        engine.written();
+        let mut crlf = CrlfEncoder::new();
+        let mut sent: u64 = 0;
+        let mut chunks: u64 = 0;
+        let result = loop {
+            input.clear();
+            let more = match source.pull(&mut input) {
+                Ok(more) => more,
+                Err(e) => break Err(self.fail(SmtpError::Source(e))),
+            };
+            sent += input.len() as u64;
+            crlf.encode(&input, &mut body);
+            if more && body.len() < WRITE_BLOCK {
+                continue;
+            }
+            if !more {
+                crlf.end(&mut body);
+            }
+            // Reported before the write of the last chunk: a callback that stops here still
+            // leaves the message unfinished.
+            if let Err(e) = self
+                .report(&mut progress, sent, total)
+                .and_then(|()| self.take_waiting_replies(engine, id, chunks > 0))
+            {
+                break Err(e);
+            }
+            bdat(body.len(), !more, &mut frame);
+            self.log_commands(&frame);
+            frame.extend_from_slice(&body);
+            body.clear();
+            chunks += 1;
+            if more {
+                engine.chunk_sent(id);
+            } else {
+                engine.body_sent(id);
+                self.log_commands(engine.output());
+                frame.extend_from_slice(engine.output());
+                engine.written();
+            }
+            if let Err(e) = self.write_all(&frame, "sending the message") {
+                break Err(e);
+            }
+            frame.clear();
+            if !more {
+                break Ok(());
+            }
+        };
+        if body.capacity() <= 2 * WRITE_BLOCK {
+            self.body_out = body;
+        }
+        if input.capacity() <= 2 * WRITE_BLOCK {
+            self.body_in = input;
+        }
+        result
+    }
+
+    /// Reads the replies already waiting (without waiting for more) and gives them to `engine`;
+    /// fails, closing the connection, when the server closed the session, or when `mid_body`
+    /// and they say that `id` will not be delivered. Before its first chunk a refused message is
+    /// sent all the same (at most one chunk, which the server discards): the session goes on.
+    fn take_waiting_replies(
+        &mut self,
+        engine: &mut Engine,
+        id: TxId,
+        mid_body: bool,
+    ) -> Result<(), SmtpError> {
+        while engine.awaits_reply() {
+            let Some(reply) = self.early_reply()? else {
+                break;
+            };
+            engine.receive(reply).map_err(|e| self.fail(e))?;
+        }
+        if engine.is_closed() {
+            return Err(self.fail(SmtpError::protocol(
+                ProtocolKind::UnexpectedReply,
+                "the server closed the session while a message was being sent",
+            )));
+        }
+        match engine.refused_early(id).filter(|_| mid_body) {
+            Some(refusal) => Err(self.fail(refusal)),
+            None => Ok(()),
         }
     }
 
