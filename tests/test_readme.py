@@ -1,7 +1,8 @@
-"""Every ```python block of the README runs, in order, against local servers.
+"""Every ```python block of the README and of docs/*.md runs, in order (each document as one
+script), against local servers.
 
 The conventions the blocks follow are in readme_examples.py: servers named in the blocks are
-redirected to aiosmtpd on 127.0.0.1 (port 465 or ``tls="implicit"`` to an implicit-TLS listener,
+redirected to aiosmtpd on 127.0.0.1 (``send``, ``open`` and ``Pool``) (port 465 or ``tls="implicit"`` to an implicit-TLS listener,
 anything else to a STARTTLS one, the test CA as ``cafile``, any credentials accepted), and the
 files the blocks name are made in the directory they run in.
 """
@@ -26,6 +27,7 @@ from readme_examples import (
     ROOT,
     blocks,
     command_files,
+    documents,
     mailpump_commands,
     python_blocks,
     relative_files,
@@ -131,6 +133,18 @@ def redirect(
         monkeypatch.setattr(module, "send", send)
         monkeypatch.setattr(module, "open", open_)
 
+    original_pool = mailpump.Pool
+
+    class Pool(original_pool):  # type: ignore[valid-type,misc]
+        def __init__(
+            self, server: str | None = None, port: int | None = None, **kw: Any
+        ) -> None:
+            local, mode = target(port or smtp.PORT, kw.get("tls"))
+            kw.update(tls=mode, cafile=str(pki.ca))
+            super().__init__("localhost", local.port, **kw)
+
+    monkeypatch.setattr(mailpump, "Pool", Pool)
+
 
 def make_file(path: Path) -> None:
     if path.suffix == ".png":
@@ -145,7 +159,12 @@ def test_readme_has_python_blocks() -> None:
     assert len(python_blocks(README.read_text("utf-8"))) >= 2
 
 
+WITH_PYTHON = [d for d in documents() if python_blocks(d.read_text("utf-8"))]
+
+
+@pytest.mark.parametrize("document", WITH_PYTHON, ids=lambda d: d.name)
 def test_every_python_block_runs(
+    document: Path,
     local_servers: tuple[Local, Local],
     pki: Pki,
     tmp_path: Path,
@@ -155,7 +174,7 @@ def test_every_python_block_runs(
     starttls, implicit = local_servers
     redirect(monkeypatch, pki, starttls, implicit)
     monkeypatch.chdir(tmp_path)
-    found = python_blocks(README.read_text("utf-8"))
+    found = python_blocks(document.read_text("utf-8"))
     for block in found:
         for name in relative_files(block.code):
             if not (tmp_path / name).exists():
@@ -163,16 +182,15 @@ def test_every_python_block_runs(
     namespace: dict[str, Any] = {"__name__": "__readme__"}
     for block in found:
         before = len(starttls.messages) + len(implicit.messages)
-        code = compile(block.code, f"README.md:{block.line}", "exec")
+        where = f"{document.name}:{block.line}"
+        code = compile(block.code, where, "exec")
         try:
-            exec(code, namespace)  # noqa: S102 (the README's own examples)
+            exec(code, namespace)  # noqa: S102 (the documents' own examples)
         except Exception as e:
-            raise AssertionError(
-                f"the README's Python block at line {block.line} failed: {e!r}"
-            ) from e
+            raise AssertionError(f"the Python block at {where} failed: {e!r}") from e
         if "send(" in block.code:
             after = len(starttls.messages) + len(implicit.messages)
-            assert after > before, f"the block at line {block.line} delivered nothing"
+            assert after > before, f"the block at {where} delivered nothing"
     capsys.readouterr()
     for received in [*starttls.messages, *implicit.messages]:
         # Every message the examples sent went over TLS, authenticated, and parses cleanly.
