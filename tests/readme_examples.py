@@ -163,7 +163,7 @@ def mailpump_commands(text: str) -> list[Command]:
     return found
 
 
-_FILE_NAME = re.compile(r"[\w.-]+\.(pdf|png|jpg|jpeg|gif|txt|csv|html|zip|bin|iso)")
+_FILE_NAME = re.compile(r"[\w.-]+\.(pdf|png|jpg|jpeg|gif|txt|csv|html|zip|bin|iso|pem)")
 
 
 def relative_files(code: str) -> list[str]:

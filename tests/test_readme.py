@@ -105,6 +105,14 @@ def redirect(
     for (the port decides it under tls="auto")."""
     original_send, original_open = smtp.send, smtp.open
 
+    def trust(options: dict[str, Any]) -> dict[str, Any]:
+        """The test CA: as `cafile`, or loaded into the block's own `ssl_context`."""
+        context = options.get("ssl_context")
+        if context is None:
+            return {"cafile": str(pki.ca)}
+        context.load_verify_locations(str(pki.ca))
+        return {}
+
     def target(port: object, tls: object) -> tuple[Local, str]:
         mode = tls or "auto"
         if mode == "implicit" or (mode == "auto" and port == 465):
@@ -116,7 +124,7 @@ def redirect(
         for key, value in kw.items():
             args["from" if key == "from_" else key] = value
         server, mode = target(args.get("port") or smtp.PORT, args.get("tls"))
-        args.update(server="localhost", port=server.port, tls=mode, cafile=str(pki.ca))
+        args.update(server="localhost", port=server.port, tls=mode, **trust(args))
         return original_send(cast("Mailt", args))
 
     def open_(
@@ -126,7 +134,7 @@ def redirect(
         **options: Any,
     ) -> mailpump.Session:
         local, mode = target(port or smtp.PORT, options.get("tls"))
-        options.update(tls=mode, cafile=str(pki.ca))
+        options.update(tls=mode, **trust(options))
         return original_open("localhost", local.port, create, **options)
 
     for module in (mailpump, smtp):
@@ -140,7 +148,7 @@ def redirect(
             self, server: str | None = None, port: int | None = None, **kw: Any
         ) -> None:
             local, mode = target(port or smtp.PORT, kw.get("tls"))
-            kw.update(tls=mode, cafile=str(pki.ca))
+            kw.update(tls=mode, **trust(kw))
             super().__init__("localhost", local.port, **kw)
 
     monkeypatch.setattr(mailpump, "Pool", Pool)
@@ -149,7 +157,7 @@ def redirect(
 def make_file(path: Path) -> None:
     if path.suffix == ".png":
         path.write_bytes(small_png())
-    elif path.suffix in (".txt", ".csv", ".html"):
+    elif path.suffix in (".txt", ".csv", ".html", ".pem"):
         path.write_text(f"made for the README's examples: {path.name}\n", "utf-8")
     else:
         path.write_bytes(b"%made for the README's examples\n" + bytes(range(256)) * 64)
