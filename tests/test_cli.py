@@ -158,6 +158,44 @@ def test_dry_run_prints_the_message_and_connects_nowhere(
     assert html.get_content() == "<p>hé</p>"
 
 
+def test_dry_run_shows_the_envelope_a_send_uses(
+    aiosmtpd_server: Callable[..., RecordingServer],
+    capfdbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    # Standard error: MAIL FROM and each RCPT TO as the client writes them, Bcc marked, before
+    # the message; standard output stays the message alone. The same arguments sent for real
+    # give the server that envelope.
+    server = aiosmtpd_server(tls="none", auth=False)
+    argv = [
+        "--server", server.host, "--port", str(server.port), "--tls", "none",
+        "--from", f"Sender <{FROM}>", "--to", TO, "--cc", "cc@example.com",
+        "--bcc", "Hidden <hidden@example.com>", "--subject", "s", "--body", "b",
+    ]  # fmt: skip
+    assert run(*argv, "--dry-run") == cli.EXIT_OK
+    out, err = capfdbinary.readouterr()
+    assert err.decode().splitlines() == [
+        f"MAIL FROM:<{FROM}>",
+        f"RCPT TO:<{TO}>",
+        "RCPT TO:<cc@example.com>",
+        "RCPT TO:<hidden@example.com>   (bcc)",
+    ]
+    assert b"hidden@" not in out and parse(out)["Cc"] == "cc@example.com"
+    assert server.messages == []
+    assert run(*argv) == cli.EXIT_OK
+    [received] = server.messages
+    assert received.mail_from == FROM
+    assert received.rcpt_tos == [TO, "cc@example.com", "hidden@example.com"]
+
+
+def test_dry_run_refuses_a_bad_envelope_address(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    code = run("--from", FROM, "--to", TO, "--bcc", "a@example.com\r\nDATA", "--dry-run")
+    out, err = capfd.readouterr()
+    assert code == cli.EXIT_USAGE
+    assert out == "" and "RCPT" not in err
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [

@@ -1,7 +1,8 @@
-"""Every ```python block of the README runs, in order, against local servers.
+"""Every ```python block of the README and of docs/*.md runs, in order (each document as one
+script), against local servers.
 
 The conventions the blocks follow are in readme_examples.py: servers named in the blocks are
-redirected to aiosmtpd on 127.0.0.1 (port 465 or ``tls="implicit"`` to an implicit-TLS listener,
+redirected to aiosmtpd on 127.0.0.1 (``send``, ``open`` and ``Pool``) (port 465 or ``tls="implicit"`` to an implicit-TLS listener,
 anything else to a STARTTLS one, the test CA as ``cafile``, any credentials accepted), and the
 files the blocks name are made in the directory they run in.
 """
@@ -26,6 +27,7 @@ from readme_examples import (
     ROOT,
     blocks,
     command_files,
+    documents,
     mailpump_commands,
     python_blocks,
     relative_files,
@@ -103,6 +105,14 @@ def redirect(
     for (the port decides it under tls="auto")."""
     original_send, original_open = smtp.send, smtp.open
 
+    def trust(options: dict[str, Any]) -> dict[str, Any]:
+        """The test CA: as `cafile`, or loaded into the block's own `ssl_context`."""
+        context = options.get("ssl_context")
+        if context is None:
+            return {"cafile": str(pki.ca)}
+        context.load_verify_locations(str(pki.ca))
+        return {}
+
     def target(port: object, tls: object) -> tuple[Local, str]:
         mode = tls or "auto"
         if mode == "implicit" or (mode == "auto" and port == 465):
@@ -114,7 +124,7 @@ def redirect(
         for key, value in kw.items():
             args["from" if key == "from_" else key] = value
         server, mode = target(args.get("port") or smtp.PORT, args.get("tls"))
-        args.update(server="localhost", port=server.port, tls=mode, cafile=str(pki.ca))
+        args.update(server="localhost", port=server.port, tls=mode, **trust(args))
         return original_send(cast("Mailt", args))
 
     def open_(
@@ -124,18 +134,30 @@ def redirect(
         **options: Any,
     ) -> mailpump.Session:
         local, mode = target(port or smtp.PORT, options.get("tls"))
-        options.update(tls=mode, cafile=str(pki.ca))
+        options.update(tls=mode, **trust(options))
         return original_open("localhost", local.port, create, **options)
 
     for module in (mailpump, smtp):
         monkeypatch.setattr(module, "send", send)
         monkeypatch.setattr(module, "open", open_)
 
+    original_pool = mailpump.Pool
+
+    class Pool(original_pool):  # type: ignore[valid-type,misc]
+        def __init__(
+            self, server: str | None = None, port: int | None = None, **kw: Any
+        ) -> None:
+            local, mode = target(port or smtp.PORT, kw.get("tls"))
+            kw.update(tls=mode, **trust(kw))
+            super().__init__("localhost", local.port, **kw)
+
+    monkeypatch.setattr(mailpump, "Pool", Pool)
+
 
 def make_file(path: Path) -> None:
     if path.suffix == ".png":
         path.write_bytes(small_png())
-    elif path.suffix in (".txt", ".csv", ".html"):
+    elif path.suffix in (".txt", ".csv", ".html", ".pem"):
         path.write_text(f"made for the README's examples: {path.name}\n", "utf-8")
     else:
         path.write_bytes(b"%made for the README's examples\n" + bytes(range(256)) * 64)
@@ -145,7 +167,12 @@ def test_readme_has_python_blocks() -> None:
     assert len(python_blocks(README.read_text("utf-8"))) >= 2
 
 
+WITH_PYTHON = [d for d in documents() if python_blocks(d.read_text("utf-8"))]
+
+
+@pytest.mark.parametrize("document", WITH_PYTHON, ids=lambda d: d.name)
 def test_every_python_block_runs(
+    document: Path,
     local_servers: tuple[Local, Local],
     pki: Pki,
     tmp_path: Path,
@@ -155,7 +182,7 @@ def test_every_python_block_runs(
     starttls, implicit = local_servers
     redirect(monkeypatch, pki, starttls, implicit)
     monkeypatch.chdir(tmp_path)
-    found = python_blocks(README.read_text("utf-8"))
+    found = python_blocks(document.read_text("utf-8"))
     for block in found:
         for name in relative_files(block.code):
             if not (tmp_path / name).exists():
@@ -163,16 +190,15 @@ def test_every_python_block_runs(
     namespace: dict[str, Any] = {"__name__": "__readme__"}
     for block in found:
         before = len(starttls.messages) + len(implicit.messages)
-        code = compile(block.code, f"README.md:{block.line}", "exec")
+        where = f"{document.name}:{block.line}"
+        code = compile(block.code, where, "exec")
         try:
-            exec(code, namespace)  # noqa: S102 (the README's own examples)
+            exec(code, namespace)  # noqa: S102 (the documents' own examples)
         except Exception as e:
-            raise AssertionError(
-                f"the README's Python block at line {block.line} failed: {e!r}"
-            ) from e
+            raise AssertionError(f"the Python block at {where} failed: {e!r}") from e
         if "send(" in block.code:
             after = len(starttls.messages) + len(implicit.messages)
-            assert after > before, f"the block at line {block.line} delivered nothing"
+            assert after > before, f"the block at {where} delivered nothing"
     capsys.readouterr()
     for received in [*starttls.messages, *implicit.messages]:
         # Every message the examples sent went over TLS, authenticated, and parses cleanly.

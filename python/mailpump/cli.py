@@ -2,8 +2,8 @@
 
 The command builds the message with :func:`mailpump.message` (text and HTML bodies, streamed
 attachments, extra headers), sends it with :func:`mailpump.send` and turns every failure into an
-exit code and a message that says what to do. ``--dry-run`` prints the message instead,
-``--verbose`` prints the SMTP transcript (the ``mailpump`` logger at DEBUG) on standard error.
+exit code and a message that says what to do. ``--dry-run`` prints the envelope and the message
+instead, ``--verbose`` prints the SMTP transcript (the ``mailpump`` logger at DEBUG) on standard error.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ __all__ = [
     "ProgressBar",
     "add_send_command",
     "build_message",
+    "envelope_commands",
     "explain",
     "run_send",
 ]
@@ -215,7 +216,8 @@ def add_send_command(
     out.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the message on standard output, send nothing",
+        help="print the envelope (MAIL FROM, each RCPT TO, Bcc included) on standard error "
+        "and the message on standard output; send nothing",
     )
     out.add_argument(
         "-v",
@@ -258,6 +260,10 @@ def _send(args: argparse.Namespace) -> int:
     except OSError as e:
         raise UsageError(_os_error(e)) from e
     if args.dry_run:
+        try:
+            _show_envelope(args.from_, rcpt, len(args.bcc))
+        except ValueError as e:
+            raise UsageError(str(e)) from e
         out = sys.stdout.buffer
         for chunk in message:
             out.write(chunk)
@@ -271,6 +277,79 @@ def _send(args: argparse.Namespace) -> int:
         return _deliver(args, message, estimate, rcpt, password, dialogue)
     finally:
         undo()
+
+
+class _Rehearsal:
+    """A socket for ``create=`` that answers like a server accepting everything and keeps the
+    commands the client wrote: the envelope exactly as the core puts it on the wire."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+        self._pending = bytearray(b"220 dry-run\r\n")
+        self._line = bytearray()
+        self._in_data = False
+
+    def settimeout(self, t: float | None, /) -> None:
+        pass
+
+    def connect(self, address: tuple[str, int], /) -> None:
+        pass
+
+    def sendall(self, data: bytes, /) -> None:
+        self._line += data
+        while (end := self._line.find(b"\r\n")) >= 0:
+            line = bytes(self._line[:end])
+            del self._line[: end + 2]
+            if self._in_data:
+                if line == b".":
+                    self._in_data = False
+                    self._pending += b"250 not sent (dry run)\r\n"
+                continue
+            self.commands.append(line.decode("utf-8", "replace"))
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                self._in_data = True
+                self._pending += b"354 go on\r\n"
+            elif verb == b"QUIT":
+                self._pending += b"221 bye\r\n"
+            else:
+                self._pending += b"250 ok\r\n"
+
+    def recv(self, n: int, /) -> bytes:
+        chunk = bytes(self._pending[:n])
+        del self._pending[:n]
+        return chunk
+
+    def close(self) -> None:
+        pass
+
+
+def envelope_commands(sender: str, rcpt: list[str]) -> list[str]:
+    """The MAIL FROM and RCPT TO commands the client writes for this envelope, taken from the
+    client itself talking to a stand-in server in memory (no connection is made).
+    ``ValueError`` for an address the client refuses."""
+    rehearsal = _Rehearsal()
+    smtp.send(
+        {
+            "from": sender,
+            "rcpt": rcpt,
+            "source": b"\r\n",
+            "server": "localhost",
+            "tls": "none",
+            "create": lambda: rehearsal,
+        }
+    )
+    return [c for c in rehearsal.commands if c[:4].upper() in ("MAIL", "RCPT")]
+
+
+def _show_envelope(sender: str, rcpt: list[str], hidden: int) -> None:
+    # Standard error, written before the message: standard output stays the message alone,
+    # ready for `> message.eml`. The last `hidden` recipients are the Bcc ones.
+    commands = envelope_commands(sender, rcpt)
+    for i, command in enumerate(commands):
+        bcc = i >= len(commands) - hidden
+        sys.stderr.write(f"{command}   (bcc)\n" if bcc else f"{command}\n")
+    sys.stderr.flush()
 
 
 def _deliver(
