@@ -112,8 +112,8 @@ class Pool:
     retries=3, backoff=1.0, **connection_options)``: ``connection_options`` are ``send()``'s
     (``tls``, ``timeout``, ``cafile``, ``verify``, ``ssl_context``, ``domain``, ``helo_fallback``,
     ``allow_insecure_auth``, ``chunking``, ``user``, ``password``, ``auth``, ``oauth_token``);
-    ``server``,
-    ``port``, ``domain`` and ``timeout`` default to the ``mailpump.smtp`` constants, read now.
+    ``server``, ``port``, ``domain`` and ``timeout`` default to the ``mailpump.smtp`` constants,
+    read now.
 
     - ``connections``: worker threads, each with at most one connection, opened when needed.
     - ``max_messages``: messages per connection before QUIT and a fresh connection.
