@@ -16,7 +16,7 @@ use crate::errors::smtp_to_pyerr;
 use crate::pytls::SslContextConnector;
 
 /// Every option, in the order an error message lists them.
-const KEYS: [&str; 18] = [
+const KEYS: [&str; 19] = [
     "allow_insecure_auth",
     "auth",
     "cafile",
