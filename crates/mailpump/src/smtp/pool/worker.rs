@@ -1,6 +1,7 @@
 //! A pool's worker thread: one connection at a time, many messages over it.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,8 +153,12 @@ struct InFlight {
 struct Batch {
     /// The message the worker waited for, until the iterator takes it.
     first: Option<Queued>,
-    /// By index in the call: the messages taken and not yet done.
-    open: Vec<Option<InFlight>>,
+    /// The messages taken and not yet done, by index in the call from `base` on. Outcomes come
+    /// in order, so the front is dropped as they do: a connection that stays busy for millions
+    /// of messages keeps only those in flight.
+    open: VecDeque<Option<InFlight>>,
+    /// The index in the call of `open`'s front.
+    base: usize,
     /// A 421 came: take nothing more on this connection.
     closing: bool,
 }
@@ -163,7 +168,8 @@ struct Batch {
 fn send(shared: &Shared, c: &mut Connection, first: Queued) -> bool {
     let batch = RefCell::new(Batch {
         first: Some(first),
-        open: Vec::new(),
+        open: VecDeque::new(),
+        base: 0,
         closing: false,
     });
     let limit = shared.options.max_messages.unwrap_or(usize::MAX);
@@ -198,7 +204,7 @@ fn send(shared: &Shared, c: &mut Connection, first: Queued) -> bool {
             if result.as_ref().is_err_and(is_closing) {
                 b.closing = true;
             }
-            b.open.get_mut(index).and_then(Option::take)
+            b.take(index)
         };
         if let Some(InFlight { mut queued, spare }) = flight {
             let replayable = spare.is_some();
@@ -239,6 +245,19 @@ fn send(shared: &Shared, c: &mut Connection, first: Queued) -> bool {
 }
 
 impl Batch {
+    /// The message at `index` in the call, once; drops the finished ones from the front.
+    fn take(&mut self, index: usize) -> Option<InFlight> {
+        let flight = index
+            .checked_sub(self.base)
+            .and_then(|slot| self.open.get_mut(slot))
+            .and_then(Option::take);
+        while matches!(self.open.front(), Some(None)) {
+            self.open.pop_front();
+            self.base += 1;
+        }
+        flight
+    }
+
     /// Registers `queued` as started; returns what `send_many` sends.
     fn start(&mut self, mut queued: Queued) -> (Envelope, Box<dyn Source>) {
         queued.attempt += 1;
@@ -252,7 +271,7 @@ impl Batch {
         };
         let envelope = queued.job.envelope.clone();
         let cancel = queued.job.cancel.clone();
-        self.open.push(Some(InFlight { queued, spare }));
+        self.open.push_back(Some(InFlight { queued, spare }));
         (
             envelope,
             Box::new(Cancellable {
