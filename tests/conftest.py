@@ -5,6 +5,8 @@
 - `smtp_sink(...)`: Postfix's smtp-sink as a child process (skips locally if Postfix is missing;
   with MAILPUMP_REQUIRE_SERVERS=1, as in CI, a missing binary fails instead).
 - `scripted(...)`: the scripted fault server of `servers/scripted.py`.
+- `postfix()`: a private Postfix smtpd (CHUNKING, PIPELINING, DSN, SMTPUTF8) delivering to a
+  maildir the test reads (`servers/postfix.py`); skips or fails as `smtp_sink` does.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 from servers.certs import Pki, make_pki
+from servers.postfix import PostfixServer, postfix_binary
 from servers.recording import RecordingServer
 from servers.scripted import Script, ScriptedServer
 from servers.sink import SmtpSink, sink_binary
@@ -94,6 +97,24 @@ def scripted() -> Iterator[Callable[..., ScriptedServer]]:
 
     def start(script: Script | None = None, **fields: Any) -> ScriptedServer:
         server = ScriptedServer(script or Script(**fields))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def postfix() -> Iterator[Callable[[], PostfixServer]]:
+    """Factory: `postfix()` starts a private Postfix; stopped with `postfix stop` after the test."""
+    binary = require_binary(postfix_binary(), "postfix")
+    if os.geteuid() != 0:
+        pytest.skip("a private Postfix master runs as root (it switches to the postfix user)")
+    servers: list[PostfixServer] = []
+
+    def start() -> PostfixServer:
+        server = PostfixServer(binary)
         servers.append(server)
         return server
 
