@@ -9,8 +9,9 @@ counts each session's commands (`bdat=N data=M`).
 Facts this needs (Debian 12, Postfix 3.7, as root in a container without DAC override): the
 directory must be 0755 (the `postfix` and `nobody` users enter it), `data_directory` owned by
 `postfix` (the master creates its lock file there as that user), the maildir base owned by the user
-`virtual` delivers as, `maillog_file_prefixes` must cover the log's path, and no service may be
-chrooted (the shipped master.cf chroots smtpd into a queue directory that holds none of its files).
+`virtual` delivers as, `maillog_file_prefixes` must cover the log's path (else `postfix` refuses to
+start, and says why only on a terminal), and no service is chrooted (a private queue directory holds
+none of the files a chroot needs).
 """
 
 from __future__ import annotations
