@@ -4,6 +4,8 @@ pub mod address_header;
 pub mod base64;
 pub mod boundary;
 pub mod date;
+#[cfg(feature = "dkim")]
+pub mod dkim;
 pub mod encoded_word;
 pub mod eol;
 pub mod headers;
