@@ -323,14 +323,34 @@ impl Engine {
         }
         envelope.validate()?;
         let dsn = self.offered.dsn(envelope.dsn.as_ref())?;
+        // RFC 6531 §3.4: one decision for the whole transaction, from every address in it.
+        // SMTPUTF8 when an address is not ASCII and the server offers it; otherwise every
+        // domain as A-labels, and a non-ASCII local part refused.
+        let international = std::iter::once(&envelope.from)
+            .chain(&envelope.rcpt)
+            .any(Address::needs_smtputf8);
+        let smtputf8 = international && self.offered.smtputf8;
+        let ascii = |a: &Address| {
+            if smtputf8 {
+                Ok(a.clone())
+            } else {
+                a.to_ascii()
+            }
+        };
+        let from = ascii(&envelope.from)?;
+        let rcpt = envelope
+            .rcpt
+            .iter()
+            .map(ascii)
+            .collect::<Result<Vec<_>, _>>()?;
         let params = MailParams {
             size,
             body_8bitmime: envelope.eight_bit,
-            smtputf8: envelope.rcpt.iter().any(Address::needs_smtputf8),
+            smtputf8,
             ret: dsn.and_then(|d| d.ret),
             envid: dsn.and_then(|d| d.envid.clone()),
         };
-        let mail = self.offered.mail_command(&envelope.from, params)?;
+        let mail = self.offered.mail_command(&from, params)?;
         let rcpt_dsn: Vec<RcptDsn> = envelope
             .rcpt
             .iter()
@@ -340,7 +360,7 @@ impl Engine {
         let tx = Tx {
             id,
             mail,
-            rcpt: envelope.rcpt.clone(),
+            rcpt,
             rcpt_dsn,
             mail_reply: None,
             accepted: Vec::new(),
@@ -993,3 +1013,6 @@ mod chunking_tests;
 
 #[cfg(test)]
 mod dsn_tests;
+
+#[cfg(test)]
+mod smtputf8_tests;
