@@ -506,6 +506,15 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
       for a message being encoded); the last call comes before the end-of-data mark is
       written. If it raises, the connection is closed without the end-of-data mark (no
       truncated message is delivered) and its exception propagates.
+    - ``dsn``: delivery status notifications (RFC 3461), a :class:`mailpump.types.Dsn`:
+      ``{"ret": "hdrs", "envid": "order-42", "notify": ["failure", "delay"], "recipients":
+      {"b@example.org": {"notify": "never", "orcpt": "old@example.org"}}, "optional": False}``.
+      ``RET`` and ``ENVID`` go on MAIL, ``NOTIFY`` and ``ORCPT`` on each RCPT, xtext-encoded.
+      When the server does not offer DSN the message is refused with ``ValueError``
+      before any of it is sent, unless ``"optional": True`` lets it go
+      without them. Bad values (``"never"`` with another event, an ``envid`` over 100
+      characters or not printable ASCII, a ``recipients`` key not in ``rcpt``) raise
+      ``ValueError`` before connecting.
 
     ``options``, the connection (a missing key or ``None`` means the default in brackets):
 

@@ -28,6 +28,9 @@ __all__ = [
     "BodySource",
     "Codec",
     "ConnectionOptions",
+    "Dsn",
+    "DsnEvent",
+    "DsnRecipient",
     "ErrorKind",
     "HeaderValue",
     "Mailt",
@@ -257,11 +260,46 @@ class PoolConnectionOptions(OpenOptions, AuthOptions, total=False):
     open their own connections)."""
 
 
+DsnEvent: TypeAlias = Literal["success", "failure", "delay"]
+"""An event a delivery status notification reports (RFC 3461 §4.1)."""
+
+
+class DsnRecipient(TypedDict, total=False):
+    """One recipient's own DSN parameters (``Dsn["recipients"]``)."""
+
+    notify: Literal["never"] | DsnEvent | Sequence[DsnEvent] | None
+    orcpt: str | None
+
+
+class Dsn(TypedDict, total=False):
+    """Delivery status notifications asked for (RFC 3461), a message's ``dsn`` key.
+
+    - ``ret``: ``"full"`` (the whole message) or ``"hdrs"`` (its header) in a failure report.
+    - ``envid``: an identifier of yours returned in every report (1 to 100 printable ASCII).
+    - ``notify``: for every recipient, ``"never"`` or any of ``"success"``, ``"failure"``,
+      ``"delay"`` (a list, or one string with commas); ``"never"`` stands alone.
+    - ``recipients``: ``{address: {"notify": ..., "orcpt": original_address}}`` for single
+      recipients (each must be one of ``rcpt``).
+    - ``optional``: ``True`` sends the message without these parameters when the server does
+      not offer DSN; ``False`` (the default) raises ``ValueError``
+      before any byte of the message.
+
+    Values are xtext-encoded on the wire; bad values raise ``ValueError`` before any I/O.
+    """
+
+    ret: Literal["full", "hdrs"] | None
+    envid: str | None
+    notify: Literal["never"] | DsnEvent | Sequence[DsnEvent] | None
+    recipients: Mapping[str, DsnRecipient] | None
+    optional: bool | None
+
+
 class TransactionOptions(TypedDict, total=False):
     """The keywords ``Session.send()`` takes besides ``from_``, ``rcpt`` and ``source``."""
 
     step: Step | None
     progress: Progress | None
+    dsn: Dsn | None
 
 
 class SendOptions(ConnectionOptions, TransactionOptions, total=False):

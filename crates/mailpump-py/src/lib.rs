@@ -6,6 +6,7 @@
 // pyo3 extracts `#[pyfunction]` arguments by value; taking them by reference is not an option.
 #![allow(clippy::needless_pass_by_value)]
 
+mod dsn;
 mod errors;
 mod filter;
 mod interrupt;

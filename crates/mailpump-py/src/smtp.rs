@@ -337,7 +337,7 @@ pub struct Transaction<'py> {
 }
 
 /// The keys of a transaction, in the order an error message lists them.
-const TRANSACTION_KEYS: [&str; 5] = ["from", "rcpt", "source", "step", "progress"];
+const TRANSACTION_KEYS: [&str; 6] = ["from", "rcpt", "source", "step", "progress", "dsn"];
 
 impl<'py> FromPyObject<'_, 'py> for Transaction<'py> {
     type Error = PyErr;
@@ -384,7 +384,11 @@ impl<'py> FromPyObject<'_, 'py> for Transaction<'py> {
         };
         let rcpt = given("rcpt")?.map(|r| recipients(py, &r)).transpose()?;
         let from_header = (from.is_none(), rcpt.is_none());
-        let envelope = Envelope::new(from.unwrap_or_else(Address::null), rcpt.unwrap_or_default());
+        let mut envelope =
+            Envelope::new(from.unwrap_or_else(Address::null), rcpt.unwrap_or_default());
+        envelope.dsn = given("dsn")?
+            .map(|d| crate::dsn::extract(py, &d))
+            .transpose()?;
         if from_header == (false, false) {
             envelope.validate().map_err(|e| smtp_to_pyerr(py, e))?;
         }

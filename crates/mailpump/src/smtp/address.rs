@@ -195,6 +195,41 @@ impl Address {
     pub fn needs_smtputf8(&self) -> bool {
         !self.mailbox.is_ascii()
     }
+
+    /// The address with its domain as IDNA A-labels (UTS 46 through the `idna` crate), for a
+    /// transaction that does not use SMTPUTF8. A non-ASCII local part has no ASCII form: it needs
+    /// SMTPUTF8 (RFC 6531 §3.2), and is refused here, as is a domain UTS 46 refuses.
+    ///
+    /// ```
+    /// use mailpump::Address;
+    ///
+    /// assert_eq!(Address::parse("zoe@bücher.example")?.to_ascii()?.as_str(), "zoe@xn--bcher-kva.example");
+    /// assert!(Address::parse("zoë@example.com")?.to_ascii().is_err());
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
+    pub fn to_ascii(&self) -> Result<Self, SmtpError> {
+        if self.mailbox.is_ascii() {
+            return Ok(self.clone());
+        }
+        if !self.local_part().is_ascii() {
+            return Err(SmtpError::invalid_input(format!(
+                "the local part of {} is not ASCII: it needs SMTPUTF8 (RFC 6531), which the \
+                 server does not offer",
+                self.mailbox
+            )));
+        }
+        let domain = idna::domain_to_ascii(self.domain()).map_err(|_| {
+            SmtpError::invalid_input(format!(
+                "the domain of {} is not a valid internationalised domain name (UTS 46)",
+                self.mailbox
+            ))
+        })?;
+        Ok(Self {
+            mailbox: format!("{}@{domain}", self.local_part()),
+            at: self.at,
+            name: self.name.clone(),
+        })
+    }
 }
 
 impl fmt::Display for Address {

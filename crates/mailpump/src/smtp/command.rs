@@ -24,6 +24,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::address::Address;
 use super::auth::Mechanism;
 pub use super::auth::Secret;
+use super::dsn::{Dsn, RcptDsn, Ret};
 use super::error::{ReplyKind, SmtpError};
 
 /// The ESMTP parameters of MAIL FROM.
@@ -32,13 +33,13 @@ use super::error::{ReplyKind, SmtpError};
 /// use mailpump::Address;
 /// use mailpump::smtp::command::{Command, MailParams};
 ///
-/// let params = MailParams { size: Some(5000), body_8bitmime: true, smtputf8: false };
+/// let params = MailParams { size: Some(5000), body_8bitmime: true, ..MailParams::default() };
 /// let mut out = Vec::new();
 /// Command::Mail { from: Address::parse("a@example.com")?, params }.write_to(&mut out)?;
 /// assert_eq!(out, b"MAIL FROM:<a@example.com> SIZE=5000 BODY=8BITMIME\r\n");
 /// # Ok::<(), mailpump::SmtpError>(())
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MailParams {
     /// `SIZE=n` (RFC 1870 §3): the message size, when known and the server offers SIZE.
     pub size: Option<u64>,
@@ -46,6 +47,33 @@ pub struct MailParams {
     pub body_8bitmime: bool,
     /// `SMTPUTF8` (RFC 6531 §3.4): the envelope or headers have UTF-8 and the server offers it.
     pub smtputf8: bool,
+    /// `RET=` (RFC 3461 §4.3), when the server offers DSN.
+    pub ret: Option<Ret>,
+    /// `ENVID=` (RFC 3461 §4.4), xtext-encoded on the wire, when the server offers DSN.
+    pub envid: Option<String>,
+}
+
+impl MailParams {
+    /// The parameters as written after the path, each with its leading space.
+    fn to_wire(&self) -> String {
+        let mut line = String::new();
+        if let Some(size) = self.size {
+            let _ = write!(line, " SIZE={size}");
+        }
+        if self.body_8bitmime {
+            line.push_str(" BODY=8BITMIME");
+        }
+        if self.smtputf8 {
+            line.push_str(" SMTPUTF8");
+        }
+        Dsn {
+            ret: self.ret,
+            envid: self.envid.clone(),
+            ..Dsn::default()
+        }
+        .write_mail_params(&mut line);
+        line
+    }
 }
 
 impl MailParams {
@@ -61,7 +89,7 @@ impl MailParams {
     ///
     /// let from = Address::parse("zoë@example.com")?;
     /// let params = MailParams::for_sender(&from);
-    /// assert_eq!(params, MailParams { size: None, body_8bitmime: true, smtputf8: true });
+    /// assert_eq!(params, MailParams { body_8bitmime: true, smtputf8: true, ..MailParams::default() });
     /// let mut out = Vec::new();
     /// Command::Mail { from, params }.write_to(&mut out)?;
     /// assert_eq!(out, "MAIL FROM:<zoë@example.com> BODY=8BITMIME SMTPUTF8\r\n".as_bytes());
@@ -71,9 +99,9 @@ impl MailParams {
     #[must_use]
     pub fn for_sender(from: &Address) -> Self {
         Self {
-            size: None,
             body_8bitmime: true,
             smtputf8: from.needs_smtputf8(),
+            ..Self::default()
         }
     }
 }
@@ -115,10 +143,12 @@ pub enum Command {
         /// ESMTP parameters.
         params: MailParams,
     },
-    /// `RCPT TO:<path>`.
+    /// `RCPT TO:<path> [params]`.
     Rcpt {
         /// The forward-path; never the null path.
         to: Address,
+        /// `NOTIFY=` and `ORCPT=` (RFC 3461 §4.1, §4.2), when the server offers DSN.
+        dsn: RcptDsn,
     },
     /// `DATA`.
     Data,
@@ -181,7 +211,7 @@ impl Command {
     /// use mailpump::smtp::command::Command;
     ///
     /// let mut out = Vec::new();
-    /// Command::Rcpt { to: Address::parse("b@example.org")? }.write_to(&mut out)?;
+    /// Command::Rcpt { to: Address::parse("b@example.org")?, dsn: Default::default() }.write_to(&mut out)?;
     /// assert_eq!(out, b"RCPT TO:<b@example.org>\r\n");
     /// # Ok::<(), mailpump::SmtpError>(())
     /// ```
@@ -208,18 +238,13 @@ impl Command {
             }
             Self::AuthContinuation(response) => push(out, &[response.expose()]),
             Self::Mail { from, params } => {
-                push(out, &["MAIL FROM:<", from.as_str(), ">"]);
-                if let Some(size) = params.size {
-                    push(out, &[" SIZE=", &size.to_string()]);
-                }
-                if params.body_8bitmime {
-                    push(out, &[" BODY=8BITMIME"]);
-                }
-                if params.smtputf8 {
-                    push(out, &[" SMTPUTF8"]);
-                }
+                push(out, &["MAIL FROM:<", from.as_str(), ">", &params.to_wire()]);
             }
-            Self::Rcpt { to } => push(out, &["RCPT TO:<", to.as_str(), ">"]),
+            Self::Rcpt { to, dsn } => {
+                let mut params = String::new();
+                dsn.write_params(&mut params);
+                push(out, &["RCPT TO:<", to.as_str(), ">", &params]);
+            }
             Self::StartTls | Self::Data | Self::Rset | Self::Noop | Self::Quit => {
                 push(out, &[self.verb()]);
             }
@@ -262,19 +287,13 @@ impl Command {
             } => format!("AUTH {mechanism}"),
             Self::AuthContinuation(_) => "<redacted>".to_owned(),
             Self::Mail { from, params } => {
-                let mut line = format!("MAIL FROM:{}", from.as_path());
-                if let Some(size) = params.size {
-                    let _ = write!(line, " SIZE={size}");
-                }
-                if params.body_8bitmime {
-                    line.push_str(" BODY=8BITMIME");
-                }
-                if params.smtputf8 {
-                    line.push_str(" SMTPUTF8");
-                }
+                format!("MAIL FROM:{}{}", from.as_path(), params.to_wire())
+            }
+            Self::Rcpt { to, dsn } => {
+                let mut line = format!("RCPT TO:{}", to.as_path());
+                dsn.write_params(&mut line);
                 line
             }
-            Self::Rcpt { to } => format!("RCPT TO:{}", to.as_path()),
             Self::StartTls | Self::Data | Self::Rset | Self::Noop | Self::Quit => {
                 self.verb().to_owned()
             }
@@ -311,7 +330,7 @@ impl Command {
                 }
                 Ok(())
             }
-            Self::Rcpt { to } if to.is_null() => Err(SmtpError::invalid_input(
+            Self::Rcpt { to, .. } if to.is_null() => Err(SmtpError::invalid_input(
                 "the null path <> is only valid as a sender (MAIL FROM), not as a recipient",
             )),
             _ => Ok(()),
@@ -399,6 +418,7 @@ fn is_domain_label(label: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smtp::dsn::Notify;
 
     fn addr(s: &str) -> Address {
         Address::parse(s).unwrap()
@@ -469,6 +489,7 @@ mod tests {
             (
                 Command::Rcpt {
                     to: addr("\"x y\"@example.org"),
+                    dsn: RcptDsn::default(),
                 },
                 "RCPT TO:<\"x y\"@example.org>\r\n",
             ),
@@ -492,23 +513,44 @@ mod tests {
         let none = MailParams::default();
         let size0 = MailParams {
             size: Some(0),
-            ..none
+            ..MailParams::default()
         };
         let utf8 = MailParams {
             smtputf8: true,
-            ..none
+            ..MailParams::default()
         };
         let all = MailParams {
             size: Some(12345),
             body_8bitmime: true,
             smtputf8: true,
+            ..MailParams::default()
+        };
+        let dsn = MailParams {
+            ret: Some(Ret::Hdrs),
+            // xtext (RFC 3461 §4): no space, "+" or "=" of the caller's can add a parameter.
+            envid: Some("id 1+1=2 SIZE=1".into()),
+            ..MailParams::default()
         };
         check_wire(&[
             (
-                mail("Me <me@example.org>", none),
+                mail("Me <me@example.org>", none.clone()),
                 "MAIL FROM:<me@example.org>\r\n",
             ),
             (mail("<>", none), "MAIL FROM:<>\r\n"),
+            (
+                mail("a@b", dsn),
+                "MAIL FROM:<a@b> RET=HDRS ENVID=id+201+2B1+3D2+20SIZE+3D1\r\n",
+            ),
+            (
+                Command::Rcpt {
+                    to: addr("b@c"),
+                    dsn: RcptDsn {
+                        notify: Some(Notify::on(true, true, false)),
+                        orcpt: Some(addr("x=y@c")),
+                    },
+                },
+                "RCPT TO:<b@c> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x+3Dy@c\r\n",
+            ),
             (
                 mail("me@example.org", size0),
                 "MAIL FROM:<me@example.org> SIZE=0\r\n",
@@ -657,6 +699,7 @@ mod tests {
         // RFC 5321 §4.1.1.3: the null path is not a forward-path.
         let rcpt = Command::Rcpt {
             to: Address::null(),
+            dsn: RcptDsn::default(),
         };
         assert!(
             rcpt.write_to(&mut out)
@@ -699,7 +742,10 @@ mod tests {
             from: Address::null(),
             params: MailParams::default(),
         };
-        let rcpt = Command::Rcpt { to: addr("a@b") };
+        let rcpt = Command::Rcpt {
+            to: addr("a@b"),
+            dsn: RcptDsn::default(),
+        };
         let cases = [
             (Command::Ehlo("x".into()), "EHLO", ReplyKind::Ehlo),
             (Command::Helo("x".into()), "HELO", ReplyKind::Ehlo),

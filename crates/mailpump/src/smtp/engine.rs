@@ -50,6 +50,7 @@ use std::collections::VecDeque;
 use super::address::Address;
 use super::capability::Capabilities;
 use super::command::{Command, MailParams};
+use super::dsn::{Dsn, RcptDsn};
 use super::error::{ProtocolKind, ReplyKind, SmtpError};
 use super::reply::Reply;
 
@@ -75,6 +76,9 @@ pub struct Envelope {
     /// Whether the body may hold 8-bit bytes: then `BODY=8BITMIME` is declared when the server
     /// offers it (RFC 6152). Declaring it for a 7-bit body is harmless, so the default is `true`.
     pub eight_bit: bool,
+    /// Delivery status notifications asked for (RFC 3461). When the server does not offer DSN
+    /// the message is refused before any byte, unless [`Dsn::optional`].
+    pub dsn: Option<Dsn>,
 }
 
 impl Envelope {
@@ -93,11 +97,13 @@ impl Envelope {
             from,
             rcpt,
             eight_bit: true,
+            dsn: None,
         }
     }
 
-    /// Checks what can be checked before connecting: at least one recipient (RFC 5321 §3.3). The
-    /// addresses themselves were checked when they were parsed.
+    /// Checks what can be checked before connecting: at least one recipient (RFC 5321 §3.3), and
+    /// the DSN parameters ([`Dsn::validate`]). The addresses themselves were checked when they
+    /// were parsed.
     ///
     /// ```
     /// use mailpump::{Address, Envelope};
@@ -111,6 +117,9 @@ impl Envelope {
             return Err(SmtpError::invalid_input(
                 "a message needs at least one recipient",
             ));
+        }
+        if let Some(dsn) = &self.dsn {
+            dsn.validate(&self.rcpt)?;
         }
         Ok(())
     }
@@ -184,6 +193,8 @@ struct Tx {
     id: TxId,
     mail: Command,
     rcpt: Vec<Address>,
+    /// The DSN parameters of each RCPT, in the order of `rcpt`.
+    rcpt_dsn: Vec<RcptDsn>,
     mail_reply: Option<Reply>,
     accepted: Vec<String>,
     refused: Vec<(String, Reply)>,
@@ -192,6 +203,14 @@ struct Tx {
 }
 
 impl Tx {
+    /// RCPT for the recipient at `index`.
+    fn rcpt_command(&self, index: usize) -> Command {
+        Command::Rcpt {
+            to: self.rcpt[index].clone(),
+            dsn: self.rcpt_dsn[index].clone(),
+        }
+    }
+
     /// Whether the server refused MAIL.
     fn mail_refused(&self) -> bool {
         self.mail_reply
@@ -303,28 +322,58 @@ impl Engine {
             ));
         }
         envelope.validate()?;
+        let dsn = self.offered.dsn(envelope.dsn.as_ref())?;
+        // RFC 6531 §3.4: one decision for the whole transaction, from every address in it.
+        // SMTPUTF8 when an address is not ASCII and the server offers it; otherwise every
+        // domain as A-labels, and a non-ASCII local part refused.
+        let international = std::iter::once(&envelope.from)
+            .chain(&envelope.rcpt)
+            .any(Address::needs_smtputf8);
+        let smtputf8 = international && self.offered.smtputf8;
+        let ascii = |a: &Address| {
+            if smtputf8 {
+                Ok(a.clone())
+            } else {
+                a.to_ascii()
+            }
+        };
+        let from = ascii(&envelope.from)?;
+        let rcpt = envelope
+            .rcpt
+            .iter()
+            .map(ascii)
+            .collect::<Result<Vec<_>, _>>()?;
         let params = MailParams {
             size,
             body_8bitmime: envelope.eight_bit,
-            smtputf8: envelope.rcpt.iter().any(Address::needs_smtputf8),
+            smtputf8,
+            ret: dsn.and_then(|d| d.ret),
+            envid: dsn.and_then(|d| d.envid.clone()),
         };
-        let mail = self.offered.mail_command(&envelope.from, params)?;
-        let mut scratch = Vec::new();
-        mail.write_to(&mut scratch)?;
-        for to in &envelope.rcpt {
-            Command::Rcpt { to: to.clone() }.write_to(&mut scratch)?;
-        }
+        let mail = self.offered.mail_command(&from, params)?;
+        let rcpt_dsn: Vec<RcptDsn> = envelope
+            .rcpt
+            .iter()
+            .map(|to| dsn.map(|d| d.for_recipient(to)).unwrap_or_default())
+            .collect();
         let id = TxId(self.next_id);
-        self.next_id += 1;
-        self.queued.push_back(Tx {
+        let tx = Tx {
             id,
             mail,
-            rcpt: envelope.rcpt.clone(),
+            rcpt,
+            rcpt_dsn,
             mail_reply: None,
             accepted: Vec::new(),
             refused: Vec::new(),
             chunk_refusal: None,
-        });
+        };
+        let mut scratch = Vec::new();
+        tx.mail.write_to(&mut scratch)?;
+        for index in 0..tx.rcpt.len() {
+            tx.rcpt_command(index).write_to(&mut scratch)?;
+        }
+        self.next_id += 1;
+        self.queued.push_back(tx);
         self.start_next();
         Ok(id)
     }
@@ -567,8 +616,8 @@ impl Engine {
         self.emit(&tx.mail);
         self.expect(Due::Mail(id));
         if self.offered.pipelining {
-            for (index, to) in tx.rcpt.iter().enumerate() {
-                self.emit(&Command::Rcpt { to: to.clone() });
+            for index in 0..tx.rcpt.len() {
+                self.emit(&tx.rcpt_command(index));
                 self.expect(Due::Rcpt(id, index));
             }
             if self.offered.chunking {
@@ -743,8 +792,8 @@ impl Engine {
 
     /// RCPT for the recipient at `index`, alone (no PIPELINING).
     fn send_rcpt(&mut self, id: TxId, index: usize) {
-        let to = self.tx(id).rcpt[index].clone();
-        self.emit(&Command::Rcpt { to });
+        let command = self.tx(id).rcpt_command(index);
+        self.emit(&command);
         self.expect(Due::Rcpt(id, index));
     }
 
@@ -782,12 +831,7 @@ impl Engine {
             let tx = self.finish(id);
             let error = match due {
                 Due::Mail(_) => SmtpError::refused(&tx.mail, reply.clone()),
-                Due::Rcpt(_, index) => SmtpError::refused(
-                    &Command::Rcpt {
-                        to: tx.rcpt[index].clone(),
-                    },
-                    reply.clone(),
-                ),
+                Due::Rcpt(_, index) => SmtpError::refused(&tx.rcpt_command(index), reply.clone()),
                 Due::Data(_) => SmtpError::refused(&Command::Data, reply.clone()),
                 _ => SmtpError::message_refused(reply.clone()),
             };
@@ -863,6 +907,8 @@ pub(crate) struct Offered {
     smtputf8: bool,
     /// CHUNKING offered with PIPELINING (RFC 3030), and not turned off.
     chunking: bool,
+    /// DSN (RFC 3461).
+    dsn: bool,
 }
 
 impl From<&Capabilities> for Offered {
@@ -874,11 +920,34 @@ impl From<&Capabilities> for Offered {
             size_limit: caps.size_limit(),
             eight_bit_mime: caps.eight_bit_mime,
             smtputf8: caps.smtputf8,
+            dsn: caps.dsn,
         }
     }
 }
 
 impl Offered {
+    /// The DSN parameters to send: `None` when none were asked for, or when the server does not
+    /// offer DSN and the caller said they may be dropped; refused, before any byte, when it does
+    /// not and they may not (RFC 3461 §4: without the extension the parameters are errors).
+    pub(crate) fn dsn(self, asked: Option<&Dsn>) -> Result<Option<&Dsn>, SmtpError> {
+        match asked {
+            Some(dsn) if !dsn.is_empty() => {
+                if self.dsn {
+                    Ok(Some(dsn))
+                } else if dsn.optional {
+                    Ok(None)
+                } else {
+                    Err(SmtpError::invalid_input(
+                        "the message asks for delivery status notifications (DSN, RFC 3461), \
+                         which the server does not offer; allow dropping the request \
+                         (optional) to send it without them",
+                    ))
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// MAIL FROM with the parameters the server offers, after the checks that need no byte on
     /// the wire. `wanted` says what the message needs; the command carries what the server
     /// offers of it: `SIZE=` (RFC 1870), `BODY=8BITMIME` (RFC 6152), `SMTPUTF8` when an address
@@ -905,6 +974,8 @@ impl Offered {
             size: wanted.size.filter(|_| self.size),
             body_8bitmime: wanted.body_8bitmime && self.eight_bit_mime,
             smtputf8,
+            ret: wanted.ret.filter(|_| self.dsn),
+            envid: wanted.envid.filter(|_| self.dsn),
         };
         Ok(Command::Mail {
             from: from.clone(),
@@ -939,3 +1010,9 @@ mod tests;
 
 #[cfg(test)]
 mod chunking_tests;
+
+#[cfg(test)]
+mod dsn_tests;
+
+#[cfg(test)]
+mod smtputf8_tests;

@@ -415,7 +415,7 @@ impl SmtpError {
     /// use mailpump::smtp::error::ReplyKind;
     /// use mailpump::{Address, Reply, SmtpError};
     ///
-    /// let rcpt = Command::Rcpt { to: Address::parse("x@example.org")? };
+    /// let rcpt = Command::Rcpt { to: Address::parse("x@example.org")?, dsn: Default::default() };
     /// let error = SmtpError::refused(&rcpt, Reply::new(550, vec!["no such user".into()]));
     /// assert!(matches!(error, SmtpError::Reply { kind: ReplyKind::Recipient, ref command, .. } if command == "RCPT TO:<x@example.org>"));
     /// assert!(error.is_permanent());
@@ -1120,6 +1120,7 @@ mod tests {
     fn constructors() {
         let rcpt = Command::Rcpt {
             to: "a@b".parse().unwrap(),
+            dsn: crate::smtp::dsn::RcptDsn::default(),
         };
         let SmtpError::Reply {
             command,

@@ -8,6 +8,7 @@ pub mod client;
 pub mod command;
 pub mod connector;
 pub mod dotstuff;
+pub mod dsn;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;

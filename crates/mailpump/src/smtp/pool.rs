@@ -472,7 +472,8 @@ impl Shared {
 
 /// What a waiting worker gets.
 enum Next {
-    Job(Queued),
+    // Boxed: a queued message is large, the other variants empty.
+    Job(Box<Queued>),
     /// The connection has been idle for `idle_timeout`.
     Idle,
     /// The pool is closed and the queue is empty.
@@ -489,7 +490,7 @@ impl Shared {
                 Ready::Job(q) => {
                     drop(state);
                     self.room.notify_one();
-                    return Next::Job(q);
+                    return Next::Job(Box::new(q));
                 }
                 Ready::Wait(wait) => wait,
             };

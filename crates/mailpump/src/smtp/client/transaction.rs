@@ -10,6 +10,7 @@ use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::chunking::{CrlfEncoder, bdat};
 use crate::smtp::command::{Command, MailParams};
 use crate::smtp::dotstuff::WireEncoder;
+use crate::smtp::dsn::RcptDsn;
 use crate::smtp::engine::{self, Engine, Envelope, SendResult, TxId};
 use crate::smtp::error::{ProtocolKind, SmtpError};
 use crate::smtp::reply::Reply;
@@ -87,7 +88,10 @@ impl Client {
     /// ```
     pub fn rcpt(&mut self, to: &Address) -> Result<Reply, SmtpError> {
         self.ready_for_transaction()?;
-        self.simple(&Command::Rcpt { to: to.clone() })
+        self.simple(&Command::Rcpt {
+            to: to.clone(),
+            dsn: RcptDsn::default(),
+        })
     }
 
     /// DATA, then the body from `source` normalised to CRLF and dot-stuffed, then the

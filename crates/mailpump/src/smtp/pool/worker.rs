@@ -46,7 +46,7 @@ pub(super) fn run(shared: &Shared) {
     loop {
         let deadline = conn.as_ref().map(|c| c.last_used + options.idle_timeout);
         let first = match shared.next(deadline) {
-            Next::Job(first) => first,
+            Next::Job(first) => *first,
             Next::Idle => {
                 if let Some(c) = conn.take() {
                     c.quit(shared, "idle");
