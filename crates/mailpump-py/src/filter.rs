@@ -117,8 +117,7 @@ pub fn filter_chain(filters: &Bound<'_, PyTuple>) -> PyResult<NativeFilter> {
         .map(|f| extract_filter(&f))
         .collect::<PyResult<Vec<_>>>()?;
     let n = all.len();
-    Ok(NativeFilter::new(
-        Box::new(Chain::new(all)),
-        format!("chain of {n}"),
-    ))
+    let chain = Chain::new(all);
+    crate::source::check_nesting(chain.nesting(), "filter.chain()")?;
+    Ok(NativeFilter::new(Box::new(chain), format!("chain of {n}")))
 }

@@ -8,7 +8,7 @@ use mailpump::MessageError;
 use mailpump::mime::message::{
     Body, HeaderValue, MessageEncoder, MessageOptions, Multipart, Part, TransferEncoding,
 };
-use mailpump::source::{DEFAULT_CHUNK, ReaderSource};
+use mailpump::source::{DEFAULT_CHUNK, MAX_NESTING, ReaderSource};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -117,6 +117,7 @@ fn multipart(
     path: &str,
     obj: &Bound<'_, PyAny>,
     chunk: usize,
+    depth: usize,
 ) -> PyResult<Multipart> {
     let mut mp = Multipart {
         preamble: None,
@@ -174,7 +175,8 @@ fn multipart(
         }
         if let Some(list) = listed {
             for (i, item) in list.try_iter()?.enumerate() {
-                mp.parts.push(part(py, &part_path(i), &item?, chunk)?);
+                mp.parts
+                    .push(part(py, &part_path(i), &item?, chunk, depth + 1)?);
             }
         } else {
             numbered.sort_by_key(|(n, _)| *n);
@@ -189,19 +191,27 @@ fn multipart(
                         ),
                     ));
                 }
-                mp.parts.push(part(py, &part_path(i), item, chunk)?);
+                mp.parts
+                    .push(part(py, &part_path(i), item, chunk, depth + 1)?);
             }
         }
     } else {
         for (i, item) in obj.try_iter()?.enumerate() {
-            mp.parts.push(part(py, &part_path(i), &item?, chunk)?);
+            mp.parts
+                .push(part(py, &part_path(i), &item?, chunk, depth + 1)?);
         }
     }
     Ok(mp)
 }
 
 /// Converts a body: `str`, `bytes`, a multipart description, or any source.
-fn body(py: Python<'_>, path: &str, obj: &Bound<'_, PyAny>, chunk: usize) -> PyResult<Body> {
+fn body(
+    py: Python<'_>,
+    path: &str,
+    obj: &Bound<'_, PyAny>,
+    chunk: usize,
+    depth: usize,
+) -> PyResult<Body> {
     if obj.is_none() {
         return Ok(Body::None);
     }
@@ -218,7 +228,7 @@ fn body(py: Python<'_>, path: &str, obj: &Bound<'_, PyAny>, chunk: usize) -> PyR
         || obj.is_instance_of::<PyList>()
         || obj.is_instance_of::<PyTuple>()
     {
-        return Ok(Body::Multipart(multipart(py, path, obj, chunk)?));
+        return Ok(Body::Multipart(multipart(py, path, obj, chunk, depth)?));
     }
     extract_source(obj, chunk).map(Body::Source).map_err(|e| {
         if e.is_instance_of::<PyTypeError>(py) {
@@ -238,8 +248,25 @@ fn body(py: Python<'_>, path: &str, obj: &Bound<'_, PyAny>, chunk: usize) -> PyR
 }
 
 /// Converts one part: a dict `{"headers": ..., "body": ..., "encoding": ...}` or a `Part` made by
-/// `text()` / `attachment()`.
-fn part(py: Python<'_>, path: &str, obj: &Bound<'_, PyAny>, chunk: usize) -> PyResult<Part> {
+/// `text()` / `attachment()`. `depth` counts the multiparts around it: the description is walked
+/// by recursion, so nesting past [`MAX_NESTING`] is refused before the stack could run out.
+fn part(
+    py: Python<'_>,
+    path: &str,
+    obj: &Bound<'_, PyAny>,
+    chunk: usize,
+    depth: usize,
+) -> PyResult<Part> {
+    if depth > MAX_NESTING {
+        return Err(describe_err(
+            py,
+            path,
+            None,
+            format!(
+                "parts are nested more than {MAX_NESTING} multiparts deep; at most {MAX_NESTING} are supported"
+            ),
+        ));
+    }
     if let Ok(native) = obj.cast::<NativePart>() {
         return native.get().take(py);
     }
@@ -262,7 +289,7 @@ fn part(py: Python<'_>, path: &str, obj: &Bound<'_, PyAny>, chunk: usize) -> PyR
                     part.headers = headers(py, path, &value)?;
                 }
             }
-            "body" => part.body = body(py, path, &value, chunk)?,
+            "body" => part.body = body(py, path, &value, chunk, depth)?,
             "encoding" => {
                 if !value.is_none() {
                     let name: String = value.extract()?;
@@ -391,7 +418,7 @@ pub fn message(
     zone: Option<String>,
 ) -> PyResult<MessageSource> {
     let chunk_size = crate::options::chunk_size(chunk_size)?;
-    let root = part(py, "message", mesgt, chunk_size)?;
+    let root = part(py, "message", mesgt, chunk_size, 0)?;
     let options = MessageOptions {
         chunk_size: chunk_size.max(1),
         zone,

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use mailpump::source::{BytesSource, CatSource, EmptySource, FilteredSource, ReaderSource};
+use mailpump::source::{
+    BytesSource, CatSource, EmptySource, FilteredSource, MAX_NESTING, ReaderSource,
+};
 use mailpump::{BoxError, Chain, Source};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -236,6 +238,17 @@ pub fn extract_source(obj: &Bound<'_, PyAny>, chunk: usize) -> PyResult<Box<dyn 
     )))
 }
 
+/// Refuses what would nest sources and filters deeper than [`MAX_NESTING`]: pulling and dropping
+/// recurse once per level.
+pub fn check_nesting(levels: usize, what: &str) -> PyResult<()> {
+    if levels > MAX_NESTING {
+        return Err(PyValueError::new_err(format!(
+            "{what} would nest sources and filters {levels} levels deep; at most {MAX_NESTING} are supported"
+        )));
+    }
+    Ok(())
+}
+
 /// `ltn12.source.string(s)`.
 #[pyfunction]
 #[pyo3(signature = (s, chunk_size = 65536))]
@@ -303,7 +316,9 @@ pub fn source_cat(sources: &Bound<'_, PyTuple>) -> PyResult<NativeSource> {
         .iter()
         .map(|s| extract_source(&s, mailpump::source::DEFAULT_CHUNK))
         .collect::<PyResult<Vec<_>>>()?;
-    Ok(NativeSource::new(Box::new(CatSource::new(all)), "cat"))
+    let cat = CatSource::new(all);
+    check_nesting(cat.nesting(), "source.cat()")?;
+    Ok(NativeSource::new(Box::new(cat), "cat"))
 }
 
 /// `ltn12.source.chain(src, *filters)`.
@@ -323,10 +338,9 @@ pub fn source_chain(
     } else {
         Box::new(Chain::new(all))
     };
-    Ok(NativeSource::new(
-        Box::new(FilteredSource::new(inner, filter)),
-        "chain",
-    ))
+    let chained = FilteredSource::new(inner, filter);
+    check_nesting(chained.nesting(), "source.chain()")?;
+    Ok(NativeSource::new(Box::new(chained), "chain"))
 }
 
 // The Python signatures spell the default chunk size as a literal (for `inspect` and stubtest).
