@@ -13,7 +13,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::errors::{detach, error_to_pyerr, lock, message_err, moved_err, os_error};
+use crate::errors::{detach, enter, error_to_pyerr, message_err, moved_err, os_error, peek};
 use crate::source::extract_source;
 
 /// A `MessageError` raised while reading the description, before the core sees it.
@@ -268,7 +268,7 @@ fn part(
         ));
     }
     if let Ok(native) = obj.cast::<NativePart>() {
-        return native.get().take(py);
+        return native.get().take();
     }
     let dict = obj.cast::<PyDict>().map_err(|_| {
         describe_err(
@@ -351,8 +351,8 @@ impl MessageSource {
     /// Takes the encoder out, for a chain or an SMTP session that sends it in Rust. A message
     /// whose bodies can all be read again can be taken again (to retry a refused message, say):
     /// each later time gives the same bytes from the start.
-    pub fn take_encoder(&self, py: Python<'_>) -> PyResult<MessageEncoder> {
-        let mut state = lock(py, &self.state);
+    pub fn take_encoder(&self) -> PyResult<MessageEncoder> {
+        let mut state = enter(&self.state, "message")?;
         if let Now::Ready(encoder) = std::mem::replace(&mut state.now, Now::Moved) {
             return Ok(encoder);
         }
@@ -373,7 +373,7 @@ impl MessageSource {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let mut state = lock(py, &self.state);
+        let mut state = enter(&self.state, "message")?;
         let Now::Ready(encoder) = &mut state.now else {
             return match state.now {
                 Now::Moved => Err(moved_err("message")),
@@ -395,15 +395,16 @@ impl MessageSource {
     /// Whether the message can be sent again: every body is a string, bytes, a file by its
     /// path or a native source that can be read again, so each send gives the same bytes.
     #[getter]
-    fn replayable(&self, py: Python<'_>) -> bool {
-        lock(py, &self.state).again.is_some()
+    fn replayable(&self) -> PyResult<bool> {
+        Ok(enter(&self.state, "message")?.again.is_some())
     }
 
-    fn __repr__(&self, py: Python<'_>) -> &'static str {
-        match lock(py, &self.state).now {
-            Now::Ready(_) => "<mailpump MessageSource>",
-            Now::Done => "<mailpump MessageSource (exhausted)>",
-            Now::Moved => "<mailpump MessageSource (moved)>",
+    fn __repr__(&self) -> &'static str {
+        match peek(&self.state).as_deref().map(|s| &s.now) {
+            Some(Now::Ready(_)) => "<mailpump MessageSource>",
+            Some(Now::Done) => "<mailpump MessageSource (exhausted)>",
+            Some(Now::Moved) => "<mailpump MessageSource (moved)>",
+            None => "<mailpump MessageSource (running)>",
         }
     }
 }
@@ -437,8 +438,8 @@ pub struct NativePart {
 }
 
 impl NativePart {
-    fn take(&self, py: Python<'_>) -> PyResult<Part> {
-        lock(py, &self.inner)
+    fn take(&self) -> PyResult<Part> {
+        enter(&self.inner, "part")?
             .take()
             .ok_or_else(|| moved_err("part"))
     }
@@ -446,11 +447,11 @@ impl NativePart {
 
 #[pymethods]
 impl NativePart {
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let moved = if lock(py, &self.inner).is_some() {
-            ""
-        } else {
-            " (moved)"
+    fn __repr__(&self) -> String {
+        let moved = match peek(&self.inner).as_deref() {
+            Some(Some(_)) => "",
+            Some(None) => " (moved)",
+            None => " (running)",
         };
         format!("<mailpump Part {}{moved}>", self.what)
     }

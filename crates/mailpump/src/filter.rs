@@ -243,7 +243,7 @@ impl Filter for Chain {
     }
 
     fn nesting(&self) -> usize {
-        1 + self.filters.iter().map(|f| f.nesting()).max().unwrap_or(0)
+        1 + self.filters.iter().map(Filter::nesting).max().unwrap_or(0)
     }
 }
 

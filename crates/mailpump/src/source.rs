@@ -475,7 +475,7 @@ impl Source for CatSource {
     }
 
     fn nesting(&self) -> usize {
-        1 + self.sources.iter().map(|s| s.nesting()).max().unwrap_or(0)
+        1 + self.sources.iter().map(Source::nesting).max().unwrap_or(0)
     }
 }
 
