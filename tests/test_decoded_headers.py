@@ -10,6 +10,8 @@ break is accepted, and `to_email()` never returns a value holding CR or LF.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import pytest
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
@@ -18,7 +20,7 @@ HIDDEN = "=?utf-8?q?x=0D=0ABcc:_victim@example.test?="
 HARMLESS = "=?utf-8?q?x=20Bcc:_victim@example.test?="
 HIDDEN_B = "=?utf-8?b?eA0KQmNjOiB2aWN0aW1AZXhhbXBsZS50ZXN0?="
 
-CASES = {
+CASES: dict[str, Callable[[str], str | bytes]] = {
     "References": lambda ew: f"<a@b.c> {ew}",
     "In-Reply-To": lambda ew: ew,
     "From": lambda ew: f"{ew} <d@e.f>",
@@ -30,10 +32,11 @@ CASES = {
 }
 
 
-def build(name: str, value: str | bytes) -> mailpump.MessageSource:
+def build(name: str, value: str | bytes) -> Iterable[bytes]:
     headers: dict[str, str | bytes] = {"From": "a@b.c", "To": "d@e.f", "Subject": "hi"}
     headers[name] = value
-    return mailpump.message({"headers": headers, "body": "hello\n"})
+    source: Iterable[bytes] = mailpump.message({"headers": headers, "body": "hello\n"})
+    return source
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
