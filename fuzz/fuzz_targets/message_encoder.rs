@@ -3,7 +3,9 @@
 //! output parses back to the intended fields (RFC 5322 unfolding, RFC 2047 decoding): the caller's
 //! fields in order, then only the encoder's defaults; unstructured text decodes to exactly the
 //! value given; no header line is over 998 octets, holds a bare CR or LF, or starts a field nobody
-//! asked for (CVE-2024-6923, CVE-2026-1299, gh-143935, mail-builder's Bcc injection).
+//! asked for (CVE-2024-6923, CVE-2026-1299, gh-143935, mail-builder's Bcc injection); and no header
+//! value decodes, through an RFC 2047 encoded-word anywhere in it or an RFC 2231 `name*=`
+//! parameter, to CR, LF or NUL.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -263,6 +265,45 @@ fn decode_word(w: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// Whether some encoded-word anywhere in `value` (not only between spaces: readers also decode
+/// them next to `<`, `"` or `(`) decodes to CR, LF or NUL.
+fn hides_control_in_word(value: &str) -> bool {
+    let mut from = 0;
+    while let Some(start) = value[from..].find("=?").map(|i| from + i) {
+        from = start + 2;
+        let mut search = start + 2;
+        while let Some(end) = value[search..].find("?=").map(|i| search + i + 2) {
+            let candidate = &value[start..end];
+            if candidate.contains([' ', '\t']) {
+                break;
+            }
+            if let Some(bytes) = decode_word(candidate) {
+                if bytes.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                    return true;
+                }
+                break;
+            }
+            search = end - 1;
+        }
+    }
+    false
+}
+
+/// Whether an RFC 2231 extended parameter (`name*=` or `name*0*=`) percent-encodes CR, LF or NUL.
+fn hides_control_in_param(value: &str) -> bool {
+    value.split(';').any(|param| {
+        let Some((name, v)) = param.split_once('=') else {
+            return false;
+        };
+        name.trim_end().ends_with('*')
+            && v.as_bytes().windows(3).any(|w| {
+                w[0] == b'%'
+                    && hex(w[1]) == Some(0)
+                    && matches!(hex(w[2]), Some(0 | 0xa | 0xd))
+            })
+    })
+}
+
 /// RFC 2047 §6.1/§6.2 decoding of an unstructured value (leading whitespace already removed).
 fn decode_unstructured(value: &str) -> String {
     let mut out: Vec<u8> = Vec::new();
@@ -318,6 +359,12 @@ fn check(bytes: &[u8], expect: &Expect, top: bool, bodies: &[u8]) -> bool {
         find(bytes, b"\r\n\r\n").expect("a header block ends with an empty line") + 2
     };
     let fields = parse_block(&bytes[..end]);
+    for (name, value) in &fields {
+        assert!(
+            !hides_control_in_word(value) && !hides_control_in_param(value),
+            "field {name} decodes to CR, LF or NUL: {value:?}"
+        );
+    }
     let body = &bytes[end + 2..];
     let names: Vec<String> = fields.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
     assert!(

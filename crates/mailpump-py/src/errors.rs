@@ -8,14 +8,14 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use mailpump::smtp::error::{ReplyKind, SmtpError};
 use mailpump::smtp::reply::Reply;
 use mailpump::{BoxError, Error, MessageError};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::sync::{MutexExt, PyOnceLock};
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
 
 /// Declares a function returning one cached class of `mailpump.errors`.
@@ -161,14 +161,23 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .unwrap_or("unknown panic")
 }
 
-/// Runs `f` without the GIL (other Python threads run meanwhile). A panic inside `f` becomes a
-/// `MailpumpError` instead of unwinding into the interpreter.
+/// Runs `f` without the GIL (other Python threads run meanwhile): the one way every encoding,
+/// file and network call leaves Python.
+///
+/// A panic inside `f` becomes a `MailpumpError` instead of unwinding into the interpreter. An
+/// exception a signal handler raised meanwhile (Ctrl-C noticed by
+/// [`Interruptible`](crate::interrupt::Interruptible) or a native pump) wins over the call's own
+/// outcome, whatever the core made of it: it is re-raised as itself.
 pub(crate) fn detach<T, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    py.detach(|| std::panic::catch_unwind(AssertUnwindSafe(f)))
+    // A stale exception (from a call that failed before its result was looked at) must not leak
+    // into this one.
+    crate::interrupt::take_pending();
+    let result = py
+        .detach(|| std::panic::catch_unwind(AssertUnwindSafe(f)))
         .map_err(|payload| {
             mailpump_err(
                 py,
@@ -177,7 +186,11 @@ where
                     panic_message(&*payload)
                 ),
             )
-        })
+        });
+    match crate::interrupt::take_pending() {
+        Some(e) => Err(e),
+        None => result,
+    }
 }
 
 /// A private test hook (not part of the API): panics inside [`detach`], the helper every network
@@ -190,12 +203,30 @@ pub fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
     detach(py, || -> () { panic!("deliberate panic for the tests") })
 }
 
-/// Locks `mutex` without holding the GIL while waiting (so the holder can re-attach to Python).
+/// Locks the state of a native object (`what` names it) for one call, or raises `RuntimeError`
+/// when a call on it is already running: in another thread, or further up this thread's own
+/// stack (a body generator that reads the message it is the body of). Waiting would never end
+/// in the second case, so neither waits, like a generator's "generator already executing".
 /// A poisoned lock is recovered: every state it guards is left consistent between calls.
-pub(crate) fn lock<'a, T>(py: Python<'_>, mutex: &'a Mutex<T>) -> MutexGuard<'a, T> {
-    mutex
-        .lock_py_attached(py)
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+pub(crate) fn enter<'a, T>(mutex: &'a Mutex<T>, what: &str) -> PyResult<MutexGuard<'a, T>> {
+    match mutex.try_lock() {
+        Ok(guard) => Ok(guard),
+        Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+        Err(TryLockError::WouldBlock) => Err(PyRuntimeError::new_err(format!(
+            "this {what} is already running: it was called again by a source or filter it is \
+             reading, or from another thread; use each {what} from one place at a time"
+        ))),
+    }
+}
+
+/// The state of a native object for a look that must not fail (`repr()`), `None` while a call
+/// on it is running.
+pub(crate) fn peek<T>(mutex: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match mutex.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
 }
 
 /// The `ValueError` for a native object that was already moved into a chain or message.

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyTuple};
 
-use crate::errors::{PythonError, box_to_pyerr, detach, lock, moved_err};
+use crate::errors::{PythonError, box_to_pyerr, detach, enter, moved_err, peek};
 use crate::source::append_chunk;
 
 /// A filter made by mailpump (`mime.*`, `ltn12.filter.chain`): `f(chunk)` returns the filtered
@@ -30,8 +30,8 @@ impl NativeFilter {
     }
 
     /// Takes the core filter out (the Python object is then spent).
-    pub fn take(&self, py: Python<'_>) -> PyResult<Box<dyn Filter>> {
-        lock(py, &self.inner)
+    pub fn take(&self) -> PyResult<Box<dyn Filter>> {
+        enter(&self.inner, "filter")?
             .take()
             .ok_or_else(|| moved_err("filter"))
     }
@@ -45,7 +45,7 @@ impl NativeFilter {
         py: Python<'py>,
         chunk: Option<PyBackedBytes>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let mut guard = lock(py, &self.inner);
+        let mut guard = enter(&self.inner, "filter")?;
         let filter = guard.as_mut().ok_or_else(|| moved_err("filter"))?;
         let mut out = Vec::new();
         let result = detach(py, || match &chunk {
@@ -56,11 +56,11 @@ impl NativeFilter {
         Ok(PyBytes::new(py, &out))
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let moved = if lock(py, &self.inner).is_some() {
-            ""
-        } else {
-            " (moved)"
+    fn __repr__(&self) -> String {
+        let moved = match peek(&self.inner).as_deref() {
+            Some(Some(_)) => "",
+            Some(None) => " (moved)",
+            None => " (running)",
         };
         format!("<mailpump Filter {}{moved}>", self.name)
     }
@@ -95,7 +95,7 @@ impl Filter for CallableFilter {
 /// Converts a native filter (moved in) or a Python callable into a core filter.
 pub fn extract_filter(obj: &Bound<'_, PyAny>) -> PyResult<Box<dyn Filter>> {
     if let Ok(native) = obj.cast::<NativeFilter>() {
-        return native.get().take(obj.py());
+        return native.get().take();
     }
     if obj.is_callable() {
         return Ok(Box::new(CallableFilter {
@@ -117,8 +117,7 @@ pub fn filter_chain(filters: &Bound<'_, PyTuple>) -> PyResult<NativeFilter> {
         .map(|f| extract_filter(&f))
         .collect::<PyResult<Vec<_>>>()?;
     let n = all.len();
-    Ok(NativeFilter::new(
-        Box::new(Chain::new(all)),
-        format!("chain of {n}"),
-    ))
+    let chain = Chain::new(all);
+    crate::source::check_nesting(chain.nesting(), "filter.chain()")?;
+    Ok(NativeFilter::new(Box::new(chain), format!("chain of {n}")))
 }

@@ -1,6 +1,6 @@
 //! Ctrl-C while the client waits on the network.
 //!
-//! Network calls run with the GIL released (see [`crate::errors::detach`]), so Python's own
+//! Network calls run with the GIL released (see [`crate::errors::detach`], the one GIL-release helper), so Python's own
 //! SIGINT handling cannot reach them: the C-level handler only sets a flag, and the signal may
 //! even be delivered to another thread, so a blocked `recv` is not interrupted either. Without
 //! help, a Ctrl-C would wait for the whole I/O timeout and then be lost among the errors.
@@ -12,7 +12,7 @@
 //! `io::Error`; the client treats it like any broken connection (it closes the connection, so
 //! no half-sent message can be completed later). The exception is also kept aside for this
 //! thread, because the core may turn the `io::Error` into text (a failed TLS handshake) or ignore
-//! it (a best-effort QUIT): [`detach`] re-raises it after the call, as itself
+//! it (a best-effort QUIT): [`crate::errors::detach`] re-raises it after the call, as itself
 //! (`KeyboardInterrupt`, not an `SMTPConnectError`). The caller's timeout still applies to each
 //! operation as a whole.
 
@@ -75,7 +75,8 @@ thread_local! {
     static PENDING: RefCell<Option<PyErr>> = const { RefCell::new(None) };
 }
 
-/// Keeps `e` (a `KeyboardInterrupt`, `SystemExit`, ...) to be re-raised by [`detach`].
+/// Keeps `e` (a `KeyboardInterrupt`, `SystemExit`, ...) to be re-raised by
+/// [`crate::errors::detach`].
 pub fn set_pending(py: Python<'_>, e: &PyErr) {
     PENDING.with(|p| *p.borrow_mut() = Some(e.clone_ref(py)));
 }
@@ -88,23 +89,6 @@ pub fn check_signals() -> io::Result<()> {
             io::Error::other(PythonError(e))
         })
     })
-}
-
-/// [`crate::errors::detach`] for calls that use the network: an exception raised by a signal
-/// handler meanwhile wins over the call's own outcome, whatever the core made of it.
-pub fn detach<T, F>(py: Python<'_>, f: F) -> PyResult<T>
-where
-    F: FnOnce() -> T + Send,
-    T: Send,
-{
-    // A stale exception (from a call that failed before its result was looked at) must not leak
-    // into this one.
-    take_pending();
-    let result = crate::errors::detach(py, f);
-    match take_pending() {
-        Some(e) => Err(e),
-        None => result,
-    }
 }
 
 /// The exception kept by [`set_pending`] since the last call, if any.

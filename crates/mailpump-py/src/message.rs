@@ -8,12 +8,12 @@ use mailpump::MessageError;
 use mailpump::mime::message::{
     Body, HeaderValue, MessageEncoder, MessageOptions, Multipart, Part, TransferEncoding,
 };
-use mailpump::source::{DEFAULT_CHUNK, ReaderSource};
+use mailpump::source::{DEFAULT_CHUNK, MAX_NESTING, ReaderSource};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::errors::{detach, error_to_pyerr, lock, message_err, moved_err, os_error};
+use crate::errors::{detach, enter, error_to_pyerr, message_err, moved_err, os_error, peek};
 use crate::source::extract_source;
 
 /// A `MessageError` raised while reading the description, before the core sees it.
@@ -117,6 +117,7 @@ fn multipart(
     path: &str,
     obj: &Bound<'_, PyAny>,
     chunk: usize,
+    depth: usize,
 ) -> PyResult<Multipart> {
     let mut mp = Multipart {
         preamble: None,
@@ -174,7 +175,8 @@ fn multipart(
         }
         if let Some(list) = listed {
             for (i, item) in list.try_iter()?.enumerate() {
-                mp.parts.push(part(py, &part_path(i), &item?, chunk)?);
+                mp.parts
+                    .push(part(py, &part_path(i), &item?, chunk, depth + 1)?);
             }
         } else {
             numbered.sort_by_key(|(n, _)| *n);
@@ -189,19 +191,27 @@ fn multipart(
                         ),
                     ));
                 }
-                mp.parts.push(part(py, &part_path(i), item, chunk)?);
+                mp.parts
+                    .push(part(py, &part_path(i), item, chunk, depth + 1)?);
             }
         }
     } else {
         for (i, item) in obj.try_iter()?.enumerate() {
-            mp.parts.push(part(py, &part_path(i), &item?, chunk)?);
+            mp.parts
+                .push(part(py, &part_path(i), &item?, chunk, depth + 1)?);
         }
     }
     Ok(mp)
 }
 
 /// Converts a body: `str`, `bytes`, a multipart description, or any source.
-fn body(py: Python<'_>, path: &str, obj: &Bound<'_, PyAny>, chunk: usize) -> PyResult<Body> {
+fn body(
+    py: Python<'_>,
+    path: &str,
+    obj: &Bound<'_, PyAny>,
+    chunk: usize,
+    depth: usize,
+) -> PyResult<Body> {
     if obj.is_none() {
         return Ok(Body::None);
     }
@@ -218,7 +228,7 @@ fn body(py: Python<'_>, path: &str, obj: &Bound<'_, PyAny>, chunk: usize) -> PyR
         || obj.is_instance_of::<PyList>()
         || obj.is_instance_of::<PyTuple>()
     {
-        return Ok(Body::Multipart(multipart(py, path, obj, chunk)?));
+        return Ok(Body::Multipart(multipart(py, path, obj, chunk, depth)?));
     }
     extract_source(obj, chunk).map(Body::Source).map_err(|e| {
         if e.is_instance_of::<PyTypeError>(py) {
@@ -238,10 +248,27 @@ fn body(py: Python<'_>, path: &str, obj: &Bound<'_, PyAny>, chunk: usize) -> PyR
 }
 
 /// Converts one part: a dict `{"headers": ..., "body": ..., "encoding": ...}` or a `Part` made by
-/// `text()` / `attachment()`.
-fn part(py: Python<'_>, path: &str, obj: &Bound<'_, PyAny>, chunk: usize) -> PyResult<Part> {
+/// `text()` / `attachment()`. `depth` counts the multiparts around it: the description is walked
+/// by recursion, so nesting past [`MAX_NESTING`] is refused before the stack could run out.
+fn part(
+    py: Python<'_>,
+    path: &str,
+    obj: &Bound<'_, PyAny>,
+    chunk: usize,
+    depth: usize,
+) -> PyResult<Part> {
+    if depth > MAX_NESTING {
+        return Err(describe_err(
+            py,
+            path,
+            None,
+            format!(
+                "parts are nested more than {MAX_NESTING} multiparts deep; at most {MAX_NESTING} are supported"
+            ),
+        ));
+    }
     if let Ok(native) = obj.cast::<NativePart>() {
-        return native.get().take(py);
+        return native.get().take();
     }
     let dict = obj.cast::<PyDict>().map_err(|_| {
         describe_err(
@@ -262,7 +289,7 @@ fn part(py: Python<'_>, path: &str, obj: &Bound<'_, PyAny>, chunk: usize) -> PyR
                     part.headers = headers(py, path, &value)?;
                 }
             }
-            "body" => part.body = body(py, path, &value, chunk)?,
+            "body" => part.body = body(py, path, &value, chunk, depth)?,
             "encoding" => {
                 if !value.is_none() {
                     let name: String = value.extract()?;
@@ -324,8 +351,8 @@ impl MessageSource {
     /// Takes the encoder out, for a chain or an SMTP session that sends it in Rust. A message
     /// whose bodies can all be read again can be taken again (to retry a refused message, say):
     /// each later time gives the same bytes from the start.
-    pub fn take_encoder(&self, py: Python<'_>) -> PyResult<MessageEncoder> {
-        let mut state = lock(py, &self.state);
+    pub fn take_encoder(&self) -> PyResult<MessageEncoder> {
+        let mut state = enter(&self.state, "message")?;
         if let Now::Ready(encoder) = std::mem::replace(&mut state.now, Now::Moved) {
             return Ok(encoder);
         }
@@ -346,7 +373,7 @@ impl MessageSource {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let mut state = lock(py, &self.state);
+        let mut state = enter(&self.state, "message")?;
         let Now::Ready(encoder) = &mut state.now else {
             return match state.now {
                 Now::Moved => Err(moved_err("message")),
@@ -368,15 +395,16 @@ impl MessageSource {
     /// Whether the message can be sent again: every body is a string, bytes, a file by its
     /// path or a native source that can be read again, so each send gives the same bytes.
     #[getter]
-    fn replayable(&self, py: Python<'_>) -> bool {
-        lock(py, &self.state).again.is_some()
+    fn replayable(&self) -> PyResult<bool> {
+        Ok(enter(&self.state, "message")?.again.is_some())
     }
 
-    fn __repr__(&self, py: Python<'_>) -> &'static str {
-        match lock(py, &self.state).now {
-            Now::Ready(_) => "<mailpump MessageSource>",
-            Now::Done => "<mailpump MessageSource (exhausted)>",
-            Now::Moved => "<mailpump MessageSource (moved)>",
+    fn __repr__(&self) -> &'static str {
+        match peek(&self.state).as_deref().map(|s| &s.now) {
+            Some(Now::Ready(_)) => "<mailpump MessageSource>",
+            Some(Now::Done) => "<mailpump MessageSource (exhausted)>",
+            Some(Now::Moved) => "<mailpump MessageSource (moved)>",
+            None => "<mailpump MessageSource (running)>",
         }
     }
 }
@@ -391,7 +419,7 @@ pub fn message(
     zone: Option<String>,
 ) -> PyResult<MessageSource> {
     let chunk_size = crate::options::chunk_size(chunk_size)?;
-    let root = part(py, "message", mesgt, chunk_size)?;
+    let root = part(py, "message", mesgt, chunk_size, 0)?;
     let options = MessageOptions {
         chunk_size: chunk_size.max(1),
         zone,
@@ -410,8 +438,8 @@ pub struct NativePart {
 }
 
 impl NativePart {
-    fn take(&self, py: Python<'_>) -> PyResult<Part> {
-        lock(py, &self.inner)
+    fn take(&self) -> PyResult<Part> {
+        enter(&self.inner, "part")?
             .take()
             .ok_or_else(|| moved_err("part"))
     }
@@ -419,11 +447,11 @@ impl NativePart {
 
 #[pymethods]
 impl NativePart {
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let moved = if lock(py, &self.inner).is_some() {
-            ""
-        } else {
-            " (moved)"
+    fn __repr__(&self) -> String {
+        let moved = match peek(&self.inner).as_deref() {
+            Some(Some(_)) => "",
+            Some(None) => " (moved)",
+            None => " (running)",
         };
         format!("<mailpump Part {}{moved}>", self.what)
     }

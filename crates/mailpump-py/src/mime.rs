@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
 
+use crate::errors::detach;
 use crate::filter::NativeFilter;
 
 /// Bytes or text (as UTF-8), the inputs the primitives accept.
@@ -107,43 +108,51 @@ type Pair<'py> = (Option<Bound<'py, PyBytes>>, Option<Bound<'py, PyBytes>>);
 /// `b64(C, D=None) -> (A, B)`. The four codec primitives run without the GIL: inputs may be large.
 #[pyfunction]
 #[pyo3(signature = (c, d = None, /))]
-pub fn b64(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
-    let (a, b) =
-        py.detach(|| lowlevel::b64(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref)));
-    (opt_bytes(py, a), opt_bytes(py, b))
+pub fn b64(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> PyResult<Pair<'_>> {
+    let (a, b) = detach(py, || {
+        lowlevel::b64(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref))
+    })?;
+    Ok((opt_bytes(py, a), opt_bytes(py, b)))
 }
 
 /// `unb64(C, D=None) -> (A, B)`.
 #[pyfunction]
 #[pyo3(signature = (c, d = None, /))]
-pub fn unb64(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
-    let (a, b) =
-        py.detach(|| lowlevel::unb64(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref)));
-    (opt_bytes(py, a), opt_bytes(py, b))
+pub fn unb64(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> PyResult<Pair<'_>> {
+    let (a, b) = detach(py, || {
+        lowlevel::unb64(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref))
+    })?;
+    Ok((opt_bytes(py, a), opt_bytes(py, b)))
 }
 
 /// `qp(C, D=None, marker=b"\r\n") -> (A, B)`.
 #[pyfunction]
 #[pyo3(signature = (c, d = None, marker = None, /))]
-pub fn qp(py: Python<'_>, c: Option<Data>, d: Option<Data>, marker: Option<Data>) -> Pair<'_> {
+pub fn qp(
+    py: Python<'_>,
+    c: Option<Data>,
+    d: Option<Data>,
+    marker: Option<Data>,
+) -> PyResult<Pair<'_>> {
     let marker = marker.as_ref().map_or(&b"\r\n"[..], AsRef::as_ref);
-    let (a, b) = py.detach(|| {
+    let (a, b) = detach(py, || {
         lowlevel::qp(
             c.as_ref().map(AsRef::as_ref),
             d.as_ref().map(AsRef::as_ref),
             marker,
         )
-    });
-    (opt_bytes(py, a), opt_bytes(py, b))
+    })?;
+    Ok((opt_bytes(py, a), opt_bytes(py, b)))
 }
 
 /// `unqp(C, D=None) -> (A, B)`.
 #[pyfunction]
 #[pyo3(signature = (c, d = None, /))]
-pub fn unqp(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> Pair<'_> {
-    let (a, b) =
-        py.detach(|| lowlevel::unqp(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref)));
-    (opt_bytes(py, a), opt_bytes(py, b))
+pub fn unqp(py: Python<'_>, c: Option<Data>, d: Option<Data>) -> PyResult<Pair<'_>> {
+    let (a, b) = detach(py, || {
+        lowlevel::unqp(c.as_ref().map(AsRef::as_ref), d.as_ref().map(AsRef::as_ref))
+    })?;
+    Ok((opt_bytes(py, a), opt_bytes(py, b)))
 }
 
 /// `wrp(n, C, length=76) -> (A, m)`.

@@ -16,8 +16,8 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
+use crate::errors::detach;
 use crate::errors::smtp_to_pyerr;
-use crate::interrupt::detach;
 use crate::options::ConnectOptions;
 use crate::smtp::{ProgressFn, PySendResult, Transaction};
 

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::errors::{detach, lock};
+use crate::errors::{detach, enter, peek};
 
 /// Where a sink puts its chunks.
 enum Target {
@@ -34,7 +34,7 @@ pub struct NativeSink {
 impl NativeSink {
     #[pyo3(signature = (chunk = None, /))]
     fn __call__(&self, py: Python<'_>, chunk: Option<PyBackedBytes>) -> PyResult<()> {
-        let mut target = lock(py, &self.target);
+        let mut target = enter(&self.target, "sink")?;
         match (&mut *target, chunk) {
             (Target::List(list), Some(bytes)) => list.bind(py).append(PyBytes::new(py, &bytes))?,
             (Target::Path(Some(w)), Some(bytes)) => detach(py, || w.write_all(&bytes))??,
@@ -64,18 +64,19 @@ impl NativeSink {
 
     /// The list a `sink.list()` appends to (`None` for other sinks).
     #[getter]
-    fn list(&self, py: Python<'_>) -> Option<Py<PyList>> {
-        match &*lock(py, &self.target) {
+    fn list(&self, py: Python<'_>) -> PyResult<Option<Py<PyList>>> {
+        Ok(match &*enter(&self.target, "sink")? {
             Target::List(l) => Some(l.clone_ref(py)),
             _ => None,
-        }
+        })
     }
 
-    fn __repr__(&self, py: Python<'_>) -> &'static str {
-        match &*lock(py, &self.target) {
-            Target::List(_) => "<mailpump Sink list>",
-            Target::Path(_) | Target::Object(_) => "<mailpump Sink file>",
-            Target::Null => "<mailpump Sink null>",
+    fn __repr__(&self) -> &'static str {
+        match peek(&self.target).as_deref() {
+            Some(Target::List(_)) => "<mailpump Sink list>",
+            Some(Target::Path(_) | Target::Object(_)) => "<mailpump Sink file>",
+            Some(Target::Null) => "<mailpump Sink null>",
+            None => "<mailpump Sink (running)>",
         }
     }
 }
@@ -151,7 +152,7 @@ pub fn pump_native(
     if !native_source {
         return Ok(false);
     }
-    let mut guard = lock(py, &native_sink.get().target);
+    let mut guard = enter(&native_sink.get().target, "sink")?;
     let target: &mut Target = &mut guard;
     if !matches!(target, Target::Path(Some(_)) | Target::Null) {
         return Ok(false);
@@ -159,7 +160,7 @@ pub fn pump_native(
     let mut source = crate::source::extract_source(src, mailpump::source::DEFAULT_CHUNK)?;
     // The network's detach: a Ctrl-C between chunks (checked below, as an endless source or
     // /dev/zero never blocks) is raised as itself.
-    let result = crate::interrupt::detach(py, || -> Result<(), mailpump::BoxError> {
+    let result = detach(py, || -> Result<(), mailpump::BoxError> {
         let mut buf = Vec::with_capacity(mailpump::source::DEFAULT_CHUNK);
         loop {
             crate::interrupt::check_signals()?;

@@ -1,7 +1,7 @@
 //! `send()`, `open()` and `Session`: the SMTP client's Python face. Every network call runs with
 //! the GIL released; Python sources are pulled (with the GIL) as the client needs their chunks.
 
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard};
 
 use mailpump::Source;
 use mailpump::smtp::address::Address;
@@ -13,13 +13,13 @@ use mailpump::smtp::reply::Reply;
 use mailpump::smtp::transcript::TranscriptFn;
 use mailpump::source::{BytesSource, DEFAULT_CHUNK};
 use mailpump::{BoxError, MessageError};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::errors::{PythonError, error_to_pyerr, message_err, smtp_to_pyerr};
-use crate::interrupt::{Interruptible, detach};
+use crate::errors::{PythonError, detach, enter, error_to_pyerr, message_err, peek, smtp_to_pyerr};
+use crate::interrupt::Interruptible;
 use crate::options::ConnectOptions;
 use crate::source::{NativeSource, extract_source};
 use crate::transport::PyTransport;
@@ -516,14 +516,7 @@ impl Session {
     /// The client, or an error if another thread is using the session right now: interleaving
     /// two dialogues on one connection would corrupt both.
     fn client(&self) -> PyResult<MutexGuard<'_, Client>> {
-        match self.client.try_lock() {
-            Ok(guard) => Ok(guard),
-            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
-            Err(TryLockError::WouldBlock) => Err(PyRuntimeError::new_err(
-                "this Session is in use by another thread (or by the source it is sending); \
-                 use one Session per thread",
-            )),
-        }
+        enter(&self.client, "Session")
     }
 
     /// Runs `f` on the client without the GIL and maps its error.
@@ -723,14 +716,14 @@ impl Session {
     }
 
     fn __repr__(&self) -> String {
-        match self.client.try_lock() {
-            Ok(c) => format!(
+        match peek(&self.client) {
+            Some(c) => format!(
                 "<mailpump Session {}:{}{}>",
                 c.config().server,
                 c.config().port,
                 if c.is_usable() { "" } else { " (closed)" }
             ),
-            Err(_) => "<mailpump Session (busy)>".to_owned(),
+            None => "<mailpump Session (busy)>".to_owned(),
         }
     }
 }

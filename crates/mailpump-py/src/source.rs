@@ -4,13 +4,15 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use mailpump::source::{BytesSource, CatSource, EmptySource, FilteredSource, ReaderSource};
+use mailpump::source::{
+    BytesSource, CatSource, EmptySource, FilteredSource, MAX_NESTING, ReaderSource,
+};
 use mailpump::{BoxError, Chain, Source};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyIterator, PyTuple};
 
-use crate::errors::{PythonError, box_to_pyerr, detach, lock, moved_err};
+use crate::errors::{PythonError, box_to_pyerr, detach, enter, moved_err, peek};
 use crate::filter::extract_filter;
 use crate::message::MessageSource;
 
@@ -46,8 +48,8 @@ impl NativeSource {
 
     /// Takes the core source out (the Python object is then spent). An exhausted source gives an
     /// empty one.
-    pub fn take(&self, py: Python<'_>) -> PyResult<Box<dyn Source>> {
-        let mut state = lock(py, &self.state);
+    pub fn take(&self) -> PyResult<Box<dyn Source>> {
+        let mut state = enter(&self.state, "source")?;
         match std::mem::replace(&mut *state, State::Moved) {
             State::Active { src, .. } => Ok(src),
             State::Done => Ok(Box::new(EmptySource)),
@@ -63,7 +65,7 @@ impl NativeSource {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let mut state = lock(py, &self.state);
+        let mut state = enter(&self.state, "source")?;
         let State::Active { src, buf } = &mut *state else {
             return match *state {
                 State::Moved => Err(moved_err("source")),
@@ -97,11 +99,12 @@ impl NativeSource {
         }
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let state = match *lock(py, &self.state) {
-            State::Active { .. } => "",
-            State::Done => " (exhausted)",
-            State::Moved => " (moved)",
+    fn __repr__(&self) -> String {
+        let state = match peek(&self.state).as_deref() {
+            Some(State::Active { .. }) => "",
+            Some(State::Done) => " (exhausted)",
+            Some(State::Moved) => " (moved)",
+            None => " (running)",
         };
         format!("<mailpump Source {}{state}>", self.kind)
     }
@@ -200,12 +203,11 @@ impl Source for ReadSource {
 /// Converts anything the Python API takes as a source into a core source: a native source or message
 /// (moved in), `bytes`, a binary file object, or any iterable of `bytes`.
 pub fn extract_source(obj: &Bound<'_, PyAny>, chunk: usize) -> PyResult<Box<dyn Source>> {
-    let py = obj.py();
     if let Ok(native) = obj.cast::<NativeSource>() {
-        return native.get().take(py);
+        return native.get().take();
     }
     if let Ok(message) = obj.cast::<MessageSource>() {
-        return Ok(Box::new(message.get().take_encoder(py)?));
+        return Ok(Box::new(message.get().take_encoder()?));
     }
     if let Ok(b) = obj.cast::<PyBytes>() {
         return Ok(Box::new(BytesSource::with_chunk(b.as_bytes(), chunk)));
@@ -234,6 +236,17 @@ pub fn extract_source(obj: &Bound<'_, PyAny>, chunk: usize) -> PyResult<Box<dyn 
     Err(PyTypeError::new_err(format!(
         "expected a source (an iterable of bytes), not {ty}"
     )))
+}
+
+/// Refuses what would nest sources and filters deeper than [`MAX_NESTING`]: pulling and dropping
+/// recurse once per level.
+pub fn check_nesting(levels: usize, what: &str) -> PyResult<()> {
+    if levels > MAX_NESTING {
+        return Err(PyValueError::new_err(format!(
+            "{what} would nest sources and filters {levels} levels deep; at most {MAX_NESTING} are supported"
+        )));
+    }
+    Ok(())
 }
 
 /// `ltn12.source.string(s)`.
@@ -303,7 +316,9 @@ pub fn source_cat(sources: &Bound<'_, PyTuple>) -> PyResult<NativeSource> {
         .iter()
         .map(|s| extract_source(&s, mailpump::source::DEFAULT_CHUNK))
         .collect::<PyResult<Vec<_>>>()?;
-    Ok(NativeSource::new(Box::new(CatSource::new(all)), "cat"))
+    let cat = CatSource::new(all);
+    check_nesting(cat.nesting(), "source.cat()")?;
+    Ok(NativeSource::new(Box::new(cat), "cat"))
 }
 
 /// `ltn12.source.chain(src, *filters)`.
@@ -323,10 +338,9 @@ pub fn source_chain(
     } else {
         Box::new(Chain::new(all))
     };
-    Ok(NativeSource::new(
-        Box::new(FilteredSource::new(inner, filter)),
-        "chain",
-    ))
+    let chained = FilteredSource::new(inner, filter);
+    check_nesting(chained.nesting(), "source.chain()")?;
+    Ok(NativeSource::new(Box::new(chained), "chain"))
 }
 
 // The Python signatures spell the default chunk size as a literal (for `inspect` and stubtest).

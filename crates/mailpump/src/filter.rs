@@ -65,6 +65,12 @@ pub trait Filter: Send {
     fn fresh(&self) -> Option<Box<dyn Filter>> {
         None
     }
+
+    /// How many levels of filters this one is made of, itself included (see
+    /// [`Source::nesting`](crate::Source::nesting)): 1 for a filter that wraps no other.
+    fn nesting(&self) -> usize {
+        1
+    }
 }
 
 impl<F: Filter + ?Sized> Filter for Box<F> {
@@ -76,6 +82,9 @@ impl<F: Filter + ?Sized> Filter for Box<F> {
     }
     fn fresh(&self) -> Option<Box<dyn Filter>> {
         (**self).fresh()
+    }
+    fn nesting(&self) -> usize {
+        (**self).nesting()
     }
 }
 
@@ -178,34 +187,38 @@ impl Chain {
         Some(Self::new(filters))
     }
 
-    /// Runs `input` (or the end of input, when `None`) through filters `i..`, appending to `out`.
-    fn run(&mut self, i: usize, input: Option<&[u8]>, out: &mut Vec<u8>) -> Result<(), BoxError> {
+    /// Runs `input` (or the end of input, when `None`) through every filter, appending to `out`.
+    /// A loop, not one call per filter, so that a chain of any length fits on the stack.
+    fn run(&mut self, input: Option<&[u8]>, out: &mut Vec<u8>) -> Result<(), BoxError> {
+        let finishing = input.is_none();
         let last = self.filters.len() - 1;
-        if i == last {
-            let filter = &mut self.filters[i];
-            return match input {
-                Some(bytes) => filter.update(bytes, out),
-                None => filter.finish(out),
+        for i in 0..=last {
+            let (before, after) = self.links.split_at_mut(i);
+            let fed = if i == 0 {
+                input
+            } else {
+                Some(before[i - 1].as_slice())
             };
+            let dst = if i == last {
+                &mut *out
+            } else {
+                let link = &mut after[0];
+                link.clear();
+                link
+            };
+            let filter = &mut self.filters[i];
+            match fed {
+                // Nothing came through the previous filter: the rest has nothing to do.
+                Some([]) if i > 0 && !finishing => return Ok(()),
+                Some([]) if i > 0 => {}
+                Some(bytes) => filter.update(bytes, dst)?,
+                None => {}
+            }
+            if finishing {
+                filter.finish(dst)?;
+            }
         }
-        let mut link = std::mem::take(&mut self.links[i]);
-        link.clear();
-        let filter = &mut self.filters[i];
-        let result = match input {
-            Some(bytes) => filter.update(bytes, &mut link),
-            None => filter.finish(&mut link),
-        };
-        let result = result.and_then(|()| {
-            if !link.is_empty() {
-                self.run(i + 1, Some(&link), out)?;
-            }
-            if input.is_none() {
-                self.run(i + 1, None, out)?;
-            }
-            Ok(())
-        });
-        self.links[i] = link;
-        result
+        Ok(())
     }
 }
 
@@ -215,18 +228,22 @@ impl Filter for Chain {
             out.extend_from_slice(input);
             return Ok(());
         }
-        self.run(0, Some(input), out)
+        self.run(Some(input), out)
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), BoxError> {
         if self.filters.is_empty() {
             return Ok(());
         }
-        self.run(0, None, out)
+        self.run(None, out)
     }
 
     fn fresh(&self) -> Option<Box<dyn Filter>> {
         Some(Box::new(self.fresh_chain()?))
+    }
+
+    fn nesting(&self) -> usize {
+        1 + self.filters.iter().map(Filter::nesting).max().unwrap_or(0)
     }
 }
 

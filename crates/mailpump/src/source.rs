@@ -65,7 +65,27 @@ pub trait Source: Send {
     fn replay(&self) -> Option<Box<dyn Source>> {
         None
     }
+
+    /// How many levels of sources and filters this one is made of, itself included: 1 for a
+    /// source that wraps no other. Pulling (and dropping) recurses once per level, so a binding
+    /// that builds sources from a caller's description refuses more than [`MAX_NESTING`].
+    ///
+    /// ```
+    /// use mailpump::Source;
+    /// use mailpump::source::{BytesSource, CatSource};
+    ///
+    /// let inner = CatSource::new(vec![Box::new(BytesSource::new("a"))]);
+    /// assert_eq!(CatSource::new(vec![Box::new(inner)]).nesting(), 3);
+    /// ```
+    fn nesting(&self) -> usize {
+        1
+    }
 }
+
+/// The most levels of sources, filters and message parts a binding accepts (see
+/// [`Source::nesting`]): Postfix's `mime_nesting_limit` default, far beyond any real message, and
+/// shallow enough to be walked on a 2 MiB thread stack.
+pub const MAX_NESTING: usize = 100;
 
 impl<S: Source + ?Sized> Source for Box<S> {
     fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
@@ -76,6 +96,9 @@ impl<S: Source + ?Sized> Source for Box<S> {
     }
     fn replay(&self) -> Option<Box<dyn Source>> {
         (**self).replay()
+    }
+    fn nesting(&self) -> usize {
+        (**self).nesting()
     }
 }
 
@@ -450,6 +473,10 @@ impl Source for CatSource {
             .collect::<Option<Vec<_>>>()?;
         Some(Box::new(Self::new(sources)))
     }
+
+    fn nesting(&self) -> usize {
+        1 + self.sources.iter().map(Source::nesting).max().unwrap_or(0)
+    }
 }
 
 /// A source whose chunks pass through a filter (LTN12's `source.chain`).
@@ -520,6 +547,10 @@ impl Source for FilteredSource {
             input: Vec::new(),
             finished: false,
         }))
+    }
+
+    fn nesting(&self) -> usize {
+        1 + self.inner.nesting().max(self.filter.nesting())
     }
 }
 

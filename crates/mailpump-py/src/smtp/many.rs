@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyIterator;
 
 use super::{PySendResult, Session, Transaction};
-use crate::errors::{lock, smtp_to_pyerr};
-use crate::interrupt::detach;
+use crate::errors::detach;
+use crate::errors::{enter, peek, smtp_to_pyerr};
 
 /// How many messages one native call takes from the iterable at most: the outcomes of a batch
 /// wait in memory until they are yielded, so memory stays bounded whatever the iterable's length.
@@ -161,7 +161,7 @@ impl SendMany {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let mut state = lock(py, &self.state);
+        let mut state = enter(&self.state, "send_many() iterator")?;
         loop {
             if let Some(next) = state.ready.pop_front() {
                 return Ok(Some(next));
@@ -190,8 +190,10 @@ impl SendMany {
         }
     }
 
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let state = lock(py, &self.state);
+    fn __repr__(&self) -> String {
+        let Some(state) = peek(&self.state) else {
+            return "<mailpump send_many (running)>".to_owned();
+        };
         let more = if state.iterable.is_some() {
             ""
         } else {

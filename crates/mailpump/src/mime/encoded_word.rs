@@ -190,6 +190,97 @@ pub fn encode_all(text: &str) -> Vec<String> {
     }
 }
 
+/// The bytes an encoded-word's text stands for (RFC 2047 §4), decoded leniently as readers do:
+/// `Q` maps `_` to a space and `=XX` to its octet; `B` skips what is not base64.
+fn decode(scheme: u8, text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    if scheme.eq_ignore_ascii_case(&b'q') {
+        let mut i = 0;
+        while i < text.len() {
+            let hex = |b: u8| char::from(b).to_digit(16);
+            match text[i] {
+                b'_' => out.push(b' '),
+                b'=' if i + 2 < text.len() => {
+                    if let (Some(h), Some(l)) = (hex(text[i + 1]), hex(text[i + 2])) {
+                        out.push(u8::try_from(h * 16 + l).unwrap_or(0));
+                        i += 3;
+                        continue;
+                    }
+                    out.push(b'=');
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+    } else {
+        let (mut acc, mut bits) = (0u32, 0u32);
+        for &c in text {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                _ => continue,
+            };
+            acc = (acc << 6) | u32::from(v);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push(u8::try_from((acc >> bits) & 0xff).unwrap_or(0));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `value` holds an encoded-word (`=?charset?Q|B?text?=`) whose text decodes to CR, LF
+/// or NUL. A reader that decodes it would see a line break, or a second field, inside the value.
+///
+/// ```
+/// use mailpump::mime::encoded_word::decodes_to_control;
+///
+/// assert!(decodes_to_control("<a@b> =?utf-8?q?x=0D=0ABcc:_v@e.test?="));
+/// assert!(decodes_to_control("=?utf-8?B?eA0K?="));
+/// assert!(!decodes_to_control("=?utf-8?Q?caf=C3=A9?= =?x?q?=?="));
+/// ```
+#[must_use]
+pub fn decodes_to_control(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let mut from = 0;
+    while let Some(at) = value[from..].find("=?").map(|i| from + i) {
+        from = at + 2;
+        // charset (with an optional RFC 2231 language), encoding, text: no whitespace inside.
+        let rest = &bytes[at + 2..];
+        let Some(q1) = rest.iter().position(|&b| b == b'?') else {
+            break;
+        };
+        let (Some(&scheme), Some(&b'?')) = (rest.get(q1 + 1), rest.get(q1 + 2)) else {
+            continue;
+        };
+        if !matches!(scheme, b'q' | b'Q' | b'b' | b'B')
+            || rest[..q1].iter().any(u8::is_ascii_whitespace)
+        {
+            continue;
+        }
+        let text = &rest[q1 + 3..];
+        let Some(end) = text.windows(2).position(|w| w == b"?=") else {
+            continue;
+        };
+        let text = &text[..end];
+        if text.iter().any(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if decode(scheme, text)
+            .iter()
+            .any(|b| matches!(b, b'\r' | b'\n' | 0))
+        {
+            return true;
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

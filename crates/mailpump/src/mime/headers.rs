@@ -505,6 +505,52 @@ pub(super) fn structured_tokens(value: &str) -> Vec<(&str, &str)> {
     tokens
 }
 
+/// Checks that a written value (`structured`: one with parameters) does not decode, for a reader,
+/// to CR, LF or NUL: neither through an RFC 2047 encoded-word (RFC 2047 §5 puts them in display
+/// names, comments and free text, and readers decode them in other places too) nor through an
+/// RFC 2231 `name*=` parameter's `%XX` octets. Such a value would be a second field, or a cut
+/// one, once decoded: `References: =?utf-8?q?x=0D=0ABcc:_v@e.test?=`.
+///
+/// ```
+/// use mailpump::mime::headers::check_decoded;
+///
+/// assert!(check_decoded("attachment; filename*=utf-8''a%0D%0Ab", true).is_err());
+/// assert!(check_decoded("attachment; filename*=utf-8''caf%C3%A9", true).is_ok());
+/// ```
+pub fn check_decoded(value: &str, structured: bool) -> Result<(), String> {
+    if crate::mime::encoded_word::decodes_to_control(value) {
+        return Err(
+            "the value holds an encoded-word (=?...?=) that decodes to CR, LF or NUL; \
+             a reader would see a line break or another field there"
+                .to_owned(),
+        );
+    }
+    if structured {
+        for param in split_params(value) {
+            let Some((name, encoded)) = param.split_once('=') else {
+                continue;
+            };
+            if !name.trim_end().ends_with('*') {
+                continue;
+            }
+            let bytes = encoded.as_bytes();
+            let hides = bytes.windows(3).any(|w| {
+                w[0] == b'%'
+                    && w[1] == b'0'
+                    && matches!(w[2].to_ascii_lowercase(), b'0' | b'a' | b'd')
+            });
+            if hides {
+                return Err(format!(
+                    "parameter {:?} is percent-encoded (RFC 2231) to CR, LF or NUL; \
+                     a reader would see a line break there",
+                    name.trim()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks that no line of a written field passes [`MAX_LINE`] octets.
 pub(super) fn check_lines(field: &str) -> Result<(), String> {
     match field.split("\r\n").map(str::len).max() {

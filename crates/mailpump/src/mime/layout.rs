@@ -457,11 +457,17 @@ fn render_headers(
             let (text, chosen) = content_type_value(builder, value, body).map_err(err)?;
             chosen_boundary = chosen;
             headers::check_text(&text).map_err(err)?;
+            headers::check_decoded(&text, true).map_err(err)?;
             headers::write_structured(&mut block, &canonical, &text).map_err(err)?;
             content_type = Some(text);
             continue;
         }
+        let start = block.len() + canonical.len() + 1;
         write_value(&mut block, &lower, &canonical, value).map_err(err)?;
+        // What was written, as a reader decodes it: mailpump's own encoded-words never hold a
+        // line break (check_text refused those), so only a caller's can.
+        let structured = matches!(headers::kind(&lower), Kind::Structured);
+        headers::check_decoded(&block[start..], structured).map_err(err)?;
     }
     let has = |name: &str| seen.iter().any(|(l, _)| l == name);
     let missing = |block: &mut String, lower: &str, value: &str| {

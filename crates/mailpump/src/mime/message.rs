@@ -15,7 +15,7 @@ use crate::BoxError;
 use crate::error::{Error, MessageError};
 use crate::mime::layout::{self, Segment};
 use crate::mime::{boundary, date};
-use crate::source::{DEFAULT_CHUNK, Source};
+use crate::source::{DEFAULT_CHUNK, MAX_NESTING, Source};
 
 pub use crate::mime::part::{Body, HeaderValue, Multipart, Part};
 
@@ -250,7 +250,7 @@ impl MessageEncoder {
         };
         let random = seed.map_or_else(boundary::Random::os, boundary::Random::seeded);
         let segments = layout::lay_out(root, &layout::TopLevel { zone, timestamp }, random)?;
-        Ok(Self {
+        let encoder = Self {
             segments,
             current: 0,
             chunk_size: chunk_size.max(1),
@@ -258,7 +258,17 @@ impl MessageEncoder {
             pos: 0,
             input: Vec::new(),
             state: State::Running,
-        })
+        };
+        let levels = encoder.nesting();
+        if levels > MAX_NESTING {
+            return Err(MessageError::in_part(
+                "message",
+                format!(
+                    "its body sources nest {levels} levels deep (messages in messages, chains in chains); at most {MAX_NESTING} are supported"
+                ),
+            ));
+        }
+        Ok(encoder)
     }
 
     /// The next chunk of the message, at most `chunk_size` bytes, or `None` at its end. After an
@@ -432,5 +442,19 @@ impl Source for MessageEncoder {
     /// ```
     fn replay(&self) -> Option<Box<dyn Source>> {
         Some(Box::new(self.again()?))
+    }
+
+    fn nesting(&self) -> usize {
+        1 + self
+            .segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Bytes { .. } => 0,
+                Segment::Body { source, filter } => source
+                    .nesting()
+                    .max(filter.as_ref().map_or(0, |f| f.nesting())),
+            })
+            .max()
+            .unwrap_or(0)
     }
 }
