@@ -176,8 +176,21 @@ where
     // A stale exception (from a call that failed before its result was looked at) must not leak
     // into this one.
     crate::interrupt::take_pending();
-    let result = py
-        .detach(|| std::panic::catch_unwind(AssertUnwindSafe(f)))
+    let result = detach_catching(py, f);
+    match crate::interrupt::take_pending() {
+        Some(e) => Err(e),
+        None => result,
+    }
+}
+
+/// Runs `f` without the GIL, a panic becoming a `MailpumpError`; the caller takes the pending
+/// signal exception itself.
+fn detach_catching<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    py.detach(|| std::panic::catch_unwind(AssertUnwindSafe(f)))
         .map_err(|payload| {
             mailpump_err(
                 py,
@@ -186,10 +199,27 @@ where
                     panic_message(&*payload)
                 ),
             )
-        });
-    match crate::interrupt::take_pending() {
-        Some(e) => Err(e),
-        None => result,
+        })
+}
+
+/// [`detach`] for a call that delivers a message (`send()`, `Session.send`, `Session.data`),
+/// where a Ctrl-C noticed after the end-of-data mark must not hide the outcome:
+///
+/// - the verdict's read was cut short: the core's `OutcomeUnknown` is returned, and
+///   [`smtp_to_pyerr`] chains it from the `KeyboardInterrupt` (its I/O source);
+/// - the verdict was already read (only `send()`'s closing QUIT is left to interrupt): the
+///   delivery is returned and the interrupt, which ended the QUIT at once, is dropped;
+/// - otherwise (before the mark) the exception is raised as itself, as by [`detach`].
+pub(crate) fn detach_delivery<T, F>(py: Python<'_>, f: F) -> PyResult<Result<T, SmtpError>>
+where
+    F: FnOnce() -> Result<T, SmtpError> + Send,
+    T: Send,
+{
+    crate::interrupt::take_pending();
+    let result = detach_catching(py, f);
+    match (result, crate::interrupt::take_pending()) {
+        (Ok(Err(e)), Some(interrupt)) if !e.is_outcome_unknown() => Err(interrupt),
+        (result, _) => result,
     }
 }
 
@@ -284,7 +314,11 @@ pub(crate) fn smtp_to_pyerr(py: Python<'_>, e: SmtpError) -> PyErr {
                 connect_error(py)
             }
         }
-        SmtpError::OutcomeUnknown { .. } => outcome_unknown(py),
+        // A Ctrl-C that cut the verdict's wait short is the cause (see `detach_delivery`).
+        SmtpError::OutcomeUnknown { source, .. } => {
+            cause = source.and_then(python_cause);
+            outcome_unknown(py)
+        }
         SmtpError::Tls { .. } => tls_error(py),
         SmtpError::Protocol { .. } => protocol_error(py),
         SmtpError::Auth { reply, .. } => {

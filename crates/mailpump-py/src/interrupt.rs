@@ -13,8 +13,9 @@
 //! no half-sent message can be completed later). The exception is also kept aside for this
 //! thread, because the core may turn the `io::Error` into text (a failed TLS handshake) or ignore
 //! it (a best-effort QUIT): [`crate::errors::detach`] re-raises it after the call, as itself
-//! (`KeyboardInterrupt`, not an `SMTPConnectError`). The caller's timeout still applies to each
-//! operation as a whole.
+//! (`KeyboardInterrupt`, not an `SMTPConnectError`), except after a message's end-of-data mark,
+//! where [`crate::errors::detach_delivery`] keeps the outcome. The caller's timeout still applies
+//! to each operation as a whole.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};

@@ -18,7 +18,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::errors::{PythonError, detach, enter, error_to_pyerr, message_err, peek, smtp_to_pyerr};
+use crate::errors::{
+    PythonError, detach, detach_delivery, enter, error_to_pyerr, message_err, peek, smtp_to_pyerr,
+};
 use crate::interrupt::Interruptible;
 use crate::options::ConnectOptions;
 use crate::source::{NativeSource, extract_source};
@@ -283,7 +285,7 @@ impl ProgressFn {
 /// The callback the core calls before each write of a message body: Python's signal handlers run
 /// first, so that a Ctrl-C stops a message whose socket never blocks (a fast server, a big
 /// body) before the end-of-data mark; then the caller's `progress`, if any. The exception a
-/// handler raises is kept for [`crate::interrupt::detach`] to raise as itself.
+/// handler raises is kept for [`crate::errors::detach_delivery`].
 fn body_progress(
     progress: Option<&ProgressFn>,
 ) -> impl FnMut(u64, Option<u64>) -> Result<(), BoxError> + '_ {
@@ -490,7 +492,7 @@ pub fn send(
     let options: ConnectOptions = options.extract()?;
     let mut source = transaction.source()?;
     let client = connect(py, &options)?;
-    let result = detach(py, || {
+    let result = detach_delivery(py, || {
         let creds = options.credentials.as_ref().map(|(c, m)| (c, *m));
         let mut report = Some(body_progress(transaction.progress.as_ref()));
         client.deliver(
@@ -533,6 +535,25 @@ impl Session {
                 // The dialogue stopped at an unknown point: it cannot be continued.
                 guard.close();
                 Err(panic)
+            }
+        }
+    }
+
+    /// [`Session::run`] for a call that delivers a message: a Ctrl-C after the end-of-data mark
+    /// leaves the outcome reported (see [`detach_delivery`]).
+    fn run_delivery<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Client) -> Result<T, SmtpError> + Send,
+    ) -> PyResult<T> {
+        let mut guard = self.client()?;
+        let client: &mut Client = &mut guard;
+        match detach_delivery(py, || f(client)) {
+            Ok(result) => result.map_err(|e| smtp_to_pyerr(py, e)),
+            Err(interrupted) => {
+                // The dialogue stopped at an unknown point: it cannot be continued.
+                guard.close();
+                Err(interrupted)
             }
         }
     }
@@ -638,7 +659,7 @@ impl Session {
     ) -> PyResult<Py<PyReply>> {
         let progress = ProgressFn::new(progress)?;
         let mut source = smtp_source(py, source, step)?;
-        let reply = self.run(py, |c| {
+        let reply = self.run_delivery(py, |c| {
             let mut report = Some(body_progress(progress.as_ref()));
             c.data(&mut *source, as_progress(&mut report))
         })?;
@@ -651,7 +672,7 @@ impl Session {
     fn send(&self, py: Python<'_>, mailt: &Bound<'_, PyAny>) -> PyResult<PySendResult> {
         let mut mailt: Transaction<'_> = mailt.extract()?;
         let mut source = mailt.source()?;
-        let result = self.run(py, |c| {
+        let result = self.run_delivery(py, |c| {
             let mut report = Some(body_progress(mailt.progress.as_ref()));
             c.send(&mailt.envelope, &mut *source, as_progress(&mut report))
         })?;
