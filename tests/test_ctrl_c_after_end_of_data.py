@@ -66,17 +66,27 @@ print(json.dumps(report))
 """
 
 
-def run_child(api: str) -> tuple[list[dict[str, Any]], FaultServer]:
+def run_child(api: str, at_quit: bool = False) -> tuple[list[dict[str, Any]], FaultServer]:
+    """Runs `api` in a child; SIGINT once the whole message arrived (the verdict then held back),
+    or, with `at_quit`, once QUIT arrived after the verdict (QUIT then left unanswered)."""
     child: list[subprocess.Popen[str]] = []
     started = threading.Condition()
 
     def interrupt(_conn: Connection) -> None:
-        # The whole message, mark included, has arrived: Ctrl-C while the child awaits the verdict.
         with started:
             started.wait_for(lambda: bool(child))
         os.kill(child[0].pid, signal.SIGINT)
 
-    server = FaultServer(FaultScript(on_data_end=interrupt, replies={"eod": Fault.STALL}))
+    def on_quit(conn: Connection, line: bytes) -> None:
+        if line.upper().startswith(b"QUIT"):
+            interrupt(conn)
+
+    script = (
+        FaultScript(on_command=on_quit, replies={"quit": Fault.STALL})
+        if at_quit
+        else FaultScript(on_data_end=interrupt, replies={"eod": Fault.STALL})
+    )
+    server = FaultServer(script)
     try:
         proc = subprocess.Popen(
             [sys.executable, "-c", CHILD, server.host, str(server.port), api],
@@ -109,3 +119,12 @@ def test_ctrl_c_after_the_mark_reports_the_outcome_as_unknown(api: str) -> None:
         assert report == [unknown, {"raised": "KeyboardInterrupt", "kind": None, "cause": None}]
     else:
         assert report == [unknown]
+
+
+def test_ctrl_c_during_the_closing_quit_returns_the_delivery() -> None:
+    # The verdict (250) was read; the Ctrl-C only cuts send()'s QUIT short.
+    report, server = run_child("send", at_quit=True)
+    [conn] = server.connections
+    assert [t.complete for t in conn.transactions] == [True]
+    assert b"QUIT" in [c.upper() for c in conn.commands]
+    assert report == [{"result": "SendResult"}]
