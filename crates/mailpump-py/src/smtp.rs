@@ -4,6 +4,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use mailpump::Source;
+use mailpump::mime::header_block::check_fields;
 use mailpump::smtp::address::Address;
 use mailpump::smtp::auth::{Mechanism, login};
 use mailpump::smtp::client::{Client, Envelope, MailParams, Progress, SendResult};
@@ -207,6 +208,7 @@ impl Source for StepSource {
 fn message_source(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Option<HeaderSource>> {
     let inner: Box<dyn Source> = if is_email_message(obj)? {
         let bytes = py.import("builtins")?.getattr("bytes")?.call1((obj,))?;
+        check_email_message(py, obj, "message")?;
         Box::new(BytesSource::new(bytes.cast::<PyBytes>()?.as_bytes()))
     } else if obj.cast::<crate::message::MessageSource>().is_ok() {
         extract_source(obj, DEFAULT_CHUNK)?
@@ -214,6 +216,24 @@ fn message_source(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Option<Hea
         return Ok(None);
     };
     Ok(Some(HeaderSource::new(inner)))
+}
+
+/// Checks the stored fields of an `email.message.Message` and of each of its parts with the
+/// core's header rules: the bytes it serialises to cannot tell a value's line break from a field.
+fn check_email_message(py: Python<'_>, obj: &Bound<'_, PyAny>, part: &str) -> PyResult<()> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for item in obj.call_method0("raw_items")?.try_iter()? {
+        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
+        fields.push((name.str()?.to_string(), value.str()?.to_string()));
+    }
+    check_fields(part, fields.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .map_err(|e| message_err(py, &e))?;
+    if obj.call_method0("is_multipart")?.is_truthy()? {
+        for (i, sub) in obj.call_method0("get_payload")?.try_iter()?.enumerate() {
+            check_email_message(py, &sub?, &format!("{part}.parts[{i}]"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Converts any source `send()` takes: a `MessageSource` or native source (moved

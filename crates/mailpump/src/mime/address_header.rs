@@ -2,23 +2,64 @@
 //! display names (RFC 5322 §3.4), encoded with RFC 2047 §5(3) when they are not ASCII.
 
 use super::headers::{
-    Folder, LONG_WORD, check_lines, split_outside_quotes, structured_tokens, write_words,
+    Folder, LONG_WORD, check_lines, offset, split_outside_quotes, structured_tokens, write_words,
 };
 
 /// Splits an address list at commas outside quoted strings, angle brackets and comments.
+///
+/// A run of bare words without `@` followed by `Name <addr>` is one mailbox whose display name
+/// holds the commas (`Doe, John <john@example.com>`): a word without a domain is no address
+/// (RFC 5322 §3.4.1), and readers given it bare would see two mailboxes.
 ///
 /// ```
 /// use mailpump::mime::address_header::split_addresses;
 ///
 /// assert_eq!(split_addresses("\"Doe, J.\" <j@x.org>, b@y.org,"), ["\"Doe, J.\" <j@x.org>", "b@y.org"]);
+/// assert_eq!(split_addresses("Doe, John <j@x.org>, b@y.org"), ["Doe, John <j@x.org>", "b@y.org"]);
 /// ```
 #[must_use]
 pub fn split_addresses(value: &str) -> Vec<&str> {
-    split_outside_quotes(value, b',')
+    let items: Vec<&str> = split_outside_quotes(value, b',')
         .into_iter()
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .collect()
+        .collect();
+    let mut out = Vec::with_capacity(items.len());
+    let mut run: Option<usize> = None; // index of the first bare word run item waiting for a name
+    for (n, item) in items.iter().enumerate() {
+        if is_bare_phrase(item) {
+            run.get_or_insert(n);
+            continue;
+        }
+        if let Some(first) = run.take() {
+            if angle_display(item).is_some_and(is_bare_phrase) {
+                let start = offset(value, items[first]);
+                out.push(&value[start..offset(value, item) + item.len()]);
+                continue;
+            }
+            out.extend_from_slice(&items[first..n]);
+        }
+        out.push(item);
+    }
+    if let Some(first) = run {
+        out.extend_from_slice(&items[first..]);
+    }
+    out
+}
+
+/// Words of a display name that may stand unquoted beside commas: atext, dots, spaces and
+/// non-ASCII text, with no `@` (which would make it an address).
+fn is_bare_phrase(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| matches!(c, ' ' | '\t' | '.') || !c.is_ascii() || is_atext(c as u8))
+}
+
+/// The text before `<` in `text <addr>`, trimmed.
+fn angle_display(item: &str) -> Option<&str> {
+    let inner = item.strip_suffix('>')?;
+    Some(inner[..inner.rfind('<')?].trim())
 }
 
 /// A mailbox split into its display name (unquoted, if any) and its address.
@@ -68,7 +109,9 @@ pub fn parse_mailbox(item: &str) -> Option<Mailbox<'_>> {
                 out.push(if c == '\\' { chars.next()? } else { c });
             }
             out
-        } else if display.contains(['"', '<', '>', '(', ')', ',', ';', ':', '\\']) {
+        } else if display.contains(['"', '<', '>', '(', ')', ':', '\\']) {
+            // Quotes, comments and a group's colon are the caller's syntax, written as given;
+            // other specials (`,`, `;`, `@`, ...) are quoted by `write_addresses`.
             return None;
         } else {
             display.to_owned()
@@ -209,6 +252,41 @@ mod tests {
             out,
             "To: =?utf-8?B?SsO2cmcgTcO8bGxlcg==?= <j@example.com>, plain@example.com,\r\n \"Smith, J.\" <s@x.org>\r\n"
         );
+    }
+
+    fn written(value: &str) -> String {
+        let mut out = String::new();
+        write_addresses(&mut out, "To", split_addresses(value)).unwrap();
+        out
+    }
+
+    #[test]
+    fn display_names_with_specials_are_quoted() {
+        // RFC 5322 §3.4: a display name that is not a phrase of atoms is a quoted-string.
+        assert_eq!(
+            written("Doe, John <john@example.com>"),
+            "To: \"Doe, John\" <john@example.com>\r\n"
+        );
+        assert_eq!(
+            written("a@b.c, Doe, Jr., John <j@x.org>, x@y.z"),
+            "To: a@b.c, \"Doe, Jr., John\" <j@x.org>, x@y.z\r\n"
+        );
+        assert_eq!(
+            written("Acme; Sales <s@x.org>, ops@x.org <o@x.org>"),
+            "To: \"Acme; Sales\" <s@x.org>, \"ops@x.org\" <o@x.org>\r\n"
+        );
+        // Already quoted: escapes kept; groups and comments: as given.
+        assert_eq!(
+            written("\"Doe, \\\"J\\\"\" <j@x.org>, team: a@x.org, b@x.org;"),
+            "To: \"Doe, \\\"J\\\"\" <j@x.org>, team: a@x.org, b@x.org;\r\n"
+        );
+        // Non-ASCII names become encoded-words, commas included (RFC 2047 §5(3)).
+        assert_eq!(
+            written("Müller, Jörg <j@x.org>"),
+            "To: =?utf-8?B?TcO8bGxlciwgSsO2cmc=?= <j@x.org>\r\n"
+        );
+        // Bare words with no mailbox after them stay separate items.
+        assert_eq!(split_addresses("a, b, c@d"), ["a", "b", "c@d"]);
     }
 
     #[test]

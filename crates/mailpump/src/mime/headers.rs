@@ -439,7 +439,7 @@ pub(super) fn write_words(
 }
 
 /// The byte offset of `part` inside `whole` (`part` must be a subslice of `whole`).
-fn offset(whole: &str, part: &str) -> usize {
+pub(super) fn offset(whole: &str, part: &str) -> usize {
     part.as_ptr() as usize - whole.as_ptr() as usize
 }
 

@@ -8,6 +8,7 @@ pub mod date;
 pub mod dkim;
 pub mod encoded_word;
 pub mod eol;
+pub mod header_block;
 pub mod headers;
 mod layout;
 pub mod lowlevel;
