@@ -547,16 +547,7 @@ impl Session {
         py: Python<'_>,
         f: impl FnOnce(&mut Client) -> Result<T, SmtpError> + Send,
     ) -> PyResult<T> {
-        let mut guard = self.client()?;
-        let client: &mut Client = &mut guard;
-        match detach(py, || f(client)) {
-            Ok(result) => result.map_err(|e| smtp_to_pyerr(py, e)),
-            Err(panic) => {
-                // The dialogue stopped at an unknown point: it cannot be continued.
-                guard.close();
-                Err(panic)
-            }
-        }
+        self.run_on_client(py, false, f)
     }
 
     /// [`Session::run`] for a call that delivers a message: a Ctrl-C after the end-of-data mark
@@ -566,14 +557,29 @@ impl Session {
         py: Python<'_>,
         f: impl FnOnce(&mut Client) -> Result<T, SmtpError> + Send,
     ) -> PyResult<T> {
+        self.run_on_client(py, true, f)
+    }
+
+    /// Both of the above: `delivery` picks how a pending Ctrl-C is weighed against the result.
+    fn run_on_client<T: Send>(
+        &self,
+        py: Python<'_>,
+        delivery: bool,
+        f: impl FnOnce(&mut Client) -> Result<T, SmtpError> + Send,
+    ) -> PyResult<T> {
         let mut guard = self.client()?;
         let client: &mut Client = &mut guard;
-        match detach_delivery(py, || f(client)) {
+        let outcome = if delivery {
+            detach_delivery(py, || f(client))
+        } else {
+            detach(py, || f(client))
+        };
+        match outcome {
             Ok(result) => result.map_err(|e| smtp_to_pyerr(py, e)),
-            Err(interrupted) => {
-                // The dialogue stopped at an unknown point: it cannot be continued.
+            Err(stopped) => {
+                // The dialogue stopped at an unknown point (a panic, Ctrl-C): it cannot go on.
                 guard.close();
-                Err(interrupted)
+                Err(stopped)
             }
         }
     }
