@@ -110,3 +110,60 @@ def test_bad_values_fail_before_connecting(dsn: Any, error: type[Exception]) -> 
     with pytest.raises(error):
         mailpump.send(from_="s@example.test", rcpt="a@example.test", source=BODY,
                       server="127.0.0.1", port=9, tls="none", dsn=dsn)  # fmt: skip
+
+
+def test_step_by_step_mail_and_rcpt_carry_the_parameters(
+    extended: Callable[..., ExtendedServer],
+) -> None:
+    server = extended()
+    with mailpump.open(server.host, server.port, tls="none") as session:
+        session.mail("s@example.test", ret="hdrs", envid="step 1")
+        session.rcpt("a@example.test", notify=["success", "failure"])
+        session.rcpt("b@example.test", notify="never", orcpt="old@example.test")
+        session.rcpt("c@example.test")
+        session.data(BODY)
+    [t] = server.transactions
+    assert "RET=HDRS" in t.mail_options
+    assert "ENVID=STEP+201" in t.mail_options
+    assert t.rcpt_options == [
+        ["NOTIFY=SUCCESS,FAILURE"],
+        ["NOTIFY=NEVER", "ORCPT=RFC822;OLD@EXAMPLE.TEST"],
+        [],
+    ]
+
+
+def test_step_by_step_refuses_before_a_byte_when_not_offered(
+    extended: Callable[..., ExtendedServer],
+) -> None:
+    server = extended(dsn=False)
+    with mailpump.open(server.host, server.port, tls="none") as session:
+        with pytest.raises(ValueError, match="DSN"):
+            session.mail("s@example.test", envid="x")
+        # The session is still usable, and the refused MAIL never reached the server.
+        session.mail("s@example.test")
+        with pytest.raises(ValueError, match="DSN"):
+            session.rcpt("a@example.test", notify="failure")
+        session.rcpt("a@example.test")
+        session.data(BODY)
+    [t] = server.transactions
+    assert t.rcpt_options == [[]]
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda s: s.mail("s@example.test", ret="body"), ValueError),
+        (lambda s: s.mail("s@example.test", envid="a\r\nRSET"), ValueError),
+        (lambda s: s.mail("s@example.test", envid=7), TypeError),
+        (lambda s: s.rcpt("a@example.test", notify=["never", "delay"]), ValueError),
+        (lambda s: s.rcpt("a@example.test", orcpt=""), ValueError),
+    ],
+)
+def test_step_by_step_bad_values(
+    extended: Callable[..., ExtendedServer], call: Callable[[Any], object], error: type[Exception]
+) -> None:
+    server = extended()
+    with mailpump.open(server.host, server.port, tls="none") as session:
+        with pytest.raises(error):
+            call(session)
+    assert server.transactions == []

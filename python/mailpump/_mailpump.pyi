@@ -6,9 +6,9 @@ they are used in (a chain, a message, a session): afterwards the original object
 using it raises ``ValueError``. This is what lets a chain of native pieces run entirely in Rust.
 """
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from os import PathLike
-from typing import Any, Final, Protocol, Self, TypeAlias, final, overload
+from typing import Any, Final, Literal, Protocol, Self, TypeAlias, final, overload
 
 from typing_extensions import disjoint_base
 
@@ -18,6 +18,7 @@ from .types import (
     AuthMechanism,
     Codec,
     ConnectionOptions,
+    DsnEvent,
     Mesgt,
     Progress,
     QpMode,
@@ -416,10 +417,26 @@ class Session:
         ``oauth_token``; ``mechanism`` forces one. Credentials are refused over an unencrypted
         connection to a non-loopback server unless the session allows insecure auth.
         Raises :class:`~mailpump.SMTPAuthError`; the session stays usable."""
-    def mail(self, from_: str) -> Reply:
-        """MAIL FROM. Raises :class:`~mailpump.SMTPSenderRefused` on refusal."""
-    def rcpt(self, to: str) -> Reply:
-        """RCPT TO. Raises :class:`~mailpump.SMTPReplyError` on refusal."""
+    def mail(
+        self,
+        from_: str,
+        *,
+        ret: Literal["full", "hdrs"] | None = None,
+        envid: str | None = None,
+    ) -> Reply:
+        """MAIL FROM. ``ret`` and ``envid`` ask for delivery status notifications (RFC 3461
+        §4.3, §4.4); a ValueError, before any byte, when the server does not offer DSN. Raises
+        :class:`~mailpump.SMTPSenderRefused` on refusal."""
+    def rcpt(
+        self,
+        to: str,
+        *,
+        notify: Literal["never"] | DsnEvent | Sequence[DsnEvent] | None = None,
+        orcpt: str | None = None,
+    ) -> Reply:
+        """RCPT TO. ``notify`` and ``orcpt`` are the recipient's DSN parameters (RFC 3461 §4.1,
+        §4.2); a ValueError, before any byte, when the server does not offer DSN. Raises
+        :class:`~mailpump.SMTPReplyError` on refusal."""
     def data(
         self,
         source: _SmtpSource,

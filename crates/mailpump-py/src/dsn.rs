@@ -17,14 +17,10 @@ pub fn extract(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Dsn> {
     let table = dict(value, "dsn", &KEYS)?;
     let mut dsn = Dsn::default();
     if let Some(ret) = item(&table, "ret")? {
-        dsn.ret = Some(
-            text(&ret, "dsn ret", "'full' or 'hdrs'")?
-                .parse::<Ret>()
-                .map_err(|e| smtp_to_pyerr(py, e))?,
-        );
+        dsn.ret = Some(self::ret(py, &ret)?);
     }
     if let Some(envid) = item(&table, "envid")? {
-        dsn.envid = Some(text(&envid, "dsn envid", "a str")?);
+        dsn.envid = Some(self::envid(&envid)?);
     }
     if let Some(notify) = item(&table, "notify")? {
         dsn.notify = Some(self::notify(py, &notify)?);
@@ -47,8 +43,7 @@ pub fn extract(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Dsn> {
                 params.notify = Some(self::notify(py, &notify)?);
             }
             if let Some(orcpt) = item(&own, "orcpt")? {
-                let orcpt = text(&orcpt, "dsn orcpt", "an address str")?;
-                params.orcpt = Some(Address::parse(&orcpt).map_err(|e| smtp_to_pyerr(py, e))?);
+                params.orcpt = Some(self::orcpt(py, &orcpt)?);
             }
             dsn.recipients.push((address, params));
         }
@@ -56,8 +51,26 @@ pub fn extract(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Dsn> {
     Ok(dsn)
 }
 
+/// `"full"` or `"hdrs"`.
+pub fn ret(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Ret> {
+    text(value, "dsn ret", "'full' or 'hdrs'")?
+        .parse::<Ret>()
+        .map_err(|e| smtp_to_pyerr(py, e))
+}
+
+/// An ENVID, checked by the core.
+pub fn envid(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    text(value, "dsn envid", "a str")
+}
+
+/// An ORCPT: the recipient's original address.
+pub fn orcpt(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Address> {
+    let orcpt = text(value, "dsn orcpt", "an address str")?;
+    Address::parse(&orcpt).map_err(|e| smtp_to_pyerr(py, e))
+}
+
 /// `"never"`, `"failure,delay"`, or a list of words.
-fn notify(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Notify> {
+pub fn notify(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Notify> {
     let expected = "'never' or a list of 'success', 'failure', 'delay'";
     let words = if let Ok(s) = value.cast::<PyString>() {
         s.to_str()?.to_owned()

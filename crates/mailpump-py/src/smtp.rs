@@ -8,6 +8,7 @@ use mailpump::mime::header_block::check_fields;
 use mailpump::smtp::address::Address;
 use mailpump::smtp::auth::{Mechanism, login};
 use mailpump::smtp::client::{Client, Envelope, MailParams, Progress, SendResult};
+use mailpump::smtp::dsn::RcptDsn;
 use mailpump::smtp::error::SmtpError;
 use mailpump::smtp::header_envelope::HeaderSource;
 use mailpump::smtp::reply::Reply;
@@ -660,17 +661,40 @@ impl Session {
         Self::reply(py, &reply)
     }
 
-    /// MAIL FROM.
-    fn mail(&self, py: Python<'_>, from_: &str) -> PyResult<Py<PyReply>> {
+    /// MAIL FROM, with the DSN parameters `ret` and `envid` (RFC 3461 §4.3, §4.4).
+    #[pyo3(signature = (from_, *, ret = None, envid = None))]
+    fn mail(
+        &self,
+        py: Python<'_>,
+        from_: &str,
+        ret: Option<&Bound<'_, PyAny>>,
+        envid: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyReply>> {
         let from = address(py, from_)?;
-        let reply = self.run(py, |c| c.mail(&from, MailParams::for_sender(&from)))?;
+        let params = MailParams {
+            ret: ret.map(|r| crate::dsn::ret(py, r)).transpose()?,
+            envid: envid.map(crate::dsn::envid).transpose()?,
+            ..MailParams::for_sender(&from)
+        };
+        let reply = self.run(py, |c| c.mail(&from, params))?;
         Self::reply(py, &reply)
     }
 
-    /// RCPT TO.
-    fn rcpt(&self, py: Python<'_>, to: &str) -> PyResult<Py<PyReply>> {
+    /// RCPT TO, with the DSN parameters `notify` and `orcpt` (RFC 3461 §4.1, §4.2).
+    #[pyo3(signature = (to, *, notify = None, orcpt = None))]
+    fn rcpt(
+        &self,
+        py: Python<'_>,
+        to: &str,
+        notify: Option<&Bound<'_, PyAny>>,
+        orcpt: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyReply>> {
         let to = address(py, to)?;
-        let reply = self.run(py, |c| c.rcpt(&to))?;
+        let dsn = RcptDsn {
+            notify: notify.map(|n| crate::dsn::notify(py, n)).transpose()?,
+            orcpt: orcpt.map(|o| crate::dsn::orcpt(py, o)).transpose()?,
+        };
+        let reply = self.run(py, |c| c.rcpt_with_dsn(&to, dsn))?;
         Self::reply(py, &reply)
     }
 

@@ -10,7 +10,7 @@ use crate::smtp::auth::{Credentials, Mechanism};
 use crate::smtp::chunking::{CrlfEncoder, bdat};
 use crate::smtp::command::{Command, MailParams};
 use crate::smtp::dotstuff::WireEncoder;
-use crate::smtp::dsn::RcptDsn;
+use crate::smtp::dsn::{Dsn, RcptDsn};
 use crate::smtp::engine::{self, Engine, Envelope, SendResult, TxId};
 use crate::smtp::error::{ProtocolKind, SmtpError};
 use crate::smtp::reply::Reply;
@@ -47,7 +47,8 @@ impl Client {
     /// carries what the server offers of it: `SIZE=` when the size is known and SIZE is offered
     /// (RFC 1870), `BODY=8BITMIME` when asked for and offered (RFC 6152), `SMTPUTF8` when an
     /// address needs it (RFC 6531). Checked before a byte is sent: the size against the server's
-    /// limit ([`SmtpError::SizeExceeded`]) and SMTPUTF8 support ([`SmtpError::InvalidInput`]).
+    /// limit ([`SmtpError::SizeExceeded`]), SMTPUTF8 support, and `RET=`/`ENVID=` (RFC 3461 §4.3,
+    /// §4.4), which are refused when the server does not offer DSN ([`SmtpError::InvalidInput`]).
     /// A refusal is [`SmtpError::Reply`] with kind `Sender`; the session stays usable.
     ///
     /// ```no_run
@@ -66,7 +67,15 @@ impl Client {
     /// ```
     pub fn mail(&mut self, from: &Address, params: MailParams) -> Result<Reply, SmtpError> {
         self.ready_for_transaction()?;
-        let command = engine::Offered::from(&self.caps).mail_command(from, params)?;
+        let offered = engine::Offered::from(&self.caps);
+        let dsn = Dsn {
+            ret: params.ret,
+            envid: params.envid.clone(),
+            ..Dsn::default()
+        };
+        dsn.validate(&[])?;
+        offered.dsn(Some(&dsn))?;
+        let command = offered.mail_command(from, params)?;
         self.simple(&command)
     }
 
@@ -87,10 +96,38 @@ impl Client {
     /// # Ok::<(), SmtpError>(())
     /// ```
     pub fn rcpt(&mut self, to: &Address) -> Result<Reply, SmtpError> {
+        self.rcpt_with_dsn(to, RcptDsn::default())
+    }
+
+    /// RCPT TO with the recipient's DSN parameters, `NOTIFY=` and `ORCPT=` (RFC 3461 §4.1,
+    /// §4.2). They are checked, and refused when the server does not offer DSN, before a byte
+    /// is sent.
+    ///
+    /// ```no_run
+    /// use mailpump::smtp::command::MailParams;
+    /// use mailpump::smtp::dsn::{Notify, RcptDsn};
+    /// use mailpump::{Address, Client, ClientConfig};
+    ///
+    /// let mut client = Client::connect(&ClientConfig::default())?;
+    /// client.greet(None)?;
+    /// client.mail(&Address::parse("me@example.com")?, MailParams::default())?;
+    /// let dsn = RcptDsn { notify: Some(Notify::on(false, true, true)), orcpt: None };
+    /// client.rcpt_with_dsn(&Address::parse("you@example.org")?, dsn)?;
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
+    pub fn rcpt_with_dsn(&mut self, to: &Address, dsn: RcptDsn) -> Result<Reply, SmtpError> {
         self.ready_for_transaction()?;
+        if !dsn.is_empty() {
+            let asked = Dsn {
+                recipients: vec![(to.clone(), dsn.clone())],
+                ..Dsn::default()
+            };
+            asked.validate(std::slice::from_ref(to))?;
+            engine::Offered::from(&self.caps).dsn(Some(&asked))?;
+        }
         self.simple(&Command::Rcpt {
             to: to.clone(),
-            dsn: RcptDsn::default(),
+            dsn,
         })
     }
 
