@@ -106,15 +106,16 @@ def scripted() -> Iterator[Callable[..., ScriptedServer]]:
 
 
 @pytest.fixture
-def postfix() -> Iterator[Callable[[], PostfixServer]]:
-    """Factory: `postfix()` starts a private Postfix; stopped with `postfix stop` after the test."""
+def postfix() -> Iterator[Callable[..., PostfixServer]]:
+    """Factory: `postfix()` starts a private Postfix, `postfix(settings="...")` with main.cf lines
+    added; each is stopped with `postfix stop` after the test."""
     binary = require_binary(postfix_binary(), "postfix")
     if os.geteuid() != 0:
         pytest.skip("a private Postfix master runs as root (it switches to the postfix user)")
     servers: list[PostfixServer] = []
 
-    def start() -> PostfixServer:
-        server = PostfixServer(binary)
+    def start(settings: str = "") -> PostfixServer:
+        server = PostfixServer(binary, settings)
         servers.append(server)
         return server
 

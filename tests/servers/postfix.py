@@ -114,7 +114,8 @@ def strip_delivery_headers(raw: bytes) -> bytes:
 class PostfixServer:
     """A running private Postfix; `delivered(n)` waits for and reads the maildir."""
 
-    def __init__(self, binary: str = POSTFIX) -> None:
+    def __init__(self, binary: str = POSTFIX, settings: str = "") -> None:
+        """`settings`: main.cf lines added after the defaults (a later line wins)."""
         self.binary = binary
         self.host = "127.0.0.1"
         self.port = free_port()
@@ -135,6 +136,7 @@ class PostfixServer:
             MAIN_CF.format(
                 dir=self.dir, daemons=DAEMONS, domain=DOMAIN, uid=nobody.pw_uid, gid=nobody.pw_gid
             )
+            + settings
         )
         (self.conf / "master.cf").write_text(MASTER_CF.format(port=self.port))
         try:
