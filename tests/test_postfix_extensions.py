@@ -40,7 +40,8 @@ def status_fields(report: EmailMessage) -> list[dict[str, str]]:
     [part] = [p for p in report.walk() if p.get_content_type() == "message/delivery-status"]
     groups = part.get_payload()
     assert isinstance(groups, list)
-    return [{k.lower(): str(v) for k, v in group.items()} for group in groups]
+    blocks = [group for group in groups if not isinstance(group, str)]
+    return [{name.lower(): str(value) for name, value in block.items()} for block in blocks]
 
 
 def test_a_success_report_carries_envid_orcpt_and_headers_only(
