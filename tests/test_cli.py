@@ -27,6 +27,7 @@ from mailpump.errors import (
     SMTPTLSError,
 )
 from servers.certs import Pki
+from servers.extended import ExtendedServer
 from servers.recording import PASSWORD, USER, RecordingServer, free_port
 from servers.scripted import Fault, ScriptedServer
 
@@ -481,3 +482,32 @@ def test_ctrl_c_during_the_body_exits_130_and_delivers_nothing(
     assert "interrupted" in err
     [conn] = server.finished()
     assert all(not t.complete for t in conn.transactions)
+
+
+def test_dsn_options_reach_the_server(capfd: pytest.CaptureFixture[str]) -> None:
+    server = ExtendedServer()
+    try:
+        code = run("--port", str(server.port), "--server", server.host, "--tls", "none",
+                   "--from", FROM, "--to", TO, "--body", "x",
+                   "--notify", "failure, delay", "--ret", "hdrs", "--envid", "batch-7")  # fmt: skip
+        [t] = server.transactions
+    finally:
+        server.stop()
+    assert code == cli.EXIT_OK, capfd.readouterr().err
+    assert "RET=HDRS" in t.mail_options and "ENVID=BATCH-7" in t.mail_options
+    assert t.rcpt_options == [["NOTIFY=FAILURE,DELAY"]]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--notify", "never,failure"), ("--notify", "soon"), ("--envid", "caf\u00e9")],
+)
+def test_bad_dsn_options_are_usage_errors(
+    args: tuple[str, str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Port 9 on loopback: nothing listens; the core refuses the values before connecting.
+    code = run("--port", "9", "--server", "127.0.0.1", "--tls", "none",
+               "--from", FROM, "--to", TO, "--body", "x", *args)  # fmt: skip
+    _, err = capfd.readouterr()
+    assert code == cli.EXIT_USAGE
+    assert "DSN" in err or "notify" in err.lower(), err

@@ -33,7 +33,7 @@ from .errors import (
     SMTPTimeoutError,
     SMTPTLSError,
 )
-from .types import Mailt
+from .types import Dsn, Mailt
 
 __all__ = [
     "EXIT_AUTH",
@@ -184,6 +184,18 @@ def add_send_command(
         metavar="ADDR",
         help="a hidden recipient (repeatable): in the envelope only",
     )
+    env.add_argument(
+        "--notify",
+        metavar="EVENTS",
+        help="ask for delivery status notifications (RFC 3461): 'never', or any of "
+        "'success,failure,delay'",
+    )
+    env.add_argument(
+        "--ret",
+        choices=("full", "hdrs"),
+        help="what a failure report returns: the whole message or its header",
+    )
+    env.add_argument("--envid", metavar="ID", help="an identifier every report carries back")
     env.add_argument("--subject", default=None, help="the Subject header")
     env.add_argument(
         "--header",
@@ -342,6 +354,18 @@ def envelope_commands(sender: str, rcpt: list[str]) -> list[str]:
     return [c for c in rehearsal.commands if c[:4].upper() in ("MAIL", "RCPT")]
 
 
+def _dsn(args: argparse.Namespace) -> Dsn:
+    # `--notify failure,delay`: the core checks the words (NEVER alone) and the ENVID.
+    dsn: Dsn = {}
+    if args.notify is not None:
+        dsn["notify"] = [word.strip() for word in args.notify.split(",")]
+    if args.ret is not None:
+        dsn["ret"] = args.ret
+    if args.envid is not None:
+        dsn["envid"] = args.envid
+    return dsn
+
+
 def _show_envelope(sender: str, rcpt: list[str], hidden: int) -> None:
     # Standard error, written before the message: standard output stays the message alone,
     # ready for `> message.eml`. The last `hidden` recipients are the Bcc ones.
@@ -380,6 +404,9 @@ def _deliver(
         "password": password,
         "progress": progress,
     }
+    dsn = _dsn(args)
+    if dsn:
+        mailt["dsn"] = dsn
     try:
         result = smtp.send(mailt)
     except ValueError as e:
