@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-use mailpump::smtp::transport::{TcpTransport, Transport, is_timeout};
+use mailpump::smtp::transport::{Transport, is_timeout};
 use pyo3::prelude::*;
 
 use crate::errors::PythonError;
@@ -30,16 +30,17 @@ use crate::errors::PythonError;
 /// prompt Ctrl-C, long enough that an idle wait costs nothing measurable.
 pub const SLICE: Duration = Duration::from_millis(100);
 
-/// A TCP transport whose blocking calls notice Python signals (see the module docs).
+/// A transport (TCP or a Unix-domain socket) whose blocking calls notice Python signals (see
+/// the module docs).
 pub struct Interruptible {
-    inner: TcpTransport,
+    inner: Box<dyn Transport>,
     /// The caller's limit for each read or write (`None`: no limit).
     timeout: Option<Duration>,
 }
 
 impl Interruptible {
     /// Wraps `inner`; [`Transport::set_timeout`] must be called before use (the client does).
-    pub fn new(inner: TcpTransport) -> Self {
+    pub fn new(inner: Box<dyn Transport>) -> Self {
         Self {
             inner,
             timeout: None,
@@ -50,7 +51,7 @@ impl Interruptible {
     /// passes (the slice's own timeout error is returned) or a signal handler raises.
     fn sliced<T>(
         &mut self,
-        mut op: impl FnMut(&mut TcpTransport) -> io::Result<T>,
+        mut op: impl FnMut(&mut Box<dyn Transport>) -> io::Result<T>,
     ) -> io::Result<T> {
         let deadline = self.timeout.map(|t| Instant::now() + t);
         loop {

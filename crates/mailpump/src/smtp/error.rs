@@ -837,6 +837,23 @@ fn fmt_connect(
     kind: ConnectKind,
     source: &io::Error,
 ) -> fmt::Result {
+    if let Some(path) = super::transport::unix_socket_path(server) {
+        let path = path.display();
+        return match kind {
+            ConnectKind::Refused => write!(
+                f,
+                "could not connect to the Unix socket {path}: {source} (check the path, its \
+                 permissions, and that the server is running)"
+            ),
+            ConnectKind::Lost => write!(
+                f,
+                "the connection to the Unix socket {path} was lost: {source}; no message was \
+                 left half-sent (try again later)"
+            ),
+            ConnectKind::Closed => write!(f, "{source}"),
+            _ => write!(f, "the Unix socket {path}: {source}"),
+        };
+    }
     // An IPv6 address needs brackets before its port.
     let host = if server.contains(':') {
         format!("[{server}]:{port}")
