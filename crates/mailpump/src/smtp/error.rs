@@ -802,9 +802,11 @@ fn fmt_lmtp(f: &mut fmt::Formatter<'_>, error: &SmtpError) -> fmt::Result {
         } => {
             write!(
                 f,
-                "the whole message was sent but the verdicts stopped before the last one \
-                     ({reason}); whether {} received it is unknown: check before sending it to \
-                     them again, or they may get it twice",
+                "the whole message was sent, and the server gave its verdict for {} of {} \
+                 recipients, then no more ({reason}); whether {} received it is unknown: check \
+                 before sending it to them again, or they may get it twice",
+                verdicts.len(),
+                verdicts.len() + unknown.len(),
                 unknown.join(", ")
             )?;
             if !verdicts.is_empty() {
