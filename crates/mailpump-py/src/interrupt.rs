@@ -5,14 +5,14 @@
 //! even be delivered to another thread, so a blocked `recv` is not interrupted either. Without
 //! help, a Ctrl-C would wait for the whole I/O timeout and then be lost among the errors.
 //!
-//! [`Interruptible`] wraps the TCP transport (beneath TLS, so it covers every byte) and blocks
-//! in slices of at most [`SLICE`]: between slices, and on `EINTR`, it asks Python whether a
-//! signal handler raised (`PyErr_CheckSignals`, which runs the handlers on the main thread and
-//! is a no-op elsewhere). If one did, the read or write fails with that exception inside the
-//! `io::Error`; the client treats it like any broken connection (it closes the connection, so
-//! no half-sent message can be completed later). The exception is also kept aside for this
-//! thread, because the core may turn the `io::Error` into text (a failed TLS handshake) or ignore
-//! it (a best-effort QUIT): [`crate::errors::detach`] re-raises it after the call, as itself
+//! [`Interruptible`] wraps the TCP or Unix-domain socket transport (beneath TLS, so it covers every
+//! byte) and blocks in slices of at most [`SLICE`]: between slices, and on `EINTR`, it asks Python
+//! whether a signal handler raised (`PyErr_CheckSignals`, which runs the handlers on the main
+//! thread and is a no-op elsewhere). If one did, the read or write fails with that exception inside
+//! the `io::Error`; the client treats it like any broken connection (it closes the connection, so
+//! no half-sent message can be completed later). The exception is also kept aside for this thread,
+//! because the core may turn the `io::Error` into text (a failed TLS handshake) or ignore it (a
+//! best-effort QUIT): [`crate::errors::detach`] re-raises it after the call, as itself
 //! (`KeyboardInterrupt`, not an `SMTPConnectError`), except after a message's end-of-data mark,
 //! where [`crate::errors::detach_delivery`] keeps the outcome. The caller's timeout still applies
 //! to each operation as a whole.

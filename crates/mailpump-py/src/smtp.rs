@@ -130,8 +130,15 @@ impl PySendResult {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
+        let verdicts = self.verdicts.bind(py).len();
+        // LMTP's verdicts, only when there are some: an SMTP result reads as before.
+        let verdicts = if verdicts > 0 {
+            format!(" verdicts={verdicts}")
+        } else {
+            String::new()
+        };
         format!(
-            "<SendResult accepted={} refused={} reply={}>",
+            "<SendResult accepted={} refused={}{verdicts} reply={}>",
             self.accepted.bind(py).len(),
             self.refused.bind(py).len(),
             self.reply.get().__str__()
