@@ -260,3 +260,20 @@ def test_cli_lmtp_over_a_unix_socket(
     assert f"refused: {B}: 452" in err
     (received,) = server.messages
     assert email.message_from_bytes(received.data, policy=email.policy.default)["Subject"] == "cli"
+
+
+def test_send_many_matches_each_verdict_to_its_message(lmtp_server: Any) -> None:
+    """Pipelined: each message's commands go out with the previous one's end of data, and each
+    message's verdicts stay with it and its recipients."""
+    server = lmtp_server(verdicts={B: ["250 2.0.0 ok", "451 4.2.0 <b> locked", "250 2.0.0 ok"]})
+    with mailpump.open(server.host, server.port, lmtp=True, tls="none", timeout=10) as session:
+        outcomes = list(
+            session.send_many(
+                {"from": FROM, "rcpt": [A, B], "source": message(f"m{i}")} for i in range(3)
+            )
+        )
+    codes = [{a: r.code for a, r in o.verdicts.items()} for o in outcomes]
+    assert codes == [{A: 250, B: 250}, {A: 250, B: 451}, {A: 250, B: 250}]
+    assert [o.accepted for o in outcomes] == [[A, B], [A], [A, B]]
+    subjects = [email.message_from_bytes(m.data)["Subject"] for m in server.messages]
+    assert subjects == ["m0", "m1", "m2"]

@@ -853,6 +853,11 @@ fn fmt_connect(
                  left half-sent (try again later)"
             ),
             ConnectKind::Closed => write!(f, "{source}"),
+            ConnectKind::NoGreeting => write!(
+                f,
+                "no greeting from the Unix socket {path} within the timeout: the server is slow \
+                 to greet (try again later or raise the timeout), or does not speak SMTP or LMTP"
+            ),
             _ => write!(f, "the Unix socket {path}: {source}"),
         };
     }
