@@ -22,6 +22,11 @@
 //! data (RFC 3030 §4.2); the transaction ends with the first reason. CHUNKING is used only with
 //! PIPELINING: without it each chunk would cost a round trip, and DATA is no slower.
 //!
+//! In LMTP mode ([`Engine::lmtp`], RFC 2033) the end of data is answered once per recipient
+//! accepted at RCPT, in RCPT order: each recipient's outcome is its own
+//! ([`SendResult::verdicts`]), and a failure between two verdicts leaves the rest unknown
+//! ([`SmtpError::RecipientsUnknown`]).
+//!
 //! ```
 //! use mailpump::smtp::capability::Capabilities;
 //! use mailpump::smtp::engine::{Action, Engine};
