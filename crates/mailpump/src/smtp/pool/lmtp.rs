@@ -73,6 +73,15 @@ impl Settled {
                     source,
                 });
             }
+            // The mark went out and nothing says which deferred recipient has the message.
+            Err(SmtpError::OutcomeUnknown { reason, source }) => {
+                return Err(SmtpError::RecipientsUnknown {
+                    verdicts,
+                    unknown: deferred.into_iter().map(|(address, _)| address).collect(),
+                    reason,
+                    source,
+                });
+            }
             Err(SmtpError::RecipientsRefused { refused }) => {
                 refused_at_rcpt.extend(refused);
                 None
@@ -255,6 +264,27 @@ mod tests {
             panic!("still unknown")
         };
         assert_eq!(all, verdicts(&[("a@x.org", 250)]));
+        assert_eq!(unknown, ["b@x.org"]);
+    }
+
+    #[test]
+    fn an_unknown_outcome_without_verdicts_never_reads_as_deferred() {
+        let first = outcome(
+            None,
+            verdicts(&[("a@x.org", 250), ("b@x.org", 452)]),
+            vec![],
+        );
+        let retry = deferred_retry(&first, &envelope()).unwrap();
+        let later = Err(SmtpError::OutcomeUnknown {
+            reason: "lost".into(),
+            source: None,
+        });
+        let merged = retry.settled.merge(later);
+        // Not retried again: b may have the message.
+        assert!(deferred_retry(&merged, &envelope()).is_none());
+        let Err(SmtpError::RecipientsUnknown { unknown, .. }) = merged else {
+            panic!("unknown")
+        };
         assert_eq!(unknown, ["b@x.org"]);
     }
 }
