@@ -11,7 +11,8 @@ them with ``mypy --strict``):
   are redirected to a
   local aiosmtpd on 127.0.0.1: port 465 or ``tls="implicit"`` to an implicit-TLS listener,
   anything else to one offering STARTTLS; the test CA is added as ``cafile``; any user and
-  password are accepted (PLAIN/LOGIN; XOAUTH2 is not available there).
+  password are accepted (PLAIN/LOGIN; XOAUTH2 is not available there). A call with
+  ``lmtp=True`` goes to aiosmtpd's LMTP server on a Unix-domain socket instead.
 - Files named by relative path in a string literal (``"report.pdf"``, ``"image.png"``) are
   created, with small made-up content, in the directory the blocks run in.
 - A block whose info string is ```python is run; there is no way to skip one.

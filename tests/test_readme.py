@@ -3,8 +3,9 @@ script), against local servers.
 
 The conventions the blocks follow are in readme_examples.py: servers named in the blocks are
 redirected to aiosmtpd on 127.0.0.1 (``send``, ``open`` and ``Pool``) (port 465 or ``tls="implicit"`` to an implicit-TLS listener,
-anything else to a STARTTLS one, the test CA as ``cafile``, any credentials accepted), and the
-files the blocks name are made in the directory they run in.
+anything else to a STARTTLS one, the test CA as ``cafile``, any credentials accepted; with
+``lmtp=True``, to aiosmtpd's LMTP server on a Unix-domain socket), and the files the blocks name
+are made in the directory they run in.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from readme_examples import (
     relative_files,
 )
 from servers.certs import Pki
+from servers.lmtp import LmtpServer
 from servers.recording import Received, Recorder, free_port
 
 if TYPE_CHECKING:
@@ -98,12 +100,31 @@ def local_servers(pki: Pki) -> Iterator[tuple[Local, Local]]:
     implicit.stop()
 
 
+@pytest.fixture
+def local_lmtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LmtpServer]:
+    """aiosmtpd's LMTP server on a Unix-domain socket, for the blocks that say ``lmtp=True``."""
+    server = LmtpServer(path=tmp_path_factory.mktemp("lmtp") / "lmtp.sock")
+    yield server
+    server.stop()
+
+
 def redirect(
-    monkeypatch: pytest.MonkeyPatch, pki: Pki, starttls: Local, implicit: Local
+    monkeypatch: pytest.MonkeyPatch,
+    pki: Pki,
+    starttls: Local,
+    implicit: Local,
+    lmtp: LmtpServer | None = None,
 ) -> None:
     """Points `send` and `open` at the local servers, keeping the TLS mode each block asked
-    for (the port decides it under tls="auto")."""
+    for (the port decides it under tls="auto"); LMTP to `lmtp`'s socket."""
     original_send, original_open = smtp.send, smtp.open
+
+    def to_lmtp(options: dict[str, Any]) -> bool:
+        """Sends the connection to the LMTP server's socket when the block asks for LMTP."""
+        if not options.get("lmtp") or lmtp is None or lmtp.path is None:
+            return False
+        options.update(server=str(lmtp.path), port=None)
+        return True
 
     def trust(options: dict[str, Any]) -> dict[str, Any]:
         """The test CA: as `cafile`, or loaded into the block's own `ssl_context`."""
@@ -123,6 +144,8 @@ def redirect(
         args: dict[str, Any] = dict(mailt or {})
         for key, value in kw.items():
             args["from" if key == "from_" else key] = value
+        if to_lmtp(args):
+            return original_send(cast("Mailt", args))
         server, mode = target(args.get("port") or smtp.PORT, args.get("tls"))
         args.update(server="localhost", port=server.port, tls=mode, **trust(args))
         return original_send(cast("Mailt", args))
@@ -133,6 +156,8 @@ def redirect(
         create: Any = None,
         **options: Any,
     ) -> mailpump.Session:
+        if to_lmtp(options):
+            return original_open(options.pop("server"), options.pop("port"), create, **options)
         local, mode = target(port or smtp.PORT, options.get("tls"))
         options.update(tls=mode, **trust(options))
         return original_open("localhost", local.port, create, **options)
@@ -147,6 +172,9 @@ def redirect(
         def __init__(
             self, server: str | None = None, port: int | None = None, **kw: Any
         ) -> None:
+            if to_lmtp(kw):
+                super().__init__(kw.pop("server"), kw.pop("port"), **kw)
+                return
             local, mode = target(port or smtp.PORT, kw.get("tls"))
             kw.update(tls=mode, **trust(kw))
             super().__init__("localhost", local.port, **kw)
@@ -174,13 +202,14 @@ WITH_PYTHON = [d for d in documents() if python_blocks(d.read_text("utf-8"))]
 def test_every_python_block_runs(
     document: Path,
     local_servers: tuple[Local, Local],
+    local_lmtp: LmtpServer,
     pki: Pki,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     starttls, implicit = local_servers
-    redirect(monkeypatch, pki, starttls, implicit)
+    redirect(monkeypatch, pki, starttls, implicit, local_lmtp)
     monkeypatch.chdir(tmp_path)
     found = python_blocks(document.read_text("utf-8"))
     for block in found:
@@ -189,7 +218,7 @@ def test_every_python_block_runs(
                 make_file(tmp_path / name)
     namespace: dict[str, Any] = {"__name__": "__readme__"}
     for block in found:
-        before = len(starttls.messages) + len(implicit.messages)
+        before = len(starttls.messages) + len(implicit.messages) + len(local_lmtp.messages)
         where = f"{document.name}:{block.line}"
         code = compile(block.code, where, "exec")
         try:
@@ -197,12 +226,15 @@ def test_every_python_block_runs(
         except Exception as e:
             raise AssertionError(f"the Python block at {where} failed: {e!r}") from e
         if "send(" in block.code:
-            after = len(starttls.messages) + len(implicit.messages)
+            after = len(starttls.messages) + len(implicit.messages) + len(local_lmtp.messages)
             assert after > before, f"the block at {where} delivered nothing"
     capsys.readouterr()
     for received in [*starttls.messages, *implicit.messages]:
         # Every message the examples sent went over TLS, authenticated, and parses cleanly.
         assert received.auth_user is not None
+        msg = email.message_from_bytes(received.data, policy=email.policy.default)
+        assert not msg.defects, msg.defects
+    for received in local_lmtp.messages:
         msg = email.message_from_bytes(received.data, policy=email.policy.default)
         assert not msg.defects, msg.defects
 

@@ -1,32 +1,93 @@
-//! The transaction engine (smtp::engine), with DATA or BDAT, under any sequence of server answers: it never panics,
-//! every transaction pushed ends exactly once and in order, and only a transaction whose
-//! end-of-data mark was written can end as "outcome unknown".
+//! The transaction engine (smtp::engine), with DATA or BDAT, over SMTP or LMTP, under any
+//! sequence of server answers: it never panics, every transaction pushed ends exactly once and
+//! in order, and only a transaction whose end-of-data mark was written can end as "outcome
+//! unknown". Over LMTP (RFC 2033) each recipient has exactly one fate: refused at RCPT, a
+//! verdict (2xx, 4xx or 5xx) after the data, or outcome unknown; `accepted` holds exactly the
+//! 2xx verdicts.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mailpump::smtp::capability::Capabilities;
-use mailpump::smtp::engine::{Action, Engine, Envelope, TxId};
+use mailpump::smtp::engine::{Action, Engine, Envelope, SendResult, TxId};
 use mailpump::smtp::error::{ConnectKind, SmtpError};
 use mailpump::{Address, Reply};
 
-fuzz_target!(|input: (bool, bool, u8, Vec<(u16, u8)>)| {
-    let (pipelining, chunking, transactions, answers) = input;
+const RECIPIENTS: [&str; 3] = ["b@example.org", "c@example.org", "d@example.org"];
+
+/// Each recipient once across `fates`, and nothing else.
+fn each_recipient_once<'a>(fates: impl Iterator<Item = &'a str>) {
+    let mut seen: Vec<&str> = fates.collect();
+    seen.sort_unstable();
+    let mut all = RECIPIENTS.to_vec();
+    all.sort_unstable();
+    assert_eq!(seen, all, "each recipient has exactly one fate");
+}
+
+fn is_verdict(reply: &Reply) -> bool {
+    reply.is_positive_completion() || reply.is_transient() || reply.is_permanent()
+}
+
+/// The LMTP invariants of one outcome.
+fn check_lmtp(outcome: &Result<SendResult, SmtpError>) {
+    match outcome {
+        Ok(result) => {
+            assert!(result.verdicts.iter().all(|(_, r)| is_verdict(r)));
+            let delivered: Vec<&str> = result
+                .verdicts
+                .iter()
+                .filter(|(_, r)| r.is_positive_completion())
+                .map(|(a, _)| a.as_str())
+                .collect();
+            assert!(!delivered.is_empty(), "a delivery has a 2xx verdict");
+            assert_eq!(result.accepted, delivered);
+            let after_data = |a: &str| result.verdicts.iter().any(|(v, _)| v == a);
+            each_recipient_once(
+                result
+                    .verdicts
+                    .iter()
+                    .map(|(a, _)| a.as_str())
+                    .chain(result.refused.iter().map(|(a, _)| a.as_str()).filter(|a| !after_data(a))),
+            );
+        }
+        Err(SmtpError::Undelivered { verdicts, refused }) => {
+            assert!(verdicts
+                .iter()
+                .all(|(_, r)| r.is_transient() || r.is_permanent()));
+            each_recipient_once(verdicts.iter().chain(refused).map(|(a, _)| a.as_str()));
+        }
+        Err(SmtpError::RecipientsUnknown {
+            verdicts, unknown, ..
+        }) => {
+            assert!(!unknown.is_empty(), "an unknown outcome leaves someone unknown");
+            assert!(verdicts.iter().all(|(_, r)| is_verdict(r)));
+            let mut fates: Vec<&str> = verdicts.iter().map(|(a, _)| a.as_str()).collect();
+            fates.extend(unknown.iter().map(String::as_str));
+            let count = fates.len();
+            fates.sort_unstable();
+            fates.dedup();
+            assert_eq!(fates.len(), count, "a recipient with two fates");
+            assert!(fates.iter().all(|a| RECIPIENTS.contains(a)));
+        }
+        Err(_) => {}
+    }
+}
+
+fuzz_target!(|input: (bool, bool, bool, u8, Vec<(u16, u8)>)| {
+    let (pipelining, chunking, lmtp, transactions, answers) = input;
     let mut lines = vec!["mx.example".to_owned()];
     if pipelining {
         lines.push("PIPELINING".into());
     }
     if chunking {
         // With PIPELINING, BDAT chunks (RFC 3030): `transactions`' high bits say how many
-        // chunks come before each `BDAT LAST`.
+        // chunks come before each `BDAT LAST`. LMTP never uses them.
         lines.push("CHUNKING".into());
     }
-    let mut engine = Engine::new(&Capabilities::from_ehlo(&Reply::new(250, lines)));
+    let mut engine = Engine::new(&Capabilities::from_ehlo(&Reply::new(250, lines))).lmtp(lmtp);
+    assert!(!(lmtp && engine.uses_chunking()));
     let envelope = Envelope::new(
         Address::parse("a@example.com").unwrap(),
-        vec![
-            Address::parse("b@example.org").unwrap(),
-            Address::parse("c@example.org").unwrap(),
-        ],
+        RECIPIENTS.iter().map(|r| Address::parse(r).unwrap()).collect(),
     );
     let count = u64::from(transactions % 5) + 1;
     for _ in 0..count {
@@ -40,8 +101,20 @@ fuzz_target!(|input: (bool, bool, u8, Vec<(u16, u8)>)| {
         if let Some(last) = ended.last() {
             assert!(*last < id, "outcomes out of order");
         }
-        if matches!(outcome, Err(SmtpError::OutcomeUnknown { .. })) {
+        if matches!(
+            outcome,
+            Err(SmtpError::OutcomeUnknown { .. } | SmtpError::RecipientsUnknown { .. })
+        ) {
             assert!(marked.contains(&id), "{id:?} unknown without its mark");
+        }
+        if lmtp {
+            check_lmtp(outcome);
+        } else {
+            assert!(matches!(outcome, Ok(r) if r.verdicts.is_empty()) || outcome.is_err());
+            assert!(!matches!(
+                outcome,
+                Err(SmtpError::Undelivered { .. } | SmtpError::RecipientsUnknown { .. })
+            ));
         }
         ended.push(id);
     };

@@ -371,13 +371,22 @@ class SendResult:
 
     @property
     def accepted(self) -> list[str]:
-        """The recipients the server accepted (``a@b``)."""
+        """The recipients that got the message, as you gave them (``a@b``; an international
+        domain as you wrote it, even when it went out as IDNA A-labels). Over LMTP, those whose
+        own verdict was a 2xx."""
     @property
     def refused(self) -> dict[str, Reply]:
-        """The recipients the server refused, each with its reply."""
+        """The recipients that did not get it, each with the server's reply: refused at RCPT,
+        and over LMTP those whose verdict after the data was a 4xx or 5xx."""
     @property
     def reply(self) -> Reply:
-        """The reply to the end of data; it usually carries the server's queue id."""
+        """The reply to the end of data; it usually carries the server's queue id. Over LMTP,
+        the first 2xx verdict."""
+    @property
+    def verdicts(self) -> dict[str, Reply]:
+        """LMTP: each recipient accepted at RCPT mapped to its own verdict after the data, in
+        RCPT order: 2xx delivered, 4xx deferred (``reply.transient``: send it to them again
+        later), 5xx refused. Empty over SMTP, where ``reply`` covers every accepted recipient."""
     def __bool__(self) -> bool: ...
 
 @disjoint_base  # a native class: its subclasses cannot mix in another native base
@@ -557,6 +566,16 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
     - ``chunking`` (``True``): when the server offers CHUNKING with PIPELINING (RFC 3030),
       messages go out as ``BDAT`` chunks (no dot-stuffing), and ``send_many`` and the pool
       keep up to 16 messages in flight per connection; ``False`` forces DATA.
+    - ``lmtp`` (``False``): speak LMTP (RFC 2033) to a local delivery agent: ``LHLO``, then
+      after the data one verdict per recipient accepted at RCPT, each in
+      ``SendResult.verdicts``; ``accepted`` holds those whose verdict was a 2xx and
+      ``refused`` the others. If no recipient got a 2xx, :class:`~mailpump.SMTPDataRefused`
+      (kind ``"message-refused"``) is raised with ``verdicts`` and ``refused``. If the verdicts
+      stop early, :class:`~mailpump.SMTPOutcomeUnknown` carries those given (``verdicts``) and
+      the recipients without one (``unknown``).
+    - ``server`` may be a Unix-domain socket: ``"unix:PATH"`` or any name containing ``/``
+      (``"/var/run/dovecot/lmtp"``); ``port`` is then unused, and TLS is not used over it
+      (``tls="starttls"`` or ``"implicit"`` is a ``ValueError``).
     - ``create()``: returns a socket-like object used instead of a TCP socket (TLS runs over
       it).
 

@@ -115,7 +115,12 @@ def add_send_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     conn = p.add_argument_group("connection")
-    conn.add_argument("--server", default=None, help="SMTP server (default: localhost)")
+    conn.add_argument(
+        "--server",
+        default=None,
+        help="SMTP server (default: localhost); a path (unix:PATH, or any name with a /) is a "
+        "Unix-domain socket",
+    )
     conn.add_argument(
         "--port",
         type=_port,
@@ -154,6 +159,12 @@ def add_send_command(
     )
     conn.add_argument(
         "--helo", metavar="DOMAIN", help="the name to greet the server with (EHLO)"
+    )
+    conn.add_argument(
+        "--lmtp",
+        action="store_true",
+        help="speak LMTP (RFC 2033) to a local delivery agent such as Dovecot: LHLO, and one "
+        "verdict per recipient, each printed",
     )
     conn.add_argument(
         "--user",
@@ -400,6 +411,7 @@ def _deliver(
         "keyfile": args.key,
         "fingerprint": args.fingerprint,
         "domain": args.helo,
+        "lmtp": args.lmtp,
         "user": args.user,
         "password": password,
         "progress": progress,
@@ -635,6 +647,10 @@ def _reply_hint(error: SMTPReplyError, permanent_hint: str | None) -> str | None
 
 def _report(result: SendResult) -> int:
     print(f"sent: {result.reply}")
+    # LMTP: each recipient's own verdict; the refused and deferred ones are repeated below.
+    for address, reply in result.verdicts.items():
+        if 200 <= reply.code < 300:
+            print(f"delivered: {address}: {reply}")
     for address, reply in result.refused.items():
         _say(f"refused: {address}: {reply}")
     return EXIT_PARTIAL if result.refused else EXIT_OK

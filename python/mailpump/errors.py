@@ -126,9 +126,33 @@ class SMTPOutcomeUnknown(SMTPError):
     This class is deliberately not a :class:`SMTPConnectError`, :class:`SMTPTimeoutError`,
     ``ConnectionError`` or ``TimeoutError``, so that code retrying those does not resend the
     message by accident.
+
+    Over LMTP (``lmtp=True``) the server gives one verdict per recipient after the data; when
+    they stop before the last one, those given are final and the rest are unknown.
+
+    Attributes:
+        verdicts: LMTP: each recipient that got its verdict before the failure, mapped to it (a
+            :class:`~mailpump.Reply`: 2xx delivered, 4xx deferred, 5xx refused). Empty over SMTP.
+        unknown: LMTP: the recipients accepted at RCPT that got no verdict; check whether they
+            received the message before sending it to them again. Empty over SMTP.
     """
 
     _default_kind: ClassVar[ErrorKind] = "outcome-unknown"
+    verdicts: Mapping[str, Any]
+    unknown: list[str]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        verdicts: Mapping[str, Any] | None = None,
+        unknown: list[str] | None = None,
+        kind: ErrorKind | None = None,
+        transient: bool | None = None,
+    ) -> None:
+        super().__init__(message, kind=kind, transient=transient)
+        self.verdicts = dict(verdicts) if verdicts is not None else {}
+        self.unknown = list(unknown) if unknown is not None else []
 
 
 class SMTPTLSError(SMTPError):
@@ -264,9 +288,47 @@ class SMTPRecipientsRefused(SMTPReplyError):
 
 class SMTPDataRefused(SMTPReplyError):
     """The server refused ``DATA`` (``kind`` ``"data-refused"``) or, with its verdict on the
-    end-of-data mark, the message (``"message-refused"``)."""
+    end-of-data mark, the message (``"message-refused"``).
+
+    Over LMTP (``lmtp=True``) it is raised when no recipient's own verdict was a 2xx: the message
+    reached nobody. ``code``, ``enhanced`` and ``text`` are then the first verdict's, and
+    ``transient`` says whether any recipient was deferred (4xx).
+
+    Attributes:
+        verdicts: LMTP: each recipient accepted at RCPT mapped to its verdict (a
+            :class:`~mailpump.Reply`, 4xx or 5xx), in RCPT order. Empty over SMTP.
+        refused: LMTP: every recipient that did not get the message, refused at RCPT or by its
+            verdict, mapped to the reply. Empty over SMTP.
+    """
 
     _default_kind: ClassVar[ErrorKind] = "data-refused"
+    verdicts: Mapping[str, Any]
+    refused: Mapping[str, Any]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        verdicts: Mapping[str, Any] | None = None,
+        refused: Mapping[str, Any] | None = None,
+        code: int = 0,
+        enhanced: str | None = None,
+        text: str = "",
+        command: str | None = None,
+        kind: ErrorKind | None = None,
+        transient: bool | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            code=code,
+            enhanced=enhanced,
+            text=text,
+            command=command,
+            kind=kind,
+            transient=transient,
+        )
+        self.verdicts = dict(verdicts) if verdicts is not None else {}
+        self.refused = dict(refused) if refused is not None else {}
 
 
 def _rebuild(

@@ -111,9 +111,9 @@ class Pool:
     ``Pool(server, port, *, connections=4, max_messages=None, rate=None, idle_timeout=60.0,
     retries=3, backoff=1.0, **connection_options)``: ``connection_options`` are ``send()``'s
     (``tls``, ``timeout``, ``cafile``, ``verify``, ``ssl_context``, ``domain``, ``helo_fallback``,
-    ``allow_insecure_auth``, ``chunking``, ``user``, ``password``, ``auth``, ``oauth_token``);
-    ``server``, ``port``, ``domain`` and ``timeout`` default to the ``mailpump.smtp`` constants,
-    read now.
+    ``allow_insecure_auth``, ``chunking``, ``lmtp``, ``user``, ``password``, ``auth``,
+    ``oauth_token``); ``server``, ``port``, ``domain`` and ``timeout`` default to the
+    ``mailpump.smtp`` constants, read now.
 
     - ``connections``: worker threads, each with at most one connection, opened when needed.
     - ``max_messages``: messages per connection before QUIT and a fresh connection.
@@ -122,7 +122,9 @@ class Pool:
     - ``idle_timeout``: an idle connection says QUIT after this many seconds; one idle for more
       than 5 seconds is checked with NOOP before it is used again.
     - ``retries``, ``backoff``: see the module documentation; the wait is
-      ``backoff * 2**attempt`` seconds, at most 60.
+      ``backoff * 2**attempt`` seconds, at most 60. With ``lmtp=True``, recipients whose own
+      verdict was a 4xx are sent the message again, alone (never one that has it, or refused
+      it with a 5xx); the result gathers every attempt's verdicts.
 
     Messages are the dicts (or keywords) of ``Session.send``: ``from``, ``rcpt``, ``source``,
     ``step``, ``progress``. Use it as a context manager (``with`` or ``async with``) or call

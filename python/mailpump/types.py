@@ -232,6 +232,10 @@ class OpenOptions(TypedDict, total=False):
     chunking: bool | None
     """``False`` sends every message after DATA even when the server offers CHUNKING (by default
     a server offering CHUNKING with PIPELINING gets ``BDAT`` chunks, several messages in flight)."""
+    lmtp: bool | None
+    """``True`` speaks LMTP (RFC 2033) to a local delivery agent (Dovecot, Cyrus): ``LHLO``
+    instead of EHLO (no HELO fallback), and after the data one verdict per recipient, in
+    ``SendResult.verdicts``. Messages go out after DATA, never as ``BDAT`` chunks."""
 
 
 class AuthOptions(TypedDict, total=False):

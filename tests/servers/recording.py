@@ -113,6 +113,7 @@ class RecordingServer:
         implicit_tls: ssl.SSLContext | None = None,
         auth: bool = False,
         require_starttls: bool = False,
+        smtputf8: bool = True,
     ) -> None:
         self.recorder = Recorder()
         self.host = "127.0.0.1"
@@ -123,6 +124,7 @@ class RecordingServer:
             "server_hostname": "localhost",
             "data_size_limit": 0,  # aiosmtpd's default is 32 MiB
             "ready_timeout": 10.0,
+            "enable_SMTPUTF8": smtputf8,
         }
         if tls_context is not None:
             kwargs["tls_context"] = tls_context

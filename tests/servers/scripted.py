@@ -1,6 +1,6 @@
 """A scripted SMTP server for the faults real servers will not produce on demand.
 
-It speaks enough ESMTP for a client to send mail (EHLO/HELO, STARTTLS, AUTH PLAIN/LOGIN, MAIL, RCPT,
+It speaks enough ESMTP (and LMTP's LHLO) for a client to send mail (EHLO/HELO, STARTTLS, AUTH PLAIN/LOGIN, MAIL, RCPT,
 DATA, RSET, NOOP, QUIT, pipelined or not) and records every byte it receives, per connection. A
 `Script` replaces the reply at any stage with another reply, raw bytes, or a fault: a disconnect, a
 stall, garbage, or a reply that never ends. A `threading.Barrier` can hold every connection's DATA
@@ -85,6 +85,9 @@ class Script:
     eod_replies: dict[int, Reply] = dataclasses.field(default_factory=dict)
     """Replies to the end-of-data mark of the n-th transaction of a connection (from 1), instead
     of the `eod` stage's."""
+    after_eod: Fault | None = None
+    """A fault right after the reply to each end-of-data mark (LMTP: the connection lost between
+    one recipient's verdict and the next)."""
     data_barrier: threading.Barrier | None = None
     """Hold the reply to DATA until this many connections have reached DATA."""
     barrier_timeout: float = 30.0
@@ -429,7 +432,7 @@ class ScriptedServer:
             if self.script.on_command is not None:
                 self.script.on_command(conn, line)
             verb = line.split(b" ", 1)[0].split(b":", 1)[0].upper()
-            if verb == b"EHLO":
+            if verb in (b"EHLO", b"LHLO"):
                 self._reply(conn, "ehlo", self._ehlo_lines(conn))
             elif verb == b"HELO":
                 self._reply(conn, "helo")
@@ -569,6 +572,8 @@ class ScriptedServer:
             self._answer(conn, numbered)
         else:
             self._reply(conn, "eod")
+        if self.script.after_eod is not None:
+            self._answer(conn, self.script.after_eod)
 
 
 def _path(line: bytes) -> bytes:

@@ -291,6 +291,47 @@ fn set_reply(kwargs: &Bound<'_, PyDict>, reply: &Reply, command: Option<&str>) -
     Ok(())
 }
 
+/// `{address: Reply}` for each address and reply, in order.
+fn reply_map<'py>(py: Python<'py>, replies: &[(String, Reply)]) -> PyResult<Bound<'py, PyDict>> {
+    let map = PyDict::new(py);
+    for (address, reply) in replies {
+        map.set_item(address, crate::smtp::PyReply::from(reply))?;
+    }
+    Ok(map)
+}
+
+/// The class and attributes of LMTP's per-recipient outcomes: `SMTPOutcomeUnknown` with
+/// `verdicts` and `unknown`, `SMTPDataRefused` with `verdicts` and `refused`.
+fn lmtp_outcome<'py>(
+    py: Python<'py>,
+    kwargs: &Bound<'py, PyDict>,
+    e: SmtpError,
+) -> PyResult<(PyResult<&'py Bound<'py, PyType>>, Option<PyErr>)> {
+    match e {
+        SmtpError::RecipientsUnknown {
+            verdicts,
+            unknown,
+            source,
+            ..
+        } => {
+            kwargs.set_item("verdicts", reply_map(py, &verdicts)?)?;
+            kwargs.set_item("unknown", unknown)?;
+            Ok((outcome_unknown(py), source.and_then(python_cause)))
+        }
+        SmtpError::Undelivered { verdicts, refused } => {
+            if let Some((_, first)) = verdicts.first() {
+                set_reply(kwargs, first, Some("end of data"))?;
+            }
+            kwargs.set_item("verdicts", reply_map(py, &verdicts)?)?;
+            let all = reply_map(py, &refused)?;
+            all.update(reply_map(py, &verdicts)?.as_mapping())?;
+            kwargs.set_item("refused", all)?;
+            Ok((data_refused(py), None))
+        }
+        _ => Ok((smtp_error(py), None)),
+    }
+}
+
 /// Maps an error of the SMTP client to its `mailpump.errors` class. Every `SMTPError` gets the
 /// core's `kind` and `is_transient()` as `kind` and `transient`; the class follows the variant.
 pub(crate) fn smtp_to_pyerr(py: Python<'_>, e: SmtpError) -> PyErr {
@@ -318,6 +359,15 @@ pub(crate) fn smtp_to_pyerr(py: Python<'_>, e: SmtpError) -> PyErr {
         SmtpError::OutcomeUnknown { source, .. } => {
             cause = source.and_then(python_cause);
             outcome_unknown(py)
+        }
+        SmtpError::RecipientsUnknown { .. } | SmtpError::Undelivered { .. } => {
+            match lmtp_outcome(py, &kwargs, e) {
+                Ok((class, lmtp_cause)) => {
+                    cause = lmtp_cause;
+                    class
+                }
+                Err(err) => return err,
+            }
         }
         SmtpError::Tls { .. } => tls_error(py),
         SmtpError::Protocol { .. } => protocol_error(py),

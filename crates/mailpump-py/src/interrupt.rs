@@ -5,14 +5,14 @@
 //! even be delivered to another thread, so a blocked `recv` is not interrupted either. Without
 //! help, a Ctrl-C would wait for the whole I/O timeout and then be lost among the errors.
 //!
-//! [`Interruptible`] wraps the TCP transport (beneath TLS, so it covers every byte) and blocks
-//! in slices of at most [`SLICE`]: between slices, and on `EINTR`, it asks Python whether a
-//! signal handler raised (`PyErr_CheckSignals`, which runs the handlers on the main thread and
-//! is a no-op elsewhere). If one did, the read or write fails with that exception inside the
-//! `io::Error`; the client treats it like any broken connection (it closes the connection, so
-//! no half-sent message can be completed later). The exception is also kept aside for this
-//! thread, because the core may turn the `io::Error` into text (a failed TLS handshake) or ignore
-//! it (a best-effort QUIT): [`crate::errors::detach`] re-raises it after the call, as itself
+//! [`Interruptible`] wraps the TCP or Unix-domain socket transport (beneath TLS, so it covers every
+//! byte) and blocks in slices of at most [`SLICE`]: between slices, and on `EINTR`, it asks Python
+//! whether a signal handler raised (`PyErr_CheckSignals`, which runs the handlers on the main
+//! thread and is a no-op elsewhere). If one did, the read or write fails with that exception inside
+//! the `io::Error`; the client treats it like any broken connection (it closes the connection, so
+//! no half-sent message can be completed later). The exception is also kept aside for this thread,
+//! because the core may turn the `io::Error` into text (a failed TLS handshake) or ignore it (a
+//! best-effort QUIT): [`crate::errors::detach`] re-raises it after the call, as itself
 //! (`KeyboardInterrupt`, not an `SMTPConnectError`), except after a message's end-of-data mark,
 //! where [`crate::errors::detach_delivery`] keeps the outcome. The caller's timeout still applies
 //! to each operation as a whole.
@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-use mailpump::smtp::transport::{TcpTransport, Transport, is_timeout};
+use mailpump::smtp::transport::{Transport, is_timeout};
 use pyo3::prelude::*;
 
 use crate::errors::PythonError;
@@ -30,16 +30,17 @@ use crate::errors::PythonError;
 /// prompt Ctrl-C, long enough that an idle wait costs nothing measurable.
 pub const SLICE: Duration = Duration::from_millis(100);
 
-/// A TCP transport whose blocking calls notice Python signals (see the module docs).
+/// A transport (TCP or a Unix-domain socket) whose blocking calls notice Python signals (see
+/// the module docs).
 pub struct Interruptible {
-    inner: TcpTransport,
+    inner: Box<dyn Transport>,
     /// The caller's limit for each read or write (`None`: no limit).
     timeout: Option<Duration>,
 }
 
 impl Interruptible {
     /// Wraps `inner`; [`Transport::set_timeout`] must be called before use (the client does).
-    pub fn new(inner: TcpTransport) -> Self {
+    pub fn new(inner: Box<dyn Transport>) -> Self {
         Self {
             inner,
             timeout: None,
@@ -50,7 +51,7 @@ impl Interruptible {
     /// passes (the slice's own timeout error is returned) or a signal handler raises.
     fn sliced<T>(
         &mut self,
-        mut op: impl FnMut(&mut TcpTransport) -> io::Result<T>,
+        mut op: impl FnMut(&mut Box<dyn Transport>) -> io::Result<T>,
     ) -> io::Result<T> {
         let deadline = self.timeout.map(|t| Instant::now() + t);
         loop {

@@ -16,7 +16,7 @@ use crate::errors::smtp_to_pyerr;
 use crate::pytls::SslContextConnector;
 
 /// Every option, in the order an error message lists them.
-const KEYS: [&str; 19] = [
+const KEYS: [&str; 20] = [
     "allow_insecure_auth",
     "auth",
     "cafile",
@@ -27,6 +27,7 @@ const KEYS: [&str; 19] = [
     "fingerprint",
     "helo_fallback",
     "keyfile",
+    "lmtp",
     "oauth_token",
     "password",
     "port",
@@ -156,6 +157,7 @@ impl<'py> FromPyObject<'_, 'py> for ConnectOptions {
                 "domain" => config.domain = typed(key, &value, "a str")?,
                 "helo_fallback" => config.helo_fallback = typed(key, &value, "True or False")?,
                 "chunking" => config.chunking = typed(key, &value, "True or False")?,
+                "lmtp" => config.lmtp = typed(key, &value, "True or False")?,
                 "allow_insecure_auth" => {
                     config.allow_insecure_auth = typed(key, &value, "True or False")?;
                 }

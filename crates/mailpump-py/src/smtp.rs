@@ -90,12 +90,15 @@ impl PyReply {
 /// What became of a message: truthy, with the accepted and refused recipients and the reply.
 #[pyclass(name = "SendResult", module = "mailpump._mailpump", frozen)]
 pub struct PySendResult {
-    /// The recipients the server accepted.
+    /// The recipients that got the message, as they were given.
     #[pyo3(get)]
     accepted: Py<PyList>,
-    /// The recipients it refused, each with the server's reply.
+    /// The recipients that did not, each with the server's reply.
     #[pyo3(get)]
     refused: Py<PyDict>,
+    /// LMTP: each recipient accepted at RCPT with its own verdict; empty over SMTP.
+    #[pyo3(get)]
+    verdicts: Py<PyDict>,
     /// The reply to the end of data; it usually carries the server's queue id.
     #[pyo3(get)]
     reply: Py<PyReply>,
@@ -107,9 +110,14 @@ impl PySendResult {
         for (address, reply) in &r.refused {
             refused.set_item(address, PyReply::from(reply))?;
         }
+        let verdicts = PyDict::new(py);
+        for (address, reply) in &r.verdicts {
+            verdicts.set_item(address, PyReply::from(reply))?;
+        }
         Ok(Self {
             accepted: PyList::new(py, &r.accepted)?.unbind(),
             refused: refused.unbind(),
+            verdicts: verdicts.unbind(),
             reply: Py::new(py, PyReply::from(&r.reply))?,
         })
     }
@@ -123,8 +131,15 @@ impl PySendResult {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
+        let verdicts = self.verdicts.bind(py).len();
+        // LMTP's verdicts, only when there are some: an SMTP result reads as before.
+        let verdicts = if verdicts > 0 {
+            format!(" verdicts={verdicts}")
+        } else {
+            String::new()
+        };
         format!(
-            "<SendResult accepted={} refused={} reply={}>",
+            "<SendResult accepted={} refused={}{verdicts} reply={}>",
             self.accepted.bind(py).len(),
             self.refused.bind(py).len(),
             self.reply.get().__str__()
@@ -487,7 +502,7 @@ fn connect(py: Python<'_>, options: &ConnectOptions) -> PyResult<Client> {
         }
         // The TCP stream is made interruptible (Ctrl-C, see interrupt.rs).
         None => detach(py, || {
-            Client::connect_with(config, |tcp| Box::new(Interruptible::new(tcp)))
+            Client::connect_with(config, |transport| Box::new(Interruptible::new(transport)))
         })?,
     };
     if let Some(e) = crate::interrupt::take_pending() {

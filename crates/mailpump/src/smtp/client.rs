@@ -163,6 +163,10 @@ pub struct ClientConfig {
     /// Whether messages go out as `BDAT` chunks when the server offers CHUNKING with
     /// PIPELINING (RFC 3030); `false` forces DATA.
     pub chunking: bool,
+    /// Speak LMTP (RFC 2033) instead of SMTP: `LHLO` (no HELO fallback), and after the data one
+    /// verdict per recipient, each in [`SendResult::verdicts`]. Messages go out after DATA,
+    /// never as `BDAT` chunks.
+    pub lmtp: bool,
 }
 
 impl Default for ClientConfig {
@@ -183,6 +187,7 @@ impl Default for ClientConfig {
             helo_fallback: true,
             allow_insecure_auth: false,
             chunking: true,
+            lmtp: false,
         }
     }
 }
@@ -199,7 +204,24 @@ impl ClientConfig {
     #[must_use]
     pub fn implicit_tls(&self) -> bool {
         self.tls == TlsPolicy::Implicit
-            || (self.tls == TlsPolicy::Auto && self.port == IMPLICIT_TLS_PORT)
+            || (self.tls == TlsPolicy::Auto
+                && self.port == IMPLICIT_TLS_PORT
+                && self.unix_socket().is_none())
+    }
+
+    /// The path of the Unix-domain socket [`ClientConfig::server`] names, if it names one: it
+    /// starts with `unix:` or contains a `/` (see [`super::transport::unix_socket_path`]).
+    ///
+    /// ```
+    /// use mailpump::ClientConfig;
+    ///
+    /// let dovecot = ClientConfig { server: "/var/run/dovecot/lmtp".into(), lmtp: true, ..ClientConfig::default() };
+    /// assert!(dovecot.unix_socket().is_some());
+    /// assert!(ClientConfig::default().unix_socket().is_none());
+    /// ```
+    #[must_use]
+    pub fn unix_socket(&self) -> Option<&std::path::Path> {
+        super::transport::unix_socket_path(&self.server)
     }
 
     /// Checks what can be checked before connecting: a positive timeout and an EHLO name that
@@ -219,6 +241,23 @@ impl ClientConfig {
             return Err(SmtpError::InvalidInput(
                 "the timeout must be greater than zero".into(),
             ));
+        }
+        if self.unix_socket().is_some() {
+            if !cfg!(unix) {
+                return Err(SmtpError::invalid_input(format!(
+                    "the server {:?} is a Unix-domain socket path (it starts with unix: or \
+                     contains /), and this platform has no Unix-domain sockets",
+                    self.server
+                )));
+            }
+            if matches!(self.tls, TlsPolicy::StartTls | TlsPolicy::Implicit) {
+                return Err(SmtpError::invalid_input(format!(
+                    "TLS is not used over a Unix-domain socket ({}): the connection never leaves \
+                     this machine and the socket's permissions say who may connect; use \
+                     tls='auto' or 'none'",
+                    self.server
+                )));
+            }
         }
         if self.keyfile.is_some() && self.certfile.is_none() {
             return Err(SmtpError::invalid_input(
@@ -250,6 +289,22 @@ impl ClientConfig {
         }
         Command::Ehlo(self.domain.clone()).write_to(&mut Vec::new())
     }
+}
+
+/// A connection to the Unix-domain socket at `path`.
+#[cfg(unix)]
+fn connect_unix(path: &std::path::Path, timeout: Duration) -> io::Result<Box<dyn Transport>> {
+    let transport = super::transport::UnixTransport::connect(path, timeout)?;
+    Ok(Box::new(transport))
+}
+
+/// No Unix-domain sockets here ([`ClientConfig::validate`] says so before this is reached).
+#[cfg(not(unix))]
+fn connect_unix(_path: &std::path::Path, _timeout: Duration) -> io::Result<Box<dyn Transport>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this platform has no Unix-domain sockets",
+    ))
 }
 
 /// The kind and words of a failed rustls handshake (see [`crate::smtp::tls`]).
@@ -357,10 +412,11 @@ impl Client {
     /// }
     /// ```
     pub fn connect(config: &ClientConfig) -> Result<Self, SmtpError> {
-        Self::connect_with(config, |tcp| Box::new(tcp))
+        Self::connect_with(config, |transport| transport)
     }
 
-    /// [`Client::connect`], with the TCP stream passed through `wrap` before the session starts:
+    /// [`Client::connect`], with the connection (TCP, or a Unix-domain socket when
+    /// [`ClientConfig::unix_socket`] names one) passed through `wrap` before the session starts:
     /// for a caller that layers its own behaviour on the socket (the Python binding makes its
     /// waits interruptible by Ctrl-C this way).
     ///
@@ -372,18 +428,29 @@ impl Client {
     /// ```
     pub fn connect_with(
         config: &ClientConfig,
-        wrap: impl FnOnce(TcpTransport) -> Box<dyn Transport>,
+        wrap: impl FnOnce(Box<dyn Transport>) -> Box<dyn Transport>,
     ) -> Result<Self, SmtpError> {
         config.validate()?;
-        let tcp = TcpTransport::connect(&config.server, config.port, config.timeout).map_err(
-            |source| SmtpError::Connect {
-                server: config.server.clone(),
-                port: config.port,
-                kind: ConnectKind::of_connect_error(&source),
-                source,
+        let connected = match config.unix_socket() {
+            Some(path) => connect_unix(path, config.timeout),
+            None => TcpTransport::connect(&config.server, config.port, config.timeout)
+                .map(|tcp| Box::new(tcp) as Box<dyn Transport>),
+        };
+        let transport = connected.map_err(|source| SmtpError::Connect {
+            server: config.server.clone(),
+            port: config.port,
+            kind: match source.kind() {
+                // A missing socket file is a server not running, as a refused port is.
+                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+                    if config.unix_socket().is_some() =>
+                {
+                    ConnectKind::Refused
+                }
+                _ => ConnectKind::of_connect_error(&source),
             },
-        )?;
-        Self::from_transport(wrap(tcp), config)
+            source,
+        })?;
+        Self::from_transport(wrap(transport), config)
     }
 
     /// Starts a session over a connected `transport` (a caller's own stream, or one made by
@@ -580,8 +647,10 @@ impl Client {
                 }
                 // Opportunistic: once offered, a STARTTLS that fails is an error, never a silent
                 // fall back to plaintext an attacker could provoke.
+                // Not over a Unix-domain socket: the bytes never leave the machine.
                 TlsPolicy::Auto
                     if self.caps.starttls
+                        && self.config.unix_socket().is_none()
                         && (cfg!(feature = "tls") || self.config.tls_connector.is_some()) =>
                 {
                     self.starttls()?;
@@ -640,8 +709,20 @@ impl Client {
         Ok(())
     }
 
-    /// Says EHLO `domain`, falling back to HELO on 500/502 when allowed (RFC 5321 §4.1.1.1).
+    /// Says EHLO `domain`, falling back to HELO on 500/502 when allowed (RFC 5321 §4.1.1.1);
+    /// in LMTP, LHLO and no fallback (RFC 2033 §4.1: LMTP has no HELO).
     fn hello(&mut self, domain: &str) -> Result<(), SmtpError> {
+        if self.config.lmtp {
+            let lhlo = Command::Lhlo(domain.to_owned());
+            let reply = self.command(&lhlo)?;
+            if !reply.is_positive_completion() {
+                return Err(self.fail(SmtpError::refused(&lhlo, reply)));
+            }
+            self.caps = Capabilities::from_ehlo(&reply);
+            self.ehlo = Some(reply);
+            self.domain = Some(domain.to_owned());
+            return Ok(());
+        }
         let ehlo = Command::Ehlo(domain.to_owned());
         let reply = self.command(&ehlo)?;
         if reply.is_positive_completion() {

@@ -125,6 +125,8 @@ pub enum Command {
     Ehlo(String),
     /// `HELO domain`, for servers that do not know EHLO.
     Helo(String),
+    /// `LHLO domain`: LMTP's greeting in place of EHLO (RFC 2033 §4.1).
+    Lhlo(String),
     /// `STARTTLS` (RFC 3207).
     StartTls,
     /// `AUTH mechanism [initial-response]` (RFC 4954 §4).
@@ -173,6 +175,7 @@ impl Command {
         match self {
             Self::Ehlo(_) => "EHLO",
             Self::Helo(_) => "HELO",
+            Self::Lhlo(_) => "LHLO",
             Self::StartTls => "STARTTLS",
             Self::Auth { .. } | Self::AuthContinuation(_) => "AUTH",
             Self::Mail { .. } => "MAIL",
@@ -195,7 +198,7 @@ impl Command {
     #[must_use]
     pub fn reply_kind(&self) -> ReplyKind {
         match self {
-            Self::Ehlo(_) | Self::Helo(_) => ReplyKind::Ehlo,
+            Self::Ehlo(_) | Self::Helo(_) | Self::Lhlo(_) => ReplyKind::Ehlo,
             Self::Mail { .. } => ReplyKind::Sender,
             Self::Rcpt { .. } => ReplyKind::Recipient,
             Self::Data => ReplyKind::Data,
@@ -221,6 +224,7 @@ impl Command {
         match self {
             Self::Ehlo(domain) => push(out, &["EHLO ", domain]),
             Self::Helo(domain) => push(out, &["HELO ", domain]),
+            Self::Lhlo(domain) => push(out, &["LHLO ", domain]),
             Self::Auth {
                 mechanism,
                 initial_response,
@@ -277,6 +281,7 @@ impl Command {
         match self {
             Self::Ehlo(domain) => format!("EHLO {}", escape(domain)),
             Self::Helo(domain) => format!("HELO {}", escape(domain)),
+            Self::Lhlo(domain) => format!("LHLO {}", escape(domain)),
             Self::Auth {
                 mechanism,
                 initial_response: Some(_),
@@ -302,7 +307,9 @@ impl Command {
 
     fn validate(&self) -> Result<(), SmtpError> {
         match self {
-            Self::Ehlo(domain) | Self::Helo(domain) => check_client_domain(self.verb(), domain),
+            Self::Ehlo(domain) | Self::Helo(domain) | Self::Lhlo(domain) => {
+                check_client_domain(self.verb(), domain)
+            }
             Self::Auth {
                 initial_response: Some(secret),
                 ..
@@ -461,6 +468,7 @@ mod tests {
             (Command::Ehlo("[192.0.2.1]".into()), "EHLO [192.0.2.1]\r\n"),
             (Command::Ehlo("[IPv6:::1]".into()), "EHLO [IPv6:::1]\r\n"),
             (Command::Helo("x-1.example".into()), "HELO x-1.example\r\n"),
+            (Command::Lhlo("x-1.example".into()), "LHLO x-1.example\r\n"),
             (Command::StartTls, "STARTTLS\r\n"),
             (
                 Command::Auth {
@@ -749,6 +757,7 @@ mod tests {
         let cases = [
             (Command::Ehlo("x".into()), "EHLO", ReplyKind::Ehlo),
             (Command::Helo("x".into()), "HELO", ReplyKind::Ehlo),
+            (Command::Lhlo("x".into()), "LHLO", ReplyKind::Ehlo),
             (mail, "MAIL", ReplyKind::Sender),
             (rcpt, "RCPT", ReplyKind::Recipient),
             (Command::Data, "DATA", ReplyKind::Data),

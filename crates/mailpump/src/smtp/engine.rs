@@ -22,6 +22,11 @@
 //! data (RFC 3030 §4.2); the transaction ends with the first reason. CHUNKING is used only with
 //! PIPELINING: without it each chunk would cost a round trip, and DATA is no slower.
 //!
+//! In LMTP mode ([`Engine::lmtp`], RFC 2033) the end of data is answered once per recipient
+//! accepted at RCPT, in RCPT order: each recipient's outcome is its own
+//! ([`SendResult::verdicts`]), and a failure between two verdicts leaves the rest unknown
+//! ([`SmtpError::RecipientsUnknown`]).
+//!
 //! ```
 //! use mailpump::smtp::capability::Capabilities;
 //! use mailpump::smtp::engine::{Action, Engine};
@@ -143,12 +148,46 @@ impl Envelope {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendResult {
-    /// The recipients the server accepted, as they were given (`a@b`).
+    /// The recipients that got the message, as the caller gave them (`a@b`, a domain in
+    /// Unicode even when it went out as IDNA A-labels). Over LMTP, those whose own verdict was a
+    /// 2xx.
     pub accepted: Vec<String>,
-    /// The recipients it refused, with its reply to each.
+    /// The recipients that did not, with the server's reply to each: refused at RCPT, then (LMTP)
+    /// those whose verdict after the data was a 4xx or 5xx.
     pub refused: Vec<(String, Reply)>,
-    /// The reply to the end of data (it usually carries the queue id).
+    /// The reply to the end of data (it usually carries the queue id). Over LMTP, the first 2xx
+    /// verdict.
     pub reply: Reply,
+    /// LMTP only (RFC 2033 §4.2): the verdict on each recipient accepted at RCPT, in RCPT order:
+    /// 2xx delivered, 4xx deferred (try again later), 5xx refused. Empty over SMTP, where one
+    /// verdict (`reply`) covers every accepted recipient.
+    pub verdicts: Vec<(String, Reply)>,
+}
+
+impl SendResult {
+    /// LMTP: the recipients whose verdict was a 4xx, which may be sent the message again later
+    /// without a second copy reaching the others. Empty over SMTP.
+    ///
+    /// ```
+    /// use mailpump::{Reply, SendResult};
+    ///
+    /// let result = SendResult {
+    ///     accepted: vec!["a@example.org".into()],
+    ///     refused: vec![("b@example.org".into(), Reply::new(452, vec!["mailbox full".into()]))],
+    ///     reply: Reply::new(250, vec!["ok".into()]),
+    ///     verdicts: vec![
+    ///         ("a@example.org".into(), Reply::new(250, vec!["ok".into()])),
+    ///         ("b@example.org".into(), Reply::new(452, vec!["mailbox full".into()])),
+    ///     ],
+    /// };
+    /// assert_eq!(result.deferred().collect::<Vec<_>>(), ["b@example.org"]);
+    /// ```
+    pub fn deferred(&self) -> impl Iterator<Item = &str> {
+        self.verdicts
+            .iter()
+            .filter(|(_, reply)| reply.is_transient())
+            .map(|(address, _)| address.as_str())
+    }
 }
 
 /// A transaction's number within its engine, in the order they were pushed.
@@ -192,7 +231,10 @@ enum Due {
 struct Tx {
     id: TxId,
     mail: Command,
+    /// The recipients as they go on the wire (IDNA A-labels unless SMTPUTF8 is used).
     rcpt: Vec<Address>,
+    /// The recipients as the caller gave them: what results report.
+    given: Vec<String>,
     /// The DSN parameters of each RCPT, in the order of `rcpt`.
     rcpt_dsn: Vec<RcptDsn>,
     mail_reply: Option<Reply>,
@@ -200,6 +242,8 @@ struct Tx {
     refused: Vec<(String, Reply)>,
     /// The first refusal of a `BDAT` chunk: the transaction failed (RFC 3030 §2).
     chunk_refusal: Option<Reply>,
+    /// LMTP: the verdicts read so far, one per recipient in `accepted`, in order.
+    verdicts: Vec<(String, Reply)>,
 }
 
 impl Tx {
@@ -287,6 +331,8 @@ pub struct Engine {
     done: VecDeque<(TxId, Result<SendResult, SmtpError>)>,
     /// The server closed the session (421); nothing more may be written.
     closed: bool,
+    /// LMTP (RFC 2033): one verdict per accepted recipient after the data.
+    lmtp: bool,
 }
 
 impl Engine {
@@ -305,6 +351,7 @@ impl Engine {
             body: None,
             done: VecDeque::new(),
             closed: false,
+            lmtp: false,
         }
     }
 
@@ -361,11 +408,17 @@ impl Engine {
             id,
             mail,
             rcpt,
+            given: envelope
+                .rcpt
+                .iter()
+                .map(|a| a.as_str().to_owned())
+                .collect(),
             rcpt_dsn,
             mail_reply: None,
             accepted: Vec::new(),
             refused: Vec::new(),
             chunk_refusal: None,
+            verdicts: Vec::new(),
         };
         let mut scratch = Vec::new();
         tx.mail.write_to(&mut scratch)?;
@@ -394,6 +447,42 @@ impl Engine {
     pub fn allow_chunking(mut self, allowed: bool) -> Self {
         debug_assert!(self.next_id == 0, "set before the first transaction");
         self.offered.chunking &= allowed;
+        self
+    }
+
+    /// `true` speaks LMTP (RFC 2033): after the end of data the server answers once per
+    /// recipient it accepted at RCPT, and each recipient's outcome is its own
+    /// ([`SendResult::verdicts`]). Messages then go out after DATA, never as `BDAT` chunks: with
+    /// CHUNKING the last chunk may be written before the RCPT replies say how many verdicts will
+    /// follow it. Set before the first [`Engine::push`].
+    ///
+    /// ```
+    /// use mailpump::smtp::capability::Capabilities;
+    /// use mailpump::smtp::engine::{Action, Engine};
+    /// use mailpump::{Address, Envelope, Reply};
+    ///
+    /// let caps = Capabilities::from_ehlo(&Reply::new(250, vec!["lmtp".into(), "PIPELINING".into()]));
+    /// let mut engine = Engine::new(&caps).lmtp(true);
+    /// let rcpt = ["a@example.org", "b@example.org"].map(|r| Address::parse(r).unwrap()).to_vec();
+    /// let id = engine.push(&Envelope::new(Address::parse("me@example.com")?, rcpt), None)?;
+    /// engine.written();
+    /// for code in [250, 250, 250, 354] {
+    ///     engine.receive(Reply::new(code, vec!["ok".into()]))?;
+    /// }
+    /// assert!(matches!(engine.poll(), Action::SendBody(_)));
+    /// engine.body_sent(id);
+    /// engine.receive(Reply::new(250, vec!["delivered".into()]))?;
+    /// engine.receive(Reply::new(452, vec!["mailbox full".into()]))?;
+    /// let Action::Done(_, Ok(result)) = engine.poll() else { panic!() };
+    /// assert_eq!(result.accepted, ["a@example.org"]);
+    /// assert_eq!(result.deferred().collect::<Vec<_>>(), ["b@example.org"]);
+    /// # Ok::<(), mailpump::SmtpError>(())
+    /// ```
+    #[must_use]
+    pub fn lmtp(mut self, lmtp: bool) -> Self {
+        debug_assert!(self.next_id == 0, "set before the first transaction");
+        self.lmtp = lmtp;
+        self.offered.chunking &= !lmtp;
         self
     }
 
@@ -525,6 +614,7 @@ impl Engine {
                 }
                 Ok(())
             }
+            Due::Verdict(id) if self.lmtp => self.on_recipient_verdict(id, reply),
             Due::Verdict(id) if self.offered.chunking => self.on_last_chunk(id, reply),
             Due::Verdict(id) => {
                 self.on_verdict(id, reply);
@@ -564,6 +654,7 @@ impl Engine {
         let mut outcomes: Vec<_> = self.done.drain(..).collect();
         let mut error = Some(error);
         for tx in self.active.drain(..).chain(self.queued.drain(..)) {
+            let id = tx.id;
             let own = error.take().unwrap_or_else(&mut others);
             // A message whose refusal is already known (with CHUNKING its mark may be out) was
             // not delivered: it ends with that refusal.
@@ -571,10 +662,12 @@ impl Engine {
                 own
             } else if let Some(refusal) = tx.early_refusal() {
                 refusal
+            } else if self.lmtp {
+                tx.verdicts_cut_short(own.after_end_of_data())
             } else {
                 own.after_end_of_data()
             };
-            outcomes.push((tx.id, Err(own)));
+            outcomes.push((id, Err(own)));
         }
         self.due.clear();
         self.out.clear();
@@ -676,7 +769,7 @@ impl Engine {
             return Err(out_of_step("RCPT", &reply));
         }
         let tx = self.tx(id);
-        let address = tx.rcpt[index].as_str().to_owned();
+        let address = tx.given[index].clone();
         if reply.is_positive_completion() {
             tx.accepted.push(address);
         } else {
@@ -732,6 +825,7 @@ impl Engine {
             accepted: std::mem::take(&mut tx.accepted),
             refused: std::mem::take(&mut tx.refused),
             reply,
+            verdicts: Vec::new(),
         });
         self.done.push_back((id, outcome));
         self.start_next();
@@ -777,6 +871,7 @@ impl Engine {
                 accepted: std::mem::take(&mut tx.accepted),
                 refused: std::mem::take(&mut tx.refused),
                 reply,
+                verdicts: Vec::new(),
             })
         };
         self.done.push_back((id, outcome));
@@ -827,7 +922,21 @@ impl Engine {
             Due::EmptyMessage | Due::Rset => None,
         };
         let mut outcomes = Vec::new();
-        if let Some(id) = first {
+        if let (Some(id), Due::Verdict(_), true) = (first, due, self.lmtp) {
+            // The 421 is this recipient's verdict (deferred); the rest have none.
+            let mut tx = self.finish(id);
+            let address = tx.accepted[tx.verdicts.len()].clone();
+            tx.verdicts.push((address, reply.clone()));
+            let outcome = if tx.verdicts.len() == tx.accepted.len() {
+                tx.lmtp_outcome()
+            } else {
+                Err(tx.verdicts_cut_short(SmtpError::OutcomeUnknown {
+                    reason: format!("the server closed the session ({reply})"),
+                    source: None,
+                }))
+            };
+            outcomes.push((id, outcome));
+        } else if let Some(id) = first {
             let tx = self.finish(id);
             let error = match due {
                 Due::Mail(_) => SmtpError::refused(&tx.mail, reply.clone()),
@@ -846,15 +955,21 @@ impl Engine {
             })
             .collect();
         for tx in self.active.drain(..).chain(self.queued.drain(..)) {
-            let error = if pending.contains(&tx.id) {
-                SmtpError::OutcomeUnknown {
+            let id = tx.id;
+            let error = if pending.contains(&id) {
+                let unknown = SmtpError::OutcomeUnknown {
                     reason: format!("the server closed the session before its verdict ({reply})"),
                     source: None,
+                };
+                if self.lmtp {
+                    tx.verdicts_cut_short(unknown)
+                } else {
+                    unknown
                 }
             } else {
                 session_closed(reply)
             };
-            outcomes.push((tx.id, Err(error)));
+            outcomes.push((id, Err(error)));
         }
         self.due.clear();
         self.out.clear();
@@ -1005,8 +1120,13 @@ fn session_closed(reply: &Reply) -> SmtpError {
     }
 }
 
+mod lmtp;
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod lmtp_tests;
 
 #[cfg(test)]
 mod chunking_tests;

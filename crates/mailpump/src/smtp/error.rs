@@ -315,6 +315,28 @@ pub enum SmtpError {
         /// Each refused address with the server's reply.
         refused: Vec<(String, Reply)>,
     },
+    /// LMTP (RFC 2033 §4.2): the server took the data but gave no recipient a 2xx verdict; the
+    /// message was delivered to nobody. Kind `message-refused`.
+    Undelivered {
+        /// Each recipient accepted at RCPT with its verdict (a 4xx or 5xx), in RCPT order.
+        verdicts: Vec<(String, Reply)>,
+        /// The recipients refused at RCPT, with the server's reply to each.
+        refused: Vec<(String, Reply)>,
+    },
+    /// LMTP (RFC 2033 §4.2): the end-of-data mark was written and the per-recipient verdicts
+    /// stopped before the last one (the connection was lost, the wait timed out, or the server
+    /// said something that is no verdict). The verdicts read are final; the recipients in
+    /// `unknown` may or may not have the message. Kind `outcome-unknown`: never retried.
+    RecipientsUnknown {
+        /// The verdicts read, in RCPT order (2xx delivered, 4xx deferred, 5xx refused).
+        verdicts: Vec<(String, Reply)>,
+        /// The recipients accepted at RCPT that got no verdict.
+        unknown: Vec<String>,
+        /// What happened after the mark.
+        reason: String,
+        /// The I/O error behind it, if any.
+        source: Option<io::Error>,
+    },
     /// The message is larger than the limit the server announced with SIZE (RFC 1870).
     SizeExceeded {
         /// The message size, in octets.
@@ -493,7 +515,8 @@ impl SmtpError {
         match self {
             Self::Connect { kind, .. } => kind.as_str(),
             Self::Timeout { .. } => "timeout",
-            Self::OutcomeUnknown { .. } => "outcome-unknown",
+            Self::OutcomeUnknown { .. } | Self::RecipientsUnknown { .. } => "outcome-unknown",
+            Self::Undelivered { .. } => "message-refused",
             Self::Tls { kind, .. } => kind.as_str(),
             Self::Auth { kind, .. } => kind.as_str(),
             Self::Protocol { kind, .. } => kind.as_str(),
@@ -526,6 +549,7 @@ impl SmtpError {
                 reply: Some(reply), ..
             } => reply.is_transient(),
             Self::RecipientsRefused { refused } => refused.iter().any(|(_, r)| r.is_transient()),
+            Self::Undelivered { verdicts, .. } => verdicts.iter().any(|(_, r)| r.is_transient()),
             Self::Connect { kind, .. } => {
                 !matches!(kind, ConnectKind::NameNotResolved | ConnectKind::Closed)
             }
@@ -552,6 +576,9 @@ impl SmtpError {
             Self::RecipientsRefused { refused } => {
                 !refused.is_empty() && refused.iter().all(|(_, r)| r.is_permanent())
             }
+            Self::Undelivered { verdicts, .. } => {
+                !verdicts.is_empty() && verdicts.iter().all(|(_, r)| r.is_permanent())
+            }
             Self::SizeExceeded { .. } | Self::InvalidInput(_) | Self::Message(_) => true,
             _ => false,
         }
@@ -575,6 +602,9 @@ impl SmtpError {
             Self::OutcomeUnknown {
                 source: Some(e), ..
             }
+            | Self::RecipientsUnknown {
+                source: Some(e), ..
+            }
             | Self::Io(e) => is_timeout_kind(e.kind()),
             _ => false,
         }
@@ -591,7 +621,10 @@ impl SmtpError {
     /// ```
     #[must_use]
     pub fn is_outcome_unknown(&self) -> bool {
-        matches!(self, Self::OutcomeUnknown { .. })
+        matches!(
+            self,
+            Self::OutcomeUnknown { .. } | Self::RecipientsUnknown { .. }
+        )
     }
 
     /// The server's reply behind the error, if there is one (the first refused recipient's for
@@ -613,6 +646,7 @@ impl SmtpError {
                 reply: Some(reply), ..
             } => Some(reply),
             Self::RecipientsRefused { refused } => refused.first().map(|(_, r)| r),
+            Self::Undelivered { verdicts, .. } => verdicts.first().map(|(_, r)| r),
             _ => None,
         }
     }
@@ -725,6 +759,7 @@ impl fmt::Display for SmtpError {
                 }
                 Ok(())
             }
+            Self::Undelivered { .. } | Self::RecipientsUnknown { .. } => fmt_lmtp(f, self),
             Self::SizeExceeded { size, limit } => write!(
                 f,
                 "the message is {size} octets but the server accepts at most {limit} \
@@ -742,6 +777,60 @@ impl fmt::Display for SmtpError {
     }
 }
 
+/// The sentences for LMTP's per-recipient outcomes ([`SmtpError::Undelivered`],
+/// [`SmtpError::RecipientsUnknown`]).
+fn fmt_lmtp(f: &mut fmt::Formatter<'_>, error: &SmtpError) -> fmt::Result {
+    match error {
+        SmtpError::Undelivered { verdicts, refused } => {
+            write!(
+                f,
+                "the server took the message but delivered it to no recipient:"
+            )?;
+            fmt_each_reply(f, verdicts.iter().chain(refused))?;
+            let advice = if error.is_transient() {
+                "those refused with 4xx may be sent it again later"
+            } else {
+                "every refusal is permanent: do not retry unchanged"
+            };
+            write!(f, " ({advice})")
+        }
+        SmtpError::RecipientsUnknown {
+            verdicts,
+            unknown,
+            reason,
+            ..
+        } => {
+            write!(
+                f,
+                "the whole message was sent, and the server gave its verdict for {} of {} \
+                 recipients, then no more ({reason}); whether {} received it is unknown: check \
+                 before sending it to them again, or they may get it twice",
+                verdicts.len(),
+                verdicts.len() + unknown.len(),
+                unknown.join(", ")
+            )?;
+            if !verdicts.is_empty() {
+                f.write_str(". Verdicts given:")?;
+                fmt_each_reply(f, verdicts.iter())?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// ` a@b: 250 ok; c@d: 550 no such user`: each address with its reply.
+fn fmt_each_reply<'a>(
+    f: &mut fmt::Formatter<'_>,
+    replies: impl Iterator<Item = &'a (String, Reply)>,
+) -> fmt::Result {
+    for (i, (address, reply)) in replies.enumerate() {
+        let sep = if i == 0 { " " } else { "; " };
+        write!(f, "{sep}{address}: {reply}")?;
+    }
+    Ok(())
+}
+
 /// The sentence for [`SmtpError::Connect`].
 fn fmt_connect(
     f: &mut fmt::Formatter<'_>,
@@ -750,6 +839,28 @@ fn fmt_connect(
     kind: ConnectKind,
     source: &io::Error,
 ) -> fmt::Result {
+    if let Some(path) = super::transport::unix_socket_path(server) {
+        let path = path.display();
+        return match kind {
+            ConnectKind::Refused => write!(
+                f,
+                "could not connect to the Unix socket {path}: {source} (check the path, its \
+                 permissions, and that the server is running)"
+            ),
+            ConnectKind::Lost => write!(
+                f,
+                "the connection to the Unix socket {path} was lost: {source}; no message was \
+                 left half-sent (try again later)"
+            ),
+            ConnectKind::Closed => write!(f, "{source}"),
+            ConnectKind::NoGreeting => write!(
+                f,
+                "no greeting from the Unix socket {path} within the timeout: the server is slow \
+                 to greet (try again later or raise the timeout), or does not speak SMTP or LMTP"
+            ),
+            _ => write!(f, "the Unix socket {path}: {source}"),
+        };
+    }
     // An IPv6 address needs brackets before its port.
     let host = if server.contains(':') {
         format!("[{server}]:{port}")
@@ -797,6 +908,10 @@ impl std::error::Error for SmtpError {
         match self {
             Self::Connect { source, .. }
             | Self::OutcomeUnknown {
+                source: Some(source),
+                ..
+            }
+            | Self::RecipientsUnknown {
                 source: Some(source),
                 ..
             } => Some(source),

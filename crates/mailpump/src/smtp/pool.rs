@@ -10,7 +10,9 @@
 //! server cannot have taken it: see [`retry_reason`]. A message whose end-of-data mark was written
 //! and whose verdict never came is [`SmtpError::OutcomeUnknown`], reported and never retried; a
 //! 5xx is final; a message whose source cannot be read again ([`Source::replay`] gives `None`)
-//! is sent at most once.
+//! is sent at most once. Over LMTP, recipients whose own verdict was a 4xx are sent the message
+//! again, alone (never one that has it, or refused it with a 5xx), and the outcome gathers the
+//! verdicts of every attempt.
 //!
 //! # Connections
 //!
@@ -41,6 +43,7 @@
 //! # Ok::<(), mailpump::SmtpError>(())
 //! ```
 
+mod lmtp;
 mod rate;
 mod retry;
 mod worker;
@@ -278,6 +281,8 @@ struct Queued {
     attempt: u32,
     /// Not to be tried before this (a retry's backoff).
     not_before: Option<Instant>,
+    /// LMTP: what earlier attempts settled, and the deferred verdicts this attempt retries.
+    settled: Option<Box<lmtp::Settled>>,
 }
 
 impl Queued {
@@ -626,6 +631,7 @@ impl Pool {
             job,
             attempt: 0,
             not_before: None,
+            settled: None,
         });
         drop(state);
         shared.work.notify_one();

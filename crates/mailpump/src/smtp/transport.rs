@@ -1,13 +1,39 @@
 //! Transports: the byte streams an SMTP client talks over.
 //!
 //! The client never touches a socket directly: it drives a [`Transport`], so the same dialogue runs
-//! over plain TCP ([`TcpTransport`]), over TLS wrapped around any transport
+//! over plain TCP ([`TcpTransport`]), over a Unix-domain socket (`UnixTransport`, for local LMTP
+//! servers such as Dovecot's), over TLS wrapped around any transport
 //! ([`crate::smtp::tls::TlsTransport`]), or over a stream the caller supplies (the Python bindings
 //! adapt a `create()` socket factory to this trait).
+//!
+//! A server name is a Unix-domain socket's path when it starts with `unix:` (the rest is the
+//! path) or contains a `/` (no host name or address does): see [`unix_socket_path`].
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::time::Duration;
+
+/// The path of the Unix-domain socket `server` names, or `None` for a host name or address:
+/// `unix:PATH`, or any name with a `/` in it (`/var/run/dovecot/lmtp`, `./lmtp.sock`).
+///
+/// ```
+/// use mailpump::smtp::transport::unix_socket_path;
+/// use std::path::Path;
+///
+/// assert_eq!(unix_socket_path("/var/run/dovecot/lmtp"), Some(Path::new("/var/run/dovecot/lmtp")));
+/// assert_eq!(unix_socket_path("unix:lmtp.sock"), Some(Path::new("lmtp.sock")));
+/// assert_eq!(unix_socket_path("mail.example.com"), None);
+/// assert_eq!(unix_socket_path("[::1]"), None);
+/// ```
+#[must_use]
+pub fn unix_socket_path(server: &str) -> Option<&Path> {
+    match server.strip_prefix("unix:") {
+        Some(path) => Some(Path::new(path)),
+        None if server.contains('/') => Some(Path::new(server)),
+        None => None,
+    }
+}
 
 /// A bidirectional byte stream with per-operation timeouts.
 ///
@@ -308,7 +334,7 @@ impl Transport for TcpTransport {
 
 /// Peeks at one byte without waiting: `WouldBlock` when there is none.
 #[cfg(unix)]
-fn peek_now(stream: &TcpStream) -> io::Result<usize> {
+fn peek_now<S: std::os::fd::AsFd>(stream: &S) -> io::Result<usize> {
     let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
     socket2::SockRef::from(stream).recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
 }
@@ -322,6 +348,107 @@ fn peek_now(stream: &TcpStream) -> io::Result<usize> {
     // by the timeout.
     stream.set_nonblocking(false)?;
     peeked
+}
+
+/// A connection to a Unix-domain socket: a local server (an LMTP server such as Dovecot's or
+/// Cyrus's), reached through the file system, with the same read and write timeouts as TCP.
+/// TLS is not used over it: the socket's file permissions say who may connect, and the bytes
+/// never leave the machine.
+///
+/// ```
+/// use mailpump::smtp::transport::{Transport, UnixTransport};
+/// use std::os::unix::net::UnixListener;
+/// use std::time::Duration;
+///
+/// let dir = std::env::temp_dir().join(format!("mailpump-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("lmtp.sock");
+/// let _ = std::fs::remove_file(&path);
+/// let listener = UnixListener::bind(&path)?;
+/// let transport = UnixTransport::connect(&path, Duration::from_secs(5))?;
+/// assert!(transport.peer_is_loopback()); // the peer is on this machine
+/// # drop(listener);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct UnixTransport {
+    stream: std::os::unix::net::UnixStream,
+}
+
+#[cfg(unix)]
+impl UnixTransport {
+    /// Connects to the socket at `path`; `timeout` becomes the read and write timeout. A local
+    /// connect does not wait on a network: it succeeds or fails at once (no such file:
+    /// `NotFound`; nothing listening: `ConnectionRefused`).
+    pub fn connect(path: &Path, timeout: Duration) -> io::Result<Self> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the timeout must be greater than zero",
+            ));
+        }
+        let mut transport = Self {
+            stream: std::os::unix::net::UnixStream::connect(path)?,
+        };
+        transport.set_timeout(Some(timeout))?;
+        Ok(transport)
+    }
+}
+
+#[cfg(unix)]
+impl Read for UnixTransport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.read(buf)
+    }
+}
+
+#[cfg(unix)]
+impl Write for UnixTransport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.stream.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+#[cfg(unix)]
+impl Transport for UnixTransport {
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let timeout = timeout.map(|t| t.max(Duration::from_millis(1)));
+        self.stream.set_read_timeout(timeout)?;
+        self.stream.set_write_timeout(timeout)
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// Always: the socket is on this machine.
+    fn peer_is_loopback(&self) -> bool {
+        true
+    }
+
+    fn has_pending_input(&mut self) -> io::Result<bool> {
+        let peeked = loop {
+            match peek_now(&self.stream) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        match peeked {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Whether an I/O error means that a timeout expired (the two kinds platforms use for it).

@@ -148,7 +148,9 @@ impl Client {
     {
         self.ensure_usable()?;
         self.ready_for_transaction()?;
-        let mut engine = Engine::new(&self.caps).allow_chunking(self.config.chunking);
+        let mut engine = Engine::new(&self.caps)
+            .allow_chunking(self.config.chunking)
+            .lmtp(self.config.lmtp);
         let mut many = Many {
             messages: messages.into_iter(),
             taken: 0,

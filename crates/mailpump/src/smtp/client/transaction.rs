@@ -136,6 +136,8 @@ impl Client {
     ///
     /// If `source` (or `progress`) fails, the connection is closed without the end-of-data mark
     /// so that the server discards the partial message, and [`SmtpError::Source`] is returned.
+    /// Refused over LMTP ([`ClientConfig::lmtp`](crate::ClientConfig::lmtp)), before any byte:
+    /// use [`Client::send`], which reads one verdict per recipient.
     ///
     /// ```no_run
     /// use mailpump::smtp::command::MailParams;
@@ -155,6 +157,14 @@ impl Client {
         source: &mut dyn Source,
         progress: Option<Progress<'_>>,
     ) -> Result<Reply, SmtpError> {
+        if self.config.lmtp {
+            // RFC 2033 §4.2: one verdict per recipient accepted at RCPT, which this step on its
+            // own cannot count or report.
+            return Err(SmtpError::invalid_input(
+                "over LMTP the server answers the data once per recipient: send the message \
+                 with send() (Session.send in Python), which reads and reports every verdict",
+            ));
+        }
         self.ready_for_transaction()?;
         let reply = self.command(&Command::Data)?;
         if reply.is_positive_completion() {
@@ -197,7 +207,9 @@ impl Client {
         self.ensure_usable()?;
         envelope.validate()?;
         self.ready_for_transaction()?;
-        let mut engine = Engine::new(&self.caps).allow_chunking(self.config.chunking);
+        let mut engine = Engine::new(&self.caps)
+            .allow_chunking(self.config.chunking)
+            .lmtp(self.config.lmtp);
         let id = engine.push(envelope, source.remaining_hint())?;
         let mut one = One {
             id,

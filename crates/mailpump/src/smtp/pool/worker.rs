@@ -298,10 +298,25 @@ fn outcome(
 fn outcome_of(
     shared: &Shared,
     conn: Option<u64>,
-    queued: Queued,
+    mut queued: Queued,
     replayable: bool,
     result: Result<SendResult, SmtpError>,
 ) {
+    let result = match queued.settled.take() {
+        Some(settled) => settled.merge(result),
+        None => result,
+    };
+    let may_retry =
+        replayable && queued.attempt <= shared.options.retries && !queued.is_cancelled();
+    if may_retry {
+        // LMTP: the deferred recipients alone, never one that has the message.
+        if let Some(retry) = super::lmtp::deferred_retry(&result, &queued.job.envelope) {
+            queued.settled = Some(Box::new(retry.settled));
+            queued.job.envelope = retry.envelope;
+            shared.retry(queued, conn, &retry.reason);
+            return;
+        }
+    }
     if let Err(error) = &result {
         if replayable && queued.attempt <= shared.options.retries && !queued.is_cancelled() {
             if let Some(reason) = retry_reason(error) {

@@ -1,6 +1,8 @@
 //! The SMTP client against a scripted server on 127.0.0.1.
 
 mod auth;
+#[cfg(unix)]
+mod lmtp;
 mod many;
 mod session;
 #[cfg(feature = "tls")]
