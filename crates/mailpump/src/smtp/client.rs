@@ -163,6 +163,10 @@ pub struct ClientConfig {
     /// Whether messages go out as `BDAT` chunks when the server offers CHUNKING with
     /// PIPELINING (RFC 3030); `false` forces DATA.
     pub chunking: bool,
+    /// Signs every message sent on the connection (RFC 6376), each before its MAIL command: a
+    /// failure to sign sends nothing of that message.
+    #[cfg(feature = "dkim")]
+    pub dkim: Option<crate::mime::dkim::DkimSigner>,
 }
 
 impl Default for ClientConfig {
@@ -183,6 +187,8 @@ impl Default for ClientConfig {
             helo_fallback: true,
             allow_insecure_auth: false,
             chunking: true,
+            #[cfg(feature = "dkim")]
+            dkim: None,
         }
     }
 }

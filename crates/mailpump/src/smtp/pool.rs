@@ -278,6 +278,9 @@ struct Queued {
     attempt: u32,
     /// Not to be tried before this (a retry's backoff).
     not_before: Option<Instant>,
+    /// Its source carries the pool's DKIM signature already.
+    #[cfg(feature = "dkim")]
+    signed: bool,
 }
 
 impl Queued {
@@ -353,6 +356,11 @@ struct Shared {
     room: Condvar,
     counters: Counters,
     next_conn: AtomicU64,
+    /// The signer of `config`, which the workers apply once per message, not the connections
+    /// once per attempt: a signature carries the time it was made (RFC 6376 §3.5 `t=`), and a
+    /// retry sends the very bytes of the first attempt.
+    #[cfg(feature = "dkim")]
+    dkim: Option<crate::mime::dkim::DkimSigner>,
 }
 
 thread_local! {
@@ -553,6 +561,10 @@ impl Pool {
             ));
         }
         let peer = format!("{}:{}", config.server, config.port);
+        #[cfg(feature = "dkim")]
+        let mut config = config;
+        #[cfg(feature = "dkim")]
+        let dkim = config.dkim.take();
         let shared = Arc::new(Shared {
             credentials,
             peer,
@@ -568,6 +580,8 @@ impl Pool {
             next_conn: AtomicU64::new(0),
             config,
             options,
+            #[cfg(feature = "dkim")]
+            dkim,
         });
         let mut workers = Vec::with_capacity(shared.options.connections);
         for n in 0..shared.options.connections {
@@ -626,6 +640,8 @@ impl Pool {
             job,
             attempt: 0,
             not_before: None,
+            #[cfg(feature = "dkim")]
+            signed: false,
         });
         drop(state);
         shared.work.notify_one();
