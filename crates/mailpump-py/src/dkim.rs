@@ -157,6 +157,7 @@ impl PyDkim {
 
     /// The message as it would be sent, its `DKIM-Signature:` field first; signed now (the
     /// message is read once here, and again as the result is iterated, when it can be).
+    #[pyo3(signature = (message, /))]
     fn sign(&self, py: Python<'_>, message: &Bound<'_, PyAny>) -> PyResult<NativeSource> {
         let source = crate::smtp::smtp_source(py, message, None)?;
         let signed = detach(py, || self.signer.sign(source))?.map_err(|e| {
