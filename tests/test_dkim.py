@@ -264,3 +264,24 @@ def test_a_message_that_cannot_be_signed_sends_nothing(
             session.send(env, source=failing())
     [got] = server.messages
     assert b"signed 1" in got.data
+
+
+def test_the_command_line_signs_with_its_dkim_options(
+    server: RecordingServer, keys: dict[str, Key], capfd: pytest.CaptureFixture[str]
+) -> None:
+    from mailpump import cli
+    from mailpump.__main__ import main
+
+    key = keys["rsa-pkcs1"]
+    base = ["send", "--server", server.host, "--port", str(server.port), "--tls", "none",
+            "--from", f"s@{DOMAIN}", "--to", "r@example.org", "--bcc", "hidden@example.org",
+            "--subject", "from the command line", "--body", "signed"]  # fmt: skip
+    signing = ["--dkim-domain", DOMAIN, "--dkim-selector", SELECTOR, "--dkim-key", str(key.path)]
+    assert main([*base, *signing]) == cli.EXIT_OK
+    [got] = server.messages
+    assert b"hidden@" not in got.data
+    assert verifies(got.data, key)
+    assert main([*base, *signing[:4]]) == cli.EXIT_USAGE
+    assert "together" in capfd.readouterr().err
+    assert main([*base, *signing[:4], "--dkim-key", str(key.path) + ".missing"]) == cli.EXIT_USAGE
+    assert len(server.messages) == 1
