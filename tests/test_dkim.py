@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servers.postfix import PostfixServer
 from servers.recording import RecordingServer
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
@@ -285,3 +286,22 @@ def test_the_command_line_signs_with_its_dkim_options(
     assert "together" in capfd.readouterr().err
     assert main([*base, *signing[:4], "--dkim-key", str(key.path) + ".missing"]) == cli.EXIT_USAGE
     assert len(server.messages) == 1
+
+
+def test_bdat_chunks_carry_what_was_signed(
+    postfix: Callable[[], PostfixServer], keys: dict[str, Key]
+) -> None:
+    from servers.postfix import DOMAIN as POSTFIX_DOMAIN
+
+    key = keys["ed25519"]
+    signer = mailpump.DKIM(DOMAIN, SELECTOR, key.path, canonicalization="simple/simple")
+    lines = "".join(f"line {n} of a body past one BDAT chunk\n" for n in range(20_000))
+    source = f"From: s@{DOMAIN}\nSubject: chunked\n\n.dot\nbare\rcr\n{lines}".encode()
+    server = postfix()
+    mailpump.send(from_=f"<s@{POSTFIX_DOMAIN}>", rcpt=f"<r@{POSTFIX_DOMAIN}>", source=source,
+                  server="127.0.0.1", port=server.port, tls="none", dkim=signer)  # fmt: skip
+    [session] = server.sessions(1)
+    assert session.get("bdat", 0) >= 2 and session.get("data", 0) == 0, session
+    [delivered] = server.delivered(1)
+    # The maildir holds LF line ends; the wire had CRLF.
+    assert verifies(delivered.replace(b"\n", b"\r\n"), key)

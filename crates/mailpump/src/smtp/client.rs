@@ -163,8 +163,10 @@ pub struct ClientConfig {
     /// Whether messages go out as `BDAT` chunks when the server offers CHUNKING with
     /// PIPELINING (RFC 3030); `false` forces DATA.
     pub chunking: bool,
-    /// Signs every message sent on the connection (RFC 6376), each before its MAIL command: a
-    /// failure to sign sends nothing of that message.
+    /// Signs every message sent on the connection (RFC 6376): [`Client::send`] and
+    /// [`Client::send_many`] sign each before its MAIL command, [`Client::data`] before DATA, so
+    /// a failure to sign sends no byte of the message. A [`crate::smtp::pool::Pool`] signs each
+    /// message once, so that a retry sends the same bytes.
     #[cfg(feature = "dkim")]
     pub dkim: Option<crate::mime::dkim::DkimSigner>,
 }
