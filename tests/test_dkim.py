@@ -196,6 +196,20 @@ def test_a_session_signs_each_message_and_send_many_too(
     assert len({signature(d)["b"] for d in datas}) == 10
 
 
+def test_the_step_by_step_dialogue_signs_what_data_sends(
+    server: RecordingServer, keys: dict[str, Key]
+) -> None:
+    key = keys["ed25519"]
+    with mailpump.open(server.host, server.port, tls="none",
+                       dkim=mailpump.DKIM(DOMAIN, SELECTOR, key.path)) as session:  # fmt: skip
+        session.greet()
+        session.mail(f"s@{DOMAIN}")
+        session.rcpt("r@example.org")
+        session.data(iter([b"From: s@example.test\nSubject: step by step\n\n", b"body\n"]))
+    [got] = server.messages
+    assert verifies(got.data, key)
+
+
 def test_a_pool_signs_every_message(server: RecordingServer, keys: dict[str, Key]) -> None:
     key = keys["ed25519"]
     signer = mailpump.DKIM(DOMAIN, SELECTOR, key.path)

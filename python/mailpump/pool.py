@@ -111,7 +111,8 @@ class Pool:
     ``Pool(server, port, *, connections=4, max_messages=None, rate=None, idle_timeout=60.0,
     retries=3, backoff=1.0, **connection_options)``: ``connection_options`` are ``send()``'s
     (``tls``, ``timeout``, ``cafile``, ``verify``, ``ssl_context``, ``domain``, ``helo_fallback``,
-    ``allow_insecure_auth``, ``chunking``, ``user``, ``password``, ``auth``, ``oauth_token``);
+    ``allow_insecure_auth``, ``chunking``, ``dkim``, ``user``, ``password``, ``auth``,
+    ``oauth_token``); a ``dkim`` signer signs each message once, so a retry sends the same bytes;
     ``server``, ``port``, ``domain`` and ``timeout`` default to the ``mailpump.smtp`` constants,
     read now.
 

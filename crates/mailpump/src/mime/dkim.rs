@@ -27,8 +27,8 @@ use crate::source::ReaderSource;
 
 /// The headers signed when the caller names none: RFC 6376 §5.4.1's recommended set. `From`
 /// comes twice: the second names an instance the message does not have, so a `From` added on
-/// the way breaks the signature (oversigning, RFC 6376 §5.4.2). Every listed field the message
-/// lacks is signed as absent the same way.
+/// the way breaks the signature (oversigning, RFC 6376 §5.4 and §8.15). Every listed field the
+/// message lacks is signed as absent the same way.
 pub const DEFAULT_HEADERS: &[&str] = &[
     "From",
     "Reply-To",
