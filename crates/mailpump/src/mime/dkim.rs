@@ -23,6 +23,7 @@ use crate::BoxError;
 use crate::Source;
 use crate::smtp::chunking::CrlfEncoder;
 use crate::smtp::error::SmtpError;
+use crate::smtp::header_envelope::MAX_HEADER;
 use crate::source::ReaderSource;
 
 /// The headers signed when the caller names none: RFC 6376 §5.4.1's recommended set. `From`
@@ -431,6 +432,7 @@ where
     let mut crlf = CrlfEncoder::new();
     let mut chunk = Vec::with_capacity(1 << 16);
     let mut wire = Vec::with_capacity(1 << 16);
+    let mut header_end = HeaderEnd::default();
     loop {
         chunk.clear();
         let more = source.pull(&mut chunk)?;
@@ -439,6 +441,7 @@ where
         if !more {
             crlf.end(&mut wire);
         }
+        header_end.scan(&wire)?;
         stream.write(&wire);
         if let Some(out) = spool.as_mut() {
             out.write_all(&wire)?;
@@ -451,6 +454,47 @@ where
         .finish()
         .map_err(|e| DkimError::Sign(e.to_string()))?;
     Ok(signature.to_header())
+}
+
+/// Watches for the empty line that ends the header section (RFC 5322 §2.1): the signer holds the
+/// header section in memory until it comes, so a message without one must not be read whole.
+#[derive(Default)]
+struct HeaderEnd {
+    /// Bytes of the header section seen so far.
+    seen: usize,
+    /// The end was found: nothing more to watch.
+    found: bool,
+    /// The last three bytes seen, for an end split across chunks.
+    tail: Vec<u8>,
+}
+
+impl HeaderEnd {
+    fn scan(&mut self, wire: &[u8]) -> Result<(), DkimError> {
+        if self.found || wire.is_empty() {
+            return Ok(());
+        }
+        let before = self.seen;
+        self.seen += wire.len();
+        // The tail and the first bytes of this chunk, for an end split across the two.
+        let mut joint = std::mem::take(&mut self.tail);
+        joint.extend_from_slice(&wire[..wire.len().min(3)]);
+        self.found = memchr::memmem::find(&joint, b"\r\n\r\n").is_some()
+            || memchr::memmem::find(wire, b"\r\n\r\n").is_some()
+            // No header section at all: the message starts with the empty line.
+            || (before == 0 && wire.starts_with(b"\r\n"));
+        if self.found {
+            return Ok(());
+        }
+        if self.seen > MAX_HEADER {
+            return Err(DkimError::Sign(format!(
+                "the message has no end of its header section (an empty line) in its first \
+                 {MAX_HEADER} bytes"
+            )));
+        }
+        joint.extend_from_slice(wire);
+        self.tail = joint.split_off(joint.len().saturating_sub(3));
+        Ok(())
+    }
 }
 
 /// A new temporary file, already unlinked where the system allows it, so nothing is left behind.

@@ -162,3 +162,48 @@ fn from_is_oversigned_by_default() {
         "{field}"
     );
 }
+
+/// A source of `n` header lines and no empty line, counting what was pulled.
+struct EndlessHeader {
+    left: usize,
+    pulled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Source for EndlessHeader {
+    fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+        if self.left == 0 {
+            return Ok(false);
+        }
+        self.left -= 1;
+        let line = b"X-Filler: a header line that never ends the section\r\n";
+        out.extend_from_slice(line);
+        self.pulled
+            .fetch_add(line.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(true)
+    }
+}
+
+#[test]
+fn a_header_section_without_its_end_is_not_read_whole() {
+    let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let source = EndlessHeader {
+        left: 1 << 20,
+        pulled: std::sync::Arc::clone(&pulled),
+    };
+    let e = signer(Canonicalization::Relaxed)
+        .sign(Box::new(source))
+        .err()
+        .expect("refused");
+    assert!(
+        e.to_string().contains("no end of its header section"),
+        "{e}"
+    );
+    let read = pulled.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(read < 2 * MAX_HEADER, "{read}");
+    // An end split across chunks is found.
+    let mut end = HeaderEnd::default();
+    for piece in [&b"From: a\r\n\r"[..], b"\n", b"body"] {
+        end.scan(piece).unwrap();
+    }
+    assert!(end.found);
+}
