@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from . import errors, ltn12, mime, smtp, types
 from ._mailpump import (
+    DKIM,
     MessageSource,
     Part,
     Reply,
@@ -43,6 +44,7 @@ from .smtp import Session, message, send, to_email
 from .smtp import open as open  # noqa: A004
 
 __all__ = [
+    "DKIM",
     "MailpumpError",
     "MessageError",
     "MessageSource",

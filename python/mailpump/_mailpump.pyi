@@ -389,6 +389,67 @@ class SendResult:
         later), 5xx refused. Empty over SMTP, where ``reply`` covers every accepted recipient."""
     def __bool__(self) -> bool: ...
 
+@final
+class DKIM:
+    """A DKIM signer (RFC 6376; ``ed25519-sha256`` from RFC 8463), made once and given as
+    ``dkim=`` to :func:`send`, :func:`~mailpump.open` and :class:`~mailpump.Pool`: every message
+    sent is signed before its MAIL command, so a failure to sign sends nothing of it.
+
+    ``key`` is a PEM private key: ``bytes``, a ``str`` holding the PEM text, or the path of a PEM
+    file (``str`` or ``os.PathLike``). RSA keys (``openssl genrsa 2048``, PKCS#1 or PKCS#8) sign
+    ``rsa-sha256``, Ed25519 keys (``openssl genpkey -algorithm ed25519``) ``ed25519-sha256``;
+    ``algorithm`` only checks that the key is of that kind. The key is parsed once, here.
+
+    ``headers``: the header fields to sign, in order; by default ``From``, ``Reply-To``,
+    ``Subject``, ``Date``, ``To``, ``Cc``, ``Message-ID``, ``In-Reply-To``, ``References``,
+    ``MIME-Version``, ``Content-Type``, ``Content-Transfer-Encoding``, and ``From`` a second time,
+    so that a ``From`` added later breaks the signature (a listed field the message lacks is
+    signed as absent the same way). ``canonicalization``: ``"header/body"``, each ``"simple"`` or
+    ``"relaxed"`` (the default, ``"relaxed/relaxed"``). ``expiration``: seconds after signing
+    when the signature expires (``x=``); ``None``, the default, never.
+
+    What is signed is what is sent: after ``Bcc`` is stripped, with CRLF line ends. A message
+    that can be read again (``bytes``, an ``EmailMessage``, a replayable :func:`message`) is read
+    twice, once to hash and once to send; a one-shot source (an iterator, a file object) is
+    spooled to an unnamed temporary file while it is hashed. Memory stays constant either way.
+
+    A bad key, algorithm, canonicalization or header name raises ``ValueError`` (the key itself
+    is never quoted); an unreadable key file ``OSError``.
+    """
+
+    def __new__(
+        cls,
+        domain: str,
+        selector: str,
+        key: bytes | str | PathLike[str],
+        *,
+        headers: Sequence[str] | None = None,
+        canonicalization: str = "relaxed/relaxed",
+        algorithm: Literal["rsa-sha256", "ed25519-sha256"] | None = None,
+        expiration: float | None = None,
+    ) -> Self: ...
+    @property
+    def domain(self) -> str:
+        """The signing domain (``d=``)."""
+    @property
+    def selector(self) -> str:
+        """The selector (``s=``): the public key is the TXT record of
+        ``<selector>._domainkey.<domain>``."""
+    @property
+    def algorithm(self) -> Literal["rsa-sha256", "ed25519-sha256"]:
+        """The signature algorithm, from the key."""
+    @property
+    def headers(self) -> tuple[str, ...]:
+        """The header names given (empty: the default set)."""
+    @property
+    def canonicalization(self) -> str:
+        """``"header/body"``, such as ``"relaxed/relaxed"``."""
+    def sign(self, message: SmtpSource, /) -> Source:
+        """The message as it would be sent (``Bcc`` stripped from an ``EmailMessage`` or
+        :func:`message` source), its ``DKIM-Signature:`` field first. Signed now: an error (none
+        of the headers to sign is in the message: ``ValueError``; the source's own) is raised
+        here."""
+
 @disjoint_base  # a native class: its subclasses cannot mix in another native base
 class Session:
     """An SMTP session over one connection, made by ``mailpump.open()``; a context manager that
@@ -578,6 +639,7 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
       (``tls="starttls"`` or ``"implicit"`` is a ``ValueError``).
     - ``create()``: returns a socket-like object used instead of a TCP socket (TLS runs over
       it).
+    - ``dkim``: a :class:`DKIM` (or a dict of its arguments) that signs every message sent.
 
     An unknown option or a value of the wrong type raises ``TypeError``, a value the client
     cannot use (a TLS policy, a negative timeout) ``ValueError``, both before connecting.

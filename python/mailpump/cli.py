@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import IO, Any, Final
 
 from . import smtp
-from ._mailpump import MessageSource, Part, SendResult, attachment, text
+from ._mailpump import DKIM, MessageSource, Part, SendResult, attachment, text
 from .errors import (
     MailpumpError,
     MessageError,
@@ -235,6 +235,21 @@ def add_send_command(
         metavar="PATH",
         help="attach a file, streamed from disk (repeatable)",
     )
+    signing = p.add_argument_group(
+        "DKIM signing (RFC 6376)", "all three together: the message is signed before it is sent"
+    )
+    signing.add_argument("--dkim-domain", metavar="DOMAIN", help="the signing domain (d=)")
+    signing.add_argument(
+        "--dkim-selector",
+        metavar="SELECTOR",
+        help="the selector (s=): the public key is at SELECTOR._domainkey.DOMAIN",
+    )
+    signing.add_argument(
+        "--dkim-key",
+        metavar="FILE",
+        help="the private key (PEM): RSA (openssl genrsa 2048) or Ed25519 "
+        "(openssl genpkey -algorithm ed25519)",
+    )
     out = p.add_argument_group("output")
     out.add_argument(
         "--dry-run",
@@ -282,13 +297,14 @@ def _send(args: argparse.Namespace) -> int:
         raise UsageError(f"{e}") from e
     except OSError as e:
         raise UsageError(_os_error(e)) from e
+    signer = _dkim(args)
     if args.dry_run:
         try:
             _show_envelope(args.from_, rcpt, len(args.bcc))
         except ValueError as e:
             raise UsageError(str(e)) from e
         out = sys.stdout.buffer
-        for chunk in message:
+        for chunk in message if signer is None else signer.sign(message):
             out.write(chunk)
         out.flush()
         return EXIT_OK
@@ -297,9 +313,24 @@ def _send(args: argparse.Namespace) -> int:
     dialogue = _Dialogue()
     undo = dialogue.watch(verbose=args.verbose)
     try:
-        return _deliver(args, message, estimate, rcpt, password, dialogue)
+        return _deliver(args, message, estimate, rcpt, password, dialogue, signer)
     finally:
         undo()
+
+
+def _dkim(args: argparse.Namespace) -> DKIM | None:
+    """The signer the ``--dkim-*`` options describe (all three, or none)."""
+    given = [args.dkim_domain, args.dkim_selector, args.dkim_key]
+    if not any(given):
+        return None
+    if not all(given):
+        raise UsageError("DKIM signing needs --dkim-domain, --dkim-selector and --dkim-key together")
+    try:
+        return DKIM(args.dkim_domain, args.dkim_selector, args.dkim_key)
+    except ValueError as e:
+        raise UsageError(f"{e} (in {args.dkim_key})") from e
+    except OSError as e:
+        raise UsageError(_os_error(e)) from e
 
 
 class _Rehearsal:
@@ -394,6 +425,7 @@ def _deliver(
     rcpt: list[str],
     password: str | None,
     dialogue: _Dialogue,
+    signer: DKIM | None,
 ) -> int:
     progress = _progress_bar(args.progress, estimate)
     server = args.server or smtp.SERVER
@@ -415,6 +447,7 @@ def _deliver(
         "user": args.user,
         "password": password,
         "progress": progress,
+        "dkim": signer,
     }
     dsn = _dsn(args)
     if dsn:

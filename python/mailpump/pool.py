@@ -111,9 +111,10 @@ class Pool:
     ``Pool(server, port, *, connections=4, max_messages=None, rate=None, idle_timeout=60.0,
     retries=3, backoff=1.0, **connection_options)``: ``connection_options`` are ``send()``'s
     (``tls``, ``timeout``, ``cafile``, ``verify``, ``ssl_context``, ``domain``, ``helo_fallback``,
-    ``allow_insecure_auth``, ``chunking``, ``lmtp``, ``user``, ``password``, ``auth``,
-    ``oauth_token``); ``server``, ``port``, ``domain`` and ``timeout`` default to the
-    ``mailpump.smtp`` constants, read now.
+    ``allow_insecure_auth``, ``chunking``, ``lmtp``, ``dkim``, ``user``, ``password``, ``auth``,
+    ``oauth_token``); a ``dkim`` signer signs each message once, so a retry sends the same bytes;
+    ``server``, ``port``, ``domain`` and ``timeout`` default to the ``mailpump.smtp`` constants,
+    read now.
 
     - ``connections``: worker threads, each with at most one connection, opened when needed.
     - ``max_messages``: messages per connection before QUIT and a fresh connection.

@@ -201,7 +201,8 @@ def open(
 
     ``options``: ``tls``, ``timeout``, ``cafile``, ``verify``, ``certfile``, ``keyfile``,
     ``fingerprint``, ``ssl_context``, ``domain``, ``helo_fallback``, ``allow_insecure_auth``,
-    ``chunking``, ``lmtp``; ``server``, ``port``, ``domain`` and ``timeout`` default to this
+    ``chunking``, ``lmtp``, ``dkim`` (a :class:`~mailpump.DKIM` signing every message the session
+    sends); ``server``, ``port``, ``domain`` and ``timeout`` default to this
     module's constants, read now. Nothing is read from the server until ``greet()``.
     """
     return Session(

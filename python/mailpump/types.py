@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias, TypedDict
 if TYPE_CHECKING:
     from ssl import SSLContext
 
-    from ._mailpump import MessageSource, Part, Source
+    from ._mailpump import DKIM, MessageSource, Part, Source
 
 __all__ = [
     "AuthMechanism",
@@ -28,6 +28,7 @@ __all__ = [
     "BodySource",
     "Codec",
     "ConnectionOptions",
+    "DkimOptions",
     "Dsn",
     "DsnEvent",
     "DsnRecipient",
@@ -236,6 +237,24 @@ class OpenOptions(TypedDict, total=False):
     """``True`` speaks LMTP (RFC 2033) to a local delivery agent (Dovecot, Cyrus): ``LHLO``
     instead of EHLO (no HELO fallback), and after the data one verdict per recipient, in
     ``SendResult.verdicts``. Messages go out after DATA, never as ``BDAT`` chunks."""
+    dkim: DKIM | DkimOptions | None
+    """Signs every message sent with DKIM (RFC 6376): a :class:`mailpump.DKIM`, made once (its key
+    parsed once), or a dict of its arguments."""
+
+
+class _DkimRequired(TypedDict):
+    domain: str
+    selector: str
+    key: bytes | str | PathLike[str]
+
+
+class DkimOptions(_DkimRequired, total=False):
+    """``mailpump.DKIM``'s arguments as a dict, for ``dkim=``."""
+
+    headers: Sequence[str] | None
+    canonicalization: str
+    algorithm: Literal["rsa-sha256", "ed25519-sha256"] | None
+    expiration: float | None
 
 
 class AuthOptions(TypedDict, total=False):

@@ -6,6 +6,7 @@
 // pyo3 extracts `#[pyfunction]` arguments by value; taking them by reference is not an option.
 #![allow(clippy::needless_pass_by_value)]
 
+mod dkim;
 mod dsn;
 mod errors;
 mod filter;
@@ -28,6 +29,8 @@ mod _mailpump {
     #[allow(non_upper_case_globals)]
     const __version__: &str = mailpump::VERSION;
 
+    #[pymodule_export]
+    use crate::dkim::PyDkim;
     #[cfg(feature = "test-hooks")]
     #[pymodule_export]
     use crate::errors::_panic_for_tests;

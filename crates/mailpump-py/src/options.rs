@@ -16,13 +16,14 @@ use crate::errors::smtp_to_pyerr;
 use crate::pytls::SslContextConnector;
 
 /// Every option, in the order an error message lists them.
-const KEYS: [&str; 20] = [
+const KEYS: [&str; 21] = [
     "allow_insecure_auth",
     "auth",
     "cafile",
     "certfile",
     "chunking",
     "create",
+    "dkim",
     "domain",
     "fingerprint",
     "helo_fallback",
@@ -154,6 +155,7 @@ impl<'py> FromPyObject<'_, 'py> for ConnectOptions {
                         Some(typed::<PathBuf>(key, &value, "a path (str or PathLike)")?);
                 }
                 "fingerprint" => config.fingerprints = fingerprints(py, &value)?,
+                "dkim" => config.dkim = Some(crate::dkim::signer(&value)?),
                 "domain" => config.domain = typed(key, &value, "a str")?,
                 "helo_fallback" => config.helo_fallback = typed(key, &value, "True or False")?,
                 "chunking" => config.chunking = typed(key, &value, "True or False")?,

@@ -255,7 +255,7 @@ fn check_email_message(py: Python<'_>, obj: &Bound<'_, PyAny>, part: &str) -> Py
 /// Converts any source `send()` takes: a `MessageSource` or native source (moved
 /// in), `bytes`, `str` (as UTF-8), an `email.message.EmailMessage`, a binary file object or an
 /// iterable of bytes; with `step`, pulled through it.
-fn smtp_source(
+pub(crate) fn smtp_source(
     py: Python<'_>,
     obj: &Bound<'_, PyAny>,
     step: Option<&Bound<'_, PyAny>>,

@@ -102,6 +102,23 @@ impl<S: Source + ?Sized> Source for Box<S> {
     }
 }
 
+/// A borrowed source, so that a wrapper that takes a `Box<dyn Source + 'a>` can take one a caller
+/// lends.
+impl<S: Source + ?Sized> Source for &mut S {
+    fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+        (**self).pull(out)
+    }
+    fn remaining_hint(&self) -> Option<u64> {
+        (**self).remaining_hint()
+    }
+    fn replay(&self) -> Option<Box<dyn Source>> {
+        (**self).replay()
+    }
+    fn nesting(&self) -> usize {
+        (**self).nesting()
+    }
+}
+
 /// A source over bytes held in memory, handed out in slices of at most `chunk` bytes.
 ///
 /// ```

@@ -10,6 +10,8 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, Write};
+use std::sync::Arc;
+use std::time::Duration;
 
 use mail_auth::common::crypto::{Ed25519Key, HashContext, HashImpl, RsaKey, Sha256, SigningKey};
 use mail_auth::common::headers::HeaderWriter;
@@ -20,9 +22,14 @@ use rustls_pki_types::pem::PemObject;
 use crate::BoxError;
 use crate::Source;
 use crate::smtp::chunking::CrlfEncoder;
-use crate::source::{BytesSource, CatSource, ReaderSource};
+use crate::smtp::error::SmtpError;
+use crate::smtp::header_envelope::MAX_HEADER;
+use crate::source::ReaderSource;
 
-/// The headers signed when the caller names none: RFC 6376 §5.4.1's recommended set, each once.
+/// The headers signed when the caller names none: RFC 6376 §5.4.1's recommended set. `From`
+/// comes twice: the second names an instance the message does not have, so a `From` added on
+/// the way breaks the signature (oversigning, RFC 6376 §5.4 and §8.15). Every listed field the
+/// message lacks is signed as absent the same way.
 pub const DEFAULT_HEADERS: &[&str] = &[
     "From",
     "Reply-To",
@@ -36,6 +43,7 @@ pub const DEFAULT_HEADERS: &[&str] = &[
     "MIME-Version",
     "Content-Type",
     "Content-Transfer-Encoding",
+    "From",
 ];
 
 /// A signature algorithm (the `a=` tag).
@@ -65,6 +73,50 @@ impl From<Canonicalization> for Canon {
     }
 }
 
+impl std::str::FromStr for Algorithm {
+    type Err = DkimError;
+
+    /// `rsa-sha256` or `ed25519-sha256`, as the `a=` tag writes them (RFC 6376 §3.5).
+    fn from_str(s: &str) -> Result<Self, DkimError> {
+        match s.to_ascii_lowercase().as_str() {
+            "rsa-sha256" => Ok(Self::RsaSha256),
+            "ed25519-sha256" => Ok(Self::Ed25519Sha256),
+            _ => Err(DkimError::Value(format!(
+                "the algorithm must be 'rsa-sha256' or 'ed25519-sha256', not {s:?}"
+            ))),
+        }
+    }
+}
+
+impl Canonicalization {
+    /// The `c=` tag's value: `header/body`, or `header` alone, the body then `simple`
+    /// (RFC 6376 §3.5).
+    ///
+    /// ```
+    /// use mailpump::mime::dkim::Canonicalization::{Relaxed, Simple};
+    /// use mailpump::mime::dkim::Canonicalization;
+    ///
+    /// assert_eq!(Canonicalization::parse_pair("relaxed/relaxed")?, (Relaxed, Relaxed));
+    /// assert_eq!(Canonicalization::parse_pair("relaxed")?, (Relaxed, Simple));
+    /// assert!(Canonicalization::parse_pair("loose").is_err());
+    /// # Ok::<(), mailpump::mime::dkim::DkimError>(())
+    /// ```
+    pub fn parse_pair(s: &str) -> Result<(Self, Self), DkimError> {
+        let one = |t: &str| match t.to_ascii_lowercase().as_str() {
+            "simple" => Ok(Self::Simple),
+            "relaxed" => Ok(Self::Relaxed),
+            _ => Err(DkimError::Value(format!(
+                "the canonicalization must be 'simple' or 'relaxed', or two of them as \
+                 'header/body', not {s:?}"
+            ))),
+        };
+        match s.split_once('/') {
+            Some((header, body)) => Ok((one(header)?, one(body)?)),
+            None => Ok((one(s)?, Self::Simple)),
+        }
+    }
+}
+
 /// Why a signer could not be made or a signature computed.
 #[derive(Debug)]
 pub enum DkimError {
@@ -75,8 +127,10 @@ pub enum DkimError {
         /// The algorithm asked for.
         algorithm: Algorithm,
     },
-    /// The domain, selector or header list is empty.
+    /// The domain or selector is empty.
     Config(&'static str),
+    /// A domain, selector or header name that cannot go in the signature's tags.
+    Value(String),
     /// Signing failed (none of the headers to sign is in the message, or the key refused).
     Sign(String),
 }
@@ -89,6 +143,7 @@ impl fmt::Display for DkimError {
                 write!(f, "DKIM key does not fit the algorithm {algorithm:?}")
             }
             Self::Config(what) => write!(f, "DKIM: {what} must not be empty"),
+            Self::Value(why) => write!(f, "DKIM: {why}"),
             Self::Sign(why) => write!(f, "DKIM signing failed: {why}"),
         }
     }
@@ -101,42 +156,81 @@ enum Key {
     Ed25519(Signer<Ed25519Key, Done>),
 }
 
+/// How a [`DkimSigner`] signs, beyond its domain, selector and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DkimOptions {
+    /// The algorithm; `None` takes the key's own (RSA: `rsa-sha256`, Ed25519: `ed25519-sha256`).
+    pub algorithm: Option<Algorithm>,
+    /// The header fields to sign (`h=`), in order; empty signs [`DEFAULT_HEADERS`]. A name given
+    /// twice oversigns it.
+    pub headers: Vec<String>,
+    /// The header canonicalisation (`c=`, before the slash).
+    pub header_canonicalization: Canonicalization,
+    /// The body canonicalisation (`c=`, after the slash).
+    pub body_canonicalization: Canonicalization,
+    /// How long after signing the signature expires (`x=`, RFC 6376 §3.5); `None`: never.
+    pub expiration: Option<Duration>,
+}
+
+impl Default for DkimOptions {
+    /// The key's algorithm, [`DEFAULT_HEADERS`], `relaxed/relaxed` (what survives the
+    /// re-folding relays do), no expiration.
+    fn default() -> Self {
+        Self {
+            algorithm: None,
+            headers: Vec::new(),
+            header_canonicalization: Canonicalization::Relaxed,
+            body_canonicalization: Canonicalization::Relaxed,
+            expiration: None,
+        }
+    }
+}
+
 /// A DKIM signer: a key, its domain and selector, the headers to sign and the canonicalisations.
+/// The key is parsed once; clones share it, so one signer serves every connection of a pool.
 ///
 /// ```no_run
-/// use mailpump::mime::dkim::{Canonicalization, DkimSigner};
+/// use mailpump::mime::dkim::{DkimOptions, DkimSigner};
 /// use mailpump::source::{BytesSource, collect};
 ///
 /// let pem = std::fs::read("dkim.pem")?;
-/// let signer = DkimSigner::new("example.com", "mail", &pem, None, &["From", "Subject"],
-///                              Canonicalization::Relaxed, Canonicalization::Relaxed)?;
+/// let signer = DkimSigner::new("example.com", "mail", &pem, &DkimOptions::default())?;
 /// let mut signed = signer.sign(Box::new(BytesSource::new("From: a@example.com\r\n\r\nHi\r\n")))?;
 /// assert!(collect(&mut signed)?.starts_with(b"DKIM-Signature: "));
 /// # Ok::<(), mailpump::BoxError>(())
 /// ```
+#[derive(Clone)]
 pub struct DkimSigner {
-    key: Key,
+    key: Arc<Key>,
 }
 
 impl fmt::Debug for DkimSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the key.
         f.debug_struct("DkimSigner")
             .field("algorithm", &self.algorithm())
             .finish_non_exhaustive()
     }
 }
 
+/// The same signer (the same parsed key), as connection settings compare.
+impl PartialEq for DkimSigner {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.key, &other.key)
+    }
+}
+
+impl Eq for DkimSigner {}
+
 impl DkimSigner {
-    /// A signer for `domain` (`d=`) and `selector` (`s=`) with a PEM private key. `algorithm`
-    /// `None` takes the key's own; `headers` empty signs [`DEFAULT_HEADERS`].
+    /// A signer for `domain` (`d=`) and `selector` (`s=`) with a PEM private key: RSA (PKCS#1,
+    /// `openssl genrsa`, or PKCS#8) or Ed25519 (PKCS#8, `openssl genpkey -algorithm ed25519`).
+    /// Errors never quote the key.
     pub fn new(
         domain: &str,
         selector: &str,
         pem: &[u8],
-        algorithm: Option<Algorithm>,
-        headers: &[&str],
-        header_canon: Canonicalization,
-        body_canon: Canonicalization,
+        options: &DkimOptions,
     ) -> Result<Self, DkimError> {
         if domain.is_empty() {
             return Err(DkimError::Config("the domain"));
@@ -144,28 +238,52 @@ impl DkimSigner {
         if selector.is_empty() {
             return Err(DkimError::Config("the selector"));
         }
-        let headers: Vec<&str> = if headers.is_empty() {
-            DEFAULT_HEADERS.to_vec()
+        if let Some(bad) = [domain, selector]
+            .into_iter()
+            .chain(options.headers.iter().map(String::as_str))
+            .find(|t| {
+                t.bytes()
+                    .any(|b| !b.is_ascii_graphic() || b == b';' || b == b':')
+            })
+        {
+            // RFC 6376 §3.2: tag values are printable ASCII without `;`; a header name
+            // (RFC 5322 §2.2) has no `:` either.
+            return Err(DkimError::Value(format!(
+                "{bad:?} cannot go in a DKIM-Signature field (printable ASCII without ';' or ':')"
+            )));
+        }
+        let headers: Vec<String> = if options.headers.is_empty() {
+            DEFAULT_HEADERS.iter().map(|h| (*h).to_owned()).collect()
         } else {
-            headers.to_vec()
+            options.headers.clone()
         };
-        let der = PrivateKeyDer::from_pem_slice(pem)
-            .map_err(|e| DkimError::Key(format!("no PEM private key ({e:?})")))?;
+        let expiration = options.expiration.map_or(0, |d| d.as_secs().max(1));
+        let der = PrivateKeyDer::from_pem_slice(pem).map_err(|_| {
+            DkimError::Key(
+                "no PEM private key (expected -----BEGIN PRIVATE KEY----- or -----BEGIN RSA \
+                 PRIVATE KEY-----)"
+                    .to_owned(),
+            )
+        })?;
         let ed25519 = match &der {
             PrivateKeyDer::Pkcs8(p) => {
                 Ed25519Key::from_pkcs8_maybe_unchecked_der(p.secret_pkcs8_der()).ok()
             }
             _ => None,
         };
-        let key = match (ed25519, algorithm) {
-            (Some(k), None | Some(Algorithm::Ed25519Sha256)) => Key::Ed25519(
-                Signer::from_key(k)
+        macro_rules! configured {
+            ($key:expr) => {
+                Signer::from_key($key)
                     .domain(domain)
                     .selector(selector)
                     .headers(headers)
-                    .header_canonicalization(header_canon.into())
-                    .body_canonicalization(body_canon.into()),
-            ),
+                    .expiration(expiration)
+                    .header_canonicalization(options.header_canonicalization.into())
+                    .body_canonicalization(options.body_canonicalization.into())
+            };
+        }
+        let key = match (ed25519, options.algorithm) {
+            (Some(k), None | Some(Algorithm::Ed25519Sha256)) => Key::Ed25519(configured!(k)),
             (Some(_), Some(algorithm)) => return Err(DkimError::KeyMismatch { algorithm }),
             (None, Some(Algorithm::Ed25519Sha256)) => {
                 return Err(DkimError::KeyMismatch {
@@ -173,25 +291,20 @@ impl DkimSigner {
                 });
             }
             (None, None | Some(Algorithm::RsaSha256)) => {
-                let rsa = RsaKey::<Sha256>::from_key_der(der)
-                    .map_err(|e| DkimError::Key(e.to_string()))?;
-                Key::Rsa(
-                    Signer::from_key(rsa)
-                        .domain(domain)
-                        .selector(selector)
-                        .headers(headers)
-                        .header_canonicalization(header_canon.into())
-                        .body_canonicalization(body_canon.into()),
-                )
+                // The rsa crate's message names the DER structure, never its content.
+                let rsa = RsaKey::<Sha256>::from_key_der(der).map_err(|e| {
+                    DkimError::Key(format!("not an RSA or Ed25519 private key ({e})"))
+                })?;
+                Key::Rsa(configured!(rsa))
             }
         };
-        Ok(Self { key })
+        Ok(Self { key: Arc::new(key) })
     }
 
     /// The signature algorithm of this signer's key.
     #[must_use]
     pub fn algorithm(&self) -> Algorithm {
-        match self.key {
+        match *self.key {
             Key::Rsa(_) => Algorithm::RsaSha256,
             Key::Ed25519(_) => Algorithm::Ed25519Sha256,
         }
@@ -204,22 +317,23 @@ impl DkimSigner {
         source: &mut dyn Source,
         spool: Option<&mut dyn Write>,
     ) -> Result<String, BoxError> {
-        match &self.key {
+        match &*self.key {
             Key::Rsa(signer) => header(signer, source, spool),
             Key::Ed25519(signer) => header(signer, source, spool),
         }
     }
 
-    /// `source` with a `DKIM-Signature:` header field before it. A source that can be read again
-    /// is read here to hash and again when the result is pulled; a one-shot source is spooled to
-    /// an unnamed temporary file. The result produces the wire's line ends (CRLF).
-    pub fn sign(&self, mut source: Box<dyn Source>) -> Result<Box<dyn Source>, BoxError> {
-        if let Some(again) = source.replay() {
-            let head = self.header(&mut *source, None)?;
-            return Ok(Box::new(CatSource::new(vec![
-                Box::new(BytesSource::new(head)),
-                again,
-            ])));
+    /// `source` with a `DKIM-Signature:` header field before it, computed before this returns,
+    /// so that a failure (the source's, or a message with none of the headers to sign) comes
+    /// before anything is sent. A source that can be read again is hashed from a fresh copy and
+    /// then sent itself; a one-shot source is spooled to an unnamed temporary file while it is
+    /// hashed, then sent from there. The result produces the wire's line ends (CRLF) once the
+    /// engine has made them so, and can be read again, the same signature with it, when the
+    /// source can.
+    pub fn sign<'a>(&self, mut source: Box<dyn Source + 'a>) -> Result<SignedSource<'a>, BoxError> {
+        if let Some(mut fresh) = source.replay() {
+            let head = self.header(&mut *fresh, None)?;
+            return Ok(SignedSource::new(head.into_bytes(), source));
         }
         let mut file = spool_file()?;
         let head = {
@@ -229,10 +343,80 @@ impl DkimSigner {
             head
         };
         file.rewind()?;
-        Ok(Box::new(CatSource::new(vec![
-            Box::new(BytesSource::new(head)),
+        Ok(SignedSource::new(
+            head.into_bytes(),
             Box::new(ReaderSource::new(file)),
-        ])))
+        ))
+    }
+}
+
+impl DkimSigner {
+    /// [`DkimSigner::sign`] for the client, its errors as the client's: the signer's own
+    /// ([`DkimError`]: nothing was sent) as [`SmtpError::InvalidInput`], the source's as
+    /// [`SmtpError::Source`].
+    pub(crate) fn sign_for_sending<'a>(
+        &self,
+        source: Box<dyn Source + 'a>,
+    ) -> Result<SignedSource<'a>, SmtpError> {
+        self.sign(source)
+            .map_err(|e| match e.downcast::<DkimError>() {
+                Ok(dkim) => SmtpError::InvalidInput(dkim.to_string()),
+                Err(other) => SmtpError::Source(other),
+            })
+    }
+}
+
+/// A message with its `DKIM-Signature:` field in front: what [`DkimSigner::sign`] returns.
+pub struct SignedSource<'a> {
+    /// The field, shared by every replay so a retry sends the same signature.
+    head: Arc<[u8]>,
+    /// How much of `head` has been handed out.
+    pos: usize,
+    body: Box<dyn Source + 'a>,
+}
+
+impl<'a> SignedSource<'a> {
+    fn new(head: impl Into<Arc<[u8]>>, body: Box<dyn Source + 'a>) -> Self {
+        Self {
+            head: head.into(),
+            pos: 0,
+            body,
+        }
+    }
+
+    /// The `DKIM-Signature:` header field put in front of the message (ending in CRLF).
+    #[must_use]
+    pub fn signature_field(&self) -> &[u8] {
+        &self.head
+    }
+}
+
+impl Source for SignedSource<'_> {
+    fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+        if self.pos < self.head.len() {
+            out.extend_from_slice(&self.head[self.pos..]);
+            self.pos = self.head.len();
+            return Ok(true);
+        }
+        self.body.pull(out)
+    }
+
+    fn remaining_hint(&self) -> Option<u64> {
+        let head = (self.head.len() - self.pos) as u64;
+        self.body.remaining_hint().map(|body| body + head)
+    }
+
+    fn replay(&self) -> Option<Box<dyn Source>> {
+        let body = self.body.replay()?;
+        Some(Box::new(SignedSource {
+            head: Arc::clone(&self.head),
+            pos: 0,
+            body,
+        }))
+    }
+
+    fn nesting(&self) -> usize {
+        self.body.nesting() + 1
     }
 }
 
@@ -248,6 +432,7 @@ where
     let mut crlf = CrlfEncoder::new();
     let mut chunk = Vec::with_capacity(1 << 16);
     let mut wire = Vec::with_capacity(1 << 16);
+    let mut header_end = HeaderEnd::default();
     loop {
         chunk.clear();
         let more = source.pull(&mut chunk)?;
@@ -256,6 +441,7 @@ where
         if !more {
             crlf.end(&mut wire);
         }
+        header_end.scan(&wire)?;
         stream.write(&wire);
         if let Some(out) = spool.as_mut() {
             out.write_all(&wire)?;
@@ -270,12 +456,53 @@ where
     Ok(signature.to_header())
 }
 
+/// Watches for the empty line that ends the header section (RFC 5322 §2.1): the signer holds the
+/// header section in memory until it comes, so a message without one must not be read whole.
+#[derive(Default)]
+struct HeaderEnd {
+    /// Bytes of the header section seen so far.
+    seen: usize,
+    /// The end was found: nothing more to watch.
+    found: bool,
+    /// The last three bytes seen, for an end split across chunks.
+    tail: Vec<u8>,
+}
+
+impl HeaderEnd {
+    fn scan(&mut self, wire: &[u8]) -> Result<(), DkimError> {
+        if self.found || wire.is_empty() {
+            return Ok(());
+        }
+        let before = self.seen;
+        self.seen += wire.len();
+        // The tail and the first bytes of this chunk, for an end split across the two.
+        let mut joint = std::mem::take(&mut self.tail);
+        joint.extend_from_slice(&wire[..wire.len().min(3)]);
+        self.found = memchr::memmem::find(&joint, b"\r\n\r\n").is_some()
+            || memchr::memmem::find(wire, b"\r\n\r\n").is_some()
+            // No header section at all: the message starts with the empty line.
+            || (before == 0 && wire.starts_with(b"\r\n"));
+        if self.found {
+            return Ok(());
+        }
+        if self.seen > MAX_HEADER {
+            return Err(DkimError::Sign(format!(
+                "the message has no end of its header section (an empty line) in its first \
+                 {MAX_HEADER} bytes"
+            )));
+        }
+        joint.extend_from_slice(wire);
+        self.tail = joint.split_off(joint.len().saturating_sub(3));
+        Ok(())
+    }
+}
+
 /// A new temporary file, already unlinked where the system allows it, so nothing is left behind.
 fn spool_file() -> io::Result<File> {
     let dir = std::env::temp_dir();
     for _ in 0..16 {
         let mut tag = [0u8; 8];
-        getrandom::fill(&mut tag).map_err(io::Error::other)?;
+        getrandom::fill(&mut tag).map_err(|e| io::Error::other(e.to_string()))?;
         let path = dir.join(format!("mailpump-dkim-{:016x}", u64::from_le_bytes(tag)));
         match OpenOptions::new()
             .read(true)

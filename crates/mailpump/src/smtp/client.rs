@@ -167,6 +167,12 @@ pub struct ClientConfig {
     /// verdict per recipient, each in [`SendResult::verdicts`]. Messages go out after DATA,
     /// never as `BDAT` chunks.
     pub lmtp: bool,
+    /// Signs every message sent on the connection (RFC 6376): [`Client::send`] and
+    /// [`Client::send_many`] sign each before its MAIL command, [`Client::data`] before DATA, so
+    /// a failure to sign sends no byte of the message. A [`crate::smtp::pool::Pool`] signs each
+    /// message once, so that a retry sends the same bytes.
+    #[cfg(feature = "dkim")]
+    pub dkim: Option<crate::mime::dkim::DkimSigner>,
 }
 
 impl Default for ClientConfig {
@@ -188,6 +194,8 @@ impl Default for ClientConfig {
             allow_insecure_auth: false,
             chunking: true,
             lmtp: false,
+            #[cfg(feature = "dkim")]
+            dkim: None,
         }
     }
 }

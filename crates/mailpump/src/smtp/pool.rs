@@ -283,6 +283,9 @@ struct Queued {
     not_before: Option<Instant>,
     /// LMTP: what earlier attempts settled, and the deferred verdicts this attempt retries.
     settled: Option<Box<lmtp::Settled>>,
+    /// Its source carries the pool's DKIM signature already.
+    #[cfg(feature = "dkim")]
+    signed: bool,
 }
 
 impl Queued {
@@ -358,6 +361,11 @@ struct Shared {
     room: Condvar,
     counters: Counters,
     next_conn: AtomicU64,
+    /// The signer of `config`, which the workers apply once per message, not the connections
+    /// once per attempt: a signature carries the time it was made (RFC 6376 §3.5 `t=`), and a
+    /// retry sends the very bytes of the first attempt.
+    #[cfg(feature = "dkim")]
+    dkim: Option<crate::mime::dkim::DkimSigner>,
 }
 
 thread_local! {
@@ -558,6 +566,10 @@ impl Pool {
             ));
         }
         let peer = format!("{}:{}", config.server, config.port);
+        #[cfg(feature = "dkim")]
+        let mut config = config;
+        #[cfg(feature = "dkim")]
+        let dkim = config.dkim.take();
         let shared = Arc::new(Shared {
             credentials,
             peer,
@@ -573,6 +585,8 @@ impl Pool {
             next_conn: AtomicU64::new(0),
             config,
             options,
+            #[cfg(feature = "dkim")]
+            dkim,
         });
         let mut workers = Vec::with_capacity(shared.options.connections);
         for n in 0..shared.options.connections {
@@ -632,6 +646,8 @@ impl Pool {
             attempt: 0,
             not_before: None,
             settled: None,
+            #[cfg(feature = "dkim")]
+            signed: false,
         });
         drop(state);
         shared.work.notify_one();

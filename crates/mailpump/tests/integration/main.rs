@@ -7,6 +7,8 @@
 //! `client::without_tls` runs only then).
 
 mod client;
+#[cfg(feature = "dkim")]
+mod dkim;
 mod filters;
 mod hardening;
 mod message;

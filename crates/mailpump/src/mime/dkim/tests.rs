@@ -1,5 +1,5 @@
 use super::*;
-use crate::source::collect;
+use crate::source::{BytesSource, collect};
 
 // A throwaway Ed25519 key (PKCS#8, as `openssl genpkey -algorithm ed25519` writes it).
 const ED25519_PEM: &str = "-----BEGIN PRIVATE KEY-----
@@ -17,16 +17,12 @@ impl Source for Once {
 }
 
 fn signer(c: Canonicalization) -> DkimSigner {
-    DkimSigner::new(
-        "example.com",
-        "sel",
-        ED25519_PEM.as_bytes(),
-        None,
-        &[],
-        c,
-        c,
-    )
-    .unwrap()
+    let options = DkimOptions {
+        header_canonicalization: c,
+        body_canonicalization: c,
+        ..DkimOptions::default()
+    };
+    DkimSigner::new("example.com", "sel", ED25519_PEM.as_bytes(), &options).unwrap()
 }
 
 fn tag<'a>(header: &'a str, name: &str) -> &'a str {
@@ -85,16 +81,11 @@ fn replayed_and_spooled_sources_sign_and_send_the_same_bytes() {
 
 #[test]
 fn a_key_that_does_not_fit_the_algorithm_is_refused() {
-    let e = DkimSigner::new(
-        "example.com",
-        "sel",
-        ED25519_PEM.as_bytes(),
-        Some(Algorithm::RsaSha256),
-        &[],
-        Canonicalization::Relaxed,
-        Canonicalization::Relaxed,
-    )
-    .unwrap_err();
+    let rsa = DkimOptions {
+        algorithm: Some(Algorithm::RsaSha256),
+        ..DkimOptions::default()
+    };
+    let e = DkimSigner::new("example.com", "sel", ED25519_PEM.as_bytes(), &rsa).unwrap_err();
     assert!(
         matches!(
             e,
@@ -104,15 +95,115 @@ fn a_key_that_does_not_fit_the_algorithm_is_refused() {
         ),
         "{e}"
     );
+    let e =
+        DkimSigner::new("example.com", "sel", b"not a key", &DkimOptions::default()).unwrap_err();
+    assert!(matches!(e, DkimError::Key(_)), "{e}");
+    // A key in the wrong place must not be echoed back.
     let e = DkimSigner::new(
         "example.com",
         "sel",
-        b"not a key",
-        None,
-        &[],
-        Canonicalization::Relaxed,
-        Canonicalization::Relaxed,
+        b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0IGtleSBtYXRlcmlhbA==\n-----END PRIVATE KEY-----\n",
+        &DkimOptions::default(),
     )
     .unwrap_err();
-    assert!(matches!(e, DkimError::Key(_)), "{e}");
+    assert!(!e.to_string().contains("c2VjcmV0"), "{e}");
+    let bad = DkimOptions {
+        headers: vec!["From:".into()],
+        ..DkimOptions::default()
+    };
+    let e = DkimSigner::new("example.com", "sel", ED25519_PEM.as_bytes(), &bad).unwrap_err();
+    assert!(matches!(e, DkimError::Value(_)), "{e}");
+}
+
+#[test]
+fn a_replay_carries_the_same_signature() {
+    let dkim = signer(Canonicalization::Relaxed);
+    let signed = dkim
+        .sign(Box::new(BytesSource::new(
+            "From: a@example.com\r\n\r\nHi\r\n",
+        )))
+        .unwrap();
+    let first = collect(&mut signed.replay().unwrap()).unwrap();
+    let second = collect(&mut signed.replay().unwrap()).unwrap();
+    assert_eq!(first, second);
+    assert!(first.starts_with(signed.signature_field()));
+    assert_eq!(signed.remaining_hint(), Some(first.len() as u64));
+    // A spooled one-shot source is sent once.
+    let once = dkim
+        .sign(Box::new(Once(BytesSource::new(
+            "From: a@example.com\r\n\r\nHi\r\n",
+        ))))
+        .unwrap();
+    assert!(once.replay().is_none());
+}
+
+#[test]
+fn from_is_oversigned_by_default() {
+    let dkim = signer(Canonicalization::Relaxed);
+    let signed = dkim
+        .sign(Box::new(BytesSource::new(
+            "From: a@example.com\r\nSubject: s\r\n\r\nHi\r\n",
+        )))
+        .unwrap();
+    let field = String::from_utf8(signed.signature_field().to_vec()).unwrap();
+    let unfolded: String = field.split_whitespace().collect::<Vec<_>>().join(" ");
+    let h: String = tag(&unfolded, "h").split_whitespace().collect();
+    let names: Vec<&str> = h.split(':').collect();
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.eq_ignore_ascii_case("from"))
+            .count(),
+        2,
+        "{h}"
+    );
+    assert!(
+        names.iter().any(|n| n.eq_ignore_ascii_case("subject")),
+        "{field}"
+    );
+}
+
+/// A source of `n` header lines and no empty line, counting what was pulled.
+struct EndlessHeader {
+    left: usize,
+    pulled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Source for EndlessHeader {
+    fn pull(&mut self, out: &mut Vec<u8>) -> Result<bool, BoxError> {
+        if self.left == 0 {
+            return Ok(false);
+        }
+        self.left -= 1;
+        let line = b"X-Filler: a header line that never ends the section\r\n";
+        out.extend_from_slice(line);
+        self.pulled
+            .fetch_add(line.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(true)
+    }
+}
+
+#[test]
+fn a_header_section_without_its_end_is_not_read_whole() {
+    let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let source = EndlessHeader {
+        left: 1 << 20,
+        pulled: std::sync::Arc::clone(&pulled),
+    };
+    let e = signer(Canonicalization::Relaxed)
+        .sign(Box::new(source))
+        .err()
+        .expect("refused");
+    assert!(
+        e.to_string().contains("no end of its header section"),
+        "{e}"
+    );
+    let read = pulled.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(read < 2 * MAX_HEADER, "{read}");
+    // An end split across chunks is found.
+    let mut end = HeaderEnd::default();
+    for piece in [&b"From: a\r\n\r"[..], b"\n", b"body"] {
+        end.scan(piece).unwrap();
+    }
+    assert!(end.found);
 }

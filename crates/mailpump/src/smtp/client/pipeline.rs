@@ -66,6 +66,9 @@ struct Many<'a, I, F> {
     /// The open transactions: their number in the iterator and their source.
     open: VecDeque<(TxId, usize, Box<dyn Source + 'a>)>,
     on_result: F,
+    /// Signs each message before it is queued (RFC 6376).
+    #[cfg(feature = "dkim")]
+    signer: Option<crate::mime::dkim::DkimSigner>,
 }
 
 impl<'a, I, F> Batch for Many<'a, I, F>
@@ -79,6 +82,18 @@ where
         };
         let index = self.taken;
         self.taken += 1;
+        #[cfg(feature = "dkim")]
+        let source: Box<dyn Source + 'a> = match &self.signer {
+            Some(dkim) => match dkim.sign_for_sending(source) {
+                Ok(signed) => Box::new(signed),
+                // Nothing of it was sent: reported at once, and the next message goes on.
+                Err(error) => {
+                    (self.on_result)(index, Err(error));
+                    return true;
+                }
+            },
+            None => source,
+        };
         match engine.push(&envelope, source.remaining_hint()) {
             Ok(id) => self.open.push_back((id, index, source)),
             // Refused before a byte: reported at once, and the next message goes on.
@@ -156,6 +171,8 @@ impl Client {
             taken: 0,
             open: VecDeque::new(),
             on_result,
+            #[cfg(feature = "dkim")]
+            signer: self.config.dkim.clone(),
         };
         self.drive(&mut engine, &mut many);
         Ok(many.taken)

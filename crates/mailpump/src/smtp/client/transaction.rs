@@ -166,6 +166,16 @@ impl Client {
             ));
         }
         self.ready_for_transaction()?;
+        #[cfg(feature = "dkim")]
+        let mut signed;
+        #[cfg(feature = "dkim")]
+        let source: &mut dyn Source = match self.config.dkim.clone() {
+            Some(dkim) => {
+                signed = self.sign(&dkim, source)?;
+                &mut signed
+            }
+            None => source,
+        };
         let reply = self.command(&Command::Data)?;
         if reply.is_positive_completion() {
             // RFC 5321 §4.3.2: DATA is answered 354 or refused; a 2xx belongs to another command.
@@ -207,6 +217,17 @@ impl Client {
         self.ensure_usable()?;
         envelope.validate()?;
         self.ready_for_transaction()?;
+        // RFC 6376: signed before MAIL, so that a failure to sign sends nothing.
+        #[cfg(feature = "dkim")]
+        let mut signed;
+        #[cfg(feature = "dkim")]
+        let source: &mut dyn Source = match self.config.dkim.clone() {
+            Some(dkim) => {
+                signed = self.sign(&dkim, source)?;
+                &mut signed
+            }
+            None => source,
+        };
         let mut engine = Engine::new(&self.caps)
             .allow_chunking(self.config.chunking)
             .lmtp(self.config.lmtp);
@@ -261,6 +282,22 @@ impl Client {
         }
         self.close();
         result
+    }
+
+    /// `source` signed by `signer` (RFC 6376), before any byte of it is sent. A source that
+    /// fails while it is read to be hashed closes the connection, as it would mid-message.
+    #[cfg(feature = "dkim")]
+    fn sign<'a>(
+        &mut self,
+        signer: &crate::mime::dkim::DkimSigner,
+        source: &'a mut dyn Source,
+    ) -> Result<crate::mime::dkim::SignedSource<'a>, SmtpError> {
+        signer
+            .sign_for_sending(Box::new(source))
+            .map_err(|e| match e {
+                SmtpError::Source(_) => self.fail(e),
+                other => other,
+            })
     }
 
     /// Pulls, encodes and writes the body and the end-of-data mark. `after_mark` appends to the

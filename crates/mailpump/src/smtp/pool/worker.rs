@@ -181,7 +181,8 @@ fn send(shared: &Shared, c: &mut Connection, first: Queued) -> bool {
             if b.closing || used.get() >= limit {
                 return None;
             }
-            let queued = if let Some(q) = b.first.take() {
+            #[cfg_attr(not(feature = "dkim"), allow(unused_mut))]
+            let mut queued = if let Some(q) = b.first.take() {
                 q
             } else {
                 drop(b);
@@ -192,6 +193,12 @@ fn send(shared: &Shared, c: &mut Connection, first: Queued) -> bool {
             if queued.is_cancelled() {
                 drop(b);
                 shared.finish(queued.job, None, Err(cancelled()));
+                continue;
+            }
+            #[cfg(feature = "dkim")]
+            if let Err(error) = sign_once(shared, &mut queued) {
+                drop(b);
+                shared.finish(queued.job, Some(conn), Err(error));
                 continue;
             }
             used.set(used.get() + 1);
@@ -242,6 +249,19 @@ fn send(shared: &Shared, c: &mut Connection, first: Queued) -> bool {
         outcome_of(shared, Some(conn), queued, replayable, Err(error));
     }
     b.closing
+}
+
+/// Signs `queued` with the pool's signer on its first attempt (see `Shared::dkim`); a retry
+/// replays the signed source. Nothing is sent when signing fails.
+#[cfg(feature = "dkim")]
+fn sign_once(shared: &Shared, queued: &mut Queued) -> Result<(), SmtpError> {
+    let Some(signer) = shared.dkim.as_ref().filter(|_| !queued.signed) else {
+        return Ok(());
+    };
+    let source = std::mem::replace(&mut queued.job.source, Box::new(crate::source::EmptySource));
+    queued.job.source = Box::new(signer.sign_for_sending(source)?);
+    queued.signed = true;
+    Ok(())
 }
 
 impl Batch {
