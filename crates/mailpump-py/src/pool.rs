@@ -242,7 +242,9 @@ impl Ticket {
 pub struct PyPool {
     pool: Pool,
     /// Where the workers hand each outcome for [`report`] (see [`spawn_reporter`]).
-    outcomes: mpsc::Sender<Outcome>,
+    outcomes: mpsc::Sender<ToReporter>,
+    /// The reporting thread, which a callback that closes the pool runs on.
+    reporter: std::thread::ThreadId,
 }
 
 /// A duration in seconds, at least zero (see [`crate::options::bounded_seconds`]).
@@ -309,9 +311,11 @@ impl PyPool {
         };
         let pool = Pool::new(options.config, options.credentials, pool_options)
             .map_err(|e| smtp_to_pyerr(py, e))?;
+        let (outcomes, reporter) = spawn_reporter()?;
         Ok(Self {
             pool,
-            outcomes: spawn_reporter()?,
+            outcomes,
+            reporter,
         })
     }
 
@@ -349,7 +353,9 @@ impl PyPool {
             source,
             // The reporting thread owns the callback from here; if it is gone (the interpreter
             // is exiting), the outcome has nobody left to tell.
-            on_done: Box::new(move |outcome| drop(outcomes.send((done, outcome)))),
+            on_done: Box::new(move |outcome| {
+                drop(outcomes.send(ToReporter::Outcome(done, outcome)));
+            }),
             cancel: Some(Arc::clone(&flag)),
         };
         let queued = if block {
@@ -364,11 +370,21 @@ impl PyPool {
     }
 
     /// Closes the pool: `wait` drains the queue, otherwise what has not started is cancelled;
-    /// `join` waits for the workers to end.
+    /// `join` waits for the workers to end and for every callback they queued to have run, so
+    /// that every future is done when `close` returns.
     #[pyo3(signature = (wait = true, join = true))]
     fn close(&self, py: Python<'_>, wait: bool, join: bool) -> PyResult<()> {
         if join {
-            detach(py, || self.pool.close(wait))
+            detach(py, || self.pool.close(wait))?;
+            // A callback closing the pool runs on the reporting thread: it cannot wait for itself.
+            if std::thread::current().id() != self.reporter {
+                let (flushed, reported) = mpsc::sync_channel(1);
+                if self.outcomes.send(ToReporter::Flush(flushed)).is_ok() {
+                    // Err only if the reporting thread is gone: nothing is left to wait for.
+                    detach(py, move || reported.recv().is_ok())?;
+                }
+            }
+            Ok(())
         } else {
             if wait {
                 self.pool.shutdown();
@@ -400,17 +416,22 @@ impl PyPool {
     }
 }
 
-/// A message's callback and its outcome, on their way to Python.
-type Outcome = (Py<PyAny>, Result<SendResult, SmtpError>);
+/// What the reporting thread is handed, in order.
+enum ToReporter {
+    /// A message's callback and its outcome, on their way to Python.
+    Outcome(Py<PyAny>, Result<SendResult, SmtpError>),
+    /// Answered once everything handed over before it has been reported.
+    Flush(mpsc::SyncSender<()>),
+}
 
 /// Starts the thread that calls the pool's Python callbacks, and returns where to send them.
 /// The workers never take the GIL for an outcome: they hand it over and go on sending, and this
 /// one thread takes the GIL once for every batch that has arrived meanwhile (fewer switches
 /// between threads than one GIL hand-over per message). It ends when the pool and every job
 /// holding a sender are gone.
-fn spawn_reporter() -> PyResult<mpsc::Sender<Outcome>> {
+fn spawn_reporter() -> PyResult<(mpsc::Sender<ToReporter>, std::thread::ThreadId)> {
     const BATCH: usize = 256;
-    let (tx, rx) = mpsc::channel::<Outcome>();
+    let (tx, rx) = mpsc::channel::<ToReporter>();
     let reporter = move || {
         while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
@@ -421,19 +442,22 @@ fn spawn_reporter() -> PyResult<mpsc::Sender<Outcome>> {
                 }
             }
             Python::attach(|py| {
-                for (done, outcome) in batch {
-                    report(py, &done, outcome);
+                for item in batch {
+                    match item {
+                        ToReporter::Outcome(done, outcome) => report(py, &done, outcome),
+                        ToReporter::Flush(flushed) => drop(flushed.send(())),
+                    }
                 }
             });
         }
     };
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("mailpump-pool-outcomes".into())
         .spawn(reporter)
         .map_err(|e| {
             PyRuntimeError::new_err(format!("cannot start the pool's reporting thread: {e}"))
         })?;
-    Ok(tx)
+    Ok((tx, thread.thread().id()))
 }
 
 /// Calls `done` with the outcome; an exception it raises is reported as unraisable, never
