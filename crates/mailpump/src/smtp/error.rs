@@ -768,8 +768,8 @@ impl fmt::Display for SmtpError {
             Self::InvalidInput(reason) => write!(f, "invalid argument, nothing was sent: {reason}"),
             Self::Source(e) => write!(
                 f,
-                "the message source failed, so the message was abandoned and the connection \
-                 closed without ending the data: {e}"
+                "the message source failed, so the message was abandoned before its end of \
+                 data and nothing of it is delivered: {e}"
             ),
             Self::Message(e) => write!(f, "the message cannot be encoded: {e}"),
             Self::Io(e) => write!(f, "I/O error: {e}"),
