@@ -1173,7 +1173,7 @@ mod tests {
             ),
             (
                 SmtpError::Source("disk on fire".into()),
-                "without ending the data: disk on fire",
+                "nothing of it is delivered: disk on fire",
             ),
             (
                 SmtpError::invalid_input("bad address"),
