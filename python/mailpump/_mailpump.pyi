@@ -124,6 +124,19 @@ class MessageSource:
         >>> mailpump.message({"body": iter([b"Hello"])}).replayable
         False
         """
+    @property
+    def binarymime(self) -> bool:
+        """Whether a part's transfer encoding is ``binary`` (its ``"encoding"``, or its own
+        ``Content-Transfer-Encoding`` header): the message is then sent unchanged with ``BDAT``
+        and ``BODY=BINARYMIME`` (RFC 3030 §3), and refused before any byte by a server that does
+        not offer BINARYMIME and CHUNKING.
+
+        >>> import mailpump
+        >>> mailpump.message({"body": b"\\x00\\r\\n", "encoding": "binary"}).binarymime
+        True
+        >>> mailpump.message({"body": b"\\x00", "encoding": "base64"}).binarymime
+        False
+        """
 
 @final
 class Part:
@@ -515,6 +528,15 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
       without them. Bad values (``"never"`` with another event, an ``envid`` over 100
       characters or not printable ASCII, a ``recipients`` key not in ``rcpt``) raise
       ``ValueError`` before connecting.
+    - ``binarymime`` (``False``): the source is binary MIME (RFC 3030 §3), a part with
+      ``Content-Transfer-Encoding: binary``: it goes out unchanged (no CRLF normalisation, no
+      dot-stuffing) in ``BDAT`` chunks after ``MAIL FROM:<...> BODY=BINARYMIME``. A
+      ``message()`` with a part whose ``"encoding"`` is ``"binary"`` says so itself
+      (:attr:`MessageSource.binarymime`); give it for ``bytes``, a file or an ``EmailMessage``
+      holding such a part. When the server does not offer BINARYMIME and CHUNKING with
+      PIPELINING, or ``chunking=False``, the message is refused before any of its bytes with
+      :class:`~mailpump.SMTPError` of kind ``"extension-not-offered"`` (never sent over DATA,
+      which would change it).
 
     ``options``, the connection (a missing key or ``None`` means the default in brackets):
 

@@ -74,9 +74,10 @@ where
     F: FnMut(usize, Result<SendResult, SmtpError>),
 {
     fn push_next(&mut self, engine: &mut Engine) -> bool {
-        let Some((envelope, source)) = self.messages.next() else {
+        let Some((mut envelope, source)) = self.messages.next() else {
             return false;
         };
+        envelope.binary_mime |= source.needs_binarymime();
         let index = self.taken;
         self.taken += 1;
         match engine.push(&envelope, source.remaining_hint()) {

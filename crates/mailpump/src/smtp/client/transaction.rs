@@ -66,6 +66,9 @@ impl Client {
     /// ```
     pub fn mail(&mut self, from: &Address, params: MailParams) -> Result<Reply, SmtpError> {
         self.ready_for_transaction()?;
+        if params.body_binarymime {
+            return Err(step_by_step_binary());
+        }
         let command = engine::Offered::from(&self.caps).mail_command(from, params)?;
         self.simple(&command)
     }
@@ -119,6 +122,10 @@ impl Client {
         progress: Option<Progress<'_>>,
     ) -> Result<Reply, SmtpError> {
         self.ready_for_transaction()?;
+        if source.needs_binarymime() {
+            // DATA would normalise its line ends: refused before DATA rather than changed.
+            return Err(step_by_step_binary());
+        }
         let reply = self.command(&Command::Data)?;
         if reply.is_positive_completion() {
             // RFC 5321 §4.3.2: DATA is answered 354 or refused; a 2xx belongs to another command.
@@ -161,6 +168,16 @@ impl Client {
         envelope.validate()?;
         self.ready_for_transaction()?;
         let mut engine = Engine::new(&self.caps).allow_chunking(self.config.chunking);
+        let binary;
+        let envelope = if source.needs_binarymime() && !envelope.binary_mime {
+            binary = Envelope {
+                binary_mime: true,
+                ..envelope.clone()
+            };
+            &binary
+        } else {
+            envelope
+        };
         let id = engine.push(envelope, source.remaining_hint())?;
         let mut one = One {
             id,
@@ -327,7 +344,8 @@ impl Client {
         body.clear();
         let mut frame = engine.output().to_vec();
         engine.written();
-        let mut crlf = CrlfEncoder::new();
+        // RFC 3030 §3: a binary body is sent as it is; any other gets CRLF line ends.
+        let mut crlf = (!engine.is_binary(id)).then(CrlfEncoder::new);
         let mut sent: u64 = 0;
         let mut chunks: u64 = 0;
         let result = loop {
@@ -337,11 +355,14 @@ impl Client {
                 Err(e) => break Err(self.fail(SmtpError::Source(e))),
             };
             sent += input.len() as u64;
-            crlf.encode(&input, &mut body);
+            match &mut crlf {
+                Some(crlf) => crlf.encode(&input, &mut body),
+                None => body.extend_from_slice(&input),
+            }
             if more && body.len() < WRITE_BLOCK {
                 continue;
             }
-            if !more {
+            if let (false, Some(crlf)) = (more, &mut crlf) {
                 crlf.end(&mut body);
             }
             // Reported before the write of the last chunk: a callback that stops here still
@@ -443,5 +464,16 @@ impl Client {
             Some(Err(e)) => Err(self.fail(SmtpError::Source(e))),
             _ => Ok(()),
         }
+    }
+}
+
+/// The step-by-step commands send the message with DATA, which cannot carry a binary body
+/// unchanged (RFC 3030 §3).
+fn step_by_step_binary() -> SmtpError {
+    SmtpError::NotOffered {
+        extension: "BINARYMIME",
+        reason: "the step-by-step commands (mail, rcpt, data) send the message with DATA, which \
+                 would change a binary body: send it with send(), which uses BDAT"
+            .to_owned(),
     }
 }

@@ -334,4 +334,8 @@ impl Source for Cancellable {
     fn remaining_hint(&self) -> Option<u64> {
         self.inner.remaining_hint()
     }
+
+    fn needs_binarymime(&self) -> bool {
+        self.inner.needs_binarymime()
+    }
 }
