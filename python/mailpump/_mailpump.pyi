@@ -462,7 +462,7 @@ class Session:
         ``step``; not ``progress``). The iterator yields one item per message, in order: its
         :class:`SendResult`, or the exception (an ``SMTPError`` with its ``kind``) when the
         server refused it or it failed; the other messages go on. Items are taken from
-        ``mailts`` as they are sent, at most 64 ahead of what has been yielded, so any number of
+        ``mailts`` as they are sent, at most 1024 ahead of what has been yielded, so any number of
         messages runs in bounded memory; the network I/O runs with the GIL released.
 
         When the connection breaks, the messages already started yield their outcomes
