@@ -16,7 +16,9 @@ Jobs, each contender in a fresh process, interleaved rounds (docs/benchmarking.m
   CHUNKING and with DATA (chunking=False), Pool(connections=1).map with CHUNKING and with DATA,
   Session.send, smtplib, smtp-source -d -s 1. The figure is messages per round trip (messages/s
   x the round trip); each contender's time includes connecting, the greeting, EHLO and QUIT.
-  Postfix and the proxy run on CPU 1, the client on CPU 0.
+  Postfix and the proxy run on CPU 1, the client on CPU 0. A last row sends straight to Postfix
+  (no proxy): its rate x the round trip is the most Postfix itself lets through, the ceiling of
+  every row above.
 
 Postfix runs as root (its master switches users), listens on 127.0.0.1 only, takes messages of any
 size (message_size_limit = 0), hands every accepted message to its `discard` transport (queued
@@ -261,6 +263,11 @@ def main() -> None:
                 Contender("mailpump Pool(1).map, DATA", one("pool1-data"), cpu="0"),
                 Contender("mailpump Session.send, CHUNKING", one("send-bdat"), cpu="0"),
                 Contender("smtplib", one("smtplib"), cpu="0"),
+                # Postfix's own pace, for the reader: no proxy, so msg/s x the round trip is the
+                # most any client could get through it.
+                Contender("Postfix's ceiling: send_many, CHUNKING, no proxy",
+                          worker_cmd("chunking.py", "one", "send_many-bdat", host,
+                                     str(server.port), n), cpu="0"),
             ]  # fmt: skip
             # Bounded: a contender at 0.1 messages per round trip still ends well within this.
             res = measure(cs, args.rounds, timeout=max(120, 20 * args.proxy_count * rtt),

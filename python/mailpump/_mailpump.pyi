@@ -512,7 +512,8 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
     - ``source``: a ``MessageSource`` (sent entirely in Rust, GIL released), any iterable of
       bytes, ``bytes``/``str``, a binary file object, or an ``email.message.EmailMessage``. The
       body goes out with every bare CR or LF made CRLF, lines starting with ``.`` stuffed, and
-      exactly one CRLF.CRLF at its end.
+      exactly one CRLF.CRLF at its end (in ``BDAT`` chunks with CHUNKING: no stuffing, no mark),
+      except binary MIME (``binarymime`` below), which goes out unchanged.
     - ``step(source, sink) -> bool``: LuaSocket's pump step, called for every chunk.
     - ``progress(sent, total)``: called from the sending thread (holding the GIL) as the body
       goes out, with the message bytes sent so far and the total when it is known (``None``

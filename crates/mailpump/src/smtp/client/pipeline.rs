@@ -117,10 +117,11 @@ impl Client {
     /// its transaction.
     ///
     /// A message refused (a sender, every recipient, the data) does not stop the others. A
-    /// message that cannot be sent (no recipient, over the SIZE limit) is reported at once. When
-    /// the connection fails, every message already started gets its outcome (unknown for one
-    /// whose end-of-data mark went out), the rest of the iterator is left untouched, and the
-    /// client is no longer usable. Returns how many messages were taken from the iterator.
+    /// message that cannot be sent (no recipient, over the SIZE limit, binary to a server without
+    /// BINARYMIME) is reported at once. When the connection fails, every message already started
+    /// gets its outcome (unknown for one whose end-of-data mark went out), the rest of the
+    /// iterator is left untouched, and the client is no longer usable. Returns how many messages
+    /// were taken from the iterator.
     /// Greets first if [`Client::greet`] has not been called; an error there is returned.
     ///
     /// ```no_run

@@ -102,6 +102,8 @@ impl Client {
     ///
     /// If `source` (or `progress`) fails, the connection is closed without the end-of-data mark
     /// so that the server discards the partial message, and [`SmtpError::Source`] is returned.
+    /// A source that [needs BINARYMIME](Source::needs_binarymime) is refused before DATA
+    /// ([`SmtpError::NotOffered`]): DATA would change its line ends. [`Client::send`] sends it.
     ///
     /// ```no_run
     /// use mailpump::smtp::command::MailParams;
@@ -146,6 +148,11 @@ impl Client {
     /// message. When all are refused no body is sent ([`SmtpError::RecipientsRefused`]); should
     /// the server have answered DATA with 354 anyway, a lone `.` ends the empty message and RSET
     /// clears the transaction. Greets first if [`Client::greet`] has not been called.
+    ///
+    /// A binary message (a source that [needs BINARYMIME](Source::needs_binarymime), or
+    /// [`Envelope::binary_mime`]) goes out unchanged in `BDAT` chunks after
+    /// `BODY=BINARYMIME`, or is refused before any byte ([`SmtpError::NotOffered`]) when the
+    /// server does not offer BINARYMIME and CHUNKING with PIPELINING (RFC 3030 §3).
     ///
     /// ```no_run
     /// use mailpump::{Address, Client, ClientConfig, Envelope, MessageEncoder, MessageOptions, Part};
