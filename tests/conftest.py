@@ -115,7 +115,7 @@ def postfix() -> Iterator[Callable[..., PostfixServer]]:
     servers: list[PostfixServer] = []
 
     def start(settings: str = "") -> PostfixServer:
-        server = PostfixServer(binary, settings)
+        server = PostfixServer(binary, extra_config=settings)
         servers.append(server)
         return server
 

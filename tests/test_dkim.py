@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from servers.postfix import PostfixServer
 from servers.recording import RecordingServer
+from servers.scripted import ScriptedServer
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
 dkim = pytest.importorskip("dkim", reason="dkimpy is in the test extra (pyproject.toml)")
@@ -319,3 +320,25 @@ def test_bdat_chunks_carry_what_was_signed(
     [delivered] = server.delivered(1)
     # The maildir holds LF line ends; the wire had CRLF.
     assert verifies(delivered.replace(b"\n", b"\r\n"), key)
+
+
+def test_a_binary_message_is_refused_before_a_byte(
+    scripted: Callable[..., ScriptedServer], keys: dict[str, Key]
+) -> None:
+    # A binary part goes out unchanged (BINARYMIME) while DKIM hashes CRLF lines: no signature
+    # could match, so signing refuses it, even to a server that takes BINARYMIME.
+    signer = mailpump.DKIM(DOMAIN, SELECTOR, keys["ed25519"].path)
+    binary = mailpump.message({
+        "headers": {"from": f"s@{DOMAIN}", "to": "r@example.org"},
+        "body": b"\x00bare\rCR\nLF",
+        "encoding": "binary",
+    })  # fmt: skip
+    with pytest.raises(ValueError, match="binary part .* base64"):
+        signer.sign(binary)
+    server = scripted(extensions=["PIPELINING", "8BITMIME", "CHUNKING", "BINARYMIME"])
+    with pytest.raises(ValueError, match="binary part"):
+        mailpump.send(source=binary, server="127.0.0.1", port=server.port, tls="none",
+                      dkim=signer)  # fmt: skip
+    [conn] = server.finished()
+    assert conn.transactions == []
+    assert not any(c.startswith(b"MAIL") for c in conn.commands)

@@ -125,6 +125,19 @@ class MessageSource:
         >>> mailpump.message({"body": iter([b"Hello"])}).replayable
         False
         """
+    @property
+    def binarymime(self) -> bool:
+        """Whether a part's transfer encoding is ``binary`` (its ``"encoding"``, or its own
+        ``Content-Transfer-Encoding`` header): the message is then sent unchanged with ``BDAT``
+        and ``BODY=BINARYMIME`` (RFC 3030 §3), and refused before any byte by a server that does
+        not offer BINARYMIME and CHUNKING.
+
+        >>> import mailpump
+        >>> mailpump.message({"body": b"\\x00\\r\\n", "encoding": "binary"}).binarymime
+        True
+        >>> mailpump.message({"body": b"\\x00", "encoding": "base64"}).binarymime
+        False
+        """
 
 @final
 class Part:
@@ -536,7 +549,7 @@ class Session:
         ``step``; not ``progress``). The iterator yields one item per message, in order: its
         :class:`SendResult`, or the exception (an ``SMTPError`` with its ``kind``) when the
         server refused it or it failed; the other messages go on. Items are taken from
-        ``mailts`` as they are sent, at most 64 ahead of what has been yielded, so any number of
+        ``mailts`` as they are sent, at most 1024 ahead of what has been yielded, so any number of
         messages runs in bounded memory; the network I/O runs with the GIL released.
 
         When the connection breaks, the messages already started yield their outcomes
@@ -586,7 +599,8 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
     - ``source``: a ``MessageSource`` (sent entirely in Rust, GIL released), any iterable of
       bytes, ``bytes``/``str``, a binary file object, or an ``email.message.EmailMessage``. The
       body goes out with every bare CR or LF made CRLF, lines starting with ``.`` stuffed, and
-      exactly one CRLF.CRLF at its end.
+      exactly one CRLF.CRLF at its end (in ``BDAT`` chunks with CHUNKING: no stuffing, no mark),
+      except binary MIME (``binarymime`` below), which goes out unchanged.
     - ``step(source, sink) -> bool``: LuaSocket's pump step, called for every chunk.
     - ``progress(sent, total)``: called from the sending thread (holding the GIL) as the body
       goes out, with the message bytes sent so far and the total when it is known (``None``
@@ -602,6 +616,15 @@ def send(transaction: Transaction, options: ConnectionOptions, /) -> SendResult:
       without them. Bad values (``"never"`` with another event, an ``envid`` over 100
       characters or not printable ASCII, a ``recipients`` key not in ``rcpt``) raise
       ``ValueError`` before connecting.
+    - ``binarymime`` (``False``): the source is binary MIME (RFC 3030 §3), a part with
+      ``Content-Transfer-Encoding: binary``: it goes out unchanged (no CRLF normalisation, no
+      dot-stuffing) in ``BDAT`` chunks after ``MAIL FROM:<...> BODY=BINARYMIME``. A
+      ``message()`` with a part whose ``"encoding"`` is ``"binary"`` says so itself
+      (:attr:`MessageSource.binarymime`); give it for ``bytes``, a file or an ``EmailMessage``
+      holding such a part. When the server does not offer BINARYMIME and CHUNKING with
+      PIPELINING, or ``chunking=False``, the message is refused before any of its bytes with
+      :class:`~mailpump.SMTPError` of kind ``"extension-not-offered"`` (never sent over DATA,
+      which would change it).
 
     ``options``, the connection (a missing key or ``None`` means the default in brackets):
 

@@ -292,7 +292,7 @@ async def asend(mailt: Transaction | None = None, /, **kw: Any) -> SendResult:
     by a worker thread (not retried, as ``send()`` is not). Cancelling the awaiting task stops
     the message as :meth:`Pool.asend` does."""
     options = _table(mailt, kw)
-    keys = ("from", "rcpt", "source", "step", "progress", "dsn")
+    keys = ("from", "rcpt", "source", "step", "progress", "dsn", "binarymime")
     transaction = {k: options.pop(k) for k in keys if k in options}
     server = options.pop("server", None)
     port = options.pop("port", None)

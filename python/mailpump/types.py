@@ -125,6 +125,7 @@ ErrorKind: TypeAlias = Literal[
     "recipients-refused",
     # the rest
     "size-exceeded",
+    "extension-not-offered",
     "invalid-input",
     "source-failed",
     "invalid-message",
@@ -323,6 +324,7 @@ class TransactionOptions(TypedDict, total=False):
     step: Step | None
     progress: Progress | None
     dsn: Dsn | None
+    binarymime: bool | None
 
 
 class SendOptions(ConnectionOptions, TransactionOptions, total=False):

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .recording import free_port
+from .ports import free_port
 
 POSTFIX = "/usr/sbin/postfix"
 DAEMONS = "/usr/lib/postfix/sbin"
@@ -114,9 +114,13 @@ def strip_delivery_headers(raw: bytes) -> bytes:
 class PostfixServer:
     """A running private Postfix; `delivered(n)` waits for and reads the maildir."""
 
-    def __init__(self, binary: str = POSTFIX, settings: str = "") -> None:
-        """`settings`: main.cf lines added after the defaults (a later line wins)."""
+    def __init__(
+        self, binary: str = POSTFIX, *, extra_config: str = "", cpu: str | None = None
+    ) -> None:
+        """`extra_config`: lines appended to main.cf (the benchmarks discard mail with them);
+        `cpu`: a `taskset` CPU list for the master and every process it starts."""
         self.binary = binary
+        self.cpu = cpu
         self.host = "127.0.0.1"
         self.port = free_port()
         # Postfix's users must enter the directory: not pytest's private tmp_path (0700).
@@ -136,7 +140,7 @@ class PostfixServer:
             MAIN_CF.format(
                 dir=self.dir, daemons=DAEMONS, domain=DOMAIN, uid=nobody.pw_uid, gid=nobody.pw_gid
             )
-            + settings
+            + extra_config
         )
         (self.conf / "master.cf").write_text(MASTER_CF.format(port=self.port))
         try:
@@ -148,8 +152,9 @@ class PostfixServer:
             raise
 
     def _postfix(self, command: str) -> None:
+        pin = ["taskset", "-c", self.cpu] if self.cpu is not None else []
         done = subprocess.run(
-            [self.binary, "-c", str(self.conf), command],
+            [*pin, self.binary, "-c", str(self.conf), command],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=60,

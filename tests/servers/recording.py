@@ -7,7 +7,6 @@ given; port 0 fails it), so the port is picked by binding a throwaway socket fir
 from __future__ import annotations
 
 import dataclasses
-import socket
 import ssl
 import threading
 from typing import Any
@@ -15,15 +14,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from .ports import free_port as free_port
+
 USER = "mailpump-user"
 PASSWORD = "s3cret pass"  # a space: it must survive PLAIN and LOGIN intact
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclasses.dataclass(frozen=True)

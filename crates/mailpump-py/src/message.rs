@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use mailpump::MessageError;
 use mailpump::mime::message::{
     Body, HeaderValue, MessageEncoder, MessageOptions, Multipart, Part, TransferEncoding,
 };
 use mailpump::source::{DEFAULT_CHUNK, MAX_NESTING, ReaderSource};
+use mailpump::{MessageError, Source};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -335,12 +335,15 @@ struct State {
 #[pyclass(name = "MessageSource", module = "mailpump._mailpump", frozen)]
 pub struct MessageSource {
     state: Mutex<State>,
+    /// Whether a part is binary, known when the message was laid out.
+    binary: bool,
 }
 
 impl MessageSource {
     fn new(encoder: MessageEncoder) -> Self {
         let again = encoder.again();
         Self {
+            binary: encoder.needs_binarymime(),
             state: Mutex::new(State {
                 now: Now::Ready(encoder),
                 again,
@@ -397,6 +400,13 @@ impl MessageSource {
     #[getter]
     fn replayable(&self) -> PyResult<bool> {
         Ok(enter(&self.state, "message")?.again.is_some())
+    }
+
+    /// Whether a part is `binary` (the core's `needs_binarymime`): the message is then sent
+    /// with BDAT and BODY=BINARYMIME.
+    #[getter]
+    fn binarymime(&self) -> bool {
+        self.binary
     }
 
     fn __repr__(&self) -> &'static str {

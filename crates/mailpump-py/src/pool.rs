@@ -215,6 +215,10 @@ impl Source for WithProgress {
             sent: 0,
         }))
     }
+
+    fn needs_binarymime(&self) -> bool {
+        self.inner.needs_binarymime()
+    }
 }
 
 /// A handle on a submitted message: `cancel()` stops it if its end-of-data mark has not gone

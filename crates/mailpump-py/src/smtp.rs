@@ -260,14 +260,18 @@ pub(crate) fn smtp_source(
     obj: &Bound<'_, PyAny>,
     step: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Box<dyn Source>> {
-    let source: Box<dyn Source> = if let Ok(s) = obj.cast::<PyString>() {
+    with_step(py, unstepped_source(py, obj)?, step)
+}
+
+/// The source of [`smtp_source`] before any `step`.
+fn unstepped_source(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Box<dyn Source>> {
+    Ok(if let Ok(s) = obj.cast::<PyString>() {
         Box::new(BytesSource::new(s.to_str()?.as_bytes()))
     } else if let Some(message) = message_source(py, obj)? {
         Box::new(message)
     } else {
         extract_source(obj, DEFAULT_CHUNK)?
-    };
-    with_step(py, source, step)
+    })
 }
 
 /// `source` pulled through `step` when one is given.
@@ -375,7 +379,15 @@ pub struct Transaction<'py> {
 }
 
 /// The keys of a transaction, in the order an error message lists them.
-const TRANSACTION_KEYS: [&str; 6] = ["from", "rcpt", "source", "step", "progress", "dsn"];
+const TRANSACTION_KEYS: [&str; 7] = [
+    "from",
+    "rcpt",
+    "source",
+    "step",
+    "progress",
+    "dsn",
+    "binarymime",
+];
 
 impl<'py> FromPyObject<'_, 'py> for Transaction<'py> {
     type Error = PyErr;
@@ -427,6 +439,15 @@ impl<'py> FromPyObject<'_, 'py> for Transaction<'py> {
         envelope.dsn = given("dsn")?
             .map(|d| crate::dsn::extract(py, &d))
             .transpose()?;
+        // For a source that cannot say so itself (bytes, an EmailMessage): a message() with a
+        // binary part says it.
+        envelope.binary_mime = given("binarymime")?
+            .map(|b| {
+                b.extract::<bool>()
+                    .map_err(|_| PyTypeError::new_err("binarymime must be True or False"))
+            })
+            .transpose()?
+            .unwrap_or(false);
         if from_header == (false, false) {
             envelope.validate().map_err(|e| smtp_to_pyerr(py, e))?;
         }
@@ -447,7 +468,10 @@ impl Transaction<'_> {
     pub(crate) fn source(&mut self) -> PyResult<Box<dyn Source>> {
         let py = self.source.py();
         if self.from_header == (false, false) {
-            return smtp_source(py, &self.source, self.step.as_ref());
+            let source = unstepped_source(py, &self.source)?;
+            // Known before `step` hides the source: a message with a binary part.
+            self.envelope.binary_mime |= source.needs_binarymime();
+            return with_step(py, source, self.step.as_ref());
         }
         let Some(mut message) = message_source(py, &self.source)? else {
             return Err(PyTypeError::new_err(
@@ -472,6 +496,7 @@ impl Transaction<'_> {
             self.envelope.rcpt = found.recipients;
         }
         self.envelope.validate().map_err(|e| smtp_to_pyerr(py, e))?;
+        self.envelope.binary_mime |= message.needs_binarymime();
         with_step(py, Box::new(message), self.step.as_ref())
     }
 }

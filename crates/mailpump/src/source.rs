@@ -80,6 +80,23 @@ pub trait Source: Send {
     fn nesting(&self) -> usize {
         1
     }
+
+    /// Whether the bytes are binary MIME (a part with `Content-Transfer-Encoding: binary`, RFC
+    /// 3030 §3): lines of any length, bare CR and LF, NUL. Such a message is sent unchanged with
+    /// `BDAT` and `BODY=BINARYMIME`, never over DATA, whose CRLF normalisation would change it.
+    /// False, the default, for a source that does not know; a message built with a binary part
+    /// ([`crate::MessageEncoder`]) knows.
+    ///
+    /// ```
+    /// use mailpump::{MessageEncoder, MessageOptions, Part, Source, TransferEncoding};
+    ///
+    /// let part = Part::new().body(b"\x00\r\x01".to_vec()).encoding(TransferEncoding::Binary);
+    /// assert!(MessageEncoder::new(part, MessageOptions::default())?.needs_binarymime());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn needs_binarymime(&self) -> bool {
+        false
+    }
 }
 
 /// The most levels of sources, filters and message parts a binding accepts (see
@@ -100,6 +117,9 @@ impl<S: Source + ?Sized> Source for Box<S> {
     fn nesting(&self) -> usize {
         (**self).nesting()
     }
+    fn needs_binarymime(&self) -> bool {
+        (**self).needs_binarymime()
+    }
 }
 
 /// A borrowed source, so that a wrapper that takes a `Box<dyn Source + 'a>` can take one a caller
@@ -116,6 +136,9 @@ impl<S: Source + ?Sized> Source for &mut S {
     }
     fn nesting(&self) -> usize {
         (**self).nesting()
+    }
+    fn needs_binarymime(&self) -> bool {
+        (**self).needs_binarymime()
     }
 }
 

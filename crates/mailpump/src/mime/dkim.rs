@@ -330,7 +330,12 @@ impl DkimSigner {
     /// hashed, then sent from there. The result produces the wire's line ends (CRLF) once the
     /// engine has made them so, and can be read again, the same signature with it, when the
     /// source can.
+    /// A binary MIME message is refused ([`DkimError::Sign`]): no signature over its lines
+    /// could match the bytes BINARYMIME sends.
     pub fn sign<'a>(&self, mut source: Box<dyn Source + 'a>) -> Result<SignedSource<'a>, BoxError> {
+        if source.needs_binarymime() {
+            return Err(Box::new(binary_refused()));
+        }
         if let Some(mut fresh) = source.replay() {
             let head = self.header(&mut *fresh, None)?;
             return Ok(SignedSource::new(head.into_bytes(), source));
@@ -350,14 +355,29 @@ impl DkimSigner {
     }
 }
 
+/// The refusal of a binary MIME body: it goes out unchanged, bare CR and LF included, while the
+/// hash is over CRLF lines (RFC 6376 §3.4), so no signature could match the bytes sent.
+fn binary_refused() -> DkimError {
+    DkimError::Sign(
+        "a message with a binary part (sent as BINARYMIME, its bytes unchanged) cannot be \
+         signed, since DKIM hashes lines (RFC 6376 §3.4): encode that part as base64"
+            .into(),
+    )
+}
+
 impl DkimSigner {
     /// [`DkimSigner::sign`] for the client, its errors as the client's: the signer's own
     /// ([`DkimError`]: nothing was sent) as [`SmtpError::InvalidInput`], the source's as
     /// [`SmtpError::Source`].
+    /// `binary_mime`: the envelope declares the body binary, whatever the source says.
     pub(crate) fn sign_for_sending<'a>(
         &self,
         source: Box<dyn Source + 'a>,
+        binary_mime: bool,
     ) -> Result<SignedSource<'a>, SmtpError> {
+        if binary_mime {
+            return Err(SmtpError::InvalidInput(binary_refused().to_string()));
+        }
         self.sign(source)
             .map_err(|e| match e.downcast::<DkimError>() {
                 Ok(dkim) => SmtpError::InvalidInput(dkim.to_string()),

@@ -52,6 +52,8 @@ struct Builder {
     /// The caller-chosen boundaries of the multiparts being laid out. Unlike generated ones (see
     /// `boundary`'s module comment), these may well occur in content, which is checked.
     chosen: Vec<String>,
+    /// A part is binary (RFC 3030 §3), or a body source says it holds one.
+    binary: bool,
 }
 
 impl Builder {
@@ -124,12 +126,13 @@ pub(crate) fn lay_out(
     root: Part,
     top: &TopLevel,
     random: boundary::Random,
-) -> Result<Vec<Segment>, MessageError> {
+) -> Result<LaidOut, MessageError> {
     let mut builder = Builder {
         segments: Vec::new(),
         pending: Vec::new(),
         random,
         chosen: Vec::new(),
+        binary: false,
     };
     let mut stack: Vec<Frame> = Vec::new();
     if let Some(frame) =
@@ -166,7 +169,17 @@ pub(crate) fn lay_out(
         }
     }
     builder.flush();
-    Ok(builder.segments)
+    Ok(LaidOut {
+        segments: builder.segments,
+        binary: builder.binary,
+    })
+}
+
+/// A message laid out: its segments, and whether it is binary MIME.
+pub(crate) struct LaidOut {
+    pub(crate) segments: Vec<Segment>,
+    /// Some part is `binary` (RFC 3030 §3): see [`Source::needs_binarymime`].
+    pub(crate) binary: bool,
 }
 
 /// `fmt::Write` into a byte buffer.
@@ -274,6 +287,9 @@ fn lay_out_part(
             ),
         ));
     }
+    builder.binary |= encoding == Some(TransferEncoding::Binary)
+        || matches!(&declared, Some((_, Ok(TransferEncoding::Binary))))
+        || matches!(&body, Body::Source(source) if source.needs_binarymime());
     let write_cte = encoding.filter(|_| declared.is_none());
     let rendered = render_headers(builder, &part, path, top, &body, write_cte)?;
     builder.pending.extend_from_slice(rendered.block.as_bytes());

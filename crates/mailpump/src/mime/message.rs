@@ -206,6 +206,8 @@ pub struct MessageEncoder {
     /// Scratch for a filtered body's raw input, reused.
     input: Vec<u8>,
     state: State,
+    /// A part is binary: see [`Source::needs_binarymime`].
+    binary: bool,
 }
 
 impl std::fmt::Debug for MessageEncoder {
@@ -249,9 +251,10 @@ impl MessageEncoder {
             })?),
         };
         let random = seed.map_or_else(boundary::Random::os, boundary::Random::seeded);
-        let segments = layout::lay_out(root, &layout::TopLevel { zone, timestamp }, random)?;
+        let laid_out = layout::lay_out(root, &layout::TopLevel { zone, timestamp }, random)?;
         let encoder = Self {
-            segments,
+            segments: laid_out.segments,
+            binary: laid_out.binary,
             current: 0,
             chunk_size: chunk_size.max(1),
             buf: Vec::new(),
@@ -325,6 +328,7 @@ impl MessageEncoder {
             pos: 0,
             input: Vec::new(),
             state: State::Running,
+            binary: self.binary,
         })
     }
 
@@ -442,6 +446,12 @@ impl Source for MessageEncoder {
     /// ```
     fn replay(&self) -> Option<Box<dyn Source>> {
         Some(Box::new(self.again()?))
+    }
+
+    /// True when a part's transfer encoding is `binary` (given as the part's encoding or in its
+    /// own Content-Transfer-Encoding header), or a body holds such a message.
+    fn needs_binarymime(&self) -> bool {
+        self.binary
     }
 
     fn nesting(&self) -> usize {

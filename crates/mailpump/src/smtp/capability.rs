@@ -51,6 +51,8 @@ pub struct Capabilities {
     pub auth: Vec<Mechanism>,
     /// CHUNKING (RFC 3030).
     pub chunking: bool,
+    /// BINARYMIME (RFC 3030 §3): bodies with binary parts, sent with `BDAT` only.
+    pub binary_mime: bool,
     /// ENHANCEDSTATUSCODES (RFC 2034).
     pub enhanced_status_codes: bool,
     /// DSN (RFC 3461).
@@ -129,6 +131,7 @@ impl Capabilities {
             "SMTPUTF8" => self.smtputf8 = true,
             "STARTTLS" => self.starttls = true,
             "CHUNKING" => self.chunking = true,
+            "BINARYMIME" => self.binary_mime = true,
             "ENHANCEDSTATUSCODES" => self.enhanced_status_codes = true,
             "DSN" => self.dsn = true,
             "AUTH" => {
@@ -229,6 +232,18 @@ mod tests {
         );
         // The first line is the server's name, not a keyword.
         assert!(!caps.has("mail.example.com"));
+    }
+
+    #[test]
+    fn binarymime() {
+        // Microsoft Exchange offers BINARYMIME with CHUNKING (RFC 3030 §3); Postfix offers
+        // CHUNKING alone.
+        let caps = ehlo(
+            "250-mx.example.com\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-BINARYMIME\r\n\
+             250 CHUNKING\r\n",
+        );
+        assert!(caps.binary_mime && caps.chunking && caps.pipelining);
+        assert!(!ehlo("250-mx\r\n250 CHUNKING\r\n").binary_mime);
     }
 
     #[test]

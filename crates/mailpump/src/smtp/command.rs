@@ -45,6 +45,9 @@ pub struct MailParams {
     pub size: Option<u64>,
     /// `BODY=8BITMIME` (RFC 6152 §3): the body has 8-bit data and the server offers 8BITMIME.
     pub body_8bitmime: bool,
+    /// `BODY=BINARYMIME` (RFC 3030 §3): the body has binary parts, sent unchanged with `BDAT`.
+    /// It takes the place of `BODY=8BITMIME`.
+    pub body_binarymime: bool,
     /// `SMTPUTF8` (RFC 6531 §3.4): the envelope or headers have UTF-8 and the server offers it.
     pub smtputf8: bool,
     /// `RET=` (RFC 3461 §4.3), when the server offers DSN.
@@ -60,7 +63,9 @@ impl MailParams {
         if let Some(size) = self.size {
             let _ = write!(line, " SIZE={size}");
         }
-        if self.body_8bitmime {
+        if self.body_binarymime {
+            line.push_str(" BODY=BINARYMIME");
+        } else if self.body_8bitmime {
             line.push_str(" BODY=8BITMIME");
         }
         if self.smtputf8 {
@@ -533,6 +538,12 @@ mod tests {
             smtputf8: true,
             ..MailParams::default()
         };
+        let binary = MailParams {
+            size: Some(7),
+            body_8bitmime: true,
+            body_binarymime: true,
+            ..MailParams::default()
+        };
         let dsn = MailParams {
             ret: Some(Ret::Hdrs),
             // xtext (RFC 3461 §4): no space, "+" or "=" of the caller's can add a parameter.
@@ -567,6 +578,11 @@ mod tests {
             (
                 mail("josé@exemplo.br", all),
                 "MAIL FROM:<josé@exemplo.br> SIZE=12345 BODY=8BITMIME SMTPUTF8\r\n",
+            ),
+            (
+                // RFC 3030 §3: BINARYMIME takes the place of 8BITMIME.
+                mail("a@b", binary),
+                "MAIL FROM:<a@b> SIZE=7 BODY=BINARYMIME\r\n",
             ),
         ]);
     }

@@ -84,6 +84,12 @@ pub struct Envelope {
     /// Delivery status notifications asked for (RFC 3461). When the server does not offer DSN
     /// the message is refused before any byte, unless [`Dsn::optional`].
     pub dsn: Option<Dsn>,
+    /// Whether the body is binary MIME (RFC 3030 §3): declared `BODY=BINARYMIME` and sent
+    /// unchanged in `BDAT` chunks, without CRLF normalisation. Refused before any byte
+    /// ([`SmtpError::NotOffered`]) unless the server offers BINARYMIME and CHUNKING with
+    /// PIPELINING and chunking is allowed. The client sets it by itself for a source that
+    /// [needs it](crate::Source::needs_binarymime).
+    pub binary_mime: bool,
 }
 
 impl Envelope {
@@ -103,6 +109,7 @@ impl Envelope {
             rcpt,
             eight_bit: true,
             dsn: None,
+            binary_mime: false,
         }
     }
 
@@ -244,6 +251,8 @@ struct Tx {
     chunk_refusal: Option<Reply>,
     /// LMTP: the verdicts read so far, one per recipient in `accepted`, in order.
     verdicts: Vec<(String, Reply)>,
+    /// The body is binary MIME: its chunks carry it unchanged (RFC 3030 §3).
+    binary: bool,
 }
 
 impl Tx {
@@ -393,6 +402,7 @@ impl Engine {
         let params = MailParams {
             size,
             body_8bitmime: envelope.eight_bit,
+            body_binarymime: envelope.binary_mime,
             smtputf8,
             ret: dsn.and_then(|d| d.ret),
             envid: dsn.and_then(|d| d.envid.clone()),
@@ -419,6 +429,7 @@ impl Engine {
             refused: Vec::new(),
             chunk_refusal: None,
             verdicts: Vec::new(),
+            binary: envelope.binary_mime,
         };
         let mut scratch = Vec::new();
         tx.mail.write_to(&mut scratch)?;
@@ -490,6 +501,13 @@ impl Engine {
     #[must_use]
     pub fn uses_chunking(&self) -> bool {
         self.offered.chunking
+    }
+
+    /// Whether the body of `id` is binary MIME, to be sent unchanged: no CRLF normalisation,
+    /// no line end added at its end (RFC 3030 §3).
+    #[must_use]
+    pub fn is_binary(&self, id: TxId) -> bool {
+        self.active.iter().any(|t| t.id == id && t.binary)
     }
 
     /// What the driver does next. [`Action::Done`] is returned once per finished transaction.
@@ -1022,6 +1040,11 @@ pub(crate) struct Offered {
     smtputf8: bool,
     /// CHUNKING offered with PIPELINING (RFC 3030), and not turned off.
     chunking: bool,
+    /// CHUNKING offered with PIPELINING, whether turned off or not: to say why BINARYMIME
+    /// cannot be used.
+    chunking_possible: bool,
+    /// BINARYMIME (RFC 3030 §3).
+    binary_mime: bool,
     /// DSN (RFC 3461).
     dsn: bool,
 }
@@ -1031,6 +1054,8 @@ impl From<&Capabilities> for Offered {
         Self {
             pipelining: caps.pipelining,
             chunking: caps.chunking && caps.pipelining,
+            chunking_possible: caps.chunking && caps.pipelining,
+            binary_mime: caps.binary_mime,
             size: caps.size.is_some(),
             size_limit: caps.size_limit(),
             eight_bit_mime: caps.eight_bit_mime,
@@ -1078,6 +1103,9 @@ impl Offered {
                 return Err(SmtpError::SizeExceeded { size, limit });
             }
         }
+        if wanted.body_binarymime {
+            self.binary_mime_usable()?;
+        }
         let smtputf8 = wanted.smtputf8 || from.needs_smtputf8();
         // RFC 6531 §3.4: internationalised addresses only to a server that takes them.
         if smtputf8 && !self.smtputf8 {
@@ -1088,6 +1116,7 @@ impl Offered {
         let params = MailParams {
             size: wanted.size.filter(|_| self.size),
             body_8bitmime: wanted.body_8bitmime && self.eight_bit_mime,
+            body_binarymime: wanted.body_binarymime,
             smtputf8,
             ret: wanted.ret.filter(|_| self.dsn),
             envid: wanted.envid.filter(|_| self.dsn),
@@ -1095,6 +1124,30 @@ impl Offered {
         Ok(Command::Mail {
             from: from.clone(),
             params,
+        })
+    }
+}
+
+impl Offered {
+    /// RFC 3030 §3: a binary body goes only to a server that offers BINARYMIME, and only in
+    /// `BDAT` chunks (DATA's CRLF normalisation and dot-stuffing would change it). Refused
+    /// otherwise, saying which of the two is missing.
+    fn binary_mime_usable(self) -> Result<(), SmtpError> {
+        let reason = if !self.binary_mime {
+            "the server does not offer BINARYMIME (RFC 3030 §3), and a binary part cannot \
+             cross DATA unchanged: encode the part base64 instead"
+        } else if !self.chunking_possible {
+            "the server offers BINARYMIME without CHUNKING and PIPELINING, and binary data \
+             goes only in BDAT chunks: encode the part base64 instead"
+        } else if !self.chunking {
+            "chunking is turned off (chunking=False, or LMTP, which goes after DATA), and \
+             binary data goes only in BDAT chunks: allow chunking, or encode the part base64"
+        } else {
+            return Ok(());
+        };
+        Err(SmtpError::NotOffered {
+            extension: "BINARYMIME",
+            reason: reason.to_owned(),
         })
     }
 }
@@ -1136,3 +1189,6 @@ mod dsn_tests;
 
 #[cfg(test)]
 mod smtputf8_tests;
+
+#[cfg(test)]
+mod binarymime_tests;

@@ -344,6 +344,14 @@ pub enum SmtpError {
         /// The server's limit, in octets.
         limit: u64,
     },
+    /// The message needs an SMTP extension that the server does not offer (or that the client
+    /// was told not to use); nothing of the transaction was written.
+    NotOffered {
+        /// The extension, as the server would announce it (`BINARYMIME`).
+        extension: &'static str,
+        /// What is missing and what to do, in words.
+        reason: String,
+    },
     /// An argument was refused before any byte was written (a control character in an address, an
     /// invalid EHLO domain, ...).
     InvalidInput(String),
@@ -523,6 +531,7 @@ impl SmtpError {
             Self::Reply { kind, .. } => kind.as_str(),
             Self::RecipientsRefused { .. } => "recipients-refused",
             Self::SizeExceeded { .. } => "size-exceeded",
+            Self::NotOffered { .. } => "extension-not-offered",
             Self::InvalidInput(_) => "invalid-input",
             Self::Source(_) => "source-failed",
             Self::Message(_) => "invalid-message",
@@ -579,7 +588,10 @@ impl SmtpError {
             Self::Undelivered { verdicts, .. } => {
                 !verdicts.is_empty() && verdicts.iter().all(|(_, r)| r.is_permanent())
             }
-            Self::SizeExceeded { .. } | Self::InvalidInput(_) | Self::Message(_) => true,
+            Self::SizeExceeded { .. }
+            | Self::NotOffered { .. }
+            | Self::InvalidInput(_)
+            | Self::Message(_) => true,
             _ => false,
         }
     }
@@ -764,6 +776,11 @@ impl fmt::Display for SmtpError {
                 f,
                 "the message is {size} octets but the server accepts at most {limit} \
                  (RFC 1870 SIZE); nothing was sent: make the message smaller"
+            ),
+            Self::NotOffered { extension, reason } => write!(
+                f,
+                "the message needs {extension}, which cannot be used here: {reason}; nothing \
+                 was sent"
             ),
             Self::InvalidInput(reason) => write!(f, "invalid argument, nothing was sent: {reason}"),
             Self::Source(e) => write!(
@@ -1063,6 +1080,16 @@ mod tests {
                 false,
                 false,
             ),
+            (
+                SmtpError::NotOffered {
+                    extension: "BINARYMIME",
+                    reason: "not offered".into(),
+                },
+                false,
+                true,
+                false,
+                false,
+            ),
             (SmtpError::invalid_input("bad"), false, true, false, false),
             (
                 SmtpError::Message(MessageError::in_part("message", "bad")),
@@ -1157,6 +1184,14 @@ mod tests {
                     limit: 1000,
                 },
                 "the message is 2000 octets but the server accepts at most 1000",
+            ),
+            (
+                SmtpError::NotOffered {
+                    extension: "BINARYMIME",
+                    reason: "the server does not offer it".into(),
+                },
+                "the message needs BINARYMIME, which cannot be used here: the server does not \
+                 offer it; nothing was sent",
             ),
             (
                 SmtpError::RecipientsRefused {

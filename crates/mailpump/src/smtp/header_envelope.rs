@@ -356,6 +356,10 @@ impl Source for HeaderSource {
             .replay()
             .map(|s| Box::new(HeaderSource::new(s)) as Box<dyn Source>)
     }
+
+    fn needs_binarymime(&self) -> bool {
+        self.inner.needs_binarymime()
+    }
 }
 
 #[cfg(test)]

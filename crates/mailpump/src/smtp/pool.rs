@@ -412,7 +412,9 @@ impl Shared {
                 let refused = error.reply().is_some()
                     || matches!(
                         error,
-                        SmtpError::RecipientsRefused { .. } | SmtpError::SizeExceeded { .. }
+                        SmtpError::RecipientsRefused { .. }
+                            | SmtpError::SizeExceeded { .. }
+                            | SmtpError::NotOffered { .. }
                     );
                 let counter = if refused {
                     &self.counters.refused

@@ -77,14 +77,15 @@ where
     F: FnMut(usize, Result<SendResult, SmtpError>),
 {
     fn push_next(&mut self, engine: &mut Engine) -> bool {
-        let Some((envelope, source)) = self.messages.next() else {
+        let Some((mut envelope, source)) = self.messages.next() else {
             return false;
         };
+        envelope.binary_mime |= source.needs_binarymime();
         let index = self.taken;
         self.taken += 1;
         #[cfg(feature = "dkim")]
         let source: Box<dyn Source + 'a> = match &self.signer {
-            Some(dkim) => match dkim.sign_for_sending(source) {
+            Some(dkim) => match dkim.sign_for_sending(source, envelope.binary_mime) {
                 Ok(signed) => Box::new(signed),
                 // Nothing of it was sent: reported at once, and the next message goes on.
                 Err(error) => {
@@ -131,10 +132,11 @@ impl Client {
     /// its transaction.
     ///
     /// A message refused (a sender, every recipient, the data) does not stop the others. A
-    /// message that cannot be sent (no recipient, over the SIZE limit) is reported at once. When
-    /// the connection fails, every message already started gets its outcome (unknown for one
-    /// whose end-of-data mark went out), the rest of the iterator is left untouched, and the
-    /// client is no longer usable. Returns how many messages were taken from the iterator.
+    /// message that cannot be sent (no recipient, over the SIZE limit, binary to a server without
+    /// BINARYMIME) is reported at once. When the connection fails, every message already started
+    /// gets its outcome (unknown for one whose end-of-data mark went out), the rest of the
+    /// iterator is left untouched, and the client is no longer usable. Returns how many messages
+    /// were taken from the iterator.
     /// Greets first if [`Client::greet`] has not been called; an error there is returned.
     ///
     /// ```no_run

@@ -67,6 +67,9 @@ impl Client {
     /// ```
     pub fn mail(&mut self, from: &Address, params: MailParams) -> Result<Reply, SmtpError> {
         self.ready_for_transaction()?;
+        if params.body_binarymime {
+            return Err(step_by_step_binary());
+        }
         let offered = engine::Offered::from(&self.caps);
         let dsn = Dsn {
             ret: params.ret,
@@ -138,6 +141,8 @@ impl Client {
     /// so that the server discards the partial message, and [`SmtpError::Source`] is returned.
     /// Refused over LMTP ([`ClientConfig::lmtp`](crate::ClientConfig::lmtp)), before any byte:
     /// use [`Client::send`], which reads one verdict per recipient.
+    /// A source that [needs BINARYMIME](Source::needs_binarymime) is refused before DATA
+    /// ([`SmtpError::NotOffered`]): DATA would change its line ends. [`Client::send`] sends it.
     ///
     /// ```no_run
     /// use mailpump::smtp::command::MailParams;
@@ -166,12 +171,17 @@ impl Client {
             ));
         }
         self.ready_for_transaction()?;
+        if source.needs_binarymime() {
+            // DATA would normalise its line ends: refused before DATA rather than changed.
+            return Err(step_by_step_binary());
+        }
         #[cfg(feature = "dkim")]
         let mut signed;
         #[cfg(feature = "dkim")]
         let source: &mut dyn Source = match self.config.dkim.clone() {
             Some(dkim) => {
-                signed = self.sign(&dkim, source)?;
+                // A binary source was refused above.
+                signed = self.sign(&dkim, source, false)?;
                 &mut signed
             }
             None => source,
@@ -197,6 +207,11 @@ impl Client {
     /// the server have answered DATA with 354 anyway, a lone `.` ends the empty message and RSET
     /// clears the transaction. Greets first if [`Client::greet`] has not been called.
     ///
+    /// A binary message (a source that [needs BINARYMIME](Source::needs_binarymime), or
+    /// [`Envelope::binary_mime`]) goes out unchanged in `BDAT` chunks after
+    /// `BODY=BINARYMIME`, or is refused before any byte ([`SmtpError::NotOffered`]) when the
+    /// server does not offer BINARYMIME and CHUNKING with PIPELINING (RFC 3030 §3).
+    ///
     /// ```no_run
     /// use mailpump::{Address, Client, ClientConfig, Envelope, MessageEncoder, MessageOptions, Part};
     ///
@@ -217,13 +232,23 @@ impl Client {
         self.ensure_usable()?;
         envelope.validate()?;
         self.ready_for_transaction()?;
+        let binary;
+        let envelope = if source.needs_binarymime() && !envelope.binary_mime {
+            binary = Envelope {
+                binary_mime: true,
+                ..envelope.clone()
+            };
+            &binary
+        } else {
+            envelope
+        };
         // RFC 6376: signed before MAIL, so that a failure to sign sends nothing.
         #[cfg(feature = "dkim")]
         let mut signed;
         #[cfg(feature = "dkim")]
         let source: &mut dyn Source = match self.config.dkim.clone() {
             Some(dkim) => {
-                signed = self.sign(&dkim, source)?;
+                signed = self.sign(&dkim, source, envelope.binary_mime)?;
                 &mut signed
             }
             None => source,
@@ -291,9 +316,10 @@ impl Client {
         &mut self,
         signer: &crate::mime::dkim::DkimSigner,
         source: &'a mut dyn Source,
+        binary_mime: bool,
     ) -> Result<crate::mime::dkim::SignedSource<'a>, SmtpError> {
         signer
-            .sign_for_sending(Box::new(source))
+            .sign_for_sending(Box::new(source), binary_mime)
             .map_err(|e| match e {
                 SmtpError::Source(_) => self.fail(e),
                 other => other,
@@ -413,7 +439,8 @@ impl Client {
         body.clear();
         let mut frame = engine.output().to_vec();
         engine.written();
-        let mut crlf = CrlfEncoder::new();
+        // RFC 3030 §3: a binary body is sent as it is; any other gets CRLF line ends.
+        let mut crlf = (!engine.is_binary(id)).then(CrlfEncoder::new);
         let mut sent: u64 = 0;
         let mut chunks: u64 = 0;
         let result = loop {
@@ -423,11 +450,14 @@ impl Client {
                 Err(e) => break Err(self.fail(SmtpError::Source(e))),
             };
             sent += input.len() as u64;
-            crlf.encode(&input, &mut body);
+            match &mut crlf {
+                Some(crlf) => crlf.encode(&input, &mut body),
+                None => body.extend_from_slice(&input),
+            }
             if more && body.len() < WRITE_BLOCK {
                 continue;
             }
-            if !more {
+            if let (false, Some(crlf)) = (more, &mut crlf) {
                 crlf.end(&mut body);
             }
             // Reported before the write of the last chunk: a callback that stops here still
@@ -529,5 +559,16 @@ impl Client {
             Some(Err(e)) => Err(self.fail(SmtpError::Source(e))),
             _ => Ok(()),
         }
+    }
+}
+
+/// The step-by-step commands send the message with DATA, which cannot carry a binary body
+/// unchanged (RFC 3030 §3).
+fn step_by_step_binary() -> SmtpError {
+    SmtpError::NotOffered {
+        extension: "BINARYMIME",
+        reason: "the step-by-step commands (mail, rcpt, data) send the message with DATA, which \
+                 would change a binary body: send it with send(), which uses BDAT"
+            .to_owned(),
     }
 }

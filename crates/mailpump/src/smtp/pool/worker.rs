@@ -258,8 +258,9 @@ fn sign_once(shared: &Shared, queued: &mut Queued) -> Result<(), SmtpError> {
     let Some(signer) = shared.dkim.as_ref().filter(|_| !queued.signed) else {
         return Ok(());
     };
+    let binary_mime = queued.job.envelope.binary_mime || queued.job.source.needs_binarymime();
     let source = std::mem::replace(&mut queued.job.source, Box::new(crate::source::EmptySource));
-    queued.job.source = Box::new(signer.sign_for_sending(source)?);
+    queued.job.source = Box::new(signer.sign_for_sending(source, binary_mime)?);
     queued.signed = true;
     Ok(())
 }
@@ -368,5 +369,9 @@ impl Source for Cancellable {
 
     fn remaining_hint(&self) -> Option<u64> {
         self.inner.remaining_hint()
+    }
+
+    fn needs_binarymime(&self) -> bool {
+        self.inner.needs_binarymime()
     }
 }

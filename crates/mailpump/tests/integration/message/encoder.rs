@@ -576,3 +576,51 @@ fn attachments_from_files_open_at_once_and_stream() {
     );
     assert!(s.ends_with("\r\n\r\niVBORw0K\r\n"), "{s}");
 }
+
+/// A message knows it is binary MIME (RFC 3030 §3) when any part is `binary`: given as the
+/// part's encoding, in the caller's own header, deep in a multipart, or in an enclosed message.
+#[test]
+fn a_binary_part_makes_the_message_binary_mime() {
+    let binary = || {
+        Part::new()
+            .body(b"\x00\r\x0a".to_vec())
+            .encoding(TransferEncoding::Binary)
+    };
+    let declared = Part::new()
+        .header("Content-Transfer-Encoding", "Binary")
+        .body(b"\x00".to_vec());
+    let enclosed = MessageEncoder::new(binary(), fixed()).unwrap();
+    let cases: Vec<(Part, bool)> = vec![
+        (binary(), true),
+        (declared, true),
+        (
+            Part::new().body(Multipart::new(vec![
+                Part::text("hi\r\n", "plain"),
+                Part::new().body(Multipart::new(vec![binary()])),
+            ])),
+            true,
+        ),
+        (
+            Part::new()
+                .header("Content-Type", "message/rfc822")
+                .body(Box::new(enclosed) as Box<dyn Source>),
+            true,
+        ),
+        (
+            Part::new()
+                .body(b"\x00".to_vec())
+                .encoding(TransferEncoding::Base64),
+            false,
+        ),
+        (Part::text("caf\u{e9}\r\n", "plain"), false),
+    ];
+    for (i, (part, expected)) in cases.into_iter().enumerate() {
+        let encoder = MessageEncoder::new(part, fixed()).unwrap();
+        assert_eq!(encoder.needs_binarymime(), expected, "case {i}");
+        assert_eq!(
+            encoder.again().unwrap().needs_binarymime(),
+            expected,
+            "case {i} again"
+        );
+    }
+}
