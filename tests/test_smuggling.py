@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from servers.recording import RecordingServer
-from servers.scripted import ScriptedServer
+from servers.scripted import Script, ScriptedServer
 from servers.sink import SmtpSink
 
 mailpump = pytest.importorskip("mailpump", reason="the extension is not built: run `bash .ci/test`")
@@ -171,6 +171,31 @@ def test_wire_has_one_end_of_data_mark_and_no_bare_line_ends(
     # The commands the body spells out never reached the command loop.
     verbs = [c.split(b" ", 1)[0].split(b":", 1)[0].upper() for c in conn.commands]
     assert verbs.count(b"MAIL") == 1 and verbs.count(b"DATA") == 1
+    assert verbs.count(b"RCPT") == len(RCPT)
+
+
+@pytest.fixture(scope="module")
+def bdat_server() -> Iterator[ScriptedServer]:
+    server = ScriptedServer(Script(extensions=["PIPELINING", "8BITMIME", "CHUNKING"]))
+    yield server
+    server.stop()
+
+
+@PROPERTY
+@given(body=BODIES, cuts=st.lists(st.integers(min_value=0), max_size=12))
+def test_bdat_chunks_carry_the_body_as_counted_bytes(
+    bdat_server: ScriptedServer, body: bytes, cuts: list[int]
+) -> None:
+    # RFC 3030: a BDAT chunk is a byte count, so no spelling of an end of data can end it early;
+    # the line ends are still made CRLF, and nothing is dot-stuffed.
+    before = len(bdat_server.connections)
+    assert send_to(bdat_server, chunked(body, cuts))
+    [conn] = bdat_server.finished(before + 1)[before:]
+    [txn] = conn.transactions
+    assert txn.bdat and txn.complete
+    assert txn.message == stored(body)
+    verbs = [c.split(b" ", 1)[0].split(b":", 1)[0].upper() for c in conn.commands]
+    assert verbs.count(b"MAIL") == 1 and verbs.count(b"DATA") == 0
     assert verbs.count(b"RCPT") == len(RCPT)
 
 

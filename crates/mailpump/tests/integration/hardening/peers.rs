@@ -8,8 +8,9 @@
 //! starts no process, so there is no command line for an address to reach.
 //!
 //! Not applicable parts of sections: mailpump has no VRFY/EXPN and no free-form ESMTP parameters
-//! (MAIL parameters are typed: SIZE, BODY, SMTPUTF8), and no BDAT path, so those halves of the
-//! bpo-43124 and smuggling sections have nothing to test.
+//! (MAIL and RCPT parameters are typed: SIZE, BODY, SMTPUTF8, and DSN's, xtext-encoded), so that
+//! half of the bpo-43124 section has nothing to test. BDAT counts bytes, so no end of data can be
+//! smuggled into a chunk: tests/test_smuggling.py checks that hostile bodies arrive whole.
 
 // The tests that need TLS on both sides are gated on the `tls` feature one by one; the
 // others also run in the build without it.
