@@ -511,3 +511,20 @@ def test_bad_dsn_options_are_usage_errors(
     _, err = capfd.readouterr()
     assert code == cli.EXIT_USAGE
     assert "DSN" in err or "notify" in err.lower(), err
+
+
+def test_dsn_options_to_a_server_without_dsn_say_which_options_to_drop(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    server = ExtendedServer(dsn=False)
+    try:
+        code = run("--port", str(server.port), "--server", server.host, "--tls", "none",
+                   "--from", FROM, "--to", TO, "--body", "x", "--notify", "failure")  # fmt: skip
+        transactions = server.transactions
+    finally:
+        server.stop()
+    _, err = capfd.readouterr()
+    assert code == cli.EXIT_USAGE
+    assert "does not offer delivery status notifications" in err
+    assert "without --notify, --ret and --envid" in err
+    assert transactions == []

@@ -458,6 +458,12 @@ def _deliver(
         # An envelope address or an option the core refused before a byte was written.
         if progress is not None:
             progress.end()
+        if dsn and "DSN" in str(e) and "does not offer" in str(e):
+            # The core's advice names the library's "optional"; here the choice is the options.
+            raise UsageError(
+                f"{server} does not offer delivery status notifications (DSN, RFC 3461); "
+                "nothing was sent: send again without --notify, --ret and --envid"
+            ) from e
         raise UsageError(str(e)) from e
     except MailpumpError as e:
         if progress is not None:
