@@ -29,8 +29,12 @@ pytest.importorskip("mailpump", reason="the extension is not built: run `bash .c
 pytestmark = pytest.mark.timeout(30)
 
 CHILD = r"""
-import json, sys
+import json, signal, sys
 import mailpump
+
+# Python's own Ctrl-C handler, as an interactive program has it: a child started from a
+# background job inherits SIGINT ignored, and Python then installs no handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 host, port, api = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 mail = {"from_": "a@example.test", "rcpt": ["b@example.test"],
