@@ -10,7 +10,7 @@
 //! Not applicable parts of sections: mailpump has no VRFY/EXPN and no free-form ESMTP parameters
 //! (MAIL and RCPT parameters are typed: SIZE, BODY, SMTPUTF8, and DSN's, xtext-encoded), so that
 //! half of the bpo-43124 section has nothing to test. BDAT counts bytes, so no end of data can be
-//! smuggled into a chunk: tests/test_smuggling.py checks that hostile bodies arrive whole.
+//! smuggled into a chunk: `tests/test_smuggling.py` checks that hostile bodies arrive whole.
 
 // The tests that need TLS on both sides are gated on the `tls` feature one by one; the
 // others also run in the build without it.
