@@ -511,8 +511,13 @@ impl HeaderEnd {
                  {MAX_HEADER} bytes"
             )));
         }
-        joint.extend_from_slice(wire);
-        self.tail = joint.split_off(joint.len().saturating_sub(3));
+        // The last three bytes of the stream: of this chunk, or with the old tail when the
+        // chunk is shorter (then `joint` is the old tail and the whole chunk).
+        self.tail = if wire.len() >= 3 {
+            wire[wire.len() - 3..].to_vec()
+        } else {
+            joint.split_off(joint.len().saturating_sub(3))
+        };
         Ok(())
     }
 }

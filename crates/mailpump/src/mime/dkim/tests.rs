@@ -206,4 +206,10 @@ fn a_header_section_without_its_end_is_not_read_whole() {
         end.scan(piece).unwrap();
     }
     assert!(end.found);
+    // Also across chunks shorter than the end itself.
+    let mut end = HeaderEnd::default();
+    for piece in [&b"From: a\r\n"[..], b"\r", b"\n", b"body"] {
+        end.scan(piece).unwrap();
+    }
+    assert!(end.found);
 }
