@@ -720,23 +720,17 @@ impl Client {
     /// Says EHLO `domain`, falling back to HELO on 500/502 when allowed (RFC 5321 §4.1.1.1);
     /// in LMTP, LHLO and no fallback (RFC 2033 §4.1: LMTP has no HELO).
     fn hello(&mut self, domain: &str) -> Result<(), SmtpError> {
-        if self.config.lmtp {
-            let lhlo = Command::Lhlo(domain.to_owned());
-            let reply = self.command(&lhlo)?;
-            if !reply.is_positive_completion() {
-                return Err(self.fail(SmtpError::refused(&lhlo, reply)));
-            }
-            self.caps = Capabilities::from_ehlo(&reply);
-            self.ehlo = Some(reply);
-            self.domain = Some(domain.to_owned());
-            return Ok(());
-        }
-        let ehlo = Command::Ehlo(domain.to_owned());
-        let reply = self.command(&ehlo)?;
+        let greeting = if self.config.lmtp {
+            Command::Lhlo(domain.to_owned())
+        } else {
+            Command::Ehlo(domain.to_owned())
+        };
+        let reply = self.command(&greeting)?;
         if reply.is_positive_completion() {
             self.caps = Capabilities::from_ehlo(&reply);
             self.ehlo = Some(reply);
-        } else if self.config.helo_fallback && matches!(reply.code, 500 | 502) {
+        } else if !self.config.lmtp && self.config.helo_fallback && matches!(reply.code, 500 | 502)
+        {
             let helo = Command::Helo(domain.to_owned());
             let reply = self.command(&helo)?;
             if !reply.is_positive_completion() {
@@ -745,7 +739,7 @@ impl Client {
             self.caps = Capabilities::default();
             self.ehlo = None;
         } else {
-            return Err(self.fail(SmtpError::refused(&ehlo, reply)));
+            return Err(self.fail(SmtpError::refused(&greeting, reply)));
         }
         self.domain = Some(domain.to_owned());
         Ok(())

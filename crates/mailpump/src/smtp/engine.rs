@@ -1173,7 +1173,7 @@ fn session_closed(reply: &Reply) -> SmtpError {
     }
 }
 
-mod lmtp;
+pub(crate) mod lmtp;
 
 #[cfg(test)]
 mod tests;

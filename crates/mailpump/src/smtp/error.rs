@@ -765,11 +765,7 @@ impl fmt::Display for SmtpError {
                     f,
                     "the server refused every recipient, so nothing was sent:"
                 )?;
-                for (i, (address, reply)) in refused.iter().enumerate() {
-                    let sep = if i == 0 { " " } else { "; " };
-                    write!(f, "{sep}{address}: {reply}")?;
-                }
-                Ok(())
+                fmt_each_reply(f, refused.iter())
             }
             Self::Undelivered { .. } | Self::RecipientsUnknown { .. } => fmt_lmtp(f, self),
             Self::SizeExceeded { size, limit } => write!(

@@ -317,17 +317,20 @@ impl Transport for TcpTransport {
     /// one, else the socket is switched to non-blocking around the peek). The read timeout is
     /// untouched. One system call per command batch.
     fn has_pending_input(&mut self) -> io::Result<bool> {
-        let peeked = loop {
-            match peek_now(&self.stream) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => break other,
-            }
-        };
-        match peeked {
+        pending_input(|| peek_now(&self.stream))
+    }
+}
+
+/// [`Transport::has_pending_input`] from `peek` (one [`peek_now`]), retried when a signal
+/// interrupts it.
+fn pending_input(mut peek: impl FnMut() -> io::Result<usize>) -> io::Result<bool> {
+    loop {
+        match peek() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             // Data, or 0 for the end of the stream, which the next read reports.
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) => Err(e),
+            Ok(_) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -437,17 +440,7 @@ impl Transport for UnixTransport {
     }
 
     fn has_pending_input(&mut self) -> io::Result<bool> {
-        let peeked = loop {
-            match peek_now(&self.stream) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => break other,
-            }
-        };
-        match peeked {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) => Err(e),
-        }
+        pending_input(|| peek_now(&self.stream))
     }
 }
 

@@ -175,17 +175,9 @@ impl Client {
             // DATA would normalise its line ends: refused before DATA rather than changed.
             return Err(step_by_step_binary());
         }
-        #[cfg(feature = "dkim")]
-        let mut signed;
-        #[cfg(feature = "dkim")]
-        let source: &mut dyn Source = match self.config.dkim.clone() {
-            Some(dkim) => {
-                // A binary source was refused above.
-                signed = self.sign(&dkim, source, false)?;
-                &mut signed
-            }
-            None => source,
-        };
+        // A binary source was refused above.
+        let mut source = self.signed(source, false)?;
+        let source: &mut dyn Source = &mut *source;
         let reply = self.command(&Command::Data)?;
         if reply.is_positive_completion() {
             // RFC 5321 §4.3.2: DATA is answered 354 or refused; a 2xx belongs to another command.
@@ -243,16 +235,8 @@ impl Client {
             envelope
         };
         // RFC 6376: signed before MAIL, so that a failure to sign sends nothing.
-        #[cfg(feature = "dkim")]
-        let mut signed;
-        #[cfg(feature = "dkim")]
-        let source: &mut dyn Source = match self.config.dkim.clone() {
-            Some(dkim) => {
-                signed = self.sign(&dkim, source, envelope.binary_mime)?;
-                &mut signed
-            }
-            None => source,
-        };
+        let mut source = self.signed(source, envelope.binary_mime)?;
+        let source: &mut dyn Source = &mut *source;
         let mut engine = Engine::new(&self.caps)
             .allow_chunking(self.config.chunking)
             .lmtp(self.config.lmtp);
@@ -309,21 +293,30 @@ impl Client {
         result
     }
 
-    /// `source` signed by `signer` (RFC 6376), before any byte of it is sent. A source that
-    /// fails while it is read to be hashed closes the connection, as it would mid-message.
-    #[cfg(feature = "dkim")]
-    fn sign<'a>(
+    /// `source`, signed by the connection's DKIM signer when it has one (RFC 6376), before any
+    /// byte of it is sent; `binary_mime`: the envelope declares the body binary (refused). A
+    /// source that fails while it is read to be hashed closes the connection, as it would
+    /// mid-message.
+    // Without the `dkim` feature there is nothing to sign, and this only passes `source` on.
+    #[cfg_attr(
+        not(feature = "dkim"),
+        allow(clippy::unused_self, clippy::unnecessary_wraps)
+    )]
+    fn signed<'a>(
         &mut self,
-        signer: &crate::mime::dkim::DkimSigner,
         source: &'a mut dyn Source,
         binary_mime: bool,
-    ) -> Result<crate::mime::dkim::SignedSource<'a>, SmtpError> {
-        signer
-            .sign_for_sending(Box::new(source), binary_mime)
-            .map_err(|e| match e {
-                SmtpError::Source(_) => self.fail(e),
-                other => other,
-            })
+    ) -> Result<Box<dyn Source + 'a>, SmtpError> {
+        #[cfg(feature = "dkim")]
+        if let Some(signer) = self.config.dkim.clone() {
+            return match signer.sign_for_sending(Box::new(source), binary_mime) {
+                Ok(signed) => Ok(Box::new(signed)),
+                Err(e @ SmtpError::Source(_)) => Err(self.fail(e)),
+                Err(other) => Err(other),
+            };
+        }
+        let _ = binary_mime; // read by the signer alone
+        Ok(Box::new(source))
     }
 
     /// Pulls, encodes and writes the body and the end-of-data mark. `after_mark` appends to the

@@ -36,33 +36,9 @@ impl Engine {
 }
 
 impl Tx {
-    /// The outcome once every accepted recipient has its verdict: delivered to those with a
-    /// 2xx, reported with the others; when none has one, [`SmtpError::Undelivered`].
-    pub(super) fn lmtp_outcome(mut self) -> Result<SendResult, SmtpError> {
-        let mut accepted = Vec::new();
-        let mut first_delivery = None;
-        let mut failed = Vec::new();
-        for (address, reply) in &self.verdicts {
-            if reply.is_positive_completion() {
-                accepted.push(address.clone());
-                first_delivery.get_or_insert_with(|| reply.clone());
-            } else {
-                failed.push((address.clone(), reply.clone()));
-            }
-        }
-        let Some(reply) = first_delivery else {
-            return Err(SmtpError::Undelivered {
-                verdicts: self.verdicts,
-                refused: self.refused,
-            });
-        };
-        self.refused.extend(failed);
-        Ok(SendResult {
-            accepted,
-            refused: self.refused,
-            reply,
-            verdicts: self.verdicts,
-        })
+    /// The outcome once every accepted recipient has its verdict (see [`outcome`]).
+    pub(super) fn lmtp_outcome(self) -> Result<SendResult, SmtpError> {
+        outcome(None, self.verdicts, self.refused)
     }
 
     /// The outcome when the verdicts stopped before the last one (the connection failed, or
@@ -82,4 +58,40 @@ impl Tx {
             source,
         }
     }
+}
+
+/// The outcome of an LMTP message from its verdicts and its RCPT refusals: delivered to the
+/// recipients with a 2xx verdict (`reply` is the first delivery's, unless given), the others
+/// with the RCPT refusals in `refused`; [`SmtpError::Undelivered`] when none has a 2xx.
+pub(crate) fn outcome(
+    reply: Option<Reply>,
+    verdicts: Vec<(String, Reply)>,
+    refused_at_rcpt: Vec<(String, Reply)>,
+) -> Result<SendResult, SmtpError> {
+    let Some((_, first_delivery)) = verdicts.iter().find(|(_, r)| r.is_positive_completion())
+    else {
+        return Err(SmtpError::Undelivered {
+            verdicts,
+            refused: refused_at_rcpt,
+        });
+    };
+    let reply = reply.unwrap_or_else(|| first_delivery.clone());
+    let accepted = verdicts
+        .iter()
+        .filter(|(_, r)| r.is_positive_completion())
+        .map(|(a, _)| a.clone())
+        .collect();
+    let mut refused = refused_at_rcpt;
+    refused.extend(
+        verdicts
+            .iter()
+            .filter(|(_, r)| !r.is_positive_completion())
+            .cloned(),
+    );
+    Ok(SendResult {
+        accepted,
+        refused,
+        reply,
+        verdicts,
+    })
 }

@@ -3,6 +3,7 @@
 //! caller gets one outcome that gathers every attempt's verdicts.
 
 use crate::smtp::client::{Envelope, SendResult};
+use crate::smtp::engine::lmtp::outcome;
 use crate::smtp::error::SmtpError;
 use crate::smtp::reply::Reply;
 
@@ -43,11 +44,7 @@ impl Settled {
             (self.verdicts, self.refused_at_rcpt, self.reply);
         let later_reply = match later {
             Ok(result) => {
-                let at_rcpt = result
-                    .refused
-                    .into_iter()
-                    .filter(|(a, _)| !result.verdicts.iter().any(|(v, _)| v == a));
-                refused_at_rcpt.extend(at_rcpt);
+                refused_at_rcpt.extend(refused_at_rcpt_of(&result).cloned());
                 verdicts.extend(result.verdicts);
                 Some(result.reply)
             }
@@ -96,39 +93,12 @@ impl Settled {
     }
 }
 
-/// The outcome of a message from its verdicts: delivered when one is a 2xx (`reply` is then
-/// the first delivery's), [`SmtpError::Undelivered`] otherwise.
-fn outcome(
-    reply: Option<Reply>,
-    verdicts: Vec<(String, Reply)>,
-    refused_at_rcpt: Vec<(String, Reply)>,
-) -> Result<SendResult, SmtpError> {
-    let Some((_, first_delivery)) = verdicts.iter().find(|(_, r)| r.is_positive_completion())
-    else {
-        return Err(SmtpError::Undelivered {
-            verdicts,
-            refused: refused_at_rcpt,
-        });
-    };
-    let reply = reply.unwrap_or_else(|| first_delivery.clone());
-    let accepted = verdicts
+/// The recipients of an LMTP `result` refused at RCPT: those in `refused` without a verdict.
+fn refused_at_rcpt_of(result: &SendResult) -> impl Iterator<Item = &(String, Reply)> {
+    result
+        .refused
         .iter()
-        .filter(|(_, r)| r.is_positive_completion())
-        .map(|(a, _)| a.clone())
-        .collect();
-    let mut refused = refused_at_rcpt;
-    refused.extend(
-        verdicts
-            .iter()
-            .filter(|(_, r)| !r.is_positive_completion())
-            .cloned(),
-    );
-    Ok(SendResult {
-        accepted,
-        refused,
-        reply,
-        verdicts,
-    })
+        .filter(|(a, _)| !result.verdicts.iter().any(|(v, _)| v == a))
 }
 
 /// The attempt for the recipients `result` (an LMTP outcome) deferred, or `None` when it
@@ -138,15 +108,11 @@ pub(super) fn deferred_retry(
     envelope: &Envelope,
 ) -> Option<DeferredRetry> {
     let (reply, verdicts, refused_at_rcpt) = match result {
-        Ok(r) if !r.verdicts.is_empty() => {
-            let at_rcpt = r
-                .refused
-                .iter()
-                .filter(|(a, _)| !r.verdicts.iter().any(|(v, _)| v == a))
-                .cloned()
-                .collect();
-            (Some(r.reply.clone()), &r.verdicts, at_rcpt)
-        }
+        Ok(r) if !r.verdicts.is_empty() => (
+            Some(r.reply.clone()),
+            &r.verdicts,
+            refused_at_rcpt_of(r).cloned().collect(),
+        ),
         Err(SmtpError::Undelivered { verdicts, refused }) => (None, verdicts, refused.clone()),
         _ => return None,
     };

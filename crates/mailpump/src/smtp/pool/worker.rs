@@ -258,7 +258,7 @@ fn sign_once(shared: &Shared, queued: &mut Queued) -> Result<(), SmtpError> {
     let Some(signer) = shared.dkim.as_ref().filter(|_| !queued.signed) else {
         return Ok(());
     };
-    let binary_mime = queued.job.envelope.binary_mime || queued.job.source.needs_binarymime();
+    let binary_mime = queued.job.envelope.binary_mime;
     let source = std::mem::replace(&mut queued.job.source, Box::new(crate::source::EmptySource));
     queued.job.source = Box::new(signer.sign_for_sending(source, binary_mime)?);
     queued.signed = true;
@@ -337,13 +337,9 @@ fn outcome_of(
             shared.retry(queued, conn, &retry.reason);
             return;
         }
-    }
-    if let Err(error) = &result {
-        if replayable && queued.attempt <= shared.options.retries && !queued.is_cancelled() {
-            if let Some(reason) = retry_reason(error) {
-                shared.retry(queued, conn, &reason);
-                return;
-            }
+        if let Some(reason) = result.as_ref().err().and_then(retry_reason) {
+            shared.retry(queued, conn, &reason);
+            return;
         }
     }
     shared.finish(queued.job, conn, result);
