@@ -37,10 +37,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from mailpump.types import Transaction
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -48,6 +45,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 from rounds import Contender, command_line, measure, report, rss_kib, table, worker_cmd  # noqa: E402
 from smtp import MIB, SOURCE, prebuilt  # noqa: E402
 from volume import delay_proxy, probe_rtt  # noqa: E402
+from volume import w_one as volume_w_one  # noqa: E402
 
 # Postfix takes mail for its own test domain only (tests/servers/postfix.py).
 FROM, RCPT = "<bench@mailpump.test>", "<sink@mailpump.test>"
@@ -63,15 +61,6 @@ in_flow_delay = 0
 def small() -> bytes:
     """volume.py's small message (~1.2 KB), addressed to the Postfix test domain."""
     return prebuilt().replace(b"example.test", b"mailpump.test")
-
-
-def mailt(source: bytes) -> Transaction:
-    return {"from": FROM, "rcpt": RCPT, "source": source}
-
-
-def fail_on(errors: int, total: int, expected: int) -> None:
-    if errors or total != expected:
-        sys.exit(f"{errors} errors, {total} results for {expected} messages")
 
 
 # -- workers -------------------------------------------------------------------------------------
@@ -107,47 +96,12 @@ def w_large(kind: str, host: str, port: int, path: str) -> None:
 
 
 def w_one(kind: str, host: str, port: int, count: int) -> None:
-    """`count` small messages over one connection, timed from connect to QUIT."""
-    raw = small()
-    if kind == "smtplib":
-        import smtplib
-
-        base = rss_kib()
-        start = time.perf_counter()
-        with smtplib.SMTP(host, port) as s:
-            for _ in range(count):
-                s.sendmail(FROM, [RCPT], raw)
-        report(time.perf_counter() - start, count, base)
-        return
-    import mailpump
-
+    """`count` small messages over one connection, timed from connect to QUIT: volume.py's worker
+    with this benchmark's message and envelope. `kind` is smtplib or WAY-bdat / WAY-data, WAY one
+    of send, send_many, pool1."""
     way, _, command = kind.partition("-")
-    chunking = command != "data"
-    base = rss_kib()
-    errors = total = 0
-    start = time.perf_counter()
-    if way == "pool1":
-        with mailpump.Pool(host, port, connections=1, tls="none", chunking=chunking) as pool:
-            for _, result in pool.map(mailt(raw) for _ in range(count)):
-                total += 1
-                errors += isinstance(result, BaseException)
-    else:
-        with mailpump.open(host, port, tls="none", chunking=chunking) as s:
-            s.greet()
-            if way == "send":
-                for _ in range(count):
-                    s.send(mailt(raw))
-                    total += 1
-            elif way == "send_many":
-                for result in s.send_many(mailt(raw) for _ in range(count)):
-                    total += 1
-                    errors += isinstance(result, BaseException)
-            else:
-                raise SystemExit(f"unknown kind {kind}")
-            s.quit()
-    seconds = time.perf_counter() - start
-    fail_on(errors, total, count)
-    report(seconds, count, base)
+    volume_w_one(way, host, port, count, source=small(), sender=FROM, rcpt=RCPT,
+                 chunking=command != "data")  # fmt: skip
 
 
 # -- the server ----------------------------------------------------------------------------------
@@ -277,7 +231,6 @@ def main() -> None:
               "round trip (delay proxy; Postfix and proxy on CPU 1, client on CPU 0): messages "
               "per round trip (msg/s x the round trip)\n")  # fmt: skip
         print(table(res, "smtp-source -d -s 1 (C)", "msg/round trip", 1 / rtt, 3), "\n")
-        seen.sort()
         real = statistics.median(seen)
         per_real = ", ".join(f"{r.name} {statistics.median(r.rates()) * real:.3f}"
                              for r in res if r.rates())  # fmt: skip

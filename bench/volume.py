@@ -59,8 +59,8 @@ def distinct(i: int) -> bytes:
 BODY_BYTES = prebuilt().split(b"\r\n\r\n", 1)[1]
 
 
-def mailt(source: bytes) -> Transaction:
-    return {"from": FROM, "rcpt": RCPT, "source": source}
+def mailt(source: bytes, sender: str = FROM, rcpt: str = RCPT) -> Transaction:
+    return {"from": sender, "rcpt": rcpt, "source": source}
 
 
 def api(obj: object) -> Any:
@@ -207,9 +207,20 @@ def w_aiosmtplib(host: str, port: int, count: int, connections: int) -> None:
 # -- workers: one connection (through the delay proxy) -------------------------------------------
 
 
-def w_one(kind: str, host: str, port: int, count: int) -> None:
-    """One connection, timed from connect to QUIT."""
-    raw = prebuilt()
+def w_one(
+    kind: str,
+    host: str,
+    port: int,
+    count: int,
+    *,
+    source: bytes | None = None,
+    sender: str = FROM,
+    rcpt: str = RCPT,
+    chunking: bool = True,
+) -> None:
+    """One connection, timed from connect to QUIT. bench/chunking.py passes its own message and
+    envelope, and `chunking` (mailpump's default, True, unless it measures DATA)."""
+    raw = prebuilt() if source is None else source
     if kind == "smtplib":
         import smtplib
 
@@ -217,7 +228,7 @@ def w_one(kind: str, host: str, port: int, count: int) -> None:
         start = time.perf_counter()
         with smtplib.SMTP(host, port) as s:
             for _ in range(count):
-                s.sendmail(FROM, [RCPT], raw)
+                s.sendmail(sender, [rcpt], raw)
         report(time.perf_counter() - start, count, base)
         return
     import mailpump
@@ -227,20 +238,20 @@ def w_one(kind: str, host: str, port: int, count: int) -> None:
     start = time.perf_counter()
     if kind == "pool1":
         pool_cls = api(mailpump).Pool
-        with pool_cls(host, port, connections=1, tls="none") as pool:
-            for _, result in pool.map(mailt(raw)
+        with pool_cls(host, port, connections=1, tls="none", chunking=chunking) as pool:
+            for _, result in pool.map(mailt(raw, sender, rcpt)
                                       for _ in range(count)):  # fmt: skip
                 total += 1
                 errors += isinstance(result, BaseException)
     else:
-        with mailpump.open(host, port, tls="none") as s:
+        with mailpump.open(host, port, tls="none", chunking=chunking) as s:
             s.greet()
             if kind == "send":
                 for _ in range(count):
-                    s.send(mailt(raw))
+                    s.send(mailt(raw, sender, rcpt))
                     total += 1
             elif kind == "send_many":
-                for result in api(s).send_many(mailt(raw)
+                for result in api(s).send_many(mailt(raw, sender, rcpt)
                                           for _ in range(count)):  # fmt: skip
                     total += 1
                     errors += isinstance(result, BaseException)

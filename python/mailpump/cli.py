@@ -400,7 +400,7 @@ def _dsn(args: argparse.Namespace) -> Dsn:
     # `--notify failure,delay`: the core checks the words (NEVER alone) and the ENVID.
     dsn: Dsn = {}
     if args.notify is not None:
-        dsn["notify"] = [word.strip() for word in args.notify.split(",")]
+        dsn["notify"] = args.notify
     if args.ret is not None:
         dsn["ret"] = args.ret
     if args.envid is not None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.controller import Controller, UnixSocketController
+from aiosmtpd.controller import BaseController, Controller, UnixSocketController
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from .recording import Received, Recorder, free_port
+from .ports import free_port
+from .recording import Recorder, RecorderServer
 
 
 class LmtpRecorder(Recorder):
@@ -37,17 +38,22 @@ class LmtpRecorder(Recorder):
         return "\r\n".join(lines)
 
 
-class _LmtpController(Controller):
+class _Lmtp(BaseController):
+    """Mixin for a controller: its server speaks LMTP instead of SMTP."""
+
     def factory(self) -> SMTP:
         return LMTP(self.handler, **self.SMTP_kwargs)
 
 
-class _LmtpUnixController(UnixSocketController):
-    def factory(self) -> SMTP:
-        return LMTP(self.handler, **self.SMTP_kwargs)
+class _LmtpController(_Lmtp, Controller):
+    pass
 
 
-class LmtpServer:
+class _LmtpUnixController(_Lmtp, UnixSocketController):
+    pass
+
+
+class LmtpServer(RecorderServer):
     """A running aiosmtpd LMTP server: on `path` (a Unix-domain socket) when given, else on
     127.0.0.1:`port`; `smtputf8=False` leaves SMTPUTF8 out of the LHLO reply. `stop()` ends its
     thread."""
@@ -77,12 +83,3 @@ class LmtpServer:
                 self.recorder, hostname=self.host, port=self.port, **kwargs
             )
         self.controller.start()
-
-    @property
-    def messages(self) -> list[Received]:
-        """Every transaction received so far."""
-        return self.recorder.messages
-
-    def stop(self) -> None:
-        """Stop the server's event loop and thread."""
-        self.controller.stop()

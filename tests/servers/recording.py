@@ -11,7 +11,7 @@ import ssl
 import threading
 from typing import Any
 
-from aiosmtpd.controller import Controller
+from aiosmtpd.controller import BaseThreadedController, Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .ports import free_port as free_port
@@ -97,7 +97,23 @@ def authenticator(
     return AuthResult(success=False, handled=False)
 
 
-class RecordingServer:
+class RecorderServer:
+    """What a running aiosmtpd with a `Recorder` offers: its transactions and `stop()`."""
+
+    recorder: Recorder
+    controller: BaseThreadedController
+
+    @property
+    def messages(self) -> list[Received]:
+        """Every transaction received so far."""
+        return self.recorder.messages
+
+    def stop(self) -> None:
+        """Stop the server's event loop and thread."""
+        self.controller.stop()
+
+
+class RecordingServer(RecorderServer):
     """A running aiosmtpd with a `Recorder`; `stop()` ends its thread."""
 
     def __init__(
@@ -132,12 +148,3 @@ class RecordingServer:
             kwargs["auth_require_tls"] = tls_context is not None
         self.controller = Controller(self.recorder, **kwargs)
         self.controller.start()
-
-    @property
-    def messages(self) -> list[Received]:
-        """Every transaction received so far."""
-        return self.recorder.messages
-
-    def stop(self) -> None:
-        """Stop the server's event loop and thread."""
-        self.controller.stop()
