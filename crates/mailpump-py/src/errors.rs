@@ -18,6 +18,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
 
+use crate::smtp::reply_map;
+
 /// Declares a function returning one cached class of `mailpump.errors`.
 macro_rules! exception_class {
     ($func:ident, $name:literal) => {
@@ -291,45 +293,31 @@ fn set_reply(kwargs: &Bound<'_, PyDict>, reply: &Reply, command: Option<&str>) -
     Ok(())
 }
 
-/// `{address: Reply}` for each address and reply, in order.
-fn reply_map<'py>(py: Python<'py>, replies: &[(String, Reply)]) -> PyResult<Bound<'py, PyDict>> {
-    let map = PyDict::new(py);
-    for (address, reply) in replies {
-        map.set_item(address, crate::smtp::PyReply::from(reply))?;
-    }
-    Ok(map)
+/// `SMTPOutcomeUnknown`'s LMTP attributes: the verdicts given, and who is left `unknown`.
+fn set_unknown(
+    kwargs: &Bound<'_, PyDict>,
+    verdicts: &[(String, Reply)],
+    unknown: Vec<String>,
+) -> PyResult<()> {
+    kwargs.set_item("verdicts", reply_map(kwargs.py(), verdicts)?)?;
+    kwargs.set_item("unknown", unknown)
 }
 
-/// The class and attributes of LMTP's per-recipient outcomes: `SMTPOutcomeUnknown` with
-/// `verdicts` and `unknown`, `SMTPDataRefused` with `verdicts` and `refused`.
-fn lmtp_outcome<'py>(
-    py: Python<'py>,
-    kwargs: &Bound<'py, PyDict>,
-    e: SmtpError,
-) -> PyResult<(PyResult<&'py Bound<'py, PyType>>, Option<PyErr>)> {
-    match e {
-        SmtpError::RecipientsUnknown {
-            verdicts,
-            unknown,
-            source,
-            ..
-        } => {
-            kwargs.set_item("verdicts", reply_map(py, &verdicts)?)?;
-            kwargs.set_item("unknown", unknown)?;
-            Ok((outcome_unknown(py), source.and_then(python_cause)))
-        }
-        SmtpError::Undelivered { verdicts, refused } => {
-            if let Some((_, first)) = verdicts.first() {
-                set_reply(kwargs, first, Some("end of data"))?;
-            }
-            kwargs.set_item("verdicts", reply_map(py, &verdicts)?)?;
-            let all = reply_map(py, &refused)?;
-            all.update(reply_map(py, &verdicts)?.as_mapping())?;
-            kwargs.set_item("refused", all)?;
-            Ok((data_refused(py), None))
-        }
-        _ => Ok((smtp_error(py), None)),
+/// `SMTPDataRefused`'s LMTP attributes: the first verdict as the reply, every `verdicts`, and
+/// in `refused` everyone who did not get the message (refused at RCPT, or by their verdict).
+fn set_undelivered(
+    kwargs: &Bound<'_, PyDict>,
+    verdicts: &[(String, Reply)],
+    refused: &[(String, Reply)],
+) -> PyResult<()> {
+    if let Some((_, first)) = verdicts.first() {
+        set_reply(kwargs, first, Some("end of data"))?;
     }
+    let verdicts = reply_map(kwargs.py(), verdicts)?;
+    let everyone = reply_map(kwargs.py(), refused)?;
+    everyone.update(verdicts.as_mapping())?;
+    kwargs.set_item("verdicts", verdicts)?;
+    kwargs.set_item("refused", everyone)
 }
 
 /// Maps an error of the SMTP client to its `mailpump.errors` class. Every `SMTPError` gets the
@@ -360,14 +348,23 @@ pub(crate) fn smtp_to_pyerr(py: Python<'_>, e: SmtpError) -> PyErr {
             cause = source.and_then(python_cause);
             outcome_unknown(py)
         }
-        SmtpError::RecipientsUnknown { .. } | SmtpError::Undelivered { .. } => {
-            match lmtp_outcome(py, &kwargs, e) {
-                Ok((class, lmtp_cause)) => {
-                    cause = lmtp_cause;
-                    class
-                }
-                Err(err) => return err,
+        SmtpError::RecipientsUnknown {
+            verdicts,
+            unknown,
+            source,
+            ..
+        } => {
+            cause = source.and_then(python_cause);
+            if let Err(err) = set_unknown(&kwargs, &verdicts, unknown) {
+                return err;
             }
+            outcome_unknown(py)
+        }
+        SmtpError::Undelivered { verdicts, refused } => {
+            if let Err(err) = set_undelivered(&kwargs, &verdicts, &refused) {
+                return err;
+            }
+            data_refused(py)
         }
         SmtpError::Tls { .. } => tls_error(py),
         SmtpError::Protocol { .. } => protocol_error(py),
@@ -399,11 +396,7 @@ pub(crate) fn smtp_to_pyerr(py: Python<'_>, e: SmtpError) -> PyErr {
                 if let Some((_, first)) = refused.first() {
                     set_reply(&kwargs, first, Some("RCPT"))?;
                 }
-                let map = PyDict::new(py);
-                for (address, reply) in &refused {
-                    map.set_item(address, crate::smtp::PyReply::from(reply))?;
-                }
-                kwargs.set_item("refused", map)
+                kwargs.set_item("refused", reply_map(py, &refused)?)
             })();
             if let Err(err) = filled {
                 return err;

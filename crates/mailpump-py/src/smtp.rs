@@ -87,6 +87,18 @@ impl PyReply {
     }
 }
 
+/// `{address: Reply}` for each address with its reply, in order.
+pub(crate) fn reply_map<'py>(
+    py: Python<'py>,
+    replies: &[(String, Reply)],
+) -> PyResult<Bound<'py, PyDict>> {
+    let map = PyDict::new(py);
+    for (address, reply) in replies {
+        map.set_item(address, PyReply::from(reply))?;
+    }
+    Ok(map)
+}
+
 /// What became of a message: truthy, with the accepted and refused recipients and the reply.
 #[pyclass(name = "SendResult", module = "mailpump._mailpump", frozen)]
 pub struct PySendResult {
@@ -106,18 +118,10 @@ pub struct PySendResult {
 
 impl PySendResult {
     pub(crate) fn new(py: Python<'_>, r: &SendResult) -> PyResult<Self> {
-        let refused = PyDict::new(py);
-        for (address, reply) in &r.refused {
-            refused.set_item(address, PyReply::from(reply))?;
-        }
-        let verdicts = PyDict::new(py);
-        for (address, reply) in &r.verdicts {
-            verdicts.set_item(address, PyReply::from(reply))?;
-        }
         Ok(Self {
             accepted: PyList::new(py, &r.accepted)?.unbind(),
-            refused: refused.unbind(),
-            verdicts: verdicts.unbind(),
+            refused: reply_map(py, &r.refused)?.unbind(),
+            verdicts: reply_map(py, &r.verdicts)?.unbind(),
             reply: Py::new(py, PyReply::from(&r.reply))?,
         })
     }
